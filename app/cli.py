@@ -1,0 +1,378 @@
+"""`tgw` commands: the only place that reads settings and builds things (SPEC §3)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from app.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+class Context:
+    def __init__(self, config: str | None, sandbox: bool) -> None:
+        self.config = config
+        self.sandbox = sandbox
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                settings = load_settings(self.config)
+            except SettingsError as exc:
+                click.echo(f"tgw: configuration error: {exc}", err=True)
+                sys.exit(2)
+            self._settings = settings.with_sandbox() if self.sandbox else settings
+        return self._settings
+
+
+def _secret_file(settings: Settings, name: str, make: Callable[[], str]) -> tuple[str, Path]:
+    """A secret generated once into a 0600 file beside the database."""
+    path = settings.data_dir() / name
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip(), path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value, path
+
+
+def admin_token(settings: Settings) -> tuple[str, Path | None]:
+    if settings.security.admin_token:
+        return settings.security.admin_token, None
+    return _secret_file(settings, "tgw.admin-token", lambda: secrets.token_urlsafe(32))
+
+
+def secret_key(settings: Settings) -> str:
+    if settings.security.secret_key:
+        return settings.security.secret_key
+    return _secret_file(settings, "tgw.key", lambda: secrets.token_urlsafe(32))[0]
+
+
+def _run(coro: Awaitable[T]) -> T:
+    async def main() -> T:
+        return await coro
+
+    return asyncio.run(main())
+
+
+def _migrate(settings: Settings) -> None:
+    from app.migrate import upgrade
+
+    try:
+        upgrade(settings.database.url)
+    except Exception as exc:
+        click.echo(f"tgw: cannot migrate the database at {settings.database.url}: {exc}", err=True)
+        sys.exit(1)
+
+
+async def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from app.db import create_engine, create_session_factory
+
+    engine = create_engine(settings.database.url)
+    try:
+        factory = create_session_factory(engine)
+        async with factory() as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _echo(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _fail(exc: Exception) -> None:
+    from app.errors import ApiError
+
+    if isinstance(exc, ApiError):
+        click.echo(f"tgw: {exc.message}", err=True)
+        sys.exit(1)
+    raise exc
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Path to tgw.toml.")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """tgw: a self-hosted Telegram gateway with a WhatsMate-compatible HTTP API."""
+    ctx.obj = Context(config, sandbox=False)
+
+
+def _ctx(ctx: click.Context, config: str | None) -> Context:
+    obj: Context = ctx.obj
+    if config:
+        obj.config = config
+    return obj
+
+
+config_option = click.option(
+    "--config", "sub_config", type=click.Path(dir_okay=False), help="Path to tgw.toml."
+)
+
+
+@main.command()
+@config_option
+@click.option("--sandbox", is_flag=True, help="Make every instance a sandbox instance.")
+@click.option("--host", default=None, help="Override [server] host.")
+@click.option("--port", default=None, type=int, help="Override [server] port.")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    sub_config: str | None,
+    sandbox: bool,
+    host: str | None,
+    port: int | None,
+    log_level: str,
+) -> None:
+    """Run the HTTP API and all workers in one process (migrates first)."""
+    import uvicorn
+
+    from app.main import create_app
+    from app.services import build_services
+
+    obj = _ctx(ctx, sub_config)
+    obj.sandbox = sandbox
+    settings = obj.settings
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _migrate(settings)
+    token, token_path = admin_token(settings)
+    secret_key(settings)
+    if token_path is not None:
+        click.echo(f"tgw: admin token in {token_path} (print it with `tgw admin-token`)")
+    backends = ", ".join(f"{i.number}:{i.backend}" for i in settings.instances)
+    click.echo(f"tgw: serving on http://{server.host}:{server.port} (instances {backends})")
+    services = build_services(settings, token)
+    uvicorn.run(
+        create_app(services),
+        host=server.host,
+        port=server.port,
+        log_level=log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@main.command()
+@config_option
+@click.pass_context
+def migrate(ctx: click.Context, sub_config: str | None) -> None:
+    """Apply the database migrations."""
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    click.echo(f"tgw: database at {settings.database.url} is up to date")
+
+
+@main.command("admin-token")
+@config_option
+@click.pass_context
+def admin_token_cmd(ctx: click.Context, sub_config: str | None) -> None:
+    """Print the admin token (generating it once if needed)."""
+    click.echo(admin_token(_ctx(ctx, sub_config).settings)[0])
+
+
+@main.group()
+def clients() -> None:
+    """Manage API clients (X-WM-CLIENT-ID / X-WM-CLIENT-SECRET)."""
+
+
+def _parse_expiry(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 date: {value!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@clients.command("create")
+@click.argument("client_id")
+@click.option("--expires", default=None, help="Expiry, ISO 8601 (e.g. 2027-12-31).")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def clients_create(
+    ctx: click.Context, client_id: str, expires: str | None, as_json: bool, sub_config: str | None
+) -> None:
+    """Create a client; its secret is shown once."""
+    from app import clients as api
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    now = datetime.now(UTC)
+    try:
+        view, secret = _run(
+            _with_session(
+                settings, lambda s: api.create_client(s, client_id, _parse_expiry(expires), now)
+            )
+        )
+    except Exception as exc:
+        _fail(exc)
+        return
+    data = {**view.as_dict(now), "client_secret": secret}
+    _echo(
+        data,
+        as_json,
+        f"client_id:     {view.client_id}\nclient_secret: {secret}\n"
+        "(the secret is shown only now; store it safely)",
+    )
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def clients_list(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
+    """List clients (never their secrets)."""
+    from app import clients as api
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    now = datetime.now(UTC)
+    views = _run(_with_session(settings, api.list_clients))
+    rows = [v.as_dict(now) for v in views]
+    lines = [f"{r['client_id']}\t{r['state']}\texpires {r['expires_at'] or 'never'}" for r in rows]
+    _echo(rows, as_json, "\n".join(lines) or "no API clients")
+
+
+@clients.command("renew")
+@click.argument("client_id")
+@click.option("--expires", required=True, help="New expiry, ISO 8601.")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def clients_renew(
+    ctx: click.Context, client_id: str, expires: str, as_json: bool, sub_config: str | None
+) -> None:
+    """Extend a client's expiry; the id and secret stay the same."""
+    from app import clients as api
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    now = datetime.now(UTC)
+    try:
+        view = _run(
+            _with_session(
+                settings, lambda s: api.renew_client(s, client_id, _parse_expiry(expires), now)
+            )
+        )
+    except Exception as exc:
+        _fail(exc)
+        return
+    _echo(view.as_dict(now), as_json, f"{client_id} now expires {view.expires_at}")
+
+
+@clients.command("rotate")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def clients_rotate(ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None) -> None:
+    """Give a client a new secret (the old one stops working)."""
+    from app import clients as api
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    now = datetime.now(UTC)
+    try:
+        secret = _run(_with_session(settings, lambda s: api.rotate_client(s, client_id, now)))
+    except Exception as exc:
+        _fail(exc)
+        return
+    _echo(
+        {"client_id": client_id, "client_secret": secret},
+        as_json,
+        f"client_id:     {client_id}\nclient_secret: {secret}",
+    )
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def clients_revoke(ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None) -> None:
+    """Revoke a client at once."""
+    from app import clients as api
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    now = datetime.now(UTC)
+    try:
+        view = _run(_with_session(settings, lambda s: api.revoke_client(s, client_id, now)))
+    except Exception as exc:
+        _fail(exc)
+        return
+    _echo(view.as_dict(now), as_json, f"{client_id} revoked")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
+    """Show each instance's status and queue."""
+    from sqlalchemy import func, select
+
+    from app.models import Instance, Message
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+
+    async def work(session: Any) -> list[dict[str, Any]]:
+        rows = []
+        for inst in await session.scalars(select(Instance).order_by(Instance.number)):
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Message.status, func.count())
+                        .where(Message.instance == inst.number)
+                        .group_by(Message.status)
+                    )
+                ).all()
+            )
+            rows.append(
+                {
+                    "number": inst.number,
+                    "backend": inst.backend,
+                    "status": inst.status,
+                    "detail": inst.status_detail,
+                    "phone": inst.phone,
+                    "queue": counts,
+                }
+            )
+        return rows
+
+    rows = _run(_with_session(settings, work))
+    lines = [
+        f"instance {r['number']} ({r['backend']}): {r['status']}"
+        f"{' - ' + r['detail'] if r['detail'] else ''}, phone {r['phone'] or '-'}, queue {r['queue']}"
+        for r in rows
+    ]
+    _echo(rows, as_json, "\n".join(lines) or "no instances yet (run tgw serve once)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,150 @@
+"""API clients (SPEC §4): random secrets shown once, stored as SHA-256 hashes.
+
+A client secret is 32 random bytes, so a fast hash is enough (as for Stripe or GitHub keys):
+nothing can be guessed from it, and the 1,000-requests-a-second path stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import ApiError
+from app.models import ApiClient
+
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)  # 32 hex characters, like WhatsMate's secrets
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+@dataclass(frozen=True)
+class ClientView:
+    client_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    def as_dict(self, now: datetime) -> dict[str, object]:
+        return {
+            "client_id": self.client_id,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "state": self.state(now),
+        }
+
+
+def _view(row: ApiClient) -> ClientView:
+    return ClientView(row.client_id, row.created_at, row.expires_at, row.revoked_at)
+
+
+def validate_client_id(client_id: str) -> str:
+    client_id = client_id.strip()
+    if not CLIENT_ID_RE.match(client_id) or len(client_id) > 254:
+        raise ApiError(
+            "invalid_field", f"client_id must look like an e-mail address, got {client_id!r}"
+        )
+    return client_id
+
+
+async def _get(session: AsyncSession, client_id: str) -> ApiClient:
+    row = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    if row is None:
+        raise ApiError("not_found", f"no API client {client_id!r}")
+    return row
+
+
+async def create_client(
+    session: AsyncSession, client_id: str, expires_at: datetime | None, now: datetime
+) -> tuple[ClientView, str]:
+    client_id = validate_client_id(client_id)
+    if expires_at is not None and expires_at <= now:
+        raise ApiError("invalid_field", "expires_at must be in the future")
+    existing = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    if existing is not None:
+        raise ApiError("conflict", f"API client {client_id!r} exists already; rotate or renew it")
+    secret = new_secret()
+    row = ApiClient(
+        client_id=client_id, secret_hash=hash_secret(secret), created_at=now, expires_at=expires_at
+    )
+    session.add(row)
+    await session.flush()
+    return _view(row), secret
+
+
+async def list_clients(session: AsyncSession) -> list[ClientView]:
+    rows = await session.scalars(select(ApiClient).order_by(ApiClient.client_id))
+    return [_view(r) for r in rows]
+
+
+async def renew_client(
+    session: AsyncSession, client_id: str, expires_at: datetime | None, now: datetime
+) -> ClientView:
+    """Extend the expiry; the client id and secret stay the same (FAQ)."""
+    row = await _get(session, client_id)
+    if expires_at is not None and expires_at <= now:
+        raise ApiError("invalid_field", "expires_at must be in the future")
+    row.expires_at = expires_at
+    row.revoked_at = None
+    return _view(row)
+
+
+async def rotate_client(session: AsyncSession, client_id: str, now: datetime) -> str:
+    row = await _get(session, client_id)
+    secret = new_secret()
+    row.secret_hash = hash_secret(secret)
+    row.rotated_at = now
+    return secret
+
+
+async def revoke_client(session: AsyncSession, client_id: str, now: datetime) -> ClientView:
+    row = await _get(session, client_id)
+    row.revoked_at = now
+    return _view(row)
+
+
+async def authenticate(
+    session: AsyncSession, client_id: str | None, secret: str | None, now: datetime
+) -> str:
+    """The client id for valid credentials; ApiError 401/474 otherwise (SPEC §4.1)."""
+    if not client_id:
+        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-ID header")
+    if not secret:
+        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-SECRET header")
+    row = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id.strip()))
+    # Compare even for an unknown id, so timing does not tell which ids exist.
+    stored = row.secret_hash if row is not None else hash_secret("")
+    if not secret_matches(secret, stored) or row is None:
+        raise ApiError("invalid_credentials", "Invalid CLIENT ID / Secret")
+    if row.revoked_at is not None:
+        raise ApiError("invalid_credentials", f"CLIENT ID {row.client_id} has been revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise ApiError(
+            "client_expired",
+            f"CLIENT ID {row.client_id} expired on {row.expires_at.isoformat()}; renew it",
+        )
+    return row.client_id

@@ -1,0 +1,82 @@
+"""The event log (SPEC §7): every fact is appended in the transaction that changed the state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Event
+
+EVENT_TYPES = (
+    "message.received",
+    "message.sent",
+    "message.read",
+    "message.failed",
+    "recipient.registered",
+    "recipient.unregistered",
+    "instance.status",
+)
+
+# Any constant works; it only has to be the same in every process of the deployment.
+_SEQ_LOCK_KEY = 0x7467770001
+
+
+async def append_event(
+    session: AsyncSession,
+    type_: str,
+    *,
+    now: datetime,
+    instance: int | None,
+    data: dict[str, Any],
+    number: str | None = None,
+    message: str | None = None,
+    gateway_number: str | None = None,
+) -> Event:
+    """Add one event to the session's transaction; `seq` is assigned on flush."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_}")
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # Serialise writers until commit so that seq order is commit order: a reader that has
+        # seen seq N can never later find a smaller seq appear (gap-free backfill by `after=`).
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEQ_LOCK_KEY})
+    top = {"number": number, "message": message, "gateway_number": gateway_number}
+    row = Event(
+        id=f"evt_{uuid.uuid4().hex}",
+        type=type_,
+        instance=instance,
+        number=number,
+        created_at=now,
+        payload=orjson.dumps({"top": top, "data": data}).decode(),
+    )
+    session.add(row)
+    return row
+
+
+def render_event(row: Event) -> dict[str, Any]:
+    """The public shape of an event (webhook body and GET /api/v1/events)."""
+    stored = orjson.loads(row.payload)
+    top = stored.get("top", {})
+    return {
+        "type": row.type,
+        "id": row.id,
+        "seq": row.seq,
+        "timestamp": row.created_at.isoformat().replace("+00:00", "Z"),
+        "instance_id": row.instance,
+        "gateway_number": top.get("gateway_number"),
+        "number": top.get("number"),
+        "message": top.get("message"),
+        "data": stored.get("data", {}),
+    }
+
+
+async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[Event]:
+    rows = await session.scalars(
+        select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)  # type: ignore[operator,arg-type]
+    )
+    return list(rows)

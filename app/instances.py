@@ -1,0 +1,74 @@
+"""Instance rows: creation from the config and status changes with their events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.events import append_event
+from app.models import Instance
+from app.settings import Settings
+
+STATUSES = (
+    "logged_out",
+    "awaiting_code",
+    "awaiting_password",
+    "awaiting_qr",
+    "ready",
+    "flood_wait",
+    "revoked",
+)
+
+
+async def set_instance_status(
+    session: AsyncSession,
+    inst: Instance,
+    status: str,
+    detail: str | None,
+    now: datetime,
+    *,
+    wait_s: int | None = None,
+) -> bool:
+    """Change the status and log `instance.status` in the same transaction; False if unchanged."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown instance status {status}")
+    if inst.status == status and inst.status_detail == detail:
+        return False
+    previous = inst.status
+    inst.status = status
+    inst.status_detail = detail
+    inst.updated_at = now
+    data: dict[str, object] = {
+        "instance": inst.number,
+        "status": status,
+        "previous_status": previous,
+        "detail": detail,
+    }
+    if wait_s is not None:
+        data["flood_wait_s"] = wait_s
+        data["paused_until"] = inst.paused_until.isoformat() if inst.paused_until else None
+    await append_event(
+        session,
+        "instance.status",
+        now=now,
+        instance=inst.number,
+        gateway_number=inst.phone,
+        data=data,
+    )
+    return True
+
+
+async def sync_instances(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Create a row for each configured instance; keep the backend column current."""
+    for conf in settings.instances:
+        inst = await session.get(Instance, conf.number)
+        if inst is None:
+            session.add(
+                Instance(
+                    number=conf.number, backend=conf.backend, status="logged_out", updated_at=now
+                )
+            )
+        elif inst.backend != conf.backend:
+            inst.backend = conf.backend
+            inst.updated_at = now

@@ -1,0 +1,115 @@
+"""create_app(services) -> Starlette. The lifespan starts and stops the backends and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.instances import set_instance_status, sync_instances
+from app.models import Instance
+from app.routes import admin, health, messages, whatsmate
+from app.routes.common import JSON
+from app.services import Services
+from inbound.processor import InboundProcessor
+from outbound.worker import SendWorker
+
+log = logging.getLogger(__name__)
+
+
+async def start_instances(
+    services: Services, *, workers: bool = True
+) -> list[asyncio.Task[None]]:
+    """Connect each backend, record its account, and start its send worker."""
+    now = services.clock()
+    async with services.factory() as session, session.begin():
+        await sync_instances(session, services.settings, now)
+    tasks: list[asyncio.Task[None]] = []
+    for number, backend in services.backends.items():
+        processor = InboundProcessor(
+            number, services.factory, services.settings, services.wakeup, services.clock
+        )
+        await backend.start(processor)
+        account = await backend.me()
+        async with services.factory() as session, session.begin():
+            inst = await session.get(Instance, number)
+            assert inst is not None
+            if account is not None:
+                inst.phone = account.phone
+                inst.user_id = account.user_id
+                if inst.status not in ("ready", "flood_wait"):
+                    await set_instance_status(session, inst, "ready", None, now)
+            elif inst.status != "logged_out":
+                await set_instance_status(session, inst, "logged_out", None, now)
+        if workers:
+            worker = make_worker(services, number)
+            tasks.append(asyncio.create_task(worker.run(), name=f"send-worker-{number}"))
+    return tasks
+
+
+def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
+    conf = services.settings.instance(number)
+    pace_sandbox = services.settings.sending.pace_sandbox
+    paced = conf is not None and (conf.backend != "sandbox" or pace_sandbox)
+    return SendWorker(
+        number,
+        services.backends[number],
+        services.factory,
+        services.settings,
+        services.wakeup,
+        services.clock,
+        paced=kwargs.pop("paced", paced),
+        **kwargs,
+    )
+
+
+def create_app(services: Services) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        if services.run_workers:
+            tasks = await start_instances(services)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for backend in services.backends.values():
+                await backend.stop()
+            await services.close()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = {404: f"No such endpoint: {request.method} {request.url.path}",
+                   405: f"Method {request.method} is not allowed on {request.url.path}"}
+        text = message.get(exc.status_code, str(exc.detail))
+        if request.url.path.startswith("/v3/") or request.url.path.startswith("/v1/"):
+            return JSON({"error_message": text}, status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return JSON({"error": {"code": code, "message": text}}, status_code=exc.status_code)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSON(
+            {"error_message": "Internal error; nothing was accepted. Please retry.",
+             "error": {"code": "internal_error", "message": "Internal error"}},
+            status_code=500,
+        )
+
+    app = Starlette(
+        routes=[*whatsmate.routes, *messages.routes, *admin.routes, *health.routes],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.services = services
+    return app

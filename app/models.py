@@ -1,0 +1,318 @@
+"""Every table of the gateway (SQLModel). Query helpers live with their users, not here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every database (SQLite has no time zones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Telegram ids and access hashes are 64-bit.
+BigInt = sa.BigInteger()
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+AutoBigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class ApiClient(SQLModel, table=True):
+    __tablename__ = "api_client"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: str = Field(max_length=254, unique=True)
+    secret_hash: str = Field(max_length=128)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+    rotated_at: datetime | None = _ts(nullable=True)
+
+
+class Instance(SQLModel, table=True):
+    __tablename__ = "instance"
+
+    number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    backend: str = Field(max_length=16)
+    status: str = Field(max_length=24, default="logged_out")
+    status_detail: str | None = Field(default=None, max_length=255)
+    phone: str | None = Field(default=None, max_length=32)
+    user_id: int | None = Field(default=None, sa_type=BigInt)
+    paused_until: datetime | None = _ts(nullable=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Recipient(SQLModel, table=True):
+    """A person who wrote to an instance. Only `registered` ones can be messaged."""
+
+    __tablename__ = "recipient"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "user_id", name="uq_recipient_instance_user"),
+        sa.Index("ix_recipient_instance_number", "instance", "number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int = Field(foreign_key="instance.number")
+    user_id: int = Field(sa_type=BigInt)
+    access_hash: int | None = Field(default=None, sa_type=BigInt)
+    number: str | None = Field(default=None, max_length=20)
+    first_name: str | None = Field(default=None, max_length=255)
+    last_name: str | None = Field(default=None, max_length=255)
+    username: str | None = Field(default=None, max_length=64)
+    language: str = Field(default="en", max_length=8)
+    # pending (greeted, phone unknown) | registered | unregistered (stopped, or never registered)
+    status: str = Field(max_length=16)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    registered_at: datetime | None = _ts(nullable=True)
+    unregistered_at: datetime | None = _ts(nullable=True)
+    last_hint_at: datetime | None = _ts(nullable=True)
+
+
+class MediaBlob(SQLModel, table=True):
+    """Media bytes, stored in the database so an accepted message is whole on disk."""
+
+    __tablename__ = "media_blob"
+
+    id: str = Field(primary_key=True, max_length=36)
+    sha256: str = Field(max_length=64)
+    size: int
+    mime_type: str = Field(max_length=127)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Message(SQLModel, table=True):
+    """An outbound message: a row of the send queue and its lasting record."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        sa.Index("ix_message_queue", "instance", "status", "next_attempt_at"),
+        sa.Index("ix_message_created", "created_at"),
+        sa.Index("ix_message_telegram", "instance", "recipient_user_id", "telegram_message_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    instance: int = Field(foreign_key="instance.number")
+    # api (sent by a client) | system (the gateway's own registration replies)
+    origin: str = Field(default="api", max_length=8)
+    client_id: str | None = Field(default=None, max_length=254)
+    to_number: str | None = Field(default=None, max_length=20)
+    recipient_user_id: int | None = Field(default=None, sa_type=BigInt)
+    recipient_access_hash: int | None = Field(default=None, sa_type=BigInt)
+    group_name: str | None = Field(default=None, max_length=255)
+    group_admin: str | None = Field(default=None, max_length=32)
+    kind: str = Field(max_length=16)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    caption: str | None = Field(default=None, sa_type=sa.Text)
+    filename: str | None = Field(default=None, max_length=255)
+    mime_type: str | None = Field(default=None, max_length=127)
+    media_id: str | None = Field(default=None, foreign_key="media_blob.id")
+    media_size: int | None = None
+    media_sha256: str | None = Field(default=None, max_length=64)
+    reply_to: str | None = Field(default=None, max_length=36)
+    reply_to_telegram_id: int | None = Field(default=None, sa_type=BigInt)
+    # queued | sending | sent | read | failed
+    status: str = Field(default="queued", max_length=16)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_detail: str | None = Field(default=None, max_length=1000)
+    # Chosen at enqueue time and never changed: a retry after a crash reuses it, so Telegram
+    # answers RANDOM_ID_DUPLICATE instead of delivering a second copy.
+    random_id: int = Field(sa_type=BigInt)
+    telegram_message_id: int | None = Field(default=None, sa_type=BigInt)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    sent_at: datetime | None = _ts(nullable=True)
+    read_at: datetime | None = _ts(nullable=True)
+    failed_at: datetime | None = _ts(nullable=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_record"
+
+    client_id: str = Field(primary_key=True, max_length=254)
+    key: str = Field(primary_key=True, max_length=255)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class DailyUsage(SQLModel, table=True):
+    """Messages accepted through the API per local day (`[limits] day_timezone`)."""
+
+    __tablename__ = "daily_usage"
+
+    day: str = Field(primary_key=True, max_length=10)
+    count: int = 0
+
+
+class Event(SQLModel, table=True):
+    """The event log: every fact, written in the transaction that changed the state."""
+
+    __tablename__ = "event"
+
+    seq: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
+    id: str = Field(max_length=40, unique=True)
+    type: str = Field(max_length=40)
+    instance: int | None = None
+    number: str | None = Field(default=None, max_length=20)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    payload: str = Field(sa_type=sa.Text)
+
+
+class InboundMessage(SQLModel, table=True):
+    """A message a person sent to an instance, kept once per Telegram message id."""
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "telegram_message_id", name="uq_inbound_instance_msg"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    instance: int = Field(foreign_key="instance.number")
+    telegram_message_id: int = Field(sa_type=BigInt)
+    sender_user_id: int = Field(sa_type=BigInt)
+    number: str | None = Field(default=None, max_length=20)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    media_kind: str | None = Field(default=None, max_length=16)
+    media_id: str | None = Field(default=None, foreign_key="media_blob.id")
+    filename: str | None = Field(default=None, max_length=255)
+    reply_to_telegram_id: int | None = Field(default=None, sa_type=BigInt)
+    # registration (greeting, stop word, contact card) | forwarded | ignored
+    handling: str = Field(max_length=16)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- the sandbox's simulated Telegram (SPEC §8); its own state, never the gateway's ---
+
+
+class SandboxAccount(SQLModel, table=True):
+    __tablename__ = "sandbox_account"
+
+    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    phone: str = Field(max_length=20)
+    user_id: int = Field(sa_type=BigInt)
+    logged_in: bool = True
+    first_name: str = Field(default="tgw sandbox", max_length=255)
+    last_name: str | None = Field(default=None, max_length=255)
+    about: str | None = Field(default=None, max_length=255)
+    last_message_id: int = 0
+    # The gateway's position in the update stream, like Telethon's stored update state.
+    consumed_update_id: int = Field(default=0, sa_type=BigInt)
+
+
+class SandboxUser(SQLModel, table=True):
+    __tablename__ = "sandbox_user"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "number", name="uq_sandbox_user_number"),
+        sa.UniqueConstraint("instance", "user_id", name="uq_sandbox_user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    user_id: int = Field(sa_type=BigInt)
+    access_hash: int = Field(sa_type=BigInt)
+    number: str = Field(max_length=20)
+    first_name: str | None = Field(default=None, max_length=255)
+    last_name: str | None = Field(default=None, max_length=255)
+    username: str | None = Field(default=None, max_length=64)
+    phone_visible: bool = True
+    is_bot: bool = False
+    max_read_id: int = 0
+
+
+class SandboxMessage(SQLModel, table=True):
+    __tablename__ = "sandbox_message"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "message_id", name="uq_sandbox_message_id"),
+        sa.UniqueConstraint("instance", "random_id", name="uq_sandbox_message_random"),
+        sa.Index("ix_sandbox_message_number", "instance", "direction", "number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    message_id: int = Field(sa_type=BigInt)
+    direction: str = Field(max_length=3)  # in | out
+    user_id: int | None = Field(default=None, sa_type=BigInt)
+    chat_id: int | None = Field(default=None, sa_type=BigInt)
+    number: str | None = Field(default=None, max_length=20)
+    kind: str = Field(max_length=16)
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    caption: str | None = Field(default=None, sa_type=sa.Text)
+    filename: str | None = Field(default=None, max_length=255)
+    mime_type: str | None = Field(default=None, max_length=127)
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    random_id: int | None = Field(default=None, sa_type=BigInt)
+    reply_to: int | None = Field(default=None, sa_type=BigInt)
+    contact_number: str | None = Field(default=None, max_length=20)
+    contact_user_id: int | None = Field(default=None, sa_type=BigInt)
+    sent_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SandboxUpdate(SQLModel, table=True):
+    """What the simulated Telegram pushes to the gateway, in order (like pts)."""
+
+    __tablename__ = "sandbox_update"
+    __table_args__ = (sa.Index("ix_sandbox_update_instance", "instance", "id"),)
+
+    id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
+    instance: int
+    type: str = Field(max_length=16)  # message | read
+    message_id: int | None = Field(default=None, sa_type=BigInt)
+    user_id: int | None = Field(default=None, sa_type=BigInt)
+    max_id: int | None = Field(default=None, sa_type=BigInt)
+
+
+class SandboxGroup(SQLModel, table=True):
+    __tablename__ = "sandbox_group"
+    __table_args__ = (sa.UniqueConstraint("instance", "chat_id", name="uq_sandbox_group_chat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    chat_id: int = Field(sa_type=BigInt)
+    group_name: str = Field(max_length=255)
+    group_admin: str = Field(max_length=20)
+    members: str = Field(sa_type=sa.Text)  # JSON list of numbers
+
+
+class SandboxFault(SQLModel, table=True):
+    __tablename__ = "sandbox_fault"
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    flood_wait_s: int | None = None
+    error: str | None = Field(default=None, max_length=32)
+    number: str | None = Field(default=None, max_length=20)
+    times_left: int = 1
+    created_at: datetime = Field(sa_type=UTCDateTime)

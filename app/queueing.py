@@ -1,0 +1,94 @@
+"""The send queue's shared core: building queue rows and waking the worker.
+
+Both the HTTP side (outbound) and the registration dialogue (inbound) put messages on the queue,
+so the row constructor lives here, in the core they both import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from app.models import Message
+
+
+def new_random_id() -> int:
+    """Telegram's random_id is a signed 64-bit integer; positive ones are enough."""
+    return secrets.randbits(63) or 1
+
+
+def new_message(
+    *,
+    instance: int,
+    kind: str,
+    now: datetime,
+    origin: str = "api",
+    client_id: str | None = None,
+    to_number: str | None = None,
+    recipient_user_id: int | None = None,
+    recipient_access_hash: int | None = None,
+    group_name: str | None = None,
+    group_admin: str | None = None,
+    text: str | None = None,
+    caption: str | None = None,
+    filename: str | None = None,
+    mime_type: str | None = None,
+    media_id: str | None = None,
+    media_size: int | None = None,
+    media_sha256: str | None = None,
+    reply_to: str | None = None,
+    reply_to_telegram_id: int | None = None,
+) -> Message:
+    return Message(
+        id=str(uuid.uuid4()),
+        instance=instance,
+        origin=origin,
+        client_id=client_id,
+        to_number=to_number,
+        recipient_user_id=recipient_user_id,
+        recipient_access_hash=recipient_access_hash,
+        group_name=group_name,
+        group_admin=group_admin,
+        kind=kind,
+        text=text,
+        caption=caption,
+        filename=filename,
+        mime_type=mime_type,
+        media_id=media_id,
+        media_size=media_size,
+        media_sha256=media_sha256,
+        reply_to=reply_to,
+        reply_to_telegram_id=reply_to_telegram_id,
+        status="queued",
+        random_id=new_random_id(),
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+class Wakeup:
+    """In-process nudges (a new message for instance N) so workers need not poll fast.
+
+    Workers still poll slowly, which covers rows written by other processes.
+    """
+
+    def __init__(self) -> None:
+        self._events: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def notify(self, topic: str) -> None:
+        self._events[topic].set()
+
+    async def wait(self, topic: str, timeout_s: float) -> bool:
+        event = self._events[topic]
+        try:
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        finally:
+            event.clear()
+        return True

@@ -1,0 +1,96 @@
+"""Shared pieces of the HTTP surface: JSON answers, bounded body reading, auth helpers."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from app.errors import ApiError
+from app.services import Services
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def whatsmate_error(exc: ApiError) -> JSON:
+    return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)
+
+
+def native_error(exc: ApiError) -> JSON:
+    return JSON(exc.native_body(), status_code=exc.status, headers=exc.headers)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `max_bytes`."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError as exc:
+            raise ApiError("bad_request", "Content-Length is not a number") from exc
+        if size > max_bytes:
+            raise ApiError(
+                "payload_too_large",
+                f"the request body is {size} bytes; the largest accepted is {max_bytes} bytes",
+            )
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > max_bytes:
+                raise ApiError(
+                    "payload_too_large",
+                    f"the request body exceeds the largest accepted size of {max_bytes} bytes",
+                )
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ApiError("bad_request", "the client disconnected before sending the body") from exc
+    return b"".join(chunks)
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise ApiError("invalid_json", "No JSON data received: the request body is empty")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("invalid_json", f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError("invalid_json", "The request body must be a JSON object")
+    return data
+
+
+def require_admin(request: Request) -> None:
+    token = services(request).admin_token
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError("unauthorized", "Missing 'Authorization: Bearer <admin token>' header")
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ApiError("unauthorized", "The admin token is wrong")
+
+
+def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ApiError("invalid_field", f"'{name}' must be an integer") from exc
+    if not low <= number <= high:
+        raise ApiError("invalid_field", f"'{name}' must be between {low} and {high}")
+    return number

@@ -1,0 +1,298 @@
+"""Native API (/api/v1): messages, recipients, events; and the legacy status endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.errors import ApiError
+from app.events import append_event, list_events, render_event
+from app.models import Instance, Message, Recipient
+from app.routes.common import (
+    JSON,
+    int_param,
+    native_error,
+    parse_json_object,
+    read_body,
+    services,
+)
+from app.routes.whatsmate import credentials, max_body_bytes
+from outbound.accept import request_fingerprint
+from outbound.requests import native_request
+from outbound.validation import normalize_number
+
+MESSAGE_STATUSES = ("queued", "sending", "sent", "read", "failed")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def render_message(m: Message) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "instance": m.instance,
+        "to": m.to_number,
+        "group_name": m.group_name,
+        "kind": m.kind,
+        "status": m.status,
+        "error_code": m.error_code,
+        "error_detail": m.error_detail,
+        "telegram_message_id": m.telegram_message_id,
+        "attempts": m.attempts,
+        "filename": m.filename,
+        "size": m.media_size,
+        "sha256": m.media_sha256,
+        "reply_to": m.reply_to,
+        "created_at": _iso(m.created_at),
+        "sent_at": _iso(m.sent_at),
+        "read_at": _iso(m.read_at),
+        "failed_at": _iso(m.failed_at),
+    }
+
+
+async def _client(request: Request) -> str:
+    return await services(request).enqueuer.authenticate(credentials(request))
+
+
+async def create_message(request: Request) -> Response:
+    svc = services(request)
+    try:
+        creds = credentials(request)
+        client_id = await svc.enqueuer.authenticate(creds)
+        limit = max_body_bytes(svc.settings.limits.largest_media_bytes)
+        content_type = request.headers.get("content-type", "")
+        upload: tuple[bytes, str | None] | None = None
+        if content_type.startswith("multipart/form-data"):
+            data, upload, fingerprint = await _multipart(request, limit)
+        else:
+            body = await read_body(request, limit)
+            fingerprint = request_fingerprint(request.url.path, body)
+            data = parse_json_object(body)
+        replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
+        if replayed is not None:
+            return JSON(replayed[1], status_code=replayed[0])
+        send_request = native_request(data, svc.settings.limits, upload)
+        svc.enqueuer.check_instance(send_request.instance)
+        status, answer = await svc.enqueuer.enqueue(
+            client_id,
+            send_request,
+            idempotency_key=creds.idempotency_key,
+            fingerprint=fingerprint,
+            render=lambda m: (202, render_message(m)),
+        )
+    except ApiError as exc:
+        svc.metrics.refused.labels(str(exc.status)).inc()
+        return native_error(exc)
+    svc.metrics.accepted.labels(send_request.kind).inc()
+    return JSON(answer, status_code=status)
+
+
+async def _multipart(
+    request: Request, limit: int
+) -> tuple[dict[str, Any], tuple[bytes, str | None] | None, str]:
+    """Fields of a multipart upload: `file` is the medium; `media_kind`, `to`... are fields."""
+    import hashlib
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError("payload_too_large", f"the request body exceeds {limit} bytes")
+    try:
+        form = await request.form(max_files=1, max_fields=20, max_part_size=limit)
+    except Exception as exc:  # malformed multipart bodies raise several parser errors
+        raise ApiError("bad_request", f"The multipart body could not be parsed: {exc}") from exc
+    digest = hashlib.sha256(request.url.path.encode())
+    data: dict[str, Any] = {}
+    media: dict[str, Any] = {}
+    upload: tuple[bytes, str | None] | None = None
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            raw = await value.read()
+            upload = (raw, value.filename)
+            digest.update(b"file\0" + raw)
+            continue
+        digest.update(f"{key}\0{value}\0".encode())
+        if key in ("kind", "media_kind"):
+            media["kind"] = value
+        elif key in ("filename", "caption"):
+            media[key] = value
+        else:
+            data[key] = value
+    if upload is not None or media:
+        data["media"] = media
+    return data, upload, digest.hexdigest()
+
+
+async def get_message(request: Request) -> Response:
+    svc = services(request)
+    try:
+        client_id = await _client(request)
+        async with svc.factory() as session:
+            row = await session.get(Message, request.path_params["id"])
+        if row is None or row.client_id != client_id:
+            raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
+    except ApiError as exc:
+        return native_error(exc)
+    return JSON(render_message(row))
+
+
+async def list_messages(request: Request) -> Response:
+    svc = services(request)
+    try:
+        client_id = await _client(request)
+        params = request.query_params
+        limit = int_param(params.get("limit"), "limit", 50, 1, 500)
+        status = params.get("status")
+        if status is not None and status not in MESSAGE_STATUSES:
+            raise ApiError("invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}")
+        async with svc.factory() as session:
+            query = select(Message).where(Message.client_id == client_id)
+            if status:
+                query = query.where(Message.status == status)
+            after = params.get("after")
+            if after:
+                anchor = await session.get(Message, after)
+                if anchor is None or anchor.client_id != client_id:
+                    raise ApiError("invalid_field", f"'after' is not a message id: {after!r}")
+                query = query.where(
+                    or_(
+                        Message.created_at > anchor.created_at,  # type: ignore[operator]
+                        and_(Message.created_at == anchor.created_at, Message.id > anchor.id),  # type: ignore[operator]
+                    )
+                )
+            query = query.order_by(Message.created_at, Message.id).limit(limit + 1)  # type: ignore[arg-type]
+            rows = list(await session.scalars(query))
+    except ApiError as exc:
+        return native_error(exc)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return JSON(
+        {
+            "data": [render_message(r) for r in rows],
+            "next": rows[-1].id if more and rows else None,
+        }
+    )
+
+
+def _render_recipient(r: Recipient) -> dict[str, Any]:
+    return {
+        "instance": r.instance,
+        "number": r.number,
+        "user_id": r.user_id,
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "username": r.username,
+        "language": r.language,
+        "status": r.status,
+        "registered_at": _iso(r.registered_at),
+        "unregistered_at": _iso(r.unregistered_at),
+    }
+
+
+async def list_recipients(request: Request) -> Response:
+    svc = services(request)
+    try:
+        await _client(request)
+        params = request.query_params
+        status = params.get("status", "registered")
+        if status not in ("registered", "pending", "unregistered", "all"):
+            raise ApiError(
+                "invalid_field", "'status' must be registered, pending, unregistered or all"
+            )
+        instance = int_param(params.get("instance"), "instance", 0, 0, 1_000_000)
+        limit = int_param(params.get("limit"), "limit", 1000, 1, 5000)
+        async with svc.factory() as session:
+            query = select(Recipient)
+            if status != "all":
+                query = query.where(Recipient.status == status)
+            if instance:
+                query = query.where(Recipient.instance == instance)
+            rows = await session.scalars(query.order_by(Recipient.id).limit(limit))  # type: ignore[arg-type]
+            data = [_render_recipient(r) for r in rows]
+    except ApiError as exc:
+        return native_error(exc)
+    return JSON({"data": data})
+
+
+async def delete_recipient(request: Request) -> Response:
+    svc = services(request)
+    try:
+        await _client(request)
+        number = normalize_number(request.path_params["number"])
+        instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
+        now = svc.clock()
+        async with svc.factory() as session, session.begin():
+            query = select(Recipient).where(
+                and_(Recipient.number == number, Recipient.status.in_(("registered", "pending")))  # type: ignore[attr-defined]
+            )
+            if instance:
+                query = query.where(Recipient.instance == instance)
+            rows = list(await session.scalars(query))
+            if not rows:
+                raise ApiError("not_found", f"{number} is not a registered recipient")
+            for row in rows:
+                was_registered = row.status == "registered"
+                row.status = "unregistered"
+                row.unregistered_at = now
+                if was_registered:
+                    inst = await session.get(Instance, row.instance)
+                    await append_event(
+                        session,
+                        "recipient.unregistered",
+                        now=now,
+                        instance=row.instance,
+                        number=number,
+                        gateway_number=inst.phone if inst else None,
+                        data={**_render_recipient(row), "reason": "removed_by_api"},
+                    )
+    except ApiError as exc:
+        return native_error(exc)
+    return JSON({"number": number, "status": "unregistered"})
+
+
+async def events(request: Request) -> Response:
+    svc = services(request)
+    try:
+        await _client(request)
+        after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
+        limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
+        async with svc.factory() as session:
+            rows = await list_events(session, after=after, limit=limit)
+    except ApiError as exc:
+        return native_error(exc)
+    data = [render_event(r) for r in rows]
+    return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})
+
+
+async def legacy_status(request: Request) -> Response:
+    svc = services(request)
+    raw = request.path_params["instance"]
+    try:
+        await _client(request)
+        if not raw.isdigit():
+            raise ApiError("unknown_instance", f"Invalid gateway instance number {raw!r}")
+        number = int(raw)
+        svc.enqueuer.check_instance(number)
+        async with svc.factory() as session:
+            inst = await session.get(Instance, number)
+    except ApiError as exc:
+        return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)
+    up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"
+    return JSON({"status": "up" if up else "down", "instance": number})
+
+
+routes = [
+    Route("/api/v1/messages", create_message, methods=["POST"]),
+    Route("/api/v1/messages", list_messages, methods=["GET"]),
+    Route("/api/v1/messages/{id:str}", get_message, methods=["GET"]),
+    Route("/api/v1/recipients", list_recipients, methods=["GET"]),
+    Route("/api/v1/recipients/{number:str}", delete_recipient, methods=["DELETE"]),
+    Route("/api/v1/events", events, methods=["GET"]),
+    Route("/v1/telegram/status/{instance:str}", legacy_status, methods=["GET"]),
+]

@@ -1,0 +1,82 @@
+"""The composed application: everything the routes and workers share, built in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import SessionFactory, create_engine, create_session_factory
+from app.models import utcnow
+from app.queueing import Wakeup
+from app.settings import Settings
+from app.telegram.port import TelegramBackend
+from app.telegram.sandbox import SandboxTelegram
+from outbound.accept import Enqueuer
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.accepted = Counter(
+            "tgw_messages_accepted", "Messages accepted through the API", ["kind"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "tgw_requests_refused", "Send requests refused, by HTTP status", ["status"],
+            registry=self.registry,
+        )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    factory: SessionFactory
+    wakeup: Wakeup
+    clock: Callable[[], datetime]
+    enqueuer: Enqueuer
+    admin_token: str
+    backends: dict[int, TelegramBackend] = field(default_factory=dict)
+    sandboxes: dict[int, SandboxTelegram] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    # False in tests that drive workers step by step.
+    run_workers: bool = True
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_services(
+    settings: Settings,
+    admin_token: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    run_workers: bool = True,
+) -> Services:
+    engine = create_engine(settings.database.url)
+    factory = create_session_factory(engine)
+    wakeup = Wakeup()
+    services = Services(
+        settings=settings,
+        engine=engine,
+        factory=factory,
+        wakeup=wakeup,
+        clock=clock,
+        enqueuer=Enqueuer(factory, settings, wakeup, clock),
+        admin_token=admin_token,
+        run_workers=run_workers,
+    )
+    for conf in settings.instances:
+        if conf.backend == "sandbox":
+            sandbox = SandboxTelegram(conf.number, factory, wakeup, clock)
+            services.sandboxes[conf.number] = sandbox
+            services.backends[conf.number] = sandbox
+        # Telethon instances get their backend in the Telethon issue; until then they stay
+        # logged_out and their queue holds.
+    return services

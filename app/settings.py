@@ -1,0 +1,271 @@
+"""Typed settings: `tgw.toml` plus `TGW_<SECTION>__<KEY>` environment overrides (SPEC §2).
+
+Settings are read once by the CLI and passed down; nothing reads them at import time.
+Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_GREETINGS = [
+    "Hi",
+    "嗨",
+    "你好",
+    "安安",
+    "こんにちは",
+    "ハイ",
+    "Ching",
+    "Ciao",
+    "Hai",
+    "Hallo",
+    "Hola",
+    "Hoi",
+    "Oi",
+    "Salut",
+    "Здравствуй",
+    "Привіт",
+    "नमस्ते",
+    "היי",
+    "مرحبا",
+]
+
+MIB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A configuration problem; the message names the offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///./tgw.db"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+
+
+class SecuritySettings(_Section):
+    admin_token: str | None = None
+    secret_key: str | None = None
+
+
+class TelegramSettings(_Section):
+    api_id: int | None = None
+    api_hash: str | None = None
+    server: str | None = None
+    dc_id: int = 2
+    public_key_file: str | None = None
+
+
+class ProfileSettings(_Section):
+    first_name: str | None = None
+    last_name: str | None = None
+    about: str | None = None
+    photo: str | None = None
+
+
+class InstanceSettings(_Section):
+    number: int = Field(ge=1)
+    backend: Literal["telethon", "sandbox"] = "telethon"
+    profile: ProfileSettings = ProfileSettings()
+    # Sandbox only: a 2FA password that the simulated login asks for (SPEC §8).
+    sandbox_password: str | None = None
+
+
+class LimitsSettings(_Section):
+    messages_per_day: int = Field(default=2000, ge=0)
+    max_recipients: int = Field(default=1000, ge=0)
+    text_chars: int = Field(default=800, ge=1)
+    caption_chars: int = Field(default=1024, ge=0)
+    image_bytes: int = Field(default=2 * MIB, ge=1)
+    document_bytes: int = Field(default=3 * MIB, ge=1)
+    audio_bytes: int = Field(default=3 * MIB, ge=1)
+    day_timezone: str = "UTC"
+
+    @field_validator("day_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def largest_media_bytes(self) -> int:
+        return max(self.image_bytes, self.document_bytes, self.audio_bytes)
+
+
+class SendingSettings(_Section):
+    per_second: float = Field(default=5, ge=0)
+    per_recipient_interval_s: float = Field(default=1, ge=0)
+    message_ttl_s: int = Field(default=86400, ge=1)
+    # Sandbox instances send unpaced unless this is true: there is no Telegram to protect.
+    pace_sandbox: bool = False
+
+
+class RegistrationSettings(_Section):
+    greetings: list[str] = Field(default_factory=lambda: list(DEFAULT_GREETINGS))
+    stop_words: list[str] | None = None  # None: the built-in list in every language
+    # Per-language overrides of the built-in reply texts: {"en": {"registered": "..."}}.
+    replies: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
+class WebhookSettings(_Section):
+    url: str
+    secret: str | None = None
+    events: list[str] | None = None
+
+
+class WebhookDeliverySettings(_Section):
+    allow_private_targets: bool = False
+    timeout_s: float = Field(default=15, gt=0)
+    retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+    )
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
+    telegram: TelegramSettings = TelegramSettings()
+    instances: list[InstanceSettings] = Field(
+        default_factory=lambda: [InstanceSettings(number=1)]
+    )
+    limits: LimitsSettings = LimitsSettings()
+    sending: SendingSettings = SendingSettings()
+    registration: RegistrationSettings = RegistrationSettings()
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
+    # Where the config file was read from (None: defaults only). Not a config key.
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("instances")
+    @classmethod
+    def _unique_numbers(cls, value: list[InstanceSettings]) -> list[InstanceSettings]:
+        numbers = [i.number for i in value]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("instance numbers must be unique")
+        return value
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    def instance(self, number: int) -> InstanceSettings | None:
+        return next((i for i in self.instances if i.number == number), None)
+
+    def with_sandbox(self) -> Settings:
+        """`tgw serve --sandbox`: every instance becomes a sandbox instance."""
+        instances = [i.model_copy(update={"backend": "sandbox"}) for i in self.instances]
+        return self.model_copy(update={"instances": instances})
+
+    def data_dir(self) -> Path:
+        """Folder beside the SQLite database (or the working folder) for generated secrets."""
+        url = self.database.url
+        if url.startswith("sqlite") and ":///" in url:
+            path = url.split(":///", 1)[1].split("?", 1)[0]
+            if path and path != ":memory:":
+                return Path(path).expanduser().resolve().parent
+        return Path.cwd()
+
+
+ENV_PREFIX = "TGW_"
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Environment values are strings; JSON lets lists, numbers and booleans through."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "TGW_CONFIG":
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise SettingsError(
+                f"environment variable {name}: expected TGW_<SECTION>__<KEY>, "
+                "e.g. TGW_DATABASE__URL"
+            )
+        section, key = parts
+        if section not in Settings.model_fields or section == "source":
+            raise SettingsError(f"environment variable {name}: unknown section [{section}]")
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise SettingsError(
+                f"environment variable {name}: [{section}] is a list; set it in the TOML file"
+            )
+        value: Any = raw if key in _STRING_KEYS else _parse_env_value(raw)
+        target[key] = value
+
+
+# Keys whose values are always strings even if they look like JSON (a token of digits).
+_STRING_KEYS = {"url", "admin_token", "secret_key", "api_hash", "host", "public_url", "server"}
+
+
+def _format_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{loc}'")
+        else:
+            lines.append(f"{source}: bad value for '{loc}': {err['msg']}")
+    return "\n".join(lines)
+
+
+def find_config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get("TGW_CONFIG"):
+        return Path(environ["TGW_CONFIG"])
+    default = Path("tgw.toml")
+    return default if default.exists() else None
+
+
+def load_settings(
+    config_path: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    path = find_config_path(config_path, environ)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise SettingsError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    if "source" in data:
+        raise SettingsError(f"{source}: unknown key 'source'")
+    _apply_env(data, environ)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_format_error(exc, source)) from exc
+    return settings.model_copy(update={"source": None if path is None else str(path)})

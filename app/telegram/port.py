@@ -1,0 +1,242 @@
+"""The small interface between the gateway and a Telegram account.
+
+Shaped after Telethon's model (reference/telethon-notes.md): people are reached through a stored
+`(user_id, access_hash)` pair, never by re-resolving a phone number; every send carries a
+caller-chosen `random_id`; updates arrive through one callback, in order, and may be replayed
+after a restart (catch-up), so the receiver deduplicates by message id. Telegram types never
+cross this boundary: backends convert them into these dataclasses and this error tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+MediaKind = Literal["image", "document", "audio", "voice_note"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "document", "audio", "voice_note")
+# Telegram's service account (login codes) is never answered.
+SERVICE_USER_ID = 777000
+
+
+# --- peers ---
+
+
+@dataclass(frozen=True)
+class UserPeer:
+    """A person, as stored at registration (Telethon: InputPeerUser)."""
+
+    user_id: int
+    access_hash: int | None
+
+
+@dataclass(frozen=True)
+class GroupPeer:
+    """A group the account is a member of (basic chat or megagroup)."""
+
+    chat_id: int
+    access_hash: int | None = None
+    is_channel: bool = False
+
+
+Peer = UserPeer | GroupPeer
+
+
+# --- outgoing ---
+
+
+@dataclass(frozen=True)
+class OutgoingMedia:
+    kind: MediaKind
+    data: bytes
+    filename: str
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    peer: Peer
+    random_id: int
+    text: str | None = None
+    media: OutgoingMedia | None = None
+    caption: str | None = None
+    reply_to_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message_id: int
+    date: datetime
+
+
+# --- incoming ---
+
+
+@dataclass(frozen=True)
+class Sender:
+    user_id: int
+    access_hash: int | None
+    phone: str | None  # None unless the person's privacy settings show it
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True)
+class SharedContact:
+    """A contact card (MessageMediaContact). `user_id` is 0 when the number has no account."""
+
+    phone: str
+    user_id: int
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingMedia:
+    kind: MediaKind
+    data: bytes
+    filename: str | None
+    mime_type: str | None
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A private message a person sent to the account."""
+
+    message_id: int
+    date: datetime
+    sender: Sender
+    text: str = ""
+    contact: SharedContact | None = None
+    media: IncomingMedia | None = None
+    reply_to_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRead:
+    """The person `user_id` read our messages up to and including `max_id`."""
+
+    user_id: int
+    max_id: int
+
+
+InstanceState = Literal["ready", "disconnected", "revoked", "logged_out"]
+
+
+@dataclass(frozen=True)
+class ConnectionChanged:
+    state: InstanceState
+    detail: str | None = None
+
+
+Update = IncomingMessage | OutboxRead | ConnectionChanged
+UpdateHandler = Callable[[Update], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: int
+    phone: str | None
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class TelegramBackend(Protocol):
+    """One Telegram user account (one instance)."""
+
+    async def start(self, on_update: UpdateHandler) -> None:
+        """Connect and begin delivering updates (missed ones first) to `on_update`.
+
+        An update counts as handled once `on_update` returns; one that raised is offered again
+        later, so `on_update` must be idempotent.
+        """
+
+    async def stop(self) -> None: ...
+
+    async def me(self) -> Account | None:
+        """The logged-in account, or None when no one is logged in."""
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        """Send once. Raises AlreadySent when `random_id` was used before (a retry)."""
+
+    async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
+        """A group the account is in, by title and the creator's number."""
+
+
+# --- the error tree ---
+
+
+class TelegramError(Exception):
+    """Base of everything a backend raises."""
+
+
+class FloodWait(TelegramError):
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"flood wait of {seconds} s")
+        self.seconds = seconds
+
+
+class PeerFlood(TelegramError):
+    """The account is limited for messaging non-contacts (spam reports); no defined end."""
+
+
+class RecipientError(TelegramError):
+    """A permanent problem with one recipient; `code` is the message's stable error_code."""
+
+    code = "recipient_error"
+
+
+class UserBlocked(RecipientError):
+    code = "user_blocked"
+
+
+class UserDeactivated(RecipientError):
+    code = "user_deactivated"
+
+
+class PrivacyRestricted(RecipientError):
+    code = "privacy_restricted"
+
+
+class PeerInvalid(RecipientError):
+    code = "peer_invalid"
+
+
+class GroupNotFound(RecipientError):
+    code = "group_not_found"
+
+
+class MessageRejected(TelegramError):
+    """Telegram refused the content itself (too long, empty, bad media): retrying won't help."""
+
+    code = "message_rejected"
+
+
+class SessionRevoked(TelegramError):
+    """The login is gone (terminated from a phone, logged out, key unregistered)."""
+
+
+class NotLoggedIn(TelegramError):
+    """No account is logged in on this instance yet."""
+
+
+class TransientError(TelegramError):
+    """Network trouble or a Telegram-side internal error: retry later with the same random_id."""
+
+
+class AlreadySent(TelegramError):
+    """RANDOM_ID_DUPLICATE: a message with this random_id was delivered before."""
+
+    def __init__(self, message_id: int | None = None) -> None:
+        super().__init__("a message with this random_id was already sent")
+        self.message_id = message_id
+
+
+RECIPIENT_ERRORS: dict[str, type[RecipientError]] = {
+    cls.code: cls for cls in (UserBlocked, UserDeactivated, PrivacyRestricted, PeerInvalid)
+}

@@ -1,0 +1,570 @@
+"""The sandbox backend: a simulated Telegram network per instance (SPEC §8).
+
+It behaves like Telegram where the pipeline can tell: people have stable ids and access hashes,
+message ids grow per account, a repeated random_id is refused (RANDOM_ID_DUPLICATE), updates are
+pushed in order and replayed after a restart from the stored position (like pts), and faults
+(FloodWait, blocked, deactivated, privacy...) can be injected. Its state lives in its own
+database tables, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, or_, select
+
+from app.db import SessionFactory
+from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
+from app.models import SandboxUser as SandboxUserRow
+from app.queueing import Wakeup
+from app.telegram.port import (
+    MEDIA_KINDS,
+    Account,
+    AlreadySent,
+    FloodWait,
+    GroupNotFound,
+    GroupPeer,
+    IncomingMedia,
+    IncomingMessage,
+    MediaKind,
+    OutboxRead,
+    OutgoingMessage,
+    PeerFlood,
+    PeerInvalid,
+    PrivacyRestricted,
+    Sender,
+    SentMessage,
+    SessionRevoked,
+    SharedContact,
+    TelegramError,
+    TransientError,
+    Update,
+    UpdateHandler,
+    UserBlocked,
+    UserDeactivated,
+    UserPeer,
+)
+
+log = logging.getLogger(__name__)
+
+FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
+    "blocked": lambda: UserBlocked("USER_IS_BLOCKED"),
+    "deactivated": lambda: UserDeactivated("INPUT_USER_DEACTIVATED"),
+    "privacy": lambda: PrivacyRestricted("USER_PRIVACY_RESTRICTED"),
+    "peer_invalid": lambda: PeerInvalid("PEER_ID_INVALID"),
+    "peer_flood": lambda: PeerFlood("PEER_FLOOD"),
+    "transient": lambda: TransientError("RPC_CALL_FAIL"),
+    "revoked": lambda: SessionRevoked("AUTH_KEY_UNREGISTERED"),
+}
+
+
+class SandboxInputError(ValueError):
+    """A malformed request to the sandbox's own admin endpoints."""
+
+
+def _stable_int(*parts: object, bits: int = 40) -> int:
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - bits) or 1
+
+
+def fake_user_id(number: str) -> int:
+    """The same number is the same person everywhere in the sandbox."""
+    return 100_000_000 + _stable_int("user", number, bits=33)
+
+
+def fake_access_hash(instance: int, user_id: int) -> int:
+    # Like Telegram: the hash is per (viewing account, user), not global.
+    return _stable_int("hash", instance, user_id, bits=62)
+
+
+def gateway_phone(instance: int) -> str:
+    return f"4230{instance:08d}"  # +423 is unassigned: this never collides with a real number
+
+
+@dataclass(frozen=True)
+class InboundPerson:
+    number: str
+    first_name: str | None = None
+    last_name: str | None = None
+    username: str | None = None
+    phone_visible: bool = True
+    is_bot: bool = False
+
+
+class SandboxTelegram:
+    """One sandbox instance: the port's backend plus the simulation's controls."""
+
+    def __init__(
+        self,
+        instance: int,
+        factory: SessionFactory,
+        wakeup: Wakeup,
+        clock: Callable[[], datetime],
+        poll_interval_s: float = 1.0,
+    ) -> None:
+        self.instance = instance
+        self._factory = factory
+        self._wakeup = wakeup
+        self._clock = clock
+        self._poll_interval_s = poll_interval_s
+        self._pump: asyncio.Task[None] | None = None
+        self.consumed_update_id = 0
+
+    @property
+    def _topic(self) -> str:
+        return f"sandbox:{self.instance}"
+
+    async def ensure_account(self) -> SandboxAccount:
+        async with self._factory() as session, session.begin():
+            account = await session.get(SandboxAccount, self.instance)
+            if account is None:
+                phone = gateway_phone(self.instance)
+                account = SandboxAccount(
+                    instance=self.instance, phone=phone, user_id=fake_user_id(phone)
+                )
+                session.add(account)
+            return account
+
+    # --- the port ---
+
+    async def start(self, on_update: UpdateHandler) -> None:
+        await self.ensure_account()
+        self._pump = asyncio.create_task(self._pump_updates(on_update), name=self._topic)
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+
+    async def me(self) -> Account | None:
+        async with self._factory() as session:
+            account = await session.get(SandboxAccount, self.instance)
+            if account is None or not account.logged_in:
+                return None
+            return Account(
+                user_id=account.user_id,
+                phone=account.phone,
+                first_name=account.first_name,
+                last_name=account.last_name,
+            )
+
+    async def send(self, message: OutgoingMessage) -> SentMessage:
+        number = await self._peer_number(message)
+        await self._apply_fault(number)
+        async with self._factory() as session, session.begin():
+            account = await session.get(SandboxAccount, self.instance)
+            if account is None or not account.logged_in:
+                raise SessionRevoked("AUTH_KEY_UNREGISTERED")
+            duplicate = await session.scalar(
+                select(SandboxMessage.message_id).where(
+                    and_(
+                        SandboxMessage.instance == self.instance,
+                        SandboxMessage.random_id == message.random_id,
+                    )
+                )
+            )
+            if duplicate is not None:
+                raise AlreadySent(duplicate)
+            peer = message.peer
+            user_id = chat_id = None
+            if isinstance(peer, UserPeer):
+                user = await self._user_by_id(session, peer.user_id)
+                if user is None or user.access_hash != peer.access_hash:
+                    raise PeerInvalid("PEER_ID_INVALID")
+                user_id = user.user_id
+            else:
+                group = await session.scalar(
+                    select(SandboxGroup).where(
+                        and_(
+                            SandboxGroup.instance == self.instance,
+                            SandboxGroup.chat_id == peer.chat_id,
+                        )
+                    )
+                )
+                if group is None:
+                    raise PeerInvalid("CHAT_ID_INVALID")
+                chat_id = group.chat_id
+            account.last_message_id += 1
+            now = self._clock()
+            media = message.media
+            row = SandboxMessage(
+                instance=self.instance,
+                message_id=account.last_message_id,
+                direction="out",
+                user_id=user_id,
+                chat_id=chat_id,
+                number=number,
+                kind=media.kind if media else "text",
+                text=message.text,
+                caption=message.caption,
+                filename=media.filename if media else None,
+                mime_type=media.mime_type if media else None,
+                size=len(media.data) if media else None,
+                sha256=hashlib.sha256(media.data).hexdigest() if media else None,
+                random_id=message.random_id,
+                reply_to=message.reply_to_message_id,
+                sent_at=now,
+            )
+            session.add(row)
+            return SentMessage(message_id=row.message_id, date=now)
+
+    async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
+        async with self._factory() as session:
+            group = await session.scalar(
+                select(SandboxGroup)
+                .where(
+                    and_(
+                        SandboxGroup.instance == self.instance,
+                        SandboxGroup.group_name == group_name,
+                        SandboxGroup.group_admin == admin_number,
+                    )
+                )
+                .limit(1)
+            )
+        if group is None:
+            raise GroupNotFound(
+                f"the gateway is in no group named {group_name!r} created by {admin_number}"
+            )
+        return GroupPeer(chat_id=group.chat_id)
+
+    # --- internals ---
+
+    async def _user_by_id(self, session: Any, user_id: int) -> SandboxUserRow | None:
+        row: SandboxUserRow | None = await session.scalar(
+            select(SandboxUserRow).where(
+                and_(SandboxUserRow.instance == self.instance, SandboxUserRow.user_id == user_id)
+            )
+        )
+        return row
+
+    async def _peer_number(self, message: OutgoingMessage) -> str | None:
+        if not isinstance(message.peer, UserPeer):
+            return None
+        async with self._factory() as session:
+            user = await self._user_by_id(session, message.peer.user_id)
+            return user.number if user else None
+
+    async def _apply_fault(self, number: str | None) -> None:
+        """Consume one matching injected fault, committed before it is raised."""
+        async with self._factory() as session, session.begin():
+            fault = await session.scalar(
+                select(SandboxFault)
+                .where(
+                    and_(
+                        SandboxFault.instance == self.instance,
+                        SandboxFault.times_left > 0,
+                        or_(SandboxFault.number.is_(None), SandboxFault.number == number),  # type: ignore[union-attr]
+                    )
+                )
+                .order_by(SandboxFault.id)  # type: ignore[arg-type]
+                .limit(1)
+            )
+            if fault is None:
+                return
+            fault.times_left -= 1
+            error: TelegramError
+            if fault.flood_wait_s:
+                error = FloodWait(fault.flood_wait_s)
+            else:
+                error = FAULT_ERRORS[fault.error or "transient"]()
+        raise error
+
+    async def _pump_updates(self, on_update: UpdateHandler) -> None:
+        async with self._factory() as session:
+            account = await session.get(SandboxAccount, self.instance)
+            self.consumed_update_id = account.consumed_update_id if account else 0
+        while True:
+            try:
+                handled = await self._deliver_batch(on_update)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sandbox %s: an update failed; it will be offered again", self.instance)
+                handled = 0
+                await asyncio.sleep(self._poll_interval_s)
+            if handled == 0:
+                await self._wakeup.wait(self._topic, self._poll_interval_s)
+
+    async def _deliver_batch(self, on_update: UpdateHandler) -> int:
+        async with self._factory() as session:
+            rows = list(
+                await session.scalars(
+                    select(SandboxUpdate)
+                    .where(
+                        and_(
+                            SandboxUpdate.instance == self.instance,
+                            SandboxUpdate.id > self.consumed_update_id,  # type: ignore[operator]
+                        )
+                    )
+                    .order_by(SandboxUpdate.id)  # type: ignore[arg-type]
+                    .limit(200)
+                )
+            )
+            updates = [(row.id or 0, await self._to_port(session, row)) for row in rows]
+        for update_id, update in updates:
+            if update is not None:
+                await on_update(update)
+            async with self._factory() as session, session.begin():
+                account = await session.get(SandboxAccount, self.instance)
+                if account is not None:
+                    account.consumed_update_id = update_id
+            self.consumed_update_id = update_id
+            self._wakeup.notify(f"sandbox-consumed:{self.instance}")
+        return len(updates)
+
+    async def _to_port(self, session: Any, row: SandboxUpdate) -> Update | None:
+        if row.type == "read":
+            return OutboxRead(user_id=row.user_id or 0, max_id=row.max_id or 0)
+        msg = await session.scalar(
+            select(SandboxMessage).where(
+                and_(
+                    SandboxMessage.instance == self.instance,
+                    SandboxMessage.message_id == row.message_id,
+                )
+            )
+        )
+        if msg is None or msg.user_id is None:
+            return None
+        user = await self._user_by_id(session, msg.user_id)
+        if user is None:
+            return None
+        sender = Sender(
+            user_id=user.user_id,
+            access_hash=user.access_hash,
+            phone=user.number if user.phone_visible else None,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            is_bot=user.is_bot,
+        )
+        contact = None
+        if msg.contact_number is not None:
+            contact = SharedContact(phone=msg.contact_number, user_id=msg.contact_user_id or 0)
+        media = None
+        if msg.kind in MEDIA_KINDS and msg.data is not None:
+            kind: MediaKind = msg.kind  # type: ignore[assignment]
+            media = IncomingMedia(kind, msg.data, msg.filename, msg.mime_type)
+        return IncomingMessage(
+            message_id=msg.message_id,
+            date=msg.sent_at,
+            sender=sender,
+            text=msg.text or msg.caption or "",
+            contact=contact,
+            media=media,
+            reply_to_message_id=msg.reply_to,
+        )
+
+    # --- the simulation's controls (admin endpoints) ---
+
+    async def inbound(
+        self,
+        person: InboundPerson,
+        *,
+        text: str | None = None,
+        contact: dict[str, Any] | None = None,
+        media: dict[str, Any] | None = None,
+        reply_to: int | None = None,
+    ) -> tuple[int, int]:
+        """As if `person` wrote to the gateway: (telegram message id, update id)."""
+        await self.ensure_account()
+        kind = "text"
+        data = None
+        filename = mime = None
+        contact_number = contact_user_id = None
+        if contact is not None:
+            kind = "contact"
+            contact_number = str(contact.get("number") or "").lstrip("+")
+            if not contact_number.isdigit():
+                raise SandboxInputError("contact.number must be a phone number")
+            raw_id = contact.get("user_id")
+            contact_user_id = int(raw_id) if raw_id is not None else fake_user_id(contact_number)
+        elif media is not None:
+            kind = str(media.get("kind") or "")
+            if kind not in MEDIA_KINDS:
+                raise SandboxInputError(f"media.kind must be one of {', '.join(MEDIA_KINDS)}")
+            try:
+                data = base64.b64decode(str(media.get("base64") or ""), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise SandboxInputError("media.base64 is not valid base64") from exc
+            if not data:
+                raise SandboxInputError("media.base64 is empty")
+            filename = media.get("filename")
+            mime = media.get("mime_type")
+        elif not text:
+            raise SandboxInputError("give text, contact or media")
+        async with self._factory() as session, session.begin():
+            account = await session.get(SandboxAccount, self.instance)
+            assert account is not None
+            user = await self._upsert_user(session, person)
+            account.last_message_id += 1
+            message_id = account.last_message_id
+            session.add(
+                SandboxMessage(
+                    instance=self.instance,
+                    message_id=message_id,
+                    direction="in",
+                    user_id=user.user_id,
+                    number=person.number,
+                    kind=kind,
+                    text=text if kind in ("text", "contact") else None,
+                    caption=text if kind in MEDIA_KINDS else None,
+                    filename=filename,
+                    mime_type=mime,
+                    size=len(data) if data else None,
+                    sha256=hashlib.sha256(data).hexdigest() if data else None,
+                    data=data,
+                    reply_to=reply_to,
+                    contact_number=contact_number,
+                    contact_user_id=contact_user_id,
+                    sent_at=self._clock(),
+                )
+            )
+            update = SandboxUpdate(instance=self.instance, type="message", message_id=message_id)
+            session.add(update)
+            await session.flush()
+            update_id = update.id or 0
+        self._wakeup.notify(self._topic)
+        return message_id, update_id
+
+    async def _upsert_user(self, session: Any, person: InboundPerson) -> SandboxUserRow:
+        user: SandboxUserRow | None = await session.scalar(
+            select(SandboxUserRow).where(
+                and_(
+                    SandboxUserRow.instance == self.instance,
+                    SandboxUserRow.number == person.number,
+                )
+            )
+        )
+        if user is None:
+            user_id = fake_user_id(person.number)
+            user = SandboxUserRow(
+                instance=self.instance,
+                user_id=user_id,
+                access_hash=fake_access_hash(self.instance, user_id),
+                number=person.number,
+            )
+            session.add(user)
+        user.first_name = person.first_name
+        user.last_name = person.last_name
+        user.username = person.username
+        user.phone_visible = person.phone_visible
+        user.is_bot = person.is_bot
+        return user
+
+    async def wait_consumed(self, update_id: int, timeout_s: float) -> bool:
+        """Wait until the gateway has handled update `update_id` (in this process)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.consumed_update_id < update_id:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await self._wakeup.wait(f"sandbox-consumed:{self.instance}", min(remaining, 0.2))
+        return True
+
+    async def sent_log(self, number: str | None = None) -> list[dict[str, Any]]:
+        async with self._factory() as session:
+            query = select(SandboxMessage).where(
+                and_(SandboxMessage.instance == self.instance, SandboxMessage.direction == "out")
+            )
+            if number is not None:
+                query = query.where(SandboxMessage.number == number)
+            rows = await session.scalars(query.order_by(SandboxMessage.message_id))  # type: ignore[arg-type]
+            groups = {
+                g.chat_id: g.group_name
+                for g in await session.scalars(
+                    select(SandboxGroup).where(SandboxGroup.instance == self.instance)
+                )
+            }
+            return [
+                {
+                    "message_id": r.message_id,
+                    "number": r.number,
+                    "group_name": groups.get(r.chat_id) if r.chat_id else None,
+                    "kind": r.kind,
+                    "text": r.text,
+                    "caption": r.caption,
+                    "filename": r.filename,
+                    "mime_type": r.mime_type,
+                    "size": r.size,
+                    "sha256": r.sha256,
+                    "random_id": r.random_id,
+                    "reply_to": r.reply_to,
+                    "sent_at": r.sent_at.isoformat(),
+                }
+                for r in rows
+            ]
+
+    async def mark_read(self, number: str, max_message_id: int) -> int:
+        async with self._factory() as session, session.begin():
+            user: SandboxUserRow | None = await session.scalar(
+                select(SandboxUserRow).where(
+                    and_(
+                        SandboxUserRow.instance == self.instance,
+                        SandboxUserRow.number == number,
+                    )
+                )
+            )
+            if user is None:
+                raise SandboxInputError(f"no sandbox person with number {number}")
+            user.max_read_id = max(user.max_read_id, max_message_id)
+            update = SandboxUpdate(
+                instance=self.instance, type="read", user_id=user.user_id, max_id=user.max_read_id
+            )
+            session.add(update)
+            await session.flush()
+            update_id = update.id or 0
+        self._wakeup.notify(self._topic)
+        return update_id
+
+    async def add_group(self, group_name: str, group_admin: str, members: list[str]) -> int:
+        chat_id = _stable_int("chat", self.instance, group_name, group_admin, bits=36)
+        async with self._factory() as session, session.begin():
+            existing = await session.scalar(
+                select(SandboxGroup).where(
+                    and_(SandboxGroup.instance == self.instance, SandboxGroup.chat_id == chat_id)
+                )
+            )
+            if existing is None:
+                existing = SandboxGroup(
+                    instance=self.instance,
+                    chat_id=chat_id,
+                    group_name=group_name,
+                    group_admin=group_admin,
+                    members="[]",
+                )
+                session.add(existing)
+            existing.members = orjson.dumps(members).decode()
+        return chat_id
+
+    async def add_fault(
+        self, *, flood_wait_s: int | None, error: str | None, number: str | None, times: int
+    ) -> int:
+        if flood_wait_s is None and error is None:
+            raise SandboxInputError("give flood_wait_s or error")
+        if error is not None and error not in FAULT_ERRORS:
+            raise SandboxInputError(f"error must be one of {', '.join(FAULT_ERRORS)}")
+        async with self._factory() as session, session.begin():
+            fault = SandboxFault(
+                instance=self.instance,
+                flood_wait_s=flood_wait_s,
+                error=error,
+                number=number,
+                times_left=times,
+                created_at=self._clock(),
+            )
+            session.add(fault)
+            await session.flush()
+            return fault.id or 0

@@ -1,0 +1,151 @@
+"""Turning request bodies (WhatsMate v3 and native) into validated SendRequests (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.errors import ApiError
+from app.settings import LimitsSettings
+from app.telegram.port import MEDIA_KINDS, MediaKind
+from outbound.accept import SendRequest
+from outbound.validation import (
+    check_caption,
+    check_filename,
+    check_media,
+    check_text,
+    decode_base64,
+    limit_for,
+    normalize_number,
+)
+
+KINDS = ("text", *MEDIA_KINDS)
+KIND_ALIASES = {"voice": "voice_note", "photo": "image"}
+
+
+def parse_kind(raw: str) -> str:
+    kind = KIND_ALIASES.get(raw, raw)
+    if kind not in KINDS:
+        raise ApiError(
+            "not_found", f"Unknown message kind {raw!r}; use one of {', '.join(KINDS)}"
+        )
+    return kind
+
+
+def _group_target(data: dict[str, Any]) -> tuple[str, str]:
+    name = data.get("group_name")
+    if name is None or name == "":
+        raise ApiError("missing_field", "Missing field 'group_name'")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise ApiError("invalid_field", "'group_name' must be a non-empty string of at most 255")
+    admin = data.get("group_admin")
+    if admin is None or admin == "":
+        raise ApiError("missing_field", "Missing field 'group_admin'")
+    try:
+        admin_number = normalize_number(admin, "group_admin")
+    except ApiError as exc:
+        raise ApiError("invalid_field", exc.message.replace("Destination", "Group admin")) from exc
+    return name.strip(), admin_number
+
+
+def whatsmate_request(
+    scope: str, kind: str, instance: int, data: dict[str, Any], limits: LimitsSettings
+) -> SendRequest:
+    """Validate a /v3/telegram/{scope}/{kind}/message/{instance} body."""
+    to_number = group_name = group_admin = None
+    if scope == "group":
+        group_name, group_admin = _group_target(data)
+    else:
+        if data.get("number") in (None, ""):
+            raise ApiError("number_invalid", "Destination number is invalid: 'number' is missing")
+        to_number = normalize_number(data.get("number"))
+    if kind == "text":
+        text = check_text(data.get("message"), limits)
+        return SendRequest(
+            instance=instance,
+            kind="text",
+            to_number=to_number,
+            group_name=group_name,
+            group_admin=group_admin,
+            text=text,
+        )
+    media_kind: MediaKind = kind  # type: ignore[assignment]
+    caption = check_caption(data.get("caption"), limits)
+    filename = check_filename(data.get("filename"), required=media_kind != "image")
+    raw = decode_base64(media_kind, data.get(media_kind), limits)
+    media = check_media(media_kind, raw, filename)
+    return SendRequest(
+        instance=instance,
+        kind=media_kind,
+        to_number=to_number,
+        group_name=group_name,
+        group_admin=group_admin,
+        media=media,
+        caption=caption,
+    )
+
+
+def native_request(
+    data: dict[str, Any], limits: LimitsSettings, upload: tuple[bytes, str | None] | None = None
+) -> SendRequest:
+    """Validate a POST /api/v1/messages body (JSON, or multipart with an uploaded file)."""
+    instance = data.get("instance", 1)
+    if isinstance(instance, str) and instance.isdigit():
+        instance = int(instance)
+    if not isinstance(instance, int) or isinstance(instance, bool) or instance < 1:
+        raise ApiError("invalid_field", "'instance' must be a positive integer")
+    group_name = group_admin = to_number = None
+    if data.get("group_name") is not None:
+        group_name, group_admin = _group_target(data)
+    else:
+        if data.get("to") in (None, ""):
+            raise ApiError("number_invalid", "Destination number is invalid: 'to' is missing")
+        to_number = normalize_number(data.get("to"), "to")
+    reply_to = data.get("reply_to")
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise ApiError("invalid_field", "'reply_to' must be a message id (string)")
+    media_spec = data.get("media")
+    if media_spec is None and upload is None:
+        text = check_text(data.get("text"), limits, "text")
+        return SendRequest(
+            instance=instance,
+            kind="text",
+            to_number=to_number,
+            group_name=group_name,
+            group_admin=group_admin,
+            text=text,
+            reply_to=reply_to,
+        )
+    if media_spec is None:
+        media_spec = {}
+    if not isinstance(media_spec, dict):
+        raise ApiError("invalid_field", "'media' must be an object")
+    kind = media_spec.get("kind")
+    if kind not in MEDIA_KINDS:
+        raise ApiError("invalid_field", f"'media.kind' must be one of {', '.join(MEDIA_KINDS)}")
+    media_kind: MediaKind = kind
+    caption = check_caption(media_spec.get("caption", data.get("text")), limits)
+    if upload is not None:
+        raw, upload_name = upload
+        if not raw:
+            raise ApiError("media_missing", "The uploaded file is empty")
+        if len(raw) > limit_for(media_kind, limits):
+            raise ApiError(
+                "payload_too_large",
+                f"the uploaded file is {len(raw)} bytes; the limit for {media_kind} is "
+                f"{limit_for(media_kind, limits)} bytes",
+            )
+        filename = check_filename(media_spec.get("filename") or upload_name, required=False)
+    else:
+        filename = check_filename(media_spec.get("filename"), required=media_kind != "image")
+        raw = decode_base64(media_kind, media_spec.get("base64"), limits)
+    media = check_media(media_kind, raw, filename)
+    return SendRequest(
+        instance=instance,
+        kind=media_kind,
+        to_number=to_number,
+        group_name=group_name,
+        group_admin=group_admin,
+        media=media,
+        caption=caption,
+        reply_to=reply_to,
+    )

@@ -1,0 +1,220 @@
+"""Pure validation of send requests: numbers, text, base64 media, file names (SPEC §4.1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import mimetypes
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import filetype
+import phonenumbers
+
+from app.errors import ApiError
+from app.settings import LimitsSettings
+from app.telegram.port import MediaKind
+
+_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+def normalize_number(raw: object, field: str = "number") -> str:
+    """Digits with country code, no '+': '+44 7700-900123' -> '447700900123' (or 471)."""
+    if not isinstance(raw, str | int) or isinstance(raw, bool):
+        raise ApiError("number_invalid", f"Destination number is invalid: {field} must be a string")
+    text = str(raw).strip()
+    if text.startswith("+"):
+        text = text[1:]
+    digits = _SEPARATORS.sub("", text)
+    if not digits:
+        raise ApiError("number_invalid", f"Destination number is invalid: {field} is empty")
+    if not digits.isascii() or not digits.isdigit():
+        raise ApiError(
+            "number_invalid",
+            f"Destination number is invalid: {raw!r} must contain only digits "
+            "with the country code, e.g. 447700900123",
+        )
+    if digits.startswith("00"):
+        digits = digits[2:]
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ApiError(
+            "number_invalid", f"Destination number is invalid: {raw!r} ({exc._msg})"
+        ) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ApiError(
+            "number_invalid",
+            f"Destination number is invalid: {raw!r} is not a valid phone number; "
+            "check that it includes the country code",
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def check_text(text: object, limits: LimitsSettings, field: str = "message") -> str:
+    if text is None:
+        raise ApiError("missing_field", f"Missing field '{field}'")
+    if not isinstance(text, str):
+        raise ApiError("invalid_field", f"'{field}' must be a string")
+    if not text.strip():
+        raise ApiError("invalid_field", f"'{field}' is empty")
+    if len(text) > limits.text_chars:
+        raise ApiError(
+            "text_too_long",
+            f"'{field}' is {len(text)} characters long; the limit is {limits.text_chars}",
+        )
+    return text
+
+
+def check_caption(caption: object, limits: LimitsSettings) -> str | None:
+    if caption is None or caption == "":
+        return None
+    if not isinstance(caption, str):
+        raise ApiError("invalid_field", "'caption' must be a string")
+    if len(caption) > limits.caption_chars:
+        raise ApiError(
+            "caption_too_long",
+            f"'caption' is {len(caption)} characters long; the limit is {limits.caption_chars}",
+        )
+    return caption
+
+
+_BAD_FILENAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f<>:\"|?*]")
+
+
+def check_filename(filename: object, required: bool) -> str | None:
+    if filename is None or filename == "":
+        if required:
+            raise ApiError("missing_field", "Missing field 'filename'")
+        return None
+    if not isinstance(filename, str):
+        raise ApiError("invalid_filename", "'filename' must be a string")
+    name = unicodedata.normalize("NFC", filename.strip())
+    if not name or len(name) > 255:
+        raise ApiError("invalid_filename", "'filename' must be 1 to 255 characters long")
+    bad = _BAD_FILENAME_CHARS.search(name)
+    if bad:
+        raise ApiError(
+            "invalid_filename",
+            f"'filename' {filename!r} contains {bad.group()!r}: path separators, control "
+            "characters and <>:\"|?* are not allowed",
+        )
+    if name.strip(".") == "":
+        raise ApiError("invalid_filename", f"'filename' {filename!r} is not a file name")
+    return name
+
+
+def limit_for(kind: MediaKind, limits: LimitsSettings) -> int:
+    if kind == "image":
+        return limits.image_bytes
+    if kind == "document":
+        return limits.document_bytes
+    return limits.audio_bytes
+
+
+def _human(size: int) -> str:
+    return f"{size / (1024 * 1024):.2f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
+
+
+def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> bytes:
+    """Standard base64 (padding and whitespace tolerated) -> bytes, with 470/400/413."""
+    if value is None or value == "":
+        noun = "Image" if kind == "image" else "Document" if kind == "document" else "Media"
+        raise ApiError("media_missing", f"{noun} cannot be empty: field '{kind}' is missing")
+    if not isinstance(value, str):
+        raise ApiError("invalid_base64", f"'{kind}' must be a base64 string")
+    text = value
+    if text.startswith("data:") and "," in text[:200]:
+        text = text.split(",", 1)[1]  # a data: URI prefix is a common slip; tolerate it
+    text = "".join(text.split())
+    limit = limit_for(kind, limits)
+    # Refuse before decoding when even the shortest reading of the text is over the limit.
+    if (len(text) // 4) * 3 - 2 > limit:
+        raise ApiError(
+            "payload_too_large",
+            f"'{kind}' is about {_human(len(text) * 3 // 4)} decoded; the limit is "
+            f"{_human(limit)}",
+        )
+    text += "=" * (-len(text) % 4)
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(
+            "invalid_base64", f"'{kind}' is not valid standard base64 ({exc})"
+        ) from exc
+    if not data:
+        raise ApiError("media_missing", f"'{kind}' cannot be empty: it decodes to 0 bytes")
+    if len(data) > limit:
+        raise ApiError(
+            "payload_too_large",
+            f"'{kind}' is {_human(len(data))}; the limit is {_human(limit)}",
+        )
+    return data
+
+
+IMAGE_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+AUDIO_TYPES = {
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "audio/x-wav": "wav",
+    "audio/x-flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/m4a": "m4a",
+    "audio/aac": "aac",
+    "video/mp4": "m4a",  # filetype calls some M4A files video/mp4 by their container brand
+}
+VOICE_TYPES = {"audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/m4a": "m4a"}
+
+
+@dataclass(frozen=True)
+class CheckedMedia:
+    kind: MediaKind
+    data: bytes
+    mime_type: str
+    filename: str
+    sha256: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def sniff_mime(data: bytes) -> str | None:
+    guess = filetype.guess(data[:8192])
+    if guess is not None:
+        return str(guess.mime)
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"  # MP3 without an ID3 tag: frame sync
+    return None
+
+
+def check_media(
+    kind: MediaKind, data: bytes, filename: str | None, default_stem: str = "image"
+) -> CheckedMedia:
+    """Check that the bytes are what the kind says (sniffed, not trusted) and name them."""
+    mime = sniff_mime(data)
+    allowed: dict[str, str] | None
+    allowed = {"image": IMAGE_TYPES, "audio": AUDIO_TYPES, "voice_note": VOICE_TYPES}.get(kind)
+    if allowed is not None and mime not in allowed:
+        what = mime or "an unrecognised format"
+        wanted = {
+            "image": "a JPEG, PNG or WebP picture",
+            "audio": "an MP3, M4A, OGG, WAV or FLAC file",
+            "voice_note": "an OGG/Opus (or MP3, M4A) recording",
+        }[kind]
+        raise ApiError(
+            "media_type_mismatch", f"'{kind}' must be {wanted}, but the bytes are {what}"
+        )
+    if mime is None:
+        guessed = mimetypes.guess_type(filename or "")[0]
+        mime = guessed or "application/octet-stream"
+    if filename is None:
+        extension = (allowed or {}).get(mime) or mimetypes.guess_extension(mime) or "bin"
+        filename = f"{default_stem}.{extension.lstrip('.')}"
+    elif kind == "image" and allowed is not None:
+        # Telegram decides photo vs file by the extension: make it match the bytes.
+        stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+        filename = f"{stem}.{allowed[mime]}"
+    return CheckedMedia(kind, data, mime, filename, hashlib.sha256(data).hexdigest())
