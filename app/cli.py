@@ -289,7 +289,9 @@ def clients_renew(
 @click.option("--json", "as_json", is_flag=True)
 @config_option
 @click.pass_context
-def clients_rotate(ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None) -> None:
+def clients_rotate(
+    ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None
+) -> None:
     """Give a client a new secret (the old one stops working)."""
     from app import clients as api
 
@@ -313,7 +315,9 @@ def clients_rotate(ctx: click.Context, client_id: str, as_json: bool, sub_config
 @click.option("--json", "as_json", is_flag=True)
 @config_option
 @click.pass_context
-def clients_revoke(ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None) -> None:
+def clients_revoke(
+    ctx: click.Context, client_id: str, as_json: bool, sub_config: str | None
+) -> None:
     """Revoke a client at once."""
     from app import clients as api
 
@@ -335,6 +339,7 @@ def clients_revoke(ctx: click.Context, client_id: str, as_json: bool, sub_config
 def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
     """Show each instance's status and queue."""
     from sqlalchemy import func, select
+    from sqlmodel import col
 
     from app.models import Instance, Message
 
@@ -343,13 +348,13 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
 
     async def work(session: Any) -> list[dict[str, Any]]:
         rows = []
-        for inst in await session.scalars(select(Instance).order_by(Instance.number)):
+        for inst in await session.scalars(select(Instance).order_by(col(Instance.number))):
             counts = dict(
                 (
                     await session.execute(
-                        select(Message.status, func.count())
-                        .where(Message.instance == inst.number)
-                        .group_by(Message.status)
+                        select(col(Message.status), func.count())
+                        .where(col(Message.instance) == inst.number)
+                        .group_by(col(Message.status))
                     )
                 ).all()
             )
@@ -368,7 +373,8 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
     rows = _run(_with_session(settings, work))
     lines = [
         f"instance {r['number']} ({r['backend']}): {r['status']}"
-        f"{' - ' + r['detail'] if r['detail'] else ''}, phone {r['phone'] or '-'}, queue {r['queue']}"
+        f"{' - ' + r['detail'] if r['detail'] else ''}, "
+        f"phone {r['phone'] or '-'}, queue {r['queue']}"
         for r in rows
     ]
     _echo(rows, as_json, "\n".join(lines) or "no instances yet (run tgw serve once)")

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.errors import ApiError
 from app.models import ApiClient
@@ -72,7 +73,7 @@ def validate_client_id(client_id: str) -> str:
 
 
 async def _get(session: AsyncSession, client_id: str) -> ApiClient:
-    row = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    row = await session.scalar(select(ApiClient).where(col(ApiClient.client_id) == client_id))
     if row is None:
         raise ApiError("not_found", f"no API client {client_id!r}")
     return row
@@ -84,7 +85,7 @@ async def create_client(
     client_id = validate_client_id(client_id)
     if expires_at is not None and expires_at <= now:
         raise ApiError("invalid_field", "expires_at must be in the future")
-    existing = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    existing = await session.scalar(select(ApiClient).where(col(ApiClient.client_id) == client_id))
     if existing is not None:
         raise ApiError("conflict", f"API client {client_id!r} exists already; rotate or renew it")
     secret = new_secret()
@@ -97,7 +98,7 @@ async def create_client(
 
 
 async def list_clients(session: AsyncSession) -> list[ClientView]:
-    rows = await session.scalars(select(ApiClient).order_by(ApiClient.client_id))
+    rows = await session.scalars(select(ApiClient).order_by(col(ApiClient.client_id)))
     return [_view(r) for r in rows]
 
 
@@ -135,7 +136,9 @@ async def authenticate(
         raise ApiError("missing_credentials", "Missing X-WM-CLIENT-ID header")
     if not secret:
         raise ApiError("missing_credentials", "Missing X-WM-CLIENT-SECRET header")
-    row = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id.strip()))
+    row = await session.scalar(
+        select(ApiClient).where(col(ApiClient.client_id) == client_id.strip())
+    )
     # Compare even for an unknown id, so timing does not tell which ids exist.
     stored = row.secret_hash if row is not None else hash_secret("")
     if not secret_matches(secret, stored) or row is None:

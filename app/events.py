@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.models import Event
 
@@ -77,6 +78,6 @@ def render_event(row: Event) -> dict[str, Any]:
 
 async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[Event]:
     rows = await session.scalars(
-        select(Event).where(Event.seq > after).order_by(Event.seq).limit(limit)  # type: ignore[operator,arg-type]
+        select(Event).where(col(Event.seq) > after).order_by(col(Event.seq)).limit(limit)
     )
     return list(rows)

@@ -24,9 +24,7 @@ from outbound.worker import SendWorker
 log = logging.getLogger(__name__)
 
 
-async def start_instances(
-    services: Services, *, workers: bool = True
-) -> list[asyncio.Task[None]]:
+async def start_instances(services: Services, *, workers: bool = True) -> list[asyncio.Task[None]]:
     """Connect each backend, record its account, and start its send worker."""
     now = services.clock()
     async with services.factory() as session, session.begin():
@@ -90,8 +88,10 @@ def create_app(services: Services) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        message = {404: f"No such endpoint: {request.method} {request.url.path}",
-                   405: f"Method {request.method} is not allowed on {request.url.path}"}
+        message = {
+            404: f"No such endpoint: {request.method} {request.url.path}",
+            405: f"Method {request.method} is not allowed on {request.url.path}",
+        }
         text = message.get(exc.status_code, str(exc.detail))
         if request.url.path.startswith("/v3/") or request.url.path.startswith("/v1/"):
             return JSON({"error_message": text}, status_code=exc.status_code)
@@ -101,8 +101,10 @@ def create_app(services: Services) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSON(
-            {"error_message": "Internal error; nothing was accepted. Please retry.",
-             "error": {"code": "internal_error", "message": "Internal error"}},
+            {
+                "error_message": "Internal error; nothing was accepted. Please retry.",
+                "error": {"code": "internal_error", "message": "Internal error"},
+            },
             status_code=500,
         )
 

@@ -24,11 +24,15 @@ class Metrics:
 
     def __post_init__(self) -> None:
         self.accepted = Counter(
-            "tgw_messages_accepted", "Messages accepted through the API", ["kind"],
+            "tgw_messages_accepted",
+            "Messages accepted through the API",
+            ["kind"],
             registry=self.registry,
         )
         self.refused = Counter(
-            "tgw_requests_refused", "Send requests refused, by HTTP status", ["status"],
+            "tgw_requests_refused",
+            "Send requests refused, by HTTP status",
+            ["status"],
             registry=self.registry,
         )
 

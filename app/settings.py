@@ -137,7 +137,7 @@ class WebhookDeliverySettings(_Section):
     allow_private_targets: bool = False
     timeout_s: float = Field(default=15, gt=0)
     retry_schedule_s: list[float] = Field(
-        default_factory=lambda: [5, 300, 1800, 7200, 18000, 36000, 36000]
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
 
 
@@ -146,9 +146,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
     telegram: TelegramSettings = TelegramSettings()
-    instances: list[InstanceSettings] = Field(
-        default_factory=lambda: [InstanceSettings(number=1)]
-    )
+    instances: list[InstanceSettings] = Field(default_factory=lambda: [InstanceSettings(number=1)])
     limits: LimitsSettings = LimitsSettings()
     sending: SendingSettings = SendingSettings()
     registration: RegistrationSettings = RegistrationSettings()

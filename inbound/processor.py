@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db import SessionFactory
 from app.events import append_event
@@ -82,10 +83,10 @@ class InboundProcessor:
         replied = False
         async with self._factory() as session, session.begin():
             seen = await session.scalar(
-                select(InboundMessage.id).where(
+                select(col(InboundMessage.id)).where(
                     and_(
-                        InboundMessage.instance == self.instance,
-                        InboundMessage.telegram_message_id == msg.message_id,
+                        col(InboundMessage.instance) == self.instance,
+                        col(InboundMessage.telegram_message_id) == msg.message_id,
                     )
                 )
             )
@@ -93,7 +94,10 @@ class InboundProcessor:
                 return  # a replay after catch-up: handled already
             recipient = await session.scalar(
                 select(Recipient).where(
-                    and_(Recipient.instance == self.instance, Recipient.user_id == sender.user_id)
+                    and_(
+                        col(Recipient.instance) == self.instance,
+                        col(Recipient.user_id) == sender.user_id,
+                    )
                 )
             )
             handling, replied = await self._dialogue(session, msg, recipient, now)
@@ -175,7 +179,7 @@ class InboundProcessor:
 
     async def _full(self, session: AsyncSession) -> bool:
         registered = await session.scalar(
-            select(func.count()).select_from(Recipient).where(Recipient.status == "registered")
+            select(func.count()).select_from(Recipient).where(col(Recipient.status) == "registered")
         )
         return (registered or 0) >= self._settings.limits.max_recipients
 
@@ -221,10 +225,10 @@ class InboundProcessor:
         others = await session.scalars(
             select(Recipient).where(
                 and_(
-                    Recipient.instance == self.instance,
-                    Recipient.number == number,
-                    Recipient.status == "registered",
-                    Recipient.id != recipient.id,
+                    col(Recipient.instance) == self.instance,
+                    col(Recipient.number) == number,
+                    col(Recipient.status) == "registered",
+                    col(Recipient.id) != recipient.id,
                 )
             )
         )
@@ -312,10 +316,10 @@ class InboundProcessor:
         reply_to = None
         if msg.reply_to_message_id is not None:
             ours = await session.scalar(
-                select(Message.id).where(
+                select(col(Message.id)).where(
                     and_(
-                        Message.instance == self.instance,
-                        Message.telegram_message_id == msg.reply_to_message_id,
+                        col(Message.instance) == self.instance,
+                        col(Message.telegram_message_id) == msg.reply_to_message_id,
                     )
                 )
             )
@@ -358,19 +362,22 @@ class InboundProcessor:
         async with self._factory() as session, session.begin():
             recipient = await session.scalar(
                 select(Recipient).where(
-                    and_(Recipient.instance == self.instance, Recipient.user_id == read.user_id)
+                    and_(
+                        col(Recipient.instance) == self.instance,
+                        col(Recipient.user_id) == read.user_id,
+                    )
                 )
             )
-            to_this_person = Message.recipient_user_id == read.user_id
+            to_this_person = col(Message.recipient_user_id) == read.user_id
             if recipient is not None and recipient.number:
-                to_this_person = or_(to_this_person, Message.to_number == recipient.number)  # type: ignore[assignment]
+                to_this_person = or_(to_this_person, col(Message.to_number) == recipient.number)
             rows = await session.scalars(
                 select(Message).where(
                     and_(
-                        Message.instance == self.instance,
-                        Message.status == "sent",
-                        Message.group_name.is_(None),  # type: ignore[union-attr]
-                        Message.telegram_message_id <= read.max_id,  # type: ignore[operator]
+                        col(Message.instance) == self.instance,
+                        col(Message.status) == "sent",
+                        col(Message.group_name).is_(None),
+                        col(Message.telegram_message_id) <= read.max_id,
                         to_this_person,
                     )
                 )

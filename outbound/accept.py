@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.clients import authenticate
 from app.db import SessionFactory
@@ -163,12 +164,12 @@ class Enqueuer:
 
     async def _check_registered(self, session: AsyncSession, instance: int, number: str) -> None:
         found = await session.scalar(
-            select(Recipient.id)
+            select(col(Recipient.id))
             .where(
                 and_(
-                    Recipient.instance == instance,
-                    Recipient.number == number,
-                    Recipient.status == "registered",
+                    col(Recipient.instance) == instance,
+                    col(Recipient.number) == number,
+                    col(Recipient.status) == "registered",
                 )
             )
             .limit(1)

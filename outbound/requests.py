@@ -25,9 +25,7 @@ KIND_ALIASES = {"voice": "voice_note", "photo": "image"}
 def parse_kind(raw: str) -> str:
     kind = KIND_ALIASES.get(raw, raw)
     if kind not in KINDS:
-        raise ApiError(
-            "not_found", f"Unknown message kind {raw!r}; use one of {', '.join(KINDS)}"
-        )
+        raise ApiError("not_found", f"Unknown message kind {raw!r}; use one of {', '.join(KINDS)}")
     return kind
 
 

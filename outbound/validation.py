@@ -99,7 +99,7 @@ def check_filename(filename: object, required: bool) -> str | None:
         raise ApiError(
             "invalid_filename",
             f"'filename' {filename!r} contains {bad.group()!r}: path separators, control "
-            "characters and <>:\"|?* are not allowed",
+            'characters and <>:"|?* are not allowed',
         )
     if name.strip(".") == "":
         raise ApiError("invalid_filename", f"'filename' {filename!r} is not a file name")
@@ -134,16 +134,13 @@ def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> byt
     if (len(text) // 4) * 3 - 2 > limit:
         raise ApiError(
             "payload_too_large",
-            f"'{kind}' is about {_human(len(text) * 3 // 4)} decoded; the limit is "
-            f"{_human(limit)}",
+            f"'{kind}' is about {_human(len(text) * 3 // 4)} decoded; the limit is {_human(limit)}",
         )
     text += "=" * (-len(text) % 4)
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ApiError(
-            "invalid_base64", f"'{kind}' is not valid standard base64 ({exc})"
-        ) from exc
+        raise ApiError("invalid_base64", f"'{kind}' is not valid standard base64 ({exc})") from exc
     if not data:
         raise ApiError("media_missing", f"'{kind}' cannot be empty: it decodes to 0 bytes")
     if len(data) > limit:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.db import SessionFactory
 from app.events import append_event
@@ -139,18 +140,18 @@ class SendWorker:
 
     async def _claim(self, now: datetime) -> tuple[list[Message], float]:
         # `sending` rows whose lease ran out were claimed by a process that died mid-send.
-        due = Message.status.in_(("queued", "sending"))  # type: ignore[attr-defined]
+        due = col(Message.status).in_(("queued", "sending"))
         async with self._factory() as session, session.begin():
             query = (
                 select(Message)
                 .where(
                     and_(
-                        Message.instance == self.instance,
+                        col(Message.instance) == self.instance,
                         due,
-                        Message.next_attempt_at <= now,  # type: ignore[operator]
+                        col(Message.next_attempt_at) <= now,
                     )
                 )
-                .order_by(Message.created_at)  # type: ignore[arg-type]
+                .order_by(col(Message.created_at))
                 .limit(self._batch_size * 4)
             )
             if session.get_bind().dialect.name == "postgresql":
@@ -192,14 +193,14 @@ class SendWorker:
 
     async def _next_due_in(self, session: AsyncSession, now: datetime) -> float:
         nxt = await session.scalar(
-            select(Message.next_attempt_at)
+            select(col(Message.next_attempt_at))
             .where(
                 and_(
-                    Message.instance == self.instance,
-                    Message.status.in_(("queued", "sending")),  # type: ignore[attr-defined]
+                    col(Message.instance) == self.instance,
+                    col(Message.status).in_(("queued", "sending")),
                 )
             )
-            .order_by(Message.next_attempt_at)  # type: ignore[arg-type]
+            .order_by(col(Message.next_attempt_at))
             .limit(1)
         )
         if nxt is None:
@@ -281,9 +282,9 @@ class SendWorker:
             select(Recipient)
             .where(
                 and_(
-                    Recipient.instance == message.instance,
-                    Recipient.number == message.to_number,
-                    Recipient.status == "registered",
+                    col(Recipient.instance) == message.instance,
+                    col(Recipient.number) == message.to_number,
+                    col(Recipient.status) == "registered",
                 )
             )
             .limit(1)
@@ -321,7 +322,9 @@ class SendWorker:
                         data=message_event_data(row),
                     )
             elif outcome.kind == "failed":
-                await fail_message(session, row, outcome.error_code or "failed", outcome.detail, now)
+                await fail_message(
+                    session, row, outcome.error_code or "failed", outcome.detail, now
+                )
             elif outcome.kind == "retry":
                 row.status = "queued"
                 row.next_attempt_at = outcome.retry_at or now
@@ -332,7 +335,7 @@ class SendWorker:
                 ids = [row.id] + [m.id for m in rest]
                 await session.execute(
                     update(Message)
-                    .where(Message.id.in_(ids))  # type: ignore[attr-defined]
+                    .where(col(Message.id).in_(ids))
                     .values(status="queued", next_attempt_at=resume_at)
                 )
                 row.last_error = f"{outcome.error_code}: {outcome.detail}"[:1000]
@@ -373,9 +376,9 @@ class SendWorker:
                     select(Message)
                     .where(
                         and_(
-                            Message.instance == self.instance,
-                            Message.status.in_(("queued", "sending")),  # type: ignore[attr-defined]
-                            Message.created_at <= cutoff,  # type: ignore[operator]
+                            col(Message.instance) == self.instance,
+                            col(Message.status).in_(("queued", "sending")),
+                            col(Message.created_at) <= cutoff,
                         )
                     )
                     .limit(500)

@@ -128,7 +128,9 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture
 async def api_client(http: httpx.AsyncClient) -> dict[str, str]:
     """Headers of a fresh API client."""
-    response = await http.post("/admin/clients", json={"client_id": "ops@example.com"}, headers=ADMIN)
+    response = await http.post(
+        "/admin/clients", json={"client_id": "ops@example.com"}, headers=ADMIN
+    )
     assert response.status_code == 201, response.text
     return {
         "X-WM-CLIENT-ID": "ops@example.com",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -115,9 +116,9 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         counts = dict(
             (
                 await session.execute(
-                    select(Message.status, func.count())
-                    .where(Message.instance == inst.number)
-                    .group_by(Message.status)
+                    select(col(Message.status), func.count())
+                    .where(col(Message.instance) == inst.number)
+                    .group_by(col(Message.status))
                 )
             ).all()
         )
@@ -131,7 +132,9 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "phone": inst.phone,
         "user_id": inst.user_id,
         "profile": conf.profile.model_dump(exclude={"photo"}) if conf else None,
-        "queue": {s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")},
+        "queue": {
+            s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
+        },
     }
 
 
@@ -139,7 +142,7 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
 async def list_instances(request: Request) -> Response:
     svc = services(request)
     async with svc.factory() as session:
-        rows = list(await session.scalars(select(Instance).order_by(Instance.number)))  # type: ignore[arg-type]
+        rows = list(await session.scalars(select(Instance).order_by(col(Instance.number))))
     return JSON({"data": [await instance_view(request, r) for r in rows]})
 
 
@@ -273,4 +276,3 @@ routes = [
     Route("/admin/sandbox/{n:str}/groups", sandbox_groups, methods=["POST"]),
     Route("/admin/sandbox/{n:str}/faults", sandbox_faults, methods=["POST"]),
 ]
-

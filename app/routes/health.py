@@ -24,7 +24,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
 
 
 routes = [

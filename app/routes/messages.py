@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlmodel import col
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -150,11 +151,13 @@ async def list_messages(request: Request) -> Response:
         limit = int_param(params.get("limit"), "limit", 50, 1, 500)
         status = params.get("status")
         if status is not None and status not in MESSAGE_STATUSES:
-            raise ApiError("invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}")
+            raise ApiError(
+                "invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}"
+            )
         async with svc.factory() as session:
-            query = select(Message).where(Message.client_id == client_id)
+            query = select(Message).where(col(Message.client_id) == client_id)
             if status:
-                query = query.where(Message.status == status)
+                query = query.where(col(Message.status) == status)
             after = params.get("after")
             if after:
                 anchor = await session.get(Message, after)
@@ -162,11 +165,14 @@ async def list_messages(request: Request) -> Response:
                     raise ApiError("invalid_field", f"'after' is not a message id: {after!r}")
                 query = query.where(
                     or_(
-                        Message.created_at > anchor.created_at,  # type: ignore[operator]
-                        and_(Message.created_at == anchor.created_at, Message.id > anchor.id),  # type: ignore[operator]
+                        col(Message.created_at) > anchor.created_at,
+                        and_(
+                            col(Message.created_at) == anchor.created_at,
+                            col(Message.id) > anchor.id,
+                        ),
                     )
                 )
-            query = query.order_by(Message.created_at, Message.id).limit(limit + 1)  # type: ignore[arg-type]
+            query = query.order_by(col(Message.created_at), col(Message.id)).limit(limit + 1)
             rows = list(await session.scalars(query))
     except ApiError as exc:
         return native_error(exc)
@@ -210,10 +216,10 @@ async def list_recipients(request: Request) -> Response:
         async with svc.factory() as session:
             query = select(Recipient)
             if status != "all":
-                query = query.where(Recipient.status == status)
+                query = query.where(col(Recipient.status) == status)
             if instance:
-                query = query.where(Recipient.instance == instance)
-            rows = await session.scalars(query.order_by(Recipient.id).limit(limit))  # type: ignore[arg-type]
+                query = query.where(col(Recipient.instance) == instance)
+            rows = await session.scalars(query.order_by(col(Recipient.id)).limit(limit))
             data = [_render_recipient(r) for r in rows]
     except ApiError as exc:
         return native_error(exc)
@@ -229,10 +235,13 @@ async def delete_recipient(request: Request) -> Response:
         now = svc.clock()
         async with svc.factory() as session, session.begin():
             query = select(Recipient).where(
-                and_(Recipient.number == number, Recipient.status.in_(("registered", "pending")))  # type: ignore[attr-defined]
+                and_(
+                    col(Recipient.number) == number,
+                    col(Recipient.status).in_(("registered", "pending")),
+                )
             )
             if instance:
-                query = query.where(Recipient.instance == instance)
+                query = query.where(col(Recipient.instance) == instance)
             rows = list(await session.scalars(query))
             if not rows:
                 raise ApiError("not_found", f"{number} is not a registered recipient")

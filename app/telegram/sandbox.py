@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, or_, select
+from sqlmodel import col
 
 from app.db import SessionFactory
 from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
@@ -168,10 +169,10 @@ class SandboxTelegram:
             if account is None or not account.logged_in:
                 raise SessionRevoked("AUTH_KEY_UNREGISTERED")
             duplicate = await session.scalar(
-                select(SandboxMessage.message_id).where(
+                select(col(SandboxMessage.message_id)).where(
                     and_(
-                        SandboxMessage.instance == self.instance,
-                        SandboxMessage.random_id == message.random_id,
+                        col(SandboxMessage.instance) == self.instance,
+                        col(SandboxMessage.random_id) == message.random_id,
                     )
                 )
             )
@@ -188,8 +189,8 @@ class SandboxTelegram:
                 group = await session.scalar(
                     select(SandboxGroup).where(
                         and_(
-                            SandboxGroup.instance == self.instance,
-                            SandboxGroup.chat_id == peer.chat_id,
+                            col(SandboxGroup.instance) == self.instance,
+                            col(SandboxGroup.chat_id) == peer.chat_id,
                         )
                     )
                 )
@@ -226,9 +227,9 @@ class SandboxTelegram:
                 select(SandboxGroup)
                 .where(
                     and_(
-                        SandboxGroup.instance == self.instance,
-                        SandboxGroup.group_name == group_name,
-                        SandboxGroup.group_admin == admin_number,
+                        col(SandboxGroup.instance) == self.instance,
+                        col(SandboxGroup.group_name) == group_name,
+                        col(SandboxGroup.group_admin) == admin_number,
                     )
                 )
                 .limit(1)
@@ -244,7 +245,10 @@ class SandboxTelegram:
     async def _user_by_id(self, session: Any, user_id: int) -> SandboxUserRow | None:
         row: SandboxUserRow | None = await session.scalar(
             select(SandboxUserRow).where(
-                and_(SandboxUserRow.instance == self.instance, SandboxUserRow.user_id == user_id)
+                and_(
+                    col(SandboxUserRow.instance) == self.instance,
+                    col(SandboxUserRow.user_id) == user_id,
+                )
             )
         )
         return row
@@ -263,12 +267,12 @@ class SandboxTelegram:
                 select(SandboxFault)
                 .where(
                     and_(
-                        SandboxFault.instance == self.instance,
-                        SandboxFault.times_left > 0,
-                        or_(SandboxFault.number.is_(None), SandboxFault.number == number),  # type: ignore[union-attr]
+                        col(SandboxFault.instance) == self.instance,
+                        col(SandboxFault.times_left) > 0,
+                        or_(col(SandboxFault.number).is_(None), col(SandboxFault.number) == number),
                     )
                 )
-                .order_by(SandboxFault.id)  # type: ignore[arg-type]
+                .order_by(col(SandboxFault.id))
                 .limit(1)
             )
             if fault is None:
@@ -291,7 +295,9 @@ class SandboxTelegram:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("sandbox %s: an update failed; it will be offered again", self.instance)
+                log.exception(
+                    "sandbox %s: an update failed; it will be offered again", self.instance
+                )
                 handled = 0
                 await asyncio.sleep(self._poll_interval_s)
             if handled == 0:
@@ -304,11 +310,11 @@ class SandboxTelegram:
                     select(SandboxUpdate)
                     .where(
                         and_(
-                            SandboxUpdate.instance == self.instance,
-                            SandboxUpdate.id > self.consumed_update_id,  # type: ignore[operator]
+                            col(SandboxUpdate.instance) == self.instance,
+                            col(SandboxUpdate.id) > self.consumed_update_id,
                         )
                     )
-                    .order_by(SandboxUpdate.id)  # type: ignore[arg-type]
+                    .order_by(col(SandboxUpdate.id))
                     .limit(200)
                 )
             )
@@ -330,8 +336,8 @@ class SandboxTelegram:
         msg = await session.scalar(
             select(SandboxMessage).where(
                 and_(
-                    SandboxMessage.instance == self.instance,
-                    SandboxMessage.message_id == row.message_id,
+                    col(SandboxMessage.instance) == self.instance,
+                    col(SandboxMessage.message_id) == row.message_id,
                 )
             )
         )
@@ -354,7 +360,7 @@ class SandboxTelegram:
             contact = SharedContact(phone=msg.contact_number, user_id=msg.contact_user_id or 0)
         media = None
         if msg.kind in MEDIA_KINDS and msg.data is not None:
-            kind: MediaKind = msg.kind  # type: ignore[assignment]
+            kind: MediaKind = msg.kind
             media = IncomingMedia(kind, msg.data, msg.filename, msg.mime_type)
         return IncomingMessage(
             message_id=msg.message_id,
@@ -442,8 +448,8 @@ class SandboxTelegram:
         user: SandboxUserRow | None = await session.scalar(
             select(SandboxUserRow).where(
                 and_(
-                    SandboxUserRow.instance == self.instance,
-                    SandboxUserRow.number == person.number,
+                    col(SandboxUserRow.instance) == self.instance,
+                    col(SandboxUserRow.number) == person.number,
                 )
             )
         )
@@ -477,15 +483,18 @@ class SandboxTelegram:
     async def sent_log(self, number: str | None = None) -> list[dict[str, Any]]:
         async with self._factory() as session:
             query = select(SandboxMessage).where(
-                and_(SandboxMessage.instance == self.instance, SandboxMessage.direction == "out")
+                and_(
+                    col(SandboxMessage.instance) == self.instance,
+                    col(SandboxMessage.direction) == "out",
+                )
             )
             if number is not None:
-                query = query.where(SandboxMessage.number == number)
-            rows = await session.scalars(query.order_by(SandboxMessage.message_id))  # type: ignore[arg-type]
+                query = query.where(col(SandboxMessage.number) == number)
+            rows = await session.scalars(query.order_by(col(SandboxMessage.message_id)))
             groups = {
                 g.chat_id: g.group_name
                 for g in await session.scalars(
-                    select(SandboxGroup).where(SandboxGroup.instance == self.instance)
+                    select(SandboxGroup).where(col(SandboxGroup.instance) == self.instance)
                 )
             }
             return [
@@ -512,8 +521,8 @@ class SandboxTelegram:
             user: SandboxUserRow | None = await session.scalar(
                 select(SandboxUserRow).where(
                     and_(
-                        SandboxUserRow.instance == self.instance,
-                        SandboxUserRow.number == number,
+                        col(SandboxUserRow.instance) == self.instance,
+                        col(SandboxUserRow.number) == number,
                     )
                 )
             )
@@ -534,7 +543,10 @@ class SandboxTelegram:
         async with self._factory() as session, session.begin():
             existing = await session.scalar(
                 select(SandboxGroup).where(
-                    and_(SandboxGroup.instance == self.instance, SandboxGroup.chat_id == chat_id)
+                    and_(
+                        col(SandboxGroup.instance) == self.instance,
+                        col(SandboxGroup.chat_id) == chat_id,
+                    )
                 )
             )
             if existing is None:
