@@ -380,5 +380,155 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
     _echo(rows, as_json, "\n".join(lines) or "no instances yet (run tgw serve once)")
 
 
+@main.command()
+@click.argument("number")
+@click.argument("text")
+@click.option("--instance", default=1, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def send(
+    ctx: click.Context,
+    number: str,
+    text: str,
+    instance: int,
+    as_json: bool,
+    sub_config: str | None,
+) -> None:
+    """Queue a text message to a registered NUMBER (the running gateway sends it)."""
+    from app.db import create_engine, create_session_factory
+    from app.errors import ApiError
+    from app.queueing import Wakeup
+    from outbound.accept import Enqueuer, request_fingerprint
+    from outbound.requests import whatsmate_request
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+
+    async def work() -> dict[str, Any]:
+        engine = create_engine(settings.database.url)
+        try:
+            enqueuer = Enqueuer(
+                create_session_factory(engine), settings, Wakeup(), lambda: datetime.now(UTC)
+            )
+            enqueuer.check_instance(instance)
+            request = whatsmate_request(
+                "single", "text", instance, {"number": number, "message": text}, settings.limits
+            )
+            _, body = await enqueuer.enqueue(
+                "cli@localhost",
+                request,
+                idempotency_key=None,
+                fingerprint=request_fingerprint("cli", text.encode()),
+                render=lambda m: (200, {"status": "queued", "id": m.id}),
+            )
+            return body
+        finally:
+            await engine.dispose()
+
+    try:
+        body = _run(work())
+    except ApiError as exc:
+        click.echo(f"tgw: {exc.message} ({exc.status})", err=True)
+        sys.exit(1)
+    _echo(body, as_json, f"queued {body['id']}")
+
+
+@main.group()
+def recipients() -> None:
+    """People who registered with the gateway."""
+
+
+@recipients.command("list")
+@click.option("--status", default="registered", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def recipients_list(ctx: click.Context, status: str, as_json: bool, sub_config: str | None) -> None:
+    """List recipients (registered by default; pending, unregistered or all)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from app.models import Recipient
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+
+    async def work(session: Any) -> list[dict[str, Any]]:
+        query = select(Recipient)
+        if status != "all":
+            query = query.where(col(Recipient.status) == status)
+        return [
+            {
+                "instance": r.instance,
+                "number": r.number,
+                "user_id": r.user_id,
+                "name": " ".join(p for p in (r.first_name, r.last_name) if p),
+                "language": r.language,
+                "status": r.status,
+            }
+            for r in await session.scalars(query.order_by(col(Recipient.id)))
+        ]
+
+    rows = _run(_with_session(settings, work))
+    lines = [
+        f"{r['number'] or '-'}\t{r['status']}\t{r['language']}\t{r['name']}"
+        f"\t(instance {r['instance']})"
+        for r in rows
+    ]
+    _echo(rows, as_json, "\n".join(lines) or "no recipients")
+
+
+@recipients.command("remove")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def recipients_remove(
+    ctx: click.Context, number: str, as_json: bool, sub_config: str | None
+) -> None:
+    """Unregister NUMBER (sends to it get 472 until the person says Hi again)."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from app.events import append_event
+    from app.models import Instance, Recipient
+    from outbound.validation import normalize_number
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    digits = normalize_number(number)
+    now = datetime.now(UTC)
+
+    async def work(session: Any) -> int:
+        rows = list(
+            await session.scalars(
+                select(Recipient).where(
+                    col(Recipient.number) == digits, col(Recipient.status) == "registered"
+                )
+            )
+        )
+        for row in rows:
+            row.status = "unregistered"
+            row.unregistered_at = now
+            inst = await session.get(Instance, row.instance)
+            await append_event(
+                session,
+                "recipient.unregistered",
+                now=now,
+                instance=row.instance,
+                number=digits,
+                gateway_number=inst.phone if inst else None,
+                data={"number": digits, "user_id": row.user_id, "reason": "removed_by_cli"},
+            )
+        return len(rows)
+
+    removed = _run(_with_session(settings, work))
+    if not removed:
+        click.echo(f"tgw: {digits} is not a registered recipient", err=True)
+        sys.exit(1)
+    _echo({"number": digits, "status": "unregistered"}, as_json, f"{digits} unregistered")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

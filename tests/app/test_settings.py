@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.settings import SettingsError, load_settings
+
+
+def test_no_file_and_no_environment_gives_the_spec_defaults(tmp_path: Path) -> None:
+    settings = load_settings(None, environ={})
+    assert settings.database.url == "sqlite:///./tgw.db"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)
+    assert settings.limits.text_chars == 800
+    assert settings.limits.image_bytes == 2 * 1024 * 1024
+    assert settings.limits.document_bytes == 3 * 1024 * 1024
+    assert settings.sending.per_second == 5
+    assert settings.webhook_delivery.retry_schedule_s == [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert [i.number for i in settings.instances] == [1]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "tgw.toml"
+    config.write_text('[database]\nurl = "sqlite:///a.db"\n[limits]\ntext_chars = 100\n')
+    env = {"TGW_DATABASE__URL": "sqlite:///b.db", "TGW_LIMITS__TEXT_CHARS": "200"}
+    settings = load_settings(str(config), environ=env)
+    assert settings.database.url == "sqlite:///b.db"
+    assert settings.limits.text_chars == 200
+
+
+def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "tgw.toml"
+    config.write_text("[limits]\ntext_char = 100\n")
+    with pytest.raises(SettingsError, match="unknown key 'limits.text_char'"):
+        load_settings(str(config), environ={})
+
+
+def test_unknown_environment_section_is_named() -> None:
+    with pytest.raises(SettingsError, match="TGW_DATABSE__URL"):
+        load_settings(None, environ={"TGW_DATABSE__URL": "x"})
+
+
+def test_bad_value_is_named() -> None:
+    with pytest.raises(SettingsError, match="server.port"):
+        load_settings(None, environ={"TGW_SERVER__PORT": "eighty"})
+
+
+def test_bad_config_stops_the_cli_with_exit_code_2(tmp_path: Path) -> None:
+    config = tmp_path / "tgw.toml"
+    config.write_text("[sending]\nper_secnd = 3\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert "sending.per_secnd" in result.stderr
