@@ -9,7 +9,7 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import SessionFactory, create_engine, create_session_factory
+from app.db import SessionFactory, create_engine, create_session_factory, is_sqlite
 from app.models import utcnow
 from app.queueing import Wakeup
 from app.settings import Settings
@@ -51,9 +51,12 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     # False in tests that drive workers step by step.
     run_workers: bool = True
+    extra_engines: list[AsyncEngine] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        for engine in self.extra_engines:
+            await engine.dispose()
 
 
 def build_services(
@@ -72,13 +75,23 @@ def build_services(
         factory=factory,
         wakeup=wakeup,
         clock=clock,
-        enqueuer=Enqueuer(factory, settings, wakeup, clock),
+        enqueuer=Enqueuer(
+            factory, settings, wakeup, clock, group_commit=is_sqlite(settings.database.url)
+        ),
         admin_token=admin_token,
         run_workers=run_workers,
     )
+    sandbox_factory = factory
+    if is_sqlite(settings.database.url) and any(i.backend == "sandbox" for i in settings.instances):
+        # The simulated Telegram commits without waiting for fsync (still safe across a crash
+        # of the process): it stands for a remote system, and a sandbox send must not cost the
+        # gateway's own durable commits their disk time.
+        sandbox_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
+        services.extra_engines.append(sandbox_engine)
+        sandbox_factory = create_session_factory(sandbox_engine)
     for conf in settings.instances:
         if conf.backend == "sandbox":
-            sandbox = SandboxTelegram(conf.number, factory, wakeup, clock)
+            sandbox = SandboxTelegram(conf.number, sandbox_factory, wakeup, clock)
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
         # Telethon instances get their backend in the Telethon issue; until then they stay

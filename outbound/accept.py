@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.clients import authenticate
-from app.db import SessionFactory
+from app.db import GroupCommit, SessionFactory
 from app.errors import ApiError
 from app.models import DailyUsage, IdempotencyRecord, MediaBlob, Message, Recipient
 from app.queueing import Wakeup, new_message
@@ -76,11 +76,15 @@ class Enqueuer:
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
+        *,
+        group_commit: bool = False,
     ) -> None:
         self._factory = factory
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
+        # SQLite: batch concurrent requests into one transaction (see GroupCommit).
+        self._group_commit = GroupCommit(factory) if group_commit else None
 
     def check_instance(self, number: int) -> None:
         if self._settings.instance(number) is None:
@@ -99,6 +103,10 @@ class Enqueuer:
         """The first answer for a repeated Idempotency-Key, or None if the key is new."""
         if not key:
             return None
+        if len(key) > 255 or not key.isprintable():
+            raise ApiError(
+                "invalid_field", "Idempotency-Key must be at most 255 printable characters"
+            )
         async with self._factory() as session:
             row = await session.get(IdempotencyRecord, (client_id, key))
             return self._replay_row(row, fingerprint)
@@ -126,33 +134,42 @@ class Enqueuer:
         render: Renderer,
     ) -> tuple[int, dict[str, Any]]:
         now = self._clock()
-        try:
-            async with self._factory() as session, session.begin():
-                if idempotency_key:
-                    existing = await session.get(IdempotencyRecord, (client_id, idempotency_key))
-                    replayed = self._replay_row(existing, fingerprint)
-                    if replayed is not None:
-                        return replayed
-                    if existing is not None:
-                        await session.delete(existing)  # older than the window
-                        await session.flush()
-                if request.to_number is not None:
-                    await self._check_registered(session, request.instance, request.to_number)
-                await self._count_against_quota(session, now)
-                message = self._build(client_id, request, now, session)
-                session.add(message)
-                status, body = render(message)
-                if idempotency_key:
-                    session.add(
-                        IdempotencyRecord(
-                            client_id=client_id,
-                            key=idempotency_key,
-                            request_hash=fingerprint,
-                            status_code=status,
-                            response_body=orjson.dumps(body).decode(),
-                            created_at=now,
-                        )
+
+        async def work(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+            if idempotency_key:
+                existing = await session.get(IdempotencyRecord, (client_id, idempotency_key))
+                replayed = self._replay_row(existing, fingerprint)
+                if replayed is not None:
+                    return replayed
+                if existing is not None:
+                    await session.delete(existing)  # older than the window
+                    await session.flush()
+            if request.to_number is not None:
+                await self._check_registered(session, request.instance, request.to_number)
+            await self._count_against_quota(session, now)
+            message = self._build(client_id, request, now, session)
+            session.add(message)
+            status, body = render(message)
+            if idempotency_key:
+                session.add(
+                    IdempotencyRecord(
+                        client_id=client_id,
+                        key=idempotency_key,
+                        request_hash=fingerprint,
+                        status_code=status,
+                        response_body=orjson.dumps(body).decode(),
+                        created_at=now,
                     )
+                )
+            await session.flush()
+            return status, body
+
+        try:
+            if self._group_commit is not None:
+                status, body = await self._group_commit.run(work)
+            else:
+                async with self._factory() as session, session.begin():
+                    status, body = await work(session)
         except IntegrityError:
             # A concurrent request with the same Idempotency-Key won the race: answer as it did.
             replayed = await self.replay(client_id, idempotency_key, fingerprint)

@@ -129,11 +129,18 @@ class SendWorker:
         batch, wait_s = await self._claim(now)
         if not batch:
             return wait_s
-        for index, message in enumerate(batch):
+        results: list[tuple[Message, Outcome]] = []
+        for message in batch:
             outcome = await self._send_one(message)
-            stop = await self._apply(message, outcome, batch[index + 1 :])
-            if stop:
-                return 0.0
+            results.append((message, outcome))
+            if outcome.kind == "release":
+                break  # the instance pauses: the rest of the batch goes back to the queue
+        # One transaction records the whole batch. Should the process die before it commits,
+        # the claims run out and the messages go again with their random_ids: AlreadySent.
+        unsent = batch[len(results) :]
+        async with self._factory() as session, session.begin():
+            for message, outcome in results:
+                await self._apply(session, message, outcome, unsent)
         return 0.0
 
     # --- claiming ---
@@ -297,49 +304,46 @@ class SendWorker:
 
     # --- recording ---
 
-    async def _apply(self, message: Message, outcome: Outcome, rest: list[Message]) -> bool:
-        """Record the outcome; True when the rest of the batch must stop (instance paused)."""
+    async def _apply(
+        self, session: AsyncSession, message: Message, outcome: Outcome, rest: list[Message]
+    ) -> None:
+        """Record one outcome in the batch's transaction."""
         now = self._clock()
-        stop = outcome.kind == "release"
-        async with self._factory() as session, session.begin():
-            row = await session.get(Message, message.id)
-            if row is None:
-                return stop
-            inst = await session.get(Instance, self.instance)
-            if outcome.kind == "sent" and outcome.sent is not None:
-                row.status = "sent"
-                row.telegram_message_id = outcome.sent.message_id or None
-                row.sent_at = now
-                row.last_error = None
-                if row.origin == "api":
-                    await append_event(
-                        session,
-                        "message.sent",
-                        now=now,
-                        instance=row.instance,
-                        number=row.to_number,
-                        gateway_number=inst.phone if inst else None,
-                        data=message_event_data(row),
-                    )
-            elif outcome.kind == "failed":
-                await fail_message(
-                    session, row, outcome.error_code or "failed", outcome.detail, now
+        row = await session.get(Message, message.id)
+        if row is None:
+            return
+        inst = await session.get(Instance, self.instance)
+        if outcome.kind == "sent" and outcome.sent is not None:
+            row.status = "sent"
+            row.telegram_message_id = outcome.sent.message_id or None
+            row.sent_at = outcome.sent.date
+            row.last_error = None
+            if row.origin == "api":
+                await append_event(
+                    session,
+                    "message.sent",
+                    now=now,
+                    instance=row.instance,
+                    number=row.to_number,
+                    gateway_number=inst.phone if inst else None,
+                    data=message_event_data(row),
                 )
-            elif outcome.kind == "retry":
-                row.status = "queued"
-                row.next_attempt_at = outcome.retry_at or now
-                row.last_error = (outcome.detail or "")[:1000]
-            else:
-                await self._pause(session, inst, outcome, now)
-                resume_at = inst.paused_until if inst and inst.paused_until else now
-                ids = [row.id] + [m.id for m in rest]
-                await session.execute(
-                    update(Message)
-                    .where(col(Message.id).in_(ids))
-                    .values(status="queued", next_attempt_at=resume_at)
-                )
-                row.last_error = f"{outcome.error_code}: {outcome.detail}"[:1000]
-        return stop
+        elif outcome.kind == "failed":
+            await fail_message(session, row, outcome.error_code or "failed", outcome.detail, now)
+        elif outcome.kind == "retry":
+            row.status = "queued"
+            row.next_attempt_at = outcome.retry_at or now
+            row.last_error = (outcome.detail or "")[:1000]
+        else:
+            await self._pause(session, inst, outcome, now)
+            resume_at = inst.paused_until if inst and inst.paused_until else now
+            ids = [row.id] + [m.id for m in rest]
+            await session.execute(
+                update(Message)
+                .where(col(Message.id).in_(ids))
+                .values(status="queued", next_attempt_at=resume_at)
+            )
+            row.last_error = f"{outcome.error_code}: {outcome.detail}"[:1000]
 
     async def _pause(
         self, session: AsyncSession, inst: Instance | None, outcome: Outcome, now: datetime

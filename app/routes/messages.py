@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -99,8 +100,6 @@ async def _multipart(
     request: Request, limit: int
 ) -> tuple[dict[str, Any], tuple[bytes, str | None] | None, str]:
     """Fields of a multipart upload: `file` is the medium; `media_kind`, `to`... are fields."""
-    import hashlib
-
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError("payload_too_large", f"the request body exceeds {limit} bytes")
@@ -112,19 +111,23 @@ async def _multipart(
     data: dict[str, Any] = {}
     media: dict[str, Any] = {}
     upload: tuple[bytes, str | None] | None = None
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            raw = await value.read()
-            upload = (raw, value.filename)
-            digest.update(b"file\0" + raw)
-            continue
-        digest.update(f"{key}\0{value}\0".encode())
-        if key in ("kind", "media_kind"):
-            media["kind"] = value
-        elif key in ("filename", "caption"):
-            media[key] = value
-        else:
-            data[key] = value
+    try:
+        items = form.multi_items()
+        for key, value in items:
+            if isinstance(value, UploadFile):
+                raw = await value.read()
+                upload = (raw, value.filename)
+                digest.update(b"file\0" + raw)
+                continue
+            digest.update(f"{key}\0{value}\0".encode())
+            if key in ("kind", "media_kind"):
+                media["kind"] = value
+            elif key in ("filename", "caption"):
+                media[key] = value
+            else:
+                data[key] = value
+    finally:
+        await form.close()  # uploads spool to temporary files
     if upload is not None or media:
         data["media"] = media
     return data, upload, digest.hexdigest()
