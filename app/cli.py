@@ -488,11 +488,7 @@ def recipients_remove(
     ctx: click.Context, number: str, as_json: bool, sub_config: str | None
 ) -> None:
     """Unregister NUMBER (sends to it get 472 until the person says Hi again)."""
-    from sqlalchemy import select
-    from sqlmodel import col
-
-    from app.events import append_event
-    from app.models import Instance, Recipient
+    from app.recipients import unregister_number
     from outbound.validation import normalize_number
 
     settings = _ctx(ctx, sub_config).settings
@@ -501,27 +497,7 @@ def recipients_remove(
     now = datetime.now(UTC)
 
     async def work(session: Any) -> int:
-        rows = list(
-            await session.scalars(
-                select(Recipient).where(
-                    col(Recipient.number) == digits, col(Recipient.status) == "registered"
-                )
-            )
-        )
-        for row in rows:
-            row.status = "unregistered"
-            row.unregistered_at = now
-            inst = await session.get(Instance, row.instance)
-            await append_event(
-                session,
-                "recipient.unregistered",
-                now=now,
-                instance=row.instance,
-                number=digits,
-                gateway_number=inst.phone if inst else None,
-                data={"number": digits, "user_id": row.user_id, "reason": "removed_by_cli"},
-            )
-        return len(rows)
+        return await unregister_number(session, digits, now, "removed_by_cli")
 
     removed = _run(_with_session(settings, work))
     if not removed:

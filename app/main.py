@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from app.instances import set_instance_status, sync_instances
 from app.models import Instance
-from app.routes import admin, health, messages, whatsmate
+from app.routes import admin, docs, health, messages, whatsmate
 from app.routes.common import JSON
 from app.services import Services
 from inbound.processor import InboundProcessor
@@ -109,7 +109,7 @@ def create_app(services: Services) -> Starlette:
         )
 
     app = Starlette(
-        routes=[*whatsmate.routes, *messages.routes, *admin.routes, *health.routes],
+        routes=[*whatsmate.routes, *messages.routes, *admin.routes, *health.routes, *docs.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -22,6 +22,7 @@ from app.events import append_event
 from app.instances import set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
 from app.queueing import Wakeup, new_message
+from app.recipients import recipient_data, unregister
 from app.settings import Settings
 from app.telegram.port import (
     SERVICE_USER_ID,
@@ -150,19 +151,7 @@ class InboundProcessor:
             return "registration", True
         stop = self._matcher.stop(text) if text else None
         if stop is not None and recipient is not None and recipient.status != "unregistered":
-            was_registered = recipient.status == "registered"
-            recipient.status = "unregistered"
-            recipient.unregistered_at = now
-            if was_registered:
-                await append_event(
-                    session,
-                    "recipient.unregistered",
-                    now=now,
-                    instance=self.instance,
-                    number=recipient.number,
-                    gateway_number=await self._gateway_number(session),
-                    data=_recipient_data(recipient),
-                )
+            await unregister(session, recipient, now, "stop_word")
             await self._reply(session, sender, stop.language, "stopped", now)
             return "registration", True
         if recipient is not None and recipient.status == "registered":
@@ -242,7 +231,7 @@ class InboundProcessor:
             instance=self.instance,
             number=number,
             gateway_number=await self._gateway_number(session),
-            data=_recipient_data(recipient),
+            data=recipient_data(recipient),
         )
         return "registered"
 
@@ -419,15 +408,3 @@ def _refresh(recipient: Recipient, sender: Sender) -> None:
     recipient.first_name = sender.first_name
     recipient.last_name = sender.last_name
     recipient.username = sender.username
-
-
-def _recipient_data(recipient: Recipient) -> dict[str, Any]:
-    return {
-        "number": recipient.number,
-        "user_id": recipient.user_id,
-        "first_name": recipient.first_name,
-        "last_name": recipient.last_name,
-        "username": recipient.username,
-        "language": recipient.language,
-        "status": recipient.status,
-    }

@@ -12,10 +12,12 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message as Message_
 
 from app.errors import ApiError
-from app.events import append_event, list_events, render_event
+from app.events import list_events, render_event
 from app.models import Instance, Message, Recipient
+from app.recipients import recipient_data, unregister_number
 from app.routes.common import (
     JSON,
     int_param,
@@ -104,7 +106,9 @@ async def _multipart(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError("payload_too_large", f"the request body exceeds {limit} bytes")
     try:
-        form = await request.form(max_files=1, max_fields=20, max_part_size=limit)
+        form = await bounded(request, limit).form(max_files=1, max_fields=20, max_part_size=limit)
+    except ApiError:
+        raise
     except Exception as exc:  # malformed multipart bodies raise several parser errors
         raise ApiError("bad_request", f"The multipart body could not be parsed: {exc}") from exc
     digest = hashlib.sha256(request.url.path.encode())
@@ -131,6 +135,29 @@ async def _multipart(
     if upload is not None or media:
         data["media"] = media
     return data, upload, digest.hexdigest()
+
+
+def bounded(request: Request, limit: int) -> Request:
+    """The same request, but reading past `limit` body bytes raises 413 at once.
+
+    Starlette spools uploaded files to disk with no size limit of its own; this stops a chunked
+    upload of any size as soon as it passes the limit, before it is read whole.
+    """
+    total = 0
+
+    async def receive() -> Message_:
+        nonlocal total
+        message = await request.receive()
+        if message["type"] == "http.request":
+            total += len(message.get("body", b""))
+            if total > limit:
+                raise ApiError(
+                    "payload_too_large",
+                    f"the request body exceeds the largest accepted size of {limit} bytes",
+                )
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def get_message(request: Request) -> Response:
@@ -189,21 +216,6 @@ async def list_messages(request: Request) -> Response:
     )
 
 
-def _render_recipient(r: Recipient) -> dict[str, Any]:
-    return {
-        "instance": r.instance,
-        "number": r.number,
-        "user_id": r.user_id,
-        "first_name": r.first_name,
-        "last_name": r.last_name,
-        "username": r.username,
-        "language": r.language,
-        "status": r.status,
-        "registered_at": _iso(r.registered_at),
-        "unregistered_at": _iso(r.unregistered_at),
-    }
-
-
 async def list_recipients(request: Request) -> Response:
     svc = services(request)
     try:
@@ -223,7 +235,7 @@ async def list_recipients(request: Request) -> Response:
             if instance:
                 query = query.where(col(Recipient.instance) == instance)
             rows = await session.scalars(query.order_by(col(Recipient.id)).limit(limit))
-            data = [_render_recipient(r) for r in rows]
+            data = [recipient_data(r) for r in rows]
     except ApiError as exc:
         return native_error(exc)
     return JSON({"data": data})
@@ -237,32 +249,8 @@ async def delete_recipient(request: Request) -> Response:
         instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
         now = svc.clock()
         async with svc.factory() as session, session.begin():
-            query = select(Recipient).where(
-                and_(
-                    col(Recipient.number) == number,
-                    col(Recipient.status).in_(("registered", "pending")),
-                )
-            )
-            if instance:
-                query = query.where(col(Recipient.instance) == instance)
-            rows = list(await session.scalars(query))
-            if not rows:
+            if not await unregister_number(session, number, now, "removed_by_api", instance):
                 raise ApiError("not_found", f"{number} is not a registered recipient")
-            for row in rows:
-                was_registered = row.status == "registered"
-                row.status = "unregistered"
-                row.unregistered_at = now
-                if was_registered:
-                    inst = await session.get(Instance, row.instance)
-                    await append_event(
-                        session,
-                        "recipient.unregistered",
-                        now=now,
-                        instance=row.instance,
-                        number=number,
-                        gateway_number=inst.phone if inst else None,
-                        data={**_render_recipient(row), "reason": "removed_by_api"},
-                    )
     except ApiError as exc:
         return native_error(exc)
     return JSON({"number": number, "status": "unregistered"})

@@ -1,0 +1,71 @@
+"""Recipient changes shared by the API, the CLI and the registration dialogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.events import append_event
+from app.models import Instance, Recipient
+
+
+def recipient_data(recipient: Recipient) -> dict[str, Any]:
+    """The recipient as events and the API show it."""
+    return {
+        "instance": recipient.instance,
+        "number": recipient.number,
+        "user_id": recipient.user_id,
+        "first_name": recipient.first_name,
+        "last_name": recipient.last_name,
+        "username": recipient.username,
+        "language": recipient.language,
+        "status": recipient.status,
+        "registered_at": _iso(recipient.registered_at),
+        "unregistered_at": _iso(recipient.unregistered_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+async def unregister(
+    session: AsyncSession, recipient: Recipient, now: datetime, reason: str
+) -> None:
+    """End a registration (or a pending one); an event says so if it was registered."""
+    was_registered = recipient.status == "registered"
+    recipient.status = "unregistered"
+    recipient.unregistered_at = now
+    if was_registered:
+        inst = await session.get(Instance, recipient.instance)
+        await append_event(
+            session,
+            "recipient.unregistered",
+            now=now,
+            instance=recipient.instance,
+            number=recipient.number,
+            gateway_number=inst.phone if inst else None,
+            data={**recipient_data(recipient), "reason": reason},
+        )
+
+
+async def unregister_number(
+    session: AsyncSession, number: str, now: datetime, reason: str, instance: int | None = None
+) -> int:
+    """Unregister every registered or pending recipient with this number; how many there were."""
+    query = select(Recipient).where(
+        and_(
+            col(Recipient.number) == number,
+            col(Recipient.status).in_(("registered", "pending")),
+        )
+    )
+    if instance:
+        query = query.where(col(Recipient.instance) == instance)
+    rows = list(await session.scalars(query))
+    for row in rows:
+        await unregister(session, row, now, reason)
+    return len(rows)

@@ -1,0 +1,1678 @@
+"""GET /openapi.json (a hand-written OpenAPI 3.1 description) and GET /docs (an offline reader).
+
+The document is written here by hand, not derived from the handlers: keep it in step with
+app/routes/{whatsmate,messages,admin,health}.py (tests/app/test_docs.py checks that every route
+is described and every described operation is routed). Limits come from the settings, so the
+document tells the truth for this deployment (text length, caption length, media sizes, quota).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from importlib import metadata
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from app.errors import STATUS_BY_CODE
+from app.routes.common import JSON, services
+from app.routes.messages import MESSAGE_STATUSES
+from app.routes.whatsmate import max_body_bytes
+from app.settings import LimitsSettings, Settings
+from app.telegram.port import MEDIA_KINDS
+from app.telegram.sandbox import FAULT_ERRORS
+from outbound.requests import KINDS
+
+Schema = dict[str, Any]
+
+SCOPES = ("single", "group")
+INSTANCE_STATUSES = (
+    "logged_out",
+    "awaiting_code",
+    "awaiting_password",
+    "awaiting_qr",
+    "ready",
+    "flood_wait",
+    "revoked",
+)
+RECIPIENT_STATUSES = ("registered", "pending", "unregistered")
+CLIENT_STATES = ("active", "expired", "revoked")
+SEND_ERROR_STATUSES = (400, 401, 404, 409, 413, 469, 470, 471, 472, 474)
+MIB = 1024 * 1024
+
+TAG_V3 = "WhatsMate v3"
+TAG_MESSAGES = "Messages"
+TAG_RECIPIENTS = "Recipients"
+TAG_EVENTS = "Events"
+TAG_LEGACY = "Legacy"
+TAG_CLIENTS = "Admin: clients"
+TAG_INSTANCES = "Admin: instances"
+TAG_SANDBOX = "Admin: sandbox"
+TAG_PROBES = "Probes and docs"
+
+CLIENT_AUTH: list[dict[str, list[str]]] = [{"WhatsmateClientId": [], "WhatsmateClientSecret": []}]
+ADMIN_AUTH: list[dict[str, list[str]]] = [{"AdminBearer": []}]
+NO_AUTH: list[dict[str, list[str]]] = []
+
+
+# --- small schema helpers -------------------------------------------------------------------
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def string(description: str, **extra: Any) -> Schema:
+    return {"type": "string", "description": description, **extra}
+
+
+def integer(description: str, **extra: Any) -> Schema:
+    return {"type": "integer", "description": description, **extra}
+
+
+def boolean(description: str, **extra: Any) -> Schema:
+    return {"type": "boolean", "description": description, **extra}
+
+
+def nullable(schema: Schema) -> Schema:
+    """The same schema, also allowing null (JSON Schema 2020-12 type lists)."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def timestamp(description: str, *, null: bool = False) -> Schema:
+    schema = string(description, format="date-time")
+    return nullable(schema) if null else schema
+
+
+def array(items: Schema, description: str) -> Schema:
+    return {"type": "array", "description": description, "items": items}
+
+
+def obj(
+    properties: dict[str, Schema], required: tuple[str, ...] = (), description: str = ""
+) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def base64_field(description: str) -> Schema:
+    return string(description, format="byte", contentEncoding="base64", minLength=1)
+
+
+def human(size: int) -> str:
+    """2097152 -> '2 MiB (2097152 bytes)'; 1000 -> '1000 bytes'."""
+    if size >= MIB and size % 1024 == 0:
+        return f"{size / MIB:.3g} MiB ({size} bytes)"
+    return f"{size} bytes"
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def ok(description: str, schema: Schema) -> dict[str, Any]:
+    return {"description": description, "content": json_content(schema)}
+
+
+def body(schema: Schema, description: str, *, required: bool = True) -> dict[str, Any]:
+    return {"description": description, "required": required, "content": json_content(schema)}
+
+
+def param(
+    name: str, where: str, schema: Schema, description: str, *, required: bool = False
+) -> Schema:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+def param_ref(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def errors(surface: str, *statuses: int, **descriptions: str) -> dict[str, Any]:
+    """References to the shared error responses; `e404="..."` overrides one description."""
+    answers: dict[str, Any] = {}
+    for status in statuses:
+        answer: Schema = {"$ref": f"#/components/responses/{surface}{status}"}
+        if f"e{status}" in descriptions:
+            answer["description"] = descriptions[f"e{status}"]
+        answers[str(status)] = answer
+    return answers
+
+
+def operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    responses: dict[str, Any],
+    *,
+    security: list[dict[str, list[str]]],
+    parameters: list[Schema] | None = None,
+    request_body: dict[str, Any] | None = None,
+) -> Schema:
+    op: Schema = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "security": security,
+    }
+    if parameters:
+        op["parameters"] = parameters
+    if request_body is not None:
+        op["requestBody"] = request_body
+    op["responses"] = responses
+    return op
+
+
+# --- components -------------------------------------------------------------------------------
+
+
+def _status_texts(limits: LimitsSettings, largest_body: int) -> dict[int, str]:
+    return {
+        400: (
+            "Malformed JSON, a missing field, text over "
+            f"{limits.text_chars} characters, a caption over {limits.caption_chars} characters, "
+            "a bad filename, undecodable base64, or media that is not of its kind."
+        ),
+        401: "The X-WM-CLIENT-ID or X-WM-CLIENT-SECRET header is missing.",
+        404: "Unknown instance (or an unknown path segment).",
+        409: "The Idempotency-Key was already used within 24 h with a different request body.",
+        413: (
+            f"Decoded media over its limit (image {human(limits.image_bytes)}, document "
+            f"{human(limits.document_bytes)}, audio and voice note "
+            f"{human(limits.audio_bytes)}), or a request body over {largest_body} bytes, "
+            "refused before it is read whole."
+        ),
+        469: (
+            f"The daily quota ({limits.messages_per_day} messages a day, the day in "
+            f"{limits.day_timezone}) is consumed. Retry-After tells the seconds to the reset."
+        ),
+        470: "The image, document, audio or voice_note is empty or missing.",
+        471: "The destination number is invalid.",
+        472: "The destination number has not registered with the gateway (or has opted out).",
+        474: (
+            "Invalid client id or secret, or the client has expired or was revoked "
+            "(the message says which)."
+        ),
+    }
+
+
+def _error_responses(limits: LimitsSettings, largest_body: int) -> dict[str, Any]:
+    texts = _status_texts(limits, largest_body)
+    retry_after = {
+        "Retry-After": {
+            "description": "Seconds until the daily quota resets.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+    responses: dict[str, Any] = {}
+    for status, text in texts.items():
+        codes = sorted(code for code, s in STATUS_BY_CODE.items() if s == status)
+        headers = {"headers": retry_after} if status == 469 else {}
+        responses[f"Wm{status}"] = {
+            "description": text,
+            **headers,
+            "content": json_content(ref("WhatsmateError")),
+        }
+        responses[f"Native{status}"] = {
+            "description": f"{text} Error codes: {', '.join(codes)}.",
+            **headers,
+            "content": json_content(ref("NativeError")),
+        }
+    responses["Admin400"] = {
+        "description": "Malformed JSON, a missing field or an invalid field value.",
+        "content": json_content(ref("NativeError")),
+    }
+    responses["Admin401"] = {
+        "description": "The 'Authorization: Bearer <admin token>' header is missing or wrong.",
+        "content": json_content(ref("NativeError")),
+    }
+    responses["Admin404"] = {
+        "description": "No such object.",
+        "content": json_content(ref("NativeError")),
+    }
+    responses["Admin409"] = {
+        "description": "The object exists already.",
+        "content": json_content(ref("NativeError")),
+    }
+    responses["Admin471"] = {
+        "description": "A phone number in the request is invalid.",
+        "content": json_content(ref("NativeError")),
+    }
+    return responses
+
+
+def _number(field: str = "number") -> Schema:
+    return string(
+        f"Phone number with the country code and no '+' ({field}); a leading '+', spaces and "
+        "dashes are tolerated and stripped. Must be a real phone number.",
+        minLength=1,
+        examples=["447700900123"],
+    )
+
+
+def _group_fields() -> dict[str, Schema]:
+    return {
+        "group_name": string(
+            "Title of the Telegram group; the gateway account must be a member.",
+            minLength=1,
+            maxLength=255,
+        ),
+        "group_admin": _number("the number of the group's creator"),
+    }
+
+
+def _media_text(kind: str, limits: LimitsSettings) -> str:
+    what = {
+        "image": "a JPEG, PNG or WebP picture",
+        "document": "any file",
+        "audio": "an MP3, M4A, OGG, WAV or FLAC file",
+        "voice_note": "an OGG/Opus (or MP3, M4A) recording",
+    }[kind]
+    limit = limits.image_bytes if kind == "image" else limits.document_bytes
+    if kind in ("audio", "voice_note"):
+        limit = limits.audio_bytes
+    return (
+        f"{what[0].upper()}{what[1:]}, in standard base64 (whitespace and a data: URI prefix "
+        "are tolerated); "
+        f"at most {human(limit)} once decoded. The bytes are checked, not the file name."
+    )
+
+
+def _v3_schema(scope: str, kind: str, limits: LimitsSettings) -> Schema:
+    properties: dict[str, Schema]
+    required: list[str]
+    if scope == "single":
+        properties = {"number": _number("the destination")}
+        required = ["number"]
+    else:
+        properties = _group_fields()
+        required = ["group_name", "group_admin"]
+    if kind == "text":
+        properties["message"] = string(
+            "The text to send.", minLength=1, maxLength=limits.text_chars
+        )
+        required.append("message")
+    else:
+        properties[kind] = base64_field(_media_text(kind, limits))
+        required.append(kind)
+        properties["filename"] = string(
+            "File name shown to the recipient; no path separators, control characters or "
+            '<>:"|?*.'
+            + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
+            minLength=1,
+            maxLength=255,
+        )
+        if kind != "image":
+            required.append("filename")
+        properties["caption"] = string("Optional caption.", maxLength=limits.caption_chars)
+    target = "a registered number" if scope == "single" else "a group"
+    what = kind.replace("_", " ")
+    article = "an" if what[0] in "aeiou" else "a"
+    return obj(properties, tuple(required), f"Send {article} {what} to {target}.")
+
+
+def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
+    client = {
+        "client_id": string("The client id (e-mail-like).", examples=["ops@example.com"]),
+        "created_at": timestamp("When the client was created."),
+        "expires_at": timestamp("Expiry; null: never expires.", null=True),
+        "revoked_at": timestamp("When the client was revoked, if it was.", null=True),
+        "state": string("Whether the credentials work now.", enum=list(CLIENT_STATES)),
+    }
+    schemas: dict[str, Schema] = {
+        "WhatsmateError": obj(
+            {"error_message": string("A precise, human-readable message.")},
+            ("error_message",),
+            "Error body on the /v3 and /v1 (WhatsMate-compatible) paths.",
+        ),
+        "NativeError": obj(
+            {
+                "error": obj(
+                    {
+                        "code": string(
+                            "Stable machine-readable code.", enum=sorted(STATUS_BY_CODE)
+                        ),
+                        "message": string("A precise, human-readable message."),
+                    },
+                    ("code", "message"),
+                )
+            },
+            ("error",),
+            "Error body on the /api/v1 and /admin paths.",
+        ),
+        "Queued": obj(
+            {
+                "status": string("Always 'queued'.", const="queued"),
+                "id": string("Message id, for GET /api/v1/messages/{id}.", format="uuid"),
+            },
+            ("status", "id"),
+            "The message is durably stored and queued for sending.",
+        ),
+        "Message": obj(
+            {
+                "id": string("Message id.", format="uuid"),
+                "instance": integer("Gateway instance number.", minimum=1),
+                "to": nullable(string("Destination number (null for a group).")),
+                "group_name": nullable(string("Destination group (null for a number).")),
+                "kind": string("What is sent.", enum=list(KINDS)),
+                "status": string(
+                    "Delivery state. 'delivered' is never claimed: Telegram does not report it.",
+                    enum=list(MESSAGE_STATUSES),
+                ),
+                "error_code": nullable(string("Why it failed, when it failed.")),
+                "error_detail": nullable(string("More about the failure.")),
+                "telegram_message_id": nullable(integer("Telegram's id once sent.")),
+                "attempts": integer("Send attempts so far.", minimum=0),
+                "filename": nullable(string("File name of the medium.")),
+                "size": nullable(integer("Size of the medium in bytes.")),
+                "sha256": nullable(string("SHA-256 of the medium, hex.")),
+                "reply_to": nullable(string("Id of the message this one answers.")),
+                "created_at": timestamp("When it was accepted."),
+                "sent_at": timestamp("When Telegram accepted it.", null=True),
+                "read_at": timestamp("When the recipient read it.", null=True),
+                "failed_at": timestamp("When it failed for good.", null=True),
+            },
+            ("id", "instance", "kind", "status", "created_at"),
+            "A message resource.",
+        ),
+        "MessageList": obj(
+            {
+                "data": array(ref("Message"), "Messages, oldest first."),
+                "next": nullable(string("Pass as 'after' for the next page; null: no more.")),
+            },
+            ("data", "next"),
+        ),
+        "MediaInput": obj(
+            {
+                "kind": string("Kind of medium.", enum=list(MEDIA_KINDS)),
+                "base64": base64_field(
+                    "The file in standard base64; size limits as on the /v3 endpoints "
+                    f"(image {human(limits.image_bytes)}, document "
+                    f"{human(limits.document_bytes)}, audio {human(limits.audio_bytes)})."
+                ),
+                "filename": string(
+                    "File name; required except for images.", minLength=1, maxLength=255
+                ),
+                "caption": string("Optional caption.", maxLength=limits.caption_chars),
+            },
+            ("kind", "base64"),
+        ),
+        "SendMessage": {
+            **obj(
+                {
+                    "instance": integer("Gateway instance number.", minimum=1, default=1),
+                    "to": _number("the destination"),
+                    **_group_fields(),
+                    "text": string(
+                        "The text (required without media); with media, the caption when "
+                        "media.caption is absent.",
+                        minLength=1,
+                        maxLength=limits.text_chars,
+                    ),
+                    "media": ref("MediaInput"),
+                    "reply_to": string("Id of a message to answer."),
+                },
+                (),
+                "Give 'to', or 'group_name' and 'group_admin'; and 'text' or 'media'.",
+            ),
+            "allOf": [
+                {"anyOf": [{"required": ["to"]}, {"required": ["group_name", "group_admin"]}]},
+                {"anyOf": [{"required": ["text"]}, {"required": ["media"]}]},
+            ],
+        },
+        "SendMessageUpload": obj(
+            {
+                "file": string(
+                    "The medium as an uploaded file.", contentMediaType="application/octet-stream"
+                ),
+                "media_kind": string(
+                    "Kind of the uploaded file ('kind' works too).", enum=list(MEDIA_KINDS)
+                ),
+                "instance": integer("Gateway instance number.", minimum=1, default=1),
+                "to": _number("the destination"),
+                **_group_fields(),
+                "filename": string("File name; defaults to the upload's.", maxLength=255),
+                "caption": string("Optional caption.", maxLength=limits.caption_chars),
+                "text": string("Text, or the caption when 'caption' is absent."),
+                "reply_to": string("Id of a message to answer."),
+            },
+            (),
+            "Multipart upload: one 'file' part plus fields; same rules as the JSON body.",
+        ),
+        "Recipient": obj(
+            {
+                "instance": integer("Gateway instance number."),
+                "number": string("Phone number, digits with country code."),
+                "user_id": nullable(integer("Telegram user id.")),
+                "first_name": nullable(string("First name on Telegram.")),
+                "last_name": nullable(string("Last name on Telegram.")),
+                "username": nullable(string("Telegram @username, without '@'.")),
+                "language": nullable(string("Language the person uses, if known.")),
+                "status": string("Registration state.", enum=list(RECIPIENT_STATUSES)),
+                "registered_at": timestamp("When they registered.", null=True),
+                "unregistered_at": timestamp("When they opted out.", null=True),
+            },
+            ("instance", "number", "status"),
+        ),
+        "RecipientList": obj({"data": array(ref("Recipient"), "Recipients.")}, ("data",)),
+        "Event": obj(
+            {
+                "type": string("Event type, e.g. message.sent or recipient.registered."),
+                "id": string("Event id (evt_...)."),
+                "seq": integer("Position in the event log; increases.", minimum=1),
+                "timestamp": timestamp("When it happened."),
+                "instance_id": nullable(integer("Gateway instance number.")),
+                "gateway_number": nullable(string("The gateway account's number.")),
+                "number": nullable(string("The other party's number.")),
+                "message": nullable(string("Message id or text, by event type.")),
+                "data": {"type": "object", "description": "Details, by event type."},
+            },
+            ("type", "id", "seq", "timestamp", "data"),
+        ),
+        "EventList": obj(
+            {
+                "data": array(ref("Event"), "Events in seq order."),
+                "next_after": integer("Pass as 'after' to continue.", minimum=0),
+            },
+            ("data", "next_after"),
+        ),
+        "LegacyStatus": obj(
+            {
+                "status": string("Whether the instance can send now.", enum=["up", "down"]),
+                "instance": integer("Gateway instance number."),
+            },
+            ("status", "instance"),
+        ),
+        "Client": obj(client, ("client_id", "created_at", "state")),
+        "ClientCreated": obj(
+            {**client, "client_secret": string("The secret: shown once, only now.")},
+            ("client_id", "client_secret", "created_at", "state"),
+        ),
+        "ClientSecret": obj(
+            {
+                "client_id": string("The client id."),
+                "client_secret": string("The new secret: shown once, only now."),
+            },
+            ("client_id", "client_secret"),
+        ),
+        "ClientList": obj({"data": array(ref("Client"), "API clients.")}, ("data",)),
+        "Instance": obj(
+            {
+                "number": integer("Instance number.", minimum=1),
+                "backend": string("Telegram backend.", enum=["telethon", "sandbox"]),
+                "status": string("Login and connection state.", enum=list(INSTANCE_STATUSES)),
+                "status_detail": nullable(string("More about the state.")),
+                "paused_until": timestamp("End of a flood wait.", null=True),
+                "phone": nullable(string("The account's phone number.")),
+                "user_id": nullable(integer("The account's Telegram user id.")),
+                "profile": {
+                    "type": ["object", "null"],
+                    "description": "Configured profile.",
+                    "properties": {
+                        "first_name": nullable(string("First name.")),
+                        "last_name": nullable(string("Last name.")),
+                        "about": nullable(string("Bio.")),
+                    },
+                },
+                "queue": obj(
+                    {s: integer(f"Messages {s}.", minimum=0) for s in MESSAGE_STATUSES},
+                    tuple(MESSAGE_STATUSES),
+                    "Messages of this instance by status.",
+                ),
+            },
+            ("number", "backend", "status", "queue"),
+        ),
+        "InstanceList": obj({"data": array(ref("Instance"), "Instances.")}, ("data",)),
+        "SandboxSent": obj(
+            {
+                "message_id": integer("Telegram message id."),
+                "number": nullable(string("Recipient number.")),
+                "group_name": nullable(string("Group, for a group message.")),
+                "kind": string("What was sent."),
+                "text": nullable(string("Text.")),
+                "caption": nullable(string("Caption.")),
+                "filename": nullable(string("File name.")),
+                "mime_type": nullable(string("Media type.")),
+                "size": nullable(integer("Bytes.")),
+                "sha256": nullable(string("SHA-256, hex.")),
+                "random_id": nullable(integer("Telegram random_id (deduplication).")),
+                "reply_to": nullable(integer("Message id answered.")),
+                "sent_at": timestamp("When it was sent."),
+            },
+            ("message_id", "kind", "sent_at"),
+        ),
+    }
+    for scope in SCOPES:
+        for kind in KINDS:
+            schemas[_v3_name(scope, kind)] = _v3_schema(scope, kind, limits)
+    return schemas
+
+
+def _v3_name(scope: str, kind: str) -> str:
+    return scope.title() + "".join(part.title() for part in kind.split("_")) + "Message"
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def _v3_paths(limits: LimitsSettings) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for scope in SCOPES:
+        for kind in KINDS:
+            target = "a registered number" if scope == "single" else "a Telegram group"
+            what = kind.replace("_", " ")
+            article = "an" if what[0] in "aeiou" else "a"
+            description = (
+                f"Queue {article} {what} for {target}. The message is durably stored before "
+                "the answer. "
+                "The same Idempotency-Key with the same body within 24 h returns the first "
+                "answer and sends once."
+            )
+            if scope == "group":
+                description += " The gateway account must be a member of the group."
+            paths[f"/v3/telegram/{scope}/{kind}/message/{{instance}}"] = {
+                "post": operation(
+                    f"send{_v3_name(scope, kind).removesuffix('Message')}",
+                    TAG_V3,
+                    f"Send {article} {what} to {target}",
+                    description,
+                    {
+                        "200": ok("Queued.", ref("Queued")),
+                        **errors("Wm", *SEND_ERROR_STATUSES),
+                    },
+                    security=CLIENT_AUTH,
+                    parameters=[param_ref("Instance"), param_ref("IdempotencyKey")],
+                    request_body=body(ref(_v3_name(scope, kind)), f"The {what} and its target."),
+                )
+            }
+    return paths
+
+
+def _native_paths() -> dict[str, Any]:
+    auth_errors = errors("Native", 401, 474)
+    limit = "Page size."
+    return {
+        "/api/v1/messages": {
+            "post": operation(
+                "createMessage",
+                TAG_MESSAGES,
+                "Send a message",
+                "Queue a text or a medium for a registered number or a group, as JSON (media "
+                "in base64) or as a multipart upload. Same validation as the /v3 endpoints.",
+                {
+                    "202": ok("Queued: the message resource.", ref("Message")),
+                    **errors("Native", *SEND_ERROR_STATUSES),
+                },
+                security=CLIENT_AUTH,
+                parameters=[param_ref("IdempotencyKey")],
+                request_body={
+                    "description": "The message and its target.",
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": ref("SendMessage")},
+                        "multipart/form-data": {"schema": ref("SendMessageUpload")},
+                    },
+                },
+            ),
+            "get": operation(
+                "listMessages",
+                TAG_MESSAGES,
+                "List messages",
+                "This client's messages, oldest first, with cursor pagination.",
+                {
+                    "200": ok("A page of messages.", ref("MessageList")),
+                    **errors("Native", 400, e400="Bad status, after or limit."),
+                    **auth_errors,
+                },
+                security=CLIENT_AUTH,
+                parameters=[
+                    param(
+                        "status",
+                        "query",
+                        string("Status.", enum=list(MESSAGE_STATUSES)),
+                        "Only messages in this status.",
+                    ),
+                    param("after", "query", string("Message id."), "The 'next' of the last page."),
+                    param(
+                        "limit", "query", integer(limit, minimum=1, maximum=500, default=50), limit
+                    ),
+                ],
+            ),
+        },
+        "/api/v1/messages/{id}": {
+            "get": operation(
+                "getMessage",
+                TAG_MESSAGES,
+                "Get a message",
+                "One of this client's messages, with its delivery state.",
+                {
+                    "200": ok("The message.", ref("Message")),
+                    **errors("Native", 404, e404="No such message for this client."),
+                    **auth_errors,
+                },
+                security=CLIENT_AUTH,
+                parameters=[
+                    param("id", "path", string("Message id.", format="uuid"), "Message id.")
+                ],
+            )
+        },
+        "/api/v1/recipients": {
+            "get": operation(
+                "listRecipients",
+                TAG_RECIPIENTS,
+                "List recipients",
+                "The people who registered with the gateway (SPEC §6), by status.",
+                {
+                    "200": ok("Recipients.", ref("RecipientList")),
+                    **errors("Native", 400, e400="Bad status, instance or limit."),
+                    **auth_errors,
+                },
+                security=CLIENT_AUTH,
+                parameters=[
+                    param(
+                        "status",
+                        "query",
+                        string("Status.", enum=[*RECIPIENT_STATUSES, "all"], default="registered"),
+                        "Only recipients in this state ('all': every state).",
+                    ),
+                    param(
+                        "instance",
+                        "query",
+                        integer("Instance.", minimum=0, default=0),
+                        "Only this instance (0: all).",
+                    ),
+                    param(
+                        "limit",
+                        "query",
+                        integer(limit, minimum=1, maximum=5000, default=1000),
+                        limit,
+                    ),
+                ],
+            )
+        },
+        "/api/v1/recipients/{number}": {
+            "delete": operation(
+                "deleteRecipient",
+                TAG_RECIPIENTS,
+                "Unregister a recipient",
+                "Mark the number unregistered (as if it opted out); nothing more is sent to it.",
+                {
+                    "200": ok(
+                        "Unregistered.",
+                        obj(
+                            {
+                                "number": string("The normalised number."),
+                                "status": string("Always 'unregistered'.", const="unregistered"),
+                            },
+                            ("number", "status"),
+                        ),
+                    ),
+                    **errors(
+                        "Native", 400, 404, 471, e404="The number is not a registered recipient."
+                    ),
+                    **auth_errors,
+                },
+                security=CLIENT_AUTH,
+                parameters=[
+                    param("number", "path", _number(), "The recipient's number."),
+                    param(
+                        "instance",
+                        "query",
+                        integer("Instance.", minimum=0, default=0),
+                        "Only on this instance (0: all).",
+                    ),
+                ],
+            )
+        },
+        "/api/v1/events": {
+            "get": operation(
+                "listEvents",
+                TAG_EVENTS,
+                "Read the event log",
+                "Events in seq order, for backfill after an outage: pass the last seq you have "
+                "as 'after'.",
+                {
+                    "200": ok("Events.", ref("EventList")),
+                    **errors("Native", 400, e400="Bad after or limit."),
+                    **auth_errors,
+                },
+                security=CLIENT_AUTH,
+                parameters=[
+                    param(
+                        "after",
+                        "query",
+                        integer("Seq.", minimum=0, default=0),
+                        "Only events after this seq.",
+                    ),
+                    param(
+                        "limit",
+                        "query",
+                        integer(limit, minimum=1, maximum=1000, default=100),
+                        limit,
+                    ),
+                ],
+            )
+        },
+        "/v1/telegram/status/{instance}": {
+            "get": operation(
+                "legacyStatus",
+                TAG_LEGACY,
+                "Instance status (WhatsMate shape)",
+                "Whether the instance is logged in and connected.",
+                {
+                    "200": ok("The status.", ref("LegacyStatus")),
+                    **errors("Wm", 401, 404, 474),
+                },
+                security=CLIENT_AUTH,
+                parameters=[param_ref("Instance")],
+            )
+        },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    client_id = param("client_id", "path", string("Client id."), "The client id.")
+    expires = {
+        "expires_at": nullable(
+            string(
+                "ISO 8601 date or date-time in the future (UTC when no offset); null or absent: "
+                "never expires.",
+                examples=["2027-01-01"],
+            )
+        )
+    }
+    n = param("n", "path", integer("Instance.", minimum=1), "Instance number.")
+    sandbox_errors = errors("Admin", 400, 401, 471) | errors(
+        "Admin", 404, e404="Unknown instance, or not a sandbox instance."
+    )
+    person = obj(
+        {
+            "number": _number("the sender"),
+            "first_name": string("First name."),
+            "last_name": string("Last name."),
+            "username": string("Telegram @username, without '@'."),
+            "phone_visible": boolean("Whether the number is visible to the gateway.", default=True),
+            "is_bot": boolean("Whether the sender is a bot.", default=False),
+        },
+        ("number",),
+        "The person writing.",
+    )
+
+    def action(verb: str, summary: str, description: str, answer: Schema) -> Schema:
+        request_body = None
+        answers: dict[str, Any] = {"200": ok("Done.", answer)}
+        if verb == "renew":
+            request_body = body(
+                obj(expires), "The new expiry; {} (no expires_at) means it never expires."
+            )
+            answers |= errors("Admin", 400)
+        answers |= errors("Admin", 401, 404)
+        return operation(
+            f"{verb}Client",
+            TAG_CLIENTS,
+            summary,
+            description,
+            answers,
+            security=ADMIN_AUTH,
+            parameters=[client_id],
+            request_body=request_body,
+        )
+
+    return {
+        "/admin/clients": {
+            "post": operation(
+                "createClient",
+                TAG_CLIENTS,
+                "Create an API client",
+                "The secret is in this answer only: it is stored as a hash.",
+                {
+                    "201": ok("Created.", ref("ClientCreated")),
+                    **errors("Admin", 400, 401, 409),
+                },
+                security=ADMIN_AUTH,
+                request_body=body(
+                    obj(
+                        {
+                            "client_id": string(
+                                "An e-mail-like id.", maxLength=254, examples=["ops@example.com"]
+                            ),
+                            **expires,
+                        },
+                        ("client_id",),
+                    ),
+                    "The new client.",
+                ),
+            ),
+            "get": operation(
+                "listClients",
+                TAG_CLIENTS,
+                "List API clients",
+                "Every client with its state; never the secrets.",
+                {"200": ok("Clients.", ref("ClientList")), **errors("Admin", 401)},
+                security=ADMIN_AUTH,
+            ),
+        },
+        "/admin/clients/{client_id}/renew": {
+            "post": action(
+                "renew",
+                "Renew a client",
+                "Set a new expiry; the client id and secret stay the same (un-revokes too).",
+                ref("Client"),
+            )
+        },
+        "/admin/clients/{client_id}/rotate": {
+            "post": action(
+                "rotate",
+                "Rotate a client's secret",
+                "A new secret replaces the old one at once.",
+                ref("ClientSecret"),
+            )
+        },
+        "/admin/clients/{client_id}/revoke": {
+            "post": action(
+                "revoke", "Revoke a client", "The credentials stop working.", ref("Client")
+            )
+        },
+        "/admin/instances": {
+            "get": operation(
+                "listInstances",
+                TAG_INSTANCES,
+                "List instances",
+                "Every gateway instance with its state and queue.",
+                {"200": ok("Instances.", ref("InstanceList")), **errors("Admin", 401)},
+                security=ADMIN_AUTH,
+            )
+        },
+        "/admin/instances/{n}": {
+            "get": operation(
+                "getInstance",
+                TAG_INSTANCES,
+                "Get an instance",
+                "One instance with its state and queue.",
+                {
+                    "200": ok("The instance.", ref("Instance")),
+                    **errors("Admin", 401, 404, e404="No such instance."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+        "/admin/sandbox/{n}/inbound": {
+            "post": operation(
+                "sandboxInbound",
+                TAG_SANDBOX,
+                "A person writes to the gateway",
+                "Simulate an incoming text, shared contact or medium; answers once the gateway "
+                "has handled it (or after 5 s).",
+                {
+                    "200": ok(
+                        "Delivered to the gateway.",
+                        obj(
+                            {
+                                "message_id": integer("Telegram message id."),
+                                "handled": boolean("Whether the gateway handled it in time."),
+                            },
+                            ("message_id", "handled"),
+                        ),
+                    ),
+                    **sandbox_errors,
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    {
+                        **obj(
+                            {
+                                "from": person,
+                                "text": string("Text written."),
+                                "contact": obj(
+                                    {
+                                        "number": string("Shared phone number."),
+                                        "user_id": integer("Its Telegram user id."),
+                                    },
+                                    ("number",),
+                                    "A shared contact.",
+                                ),
+                                "media": obj(
+                                    {
+                                        "kind": string("Kind.", enum=list(MEDIA_KINDS)),
+                                        "base64": base64_field("The file."),
+                                        "filename": string("File name."),
+                                        "mime_type": string("Media type."),
+                                    },
+                                    ("kind", "base64"),
+                                    "A medium.",
+                                ),
+                                "reply_to": integer("Telegram message id answered."),
+                            },
+                            ("from",),
+                            "Give text, contact or media.",
+                        ),
+                        "anyOf": [
+                            {"required": ["text"]},
+                            {"required": ["contact"]},
+                            {"required": ["media"]},
+                        ],
+                    },
+                    "What the person sends.",
+                ),
+            )
+        },
+        "/admin/sandbox/{n}/sent": {
+            "get": operation(
+                "sandboxSent",
+                TAG_SANDBOX,
+                "What the gateway sent",
+                "Messages the sandbox account sent, oldest first.",
+                {
+                    "200": ok(
+                        "Sent messages.",
+                        obj({"data": array(ref("SandboxSent"), "Messages.")}, ("data",)),
+                    ),
+                    **sandbox_errors,
+                },
+                security=ADMIN_AUTH,
+                parameters=[n, param("number", "query", _number(), "Only to this number.")],
+            )
+        },
+        "/admin/sandbox/{n}/read": {
+            "post": operation(
+                "sandboxRead",
+                TAG_SANDBOX,
+                "A person reads messages",
+                "Mark the gateway's messages to this person read up to max_message_id.",
+                {
+                    "200": ok(
+                        "Read.",
+                        obj(
+                            {
+                                "number": string("The number."),
+                                "max_message_id": integer("Read up to here."),
+                                "handled": boolean("Whether the gateway handled it in time."),
+                            },
+                            ("number", "max_message_id", "handled"),
+                        ),
+                    ),
+                    **sandbox_errors,
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    obj(
+                        {
+                            "number": _number("the reader"),
+                            "max_message_id": integer("Highest message id read."),
+                        },
+                        ("number", "max_message_id"),
+                    ),
+                    "Who read up to where.",
+                ),
+            )
+        },
+        "/admin/sandbox/{n}/groups": {
+            "post": operation(
+                "sandboxGroup",
+                TAG_SANDBOX,
+                "Create a group",
+                "A group with the gateway account as a member, for /v3 group sends.",
+                {
+                    "200": ok(
+                        "The group.",
+                        obj(
+                            {
+                                "chat_id": integer("Telegram chat id."),
+                                "group_name": string("Title."),
+                                "group_admin": string("Creator's number."),
+                            },
+                            ("chat_id", "group_name", "group_admin"),
+                        ),
+                    ),
+                    **sandbox_errors,
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    obj(
+                        {
+                            **_group_fields(),
+                            "members": array(_number("a member"), "Other members' numbers."),
+                        },
+                        ("group_name", "group_admin"),
+                    ),
+                    "The group.",
+                ),
+            )
+        },
+        "/admin/sandbox/{n}/faults": {
+            "post": operation(
+                "sandboxFault",
+                TAG_SANDBOX,
+                "Inject a send fault",
+                "The next sends (to one number, or any) fail with this error or flood wait.",
+                {
+                    "201": ok(
+                        "Armed.",
+                        obj({"id": integer("Fault id.")}, ("id",)),
+                    ),
+                    **sandbox_errors,
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    {
+                        **obj(
+                            {
+                                "flood_wait_s": integer("A FloodWait of this many seconds."),
+                                "error": string("A Telegram error.", enum=list(FAULT_ERRORS)),
+                                "number": _number("only sends to this number"),
+                                "times": integer("How many sends fail.", minimum=1, default=1),
+                            },
+                            (),
+                            "Give flood_wait_s or error.",
+                        ),
+                        "anyOf": [{"required": ["flood_wait_s"]}, {"required": ["error"]}],
+                    },
+                    "The fault.",
+                ),
+            )
+        },
+    }
+
+
+def _probe_paths() -> dict[str, Any]:
+    def status(value: str, description: str) -> Schema:
+        return string(description, const=value)
+
+    return {
+        "/healthz": {
+            "get": operation(
+                "healthz",
+                TAG_PROBES,
+                "Liveness",
+                "The process is alive.",
+                {"200": ok("Alive.", obj({"status": status("ok", "Always 'ok'.")}, ("status",)))},
+                security=NO_AUTH,
+            )
+        },
+        "/readyz": {
+            "get": operation(
+                "readyz",
+                TAG_PROBES,
+                "Readiness",
+                "The database is reachable.",
+                {
+                    "200": ok(
+                        "Ready.",
+                        obj(
+                            {
+                                "status": status("ready", "Always 'ready'."),
+                                "database": status("ok", "Always 'ok'."),
+                            },
+                            ("status", "database"),
+                        ),
+                    ),
+                    "503": ok(
+                        "The database is unreachable.",
+                        obj(
+                            {
+                                "status": status("unavailable", "Always 'unavailable'."),
+                                "database": string("The database error."),
+                            },
+                            ("status", "database"),
+                        ),
+                    ),
+                },
+                security=NO_AUTH,
+            )
+        },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                TAG_PROBES,
+                "Prometheus metrics",
+                "Metrics in the Prometheus text format.",
+                {
+                    "200": {
+                        "description": "Metrics.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+                security=NO_AUTH,
+            )
+        },
+        "/openapi.json": {
+            "get": operation(
+                "openapi",
+                TAG_PROBES,
+                "This document",
+                "The OpenAPI 3.1 description of this API.",
+                {"200": ok("The document.", {"type": "object"})},
+                security=NO_AUTH,
+            )
+        },
+        "/docs": {
+            "get": operation(
+                "docs",
+                TAG_PROBES,
+                "API reference page",
+                "A readable reference built from /openapi.json; works offline.",
+                {
+                    "200": {
+                        "description": "An HTML page.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    }
+                },
+                security=NO_AUTH,
+            )
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tgw")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_openapi(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for this deployment's settings (pure)."""
+    limits = settings.limits
+    largest_body = max_body_bytes(limits.largest_media_bytes)
+    auth_note = (
+        "Applications authenticate with the X-WM-CLIENT-ID and X-WM-CLIENT-SECRET headers "
+        "(both); the admin API with 'Authorization: Bearer <admin token>'. Errors on /v3 and "
+        '/v1 are {"error_message": ...}; on /api/v1 and /admin '
+        '{"error": {"code", "message"}}.'
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tgw: Telegram gateway",
+            "version": _version(),
+            "summary": "Self-hosted Telegram gateway with a WhatsMate-compatible HTTP API.",
+            "description": (
+                "Send Telegram messages to people who registered with the gateway (they added "
+                "its number to their contacts and said hi). " + auth_note
+            ),
+        },
+        "servers": [{"url": settings.public_url, "description": "This gateway."}],
+        "tags": [
+            {"name": TAG_V3, "description": "WhatsMate-compatible send endpoints."},
+            {"name": TAG_MESSAGES, "description": "Native API: send and track messages."},
+            {"name": TAG_RECIPIENTS, "description": "Native API: registered recipients."},
+            {"name": TAG_EVENTS, "description": "Native API: the event log for backfill."},
+            {"name": TAG_LEGACY, "description": "WhatsMate-compatible status endpoint."},
+            {"name": TAG_CLIENTS, "description": "Admin token: API clients."},
+            {"name": TAG_INSTANCES, "description": "Admin token: gateway instances."},
+            {"name": TAG_SANDBOX, "description": "Admin token: sandbox instances only."},
+            {"name": TAG_PROBES, "description": "Unauthenticated."},
+        ],
+        "paths": {
+            **_v3_paths(limits),
+            **_native_paths(),
+            **_admin_paths(),
+            **_probe_paths(),
+        },
+        "components": {
+            "schemas": _schemas(limits),
+            "responses": _error_responses(limits, largest_body),
+            "parameters": {
+                "Instance": param(
+                    "instance",
+                    "path",
+                    integer("Instance number.", minimum=1),
+                    "Gateway instance number (1 for the first account).",
+                ),
+                "IdempotencyKey": param(
+                    "Idempotency-Key",
+                    "header",
+                    string("Any unique string.", minLength=1, maxLength=255),
+                    "The same key with the same body within 24 h returns the first answer and "
+                    "sends once; with another body: 409.",
+                ),
+            },
+            "securitySchemes": {
+                "WhatsmateClientId": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-WM-CLIENT-ID",
+                    "description": "Client id; give X-WM-CLIENT-SECRET too.",
+                },
+                "WhatsmateClientSecret": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-WM-CLIENT-SECRET",
+                    "description": "Client secret, shown once at creation; with X-WM-CLIENT-ID.",
+                },
+                "AdminBearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The admin token.",
+                },
+            },
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    state = request.app.state
+    document: dict[str, Any] | None = getattr(state, "tgw_openapi", None)
+    if document is None:
+        document = build_openapi(services(request).settings)
+        state.tgw_openapi = document
+    return JSON(document)
+
+
+# --- the reference page -----------------------------------------------------------------------
+
+_STYLE = """
+:root{--bg:#fff;--fg:#1b1f24;--mut:#5b6570;--line:#d8dee4;--card:#f6f8fa;--acc:#0b62c4;
+--get:#1a7f37;--post:#0b62c4;--put:#9a6700;--delete:#cf222e;--patch:#8250df}
+@media (prefers-color-scheme:dark){:root{--bg:#0e1116;--fg:#e6edf3;--mut:#9aa5b1;
+--line:#30363d;--card:#161b22;--acc:#58a6ff;--get:#3fb950;--post:#58a6ff;--put:#d29922;
+--delete:#f85149;--patch:#bc8cff}}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);
+font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+main{max-width:60rem;margin:0 auto;padding:1rem}
+h1{font-size:1.5rem;margin:.2rem 0}
+h2{font-size:1.25rem;margin:1.8rem 0 .3rem;padding-bottom:.2rem;border-bottom:1px solid var(--line)}
+h3{font-size:.95rem;margin:1rem 0 .3rem;color:var(--mut);text-transform:uppercase;
+letter-spacing:.04em}
+p{margin:.3rem 0}
+a{color:var(--acc)}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
+.muted{color:var(--mut)}
+.box{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:.6rem .8rem;
+margin:.6rem 0}
+nav{display:flex;flex-wrap:wrap;gap:.4rem;margin:.6rem 0}
+nav a{padding:.25rem .6rem;border:1px solid var(--line);border-radius:999px;text-decoration:none;
+font-size:.9rem}
+input[type=search]{width:100%;font:inherit;padding:.55rem .7rem;border:1px solid var(--line);
+border-radius:8px;background:var(--bg);color:var(--fg)}
+details.op{border:1px solid var(--line);border-radius:8px;margin:.5rem 0;background:var(--bg)}
+details.op>summary{cursor:pointer;padding:.55rem .7rem;list-style:none;display:flex;
+flex-wrap:wrap;align-items:baseline;gap:.2rem .5rem}
+details.op>summary::-webkit-details-marker{display:none}
+details.op[open]>summary{border-bottom:1px solid var(--line);background:var(--card);
+border-radius:8px 8px 0 0}
+.body{padding:.3rem .8rem .8rem}
+.m{display:inline-block;min-width:4.2em;text-align:center;font-weight:700;font-size:.8rem;
+color:#fff;border-radius:4px;padding:.1rem .3rem}
+.m.get{background:var(--get)}.m.post{background:var(--post)}.m.put{background:var(--put)}
+.m.delete{background:var(--delete)}.m.patch{background:var(--patch)}
+.path{font-weight:600;overflow-wrap:anywhere}
+.sum{color:var(--mut);flex-basis:100%}
+.f{border-top:1px solid var(--line);padding:.4rem 0}
+.f:first-child{border-top:0}
+.fn{font-weight:600;overflow-wrap:anywhere}
+.ft{color:var(--acc)}
+.req{color:var(--delete);font-size:.8rem;font-weight:700;margin-left:.3rem}
+.fd{margin:.1rem 0 0;font-size:.93rem}
+.c{font-size:.85rem;color:var(--mut)}
+.st{display:inline-block;min-width:2.8em;font-weight:700}
+.s2{color:var(--get)}.s4{color:var(--put)}.s5{color:var(--delete)}
+.hidden{display:none}
+@media (max-width:30rem){main{padding:.6rem}h2{font-size:1.1rem}}
+"""
+
+_SCRIPT = """
+"use strict";
+(function () {
+  var root = document.getElementById("app");
+  var doc = null;
+  function el(tag, cls) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    for (var i = 2; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === null || child === undefined || child === "") { continue; }
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+  function slug(text) {
+    return String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  }
+  function resolve(obj) {
+    var seen = 0;
+    while (obj && typeof obj.$ref === "string" && seen < 10) {
+      var parts = obj.$ref.replace(/^#\\//, "").split("/");
+      var target = doc;
+      for (var i = 0; i < parts.length && target; i++) { target = target[parts[i]]; }
+      var extra = obj;
+      obj = Object.assign({}, target || {});
+      if (extra.description) { obj.description = extra.description; }
+      seen++;
+    }
+    return obj || {};
+  }
+  function refName(schema) {
+    var prefix = "#/components/schemas/";
+    if (schema && typeof schema.$ref === "string" && schema.$ref.indexOf(prefix) === 0) {
+      return schema.$ref.slice(prefix.length);
+    }
+    return null;
+  }
+  function typeOf(schema) {
+    var name = refName(schema);
+    if (name) { return name; }
+    var s = resolve(schema);
+    var t = s.type;
+    if (Array.isArray(t)) {
+      t = t.map(function (x) {
+        return x === "array" && s.items ? "array of " + typeOf(s.items) : x;
+      }).join(" | ");
+    } else if (t === "array") {
+      t = "array of " + typeOf(s.items || {});
+    }
+    t = t || "any";
+    if (s.format) { t += " (" + s.format + ")"; }
+    return t;
+  }
+  function constraints(schema) {
+    var s = resolve(schema), out = [];
+    if (s.const !== undefined) { out.push("always " + JSON.stringify(s.const)); }
+    if (s.enum) { out.push("one of: " + s.enum.join(", ")); }
+    if (s.default !== undefined) { out.push("default " + JSON.stringify(s.default)); }
+    if (s.minLength !== undefined) { out.push("min length " + s.minLength); }
+    if (s.maxLength !== undefined) { out.push("max length " + s.maxLength); }
+    if (s.minimum !== undefined) { out.push("min " + s.minimum); }
+    if (s.maximum !== undefined) { out.push("max " + s.maximum); }
+    if (s.contentEncoding) { out.push("encoding " + s.contentEncoding); }
+    if (s.examples && s.examples.length) { out.push("e.g. " + s.examples.map(String).join(", ")); }
+    return out.join(" \\u00b7 ");
+  }
+  function requirementNotes(schema) {
+    var s = resolve(schema), groups = [];
+    var alts = [];
+    if (s.anyOf) { alts.push(s.anyOf); }
+    (s.allOf || []).forEach(function (part) { if (part.anyOf) { alts.push(part.anyOf); } });
+    alts.forEach(function (list) {
+      var names = list.map(function (x) { return (x.required || []).join(" + "); })
+        .filter(function (x) { return x; });
+      if (names.length) { groups.push(names.join(" or ")); }
+    });
+    return groups.length ? "Requires: " + groups.join("; and ") + "." : "";
+  }
+  function fieldRows(schema, prefix, depth, out, stack) {
+    var name = refName(schema);
+    if (name && stack.indexOf(name) >= 0) { return out; }
+    var s = resolve(schema);
+    var props = s.properties || {};
+    var required = s.required || [];
+    Object.keys(props).forEach(function (key) {
+      var p = props[key], full = prefix + key;
+      var ps = resolve(p);
+      out.push({ name: full, type: typeOf(p), required: required.indexOf(key) >= 0,
+        description: ps.description || "", constraints: constraints(p) });
+      if (depth < 4) {
+        var next = stack.concat(name ? [name] : []);
+        if (ps.properties) { fieldRows(p, full + ".", depth + 1, out, next); }
+        var items = ps.items ? resolve(ps.items) : null;
+        if (items && items.properties) { fieldRows(ps.items, full + "[].", depth + 1, out, next); }
+      }
+    });
+    return out;
+  }
+  function fieldList(rows) {
+    var box = el("div", "box");
+    rows.forEach(function (r) {
+      var head = el("div", "", el("span", "fn mono", r.name), " ", el("span", "ft mono", r.type));
+      if (r.required) { head.appendChild(el("span", "req", "required")); }
+      box.appendChild(el("div", "f", head, r.description ? el("p", "fd", r.description) : null,
+        r.constraints ? el("p", "c", r.constraints) : null));
+    });
+    return box;
+  }
+  function schemaBlock(schema) {
+    var wrap = el("div", "");
+    var s = resolve(schema);
+    var name = refName(schema);
+    var line = el("p", "", "Schema: ", el("span", "ft mono", typeOf(schema)));
+    if (name) {
+      var link = el("a", "", "definition");
+      link.setAttribute("href", "#schema-" + slug(name));
+      line.appendChild(document.createTextNode(" ("));
+      line.appendChild(link);
+      line.appendChild(document.createTextNode(")"));
+    }
+    wrap.appendChild(line);
+    if (s.description) { wrap.appendChild(el("p", "muted", s.description)); }
+    var note = requirementNotes(schema);
+    if (note) { wrap.appendChild(el("p", "", note)); }
+    var rows = fieldRows(schema, "", 0, [], []);
+    if (rows.length) { wrap.appendChild(fieldList(rows)); }
+    return wrap;
+  }
+  function security(op) {
+    var reqs = op.security || doc.security || [];
+    if (!reqs.length) { return "None."; }
+    var schemes = (doc.components || {}).securitySchemes || {};
+    return reqs.map(function (req) {
+      return Object.keys(req).map(function (key) {
+        var sc = schemes[key] || {};
+        if (sc.type === "apiKey") { return "header " + sc.name; }
+        if (sc.type === "http") { return "Authorization: " + sc.scheme; }
+        return key;
+      }).join(" and ");
+    }).join(", or ");
+  }
+  function pathLabel(path) {
+    // Let long paths wrap after a slash rather than inside a word.
+    var span = el("span", "path mono");
+    path.split("/").forEach(function (part, i) {
+      if (i > 1) { span.appendChild(document.createElement("wbr")); }
+      span.appendChild(document.createTextNode((i > 0 ? "/" : "") + part));
+    });
+    return span;
+  }
+  function renderOp(path, method, op) {
+    var id = "op-" + slug(op.operationId || method + " " + path);
+    var summary = el("summary", "", el("span", "m " + method, method.toUpperCase()),
+      pathLabel(path), el("span", "sum", op.summary || ""));
+    var body = el("div", "body");
+    if (op.description) { body.appendChild(el("p", "", op.description)); }
+    body.appendChild(el("p", "c", "Auth: " + security(op)));
+    var params = (op.parameters || []).map(resolve);
+    if (params.length) {
+      body.appendChild(el("h3", "", "Parameters"));
+      body.appendChild(fieldList(params.map(function (p) {
+        return { name: p.name + " (" + p.in + ")", type: typeOf(p.schema || {}),
+          required: !!p.required, description: p.description || "",
+          constraints: constraints(p.schema || {}) };
+      })));
+    }
+    if (op.requestBody) {
+      var rb = resolve(op.requestBody);
+      body.appendChild(el("h3", "", "Request body" + (rb.required ? " (required)" : "")));
+      if (rb.description) { body.appendChild(el("p", "muted", rb.description)); }
+      Object.keys(rb.content || {}).forEach(function (type) {
+        body.appendChild(el("p", "", el("code", "", type)));
+        body.appendChild(schemaBlock(rb.content[type].schema || {}));
+      });
+    }
+    body.appendChild(el("h3", "", "Responses"));
+    var list = el("div", "box");
+    Object.keys(op.responses || {}).forEach(function (code) {
+      var r = resolve(op.responses[code]);
+      var row = el("div", "f", el("span", "st mono s" + code.charAt(0), code), " ",
+        r.description || "");
+      Object.keys(r.headers || {}).forEach(function (h) {
+        var hd = resolve(r.headers[h]);
+        row.appendChild(el("p", "c", "Header " + h + ": " + (hd.description || "")));
+      });
+      Object.keys(r.content || {}).forEach(function (type) {
+        var sch = r.content[type].schema || {};
+        if (code.charAt(0) === "2") {
+          var det = el("details", "", el("summary", "c", type + ": " + typeOf(sch)));
+          det.appendChild(schemaBlock(sch));
+          row.appendChild(det);
+        } else {
+          row.appendChild(el("p", "c", type + ": " + typeOf(sch)));
+        }
+      });
+      list.appendChild(row);
+    });
+    body.appendChild(list);
+    var det = el("details", "op", summary, body);
+    det.id = id;
+    det.setAttribute("data-search", (method + " " + path + " " + (op.summary || "") + " " +
+      (op.operationId || "")).toLowerCase());
+    return det;
+  }
+  function render() {
+    var info = doc.info || {};
+    root.textContent = "";
+    root.appendChild(el("h1", "", info.title || "API"));
+    root.appendChild(el("p", "muted", "Version " + (info.version || "?") + " \\u00b7 OpenAPI " +
+      (doc.openapi || "?")));
+    if (info.description) { root.appendChild(el("p", "", info.description)); }
+    (doc.servers || []).forEach(function (s) {
+      root.appendChild(el("p", "", "Server: ", el("code", "", s.url || "")));
+    });
+    var raw = el("a", "", "openapi.json");
+    raw.setAttribute("href", "openapi.json");
+    root.appendChild(el("p", "c", "Machine-readable: ", raw));
+    var tags = (doc.tags || []).map(function (t) { return t.name; });
+    var ops = {};
+    Object.keys(doc.paths || {}).forEach(function (path) {
+      var item = doc.paths[path];
+      ["get", "put", "post", "delete", "patch"].forEach(function (m) {
+        if (!item[m]) { return; }
+        var tag = (item[m].tags || ["Other"])[0];
+        if (tags.indexOf(tag) < 0) { tags.push(tag); }
+        (ops[tag] = ops[tag] || []).push(renderOp(path, m, item[m]));
+      });
+    });
+    var nav = el("nav", "");
+    tags.forEach(function (t) {
+      if (!ops[t]) { return; }
+      var a = el("a", "", t);
+      a.setAttribute("href", "#tag-" + slug(t));
+      nav.appendChild(a);
+    });
+    var schemasLink = el("a", "", "Schemas");
+    schemasLink.setAttribute("href", "#schemas");
+    nav.appendChild(schemasLink);
+    root.appendChild(nav);
+    var search = el("input", "");
+    search.type = "search";
+    search.placeholder = "Filter endpoints (path, method, summary)";
+    search.setAttribute("aria-label", "Filter endpoints");
+    root.appendChild(search);
+    var sections = [];
+    tags.forEach(function (t) {
+      if (!ops[t]) { return; }
+      var meta = (doc.tags || []).filter(function (x) { return x.name === t; })[0] || {};
+      var h = el("h2", "", t);
+      h.id = "tag-" + slug(t);
+      var sec = el("section", "", h, meta.description ? el("p", "muted", meta.description) : null);
+      ops[t].forEach(function (o) { sec.appendChild(o); });
+      sections.push(sec);
+      root.appendChild(sec);
+    });
+    search.addEventListener("input", function () {
+      var q = search.value.trim().toLowerCase();
+      sections.forEach(function (sec) {
+        var shown = 0;
+        sec.querySelectorAll("details.op").forEach(function (d) {
+          var hit = !q || d.getAttribute("data-search").indexOf(q) >= 0;
+          d.classList.toggle("hidden", !hit);
+          if (hit) { shown++; }
+        });
+        sec.classList.toggle("hidden", shown === 0);
+      });
+    });
+    var sh = el("h2", "", "Schemas");
+    sh.id = "schemas";
+    root.appendChild(sh);
+    var schemas = (doc.components || {}).schemas || {};
+    Object.keys(schemas).forEach(function (name) {
+      var d = el("details", "op", el("summary", "", el("span", "path mono", name)),
+        el("div", "body", schemaBlock({ $ref: "#/components/schemas/" + name })));
+      d.id = "schema-" + slug(name);
+      root.appendChild(d);
+    });
+    openFromHash();
+  }
+  function openFromHash() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var target = id ? document.getElementById(id) : null;
+    if (target && target.tagName === "DETAILS") { target.open = true; target.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openFromHash);
+  fetch("openapi.json", { headers: { Accept: "application/json" } })
+    .then(function (r) {
+      if (!r.ok) { throw new Error("HTTP " + r.status); }
+      return r.json();
+    })
+    .then(function (d) { doc = d; render(); })
+    .catch(function (e) {
+      root.textContent = "";
+      root.appendChild(el("h1", "", "API reference"));
+      root.appendChild(el("p", "", "Could not load openapi.json: " + String(e && e.message || e)));
+    });
+})();
+"""
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+DOCS_HTML = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>tgw API reference</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<main id="app"><h1>API reference</h1><p>Loading openapi.json&hellip;</p>
+<noscript><p>This page needs JavaScript; the raw description is at
+<a href="openapi.json">openapi.json</a>.</p></noscript></main>
+<script>{_SCRIPT}</script>
+</body>
+</html>
+"""
+
+# Nothing but this page's own script and style may run, and it may only talk to this server.
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; script-src {_csp_hash(_SCRIPT)}; style-src {_csp_hash(_STYLE)}; "
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(DOCS_HTML, headers=DOCS_HEADERS)
+
+
+routes = [
+    Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
+]
