@@ -81,12 +81,12 @@ def _migrate(settings: Settings) -> None:
 
 
 async def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from app.db import create_engine, create_session_factory
+    from app.db import create_engine, create_session_factory, transaction
 
     engine = create_engine(settings.database.url)
     try:
         factory = create_session_factory(engine)
-        async with factory() as session, session.begin():
+        async with transaction(factory) as session:
             return await work(session)
     finally:
         await engine.dispose()

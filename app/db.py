@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SessionFactory = async_sessionmaker[AsyncSession]
+WRITE_OPTION = "tgw_write"
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
 
@@ -76,21 +77,41 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
-        # writes fails at once with SQLITE_BUSY when another connection wrote in between;
-        # IMMEDIATE waits (busy_timeout) instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Write transactions (see `transaction`) take the write lock up front: a deferred one
+        # that reads and then writes fails at once with SQLITE_BUSY when another connection
+        # wrote in between, where IMMEDIATE waits (busy_timeout). Plain sessions only read and
+        # begin DEFERRED, on a WAL snapshot that never waits for a writer.
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_session_factory(engine: AsyncEngine) -> SessionFactory:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_session_factory(
+    engine: AsyncEngine, write_lock: asyncio.Lock | None = None
+) -> SessionFactory:
+    """Sessions for `engine`. On SQLite, pass the one `write_lock` of the database file."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"write_lock": write_lock}
+    )
 
 
 @asynccontextmanager
 async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits when the block ends, rolls back if it raises."""
-    async with factory() as session, session.begin():
-        yield session
+    """One unit of work: commits when the block ends, rolls back if it raises.
+
+    SQLite has one writer at a time, and its busy handler retries by sleeping, which favours
+    whoever asks again first: a busy writer could starve the others (the send worker behind a
+    burst of API requests). Writers of this process queue on an asyncio lock instead, in order.
+    """
+    async with factory() as session:
+        lock: asyncio.Lock | None = session.info.get("write_lock")
+        if lock is None:
+            async with session.begin():
+                await session.connection(execution_options={WRITE_OPTION: True})
+                yield session
+            return
+        async with lock, session.begin():
+            await session.connection(execution_options={WRITE_OPTION: True})
+            yield session
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -128,7 +149,7 @@ class GroupCommit:
             del self._pending[: self._max_batch]
             outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
             try:
-                async with self._factory() as session, session.begin():
+                async with transaction(self._factory) as session:
                     for work, future in batch:
                         try:
                             async with session.begin_nested():

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.db import transaction
 from app.instances import set_instance_status, sync_instances
 from app.models import Instance
 from app.routes import admin, docs, health, messages, whatsmate
@@ -27,16 +28,21 @@ log = logging.getLogger(__name__)
 async def start_instances(services: Services, *, workers: bool = True) -> list[asyncio.Task[None]]:
     """Connect each backend, record its account, and start its send worker."""
     now = services.clock()
-    async with services.factory() as session, session.begin():
+    async with transaction(services.factory) as session:
         await sync_instances(session, services.settings, now)
     tasks: list[asyncio.Task[None]] = []
     for number, backend in services.backends.items():
         processor = InboundProcessor(
-            number, services.factory, services.settings, services.wakeup, services.clock
+            number,
+            services.factory,
+            services.settings,
+            services.wakeup,
+            services.clock,
+            services.stamps,
         )
         await backend.start(processor)
         account = await backend.me()
-        async with services.factory() as session, session.begin():
+        async with transaction(services.factory) as session:
             inst = await session.get(Instance, number)
             assert inst is not None
             if account is not None:

@@ -10,7 +10,8 @@ import asyncio
 import secrets
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from app.models import Message
 
@@ -20,11 +21,31 @@ def new_random_id() -> int:
     return secrets.randbits(63) or 1
 
 
+class QueueClock:
+    """`created_at` stamps that strictly increase within the process.
+
+    The queue is FIFO by created_at; two messages stamped in the same microsecond would have no
+    order between them, and a conversation could come out shuffled.
+    """
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._last: datetime | None = None
+
+    def __call__(self) -> datetime:
+        now = self._clock()
+        if self._last is not None and now <= self._last:
+            now = self._last + timedelta(microseconds=1)
+        self._last = now
+        return now
+
+
 def new_message(
     *,
     instance: int,
     kind: str,
     now: datetime,
+    created_at: datetime | None = None,
     origin: str = "api",
     client_id: str | None = None,
     to_number: str | None = None,
@@ -66,7 +87,7 @@ def new_message(
         random_id=new_random_id(),
         attempts=0,
         next_attempt_at=now,
-        created_at=now,
+        created_at=created_at or now,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import SessionFactory, create_engine, create_session_factory, is_sqlite
 from app.models import utcnow
-from app.queueing import Wakeup
+from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
 from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
@@ -42,8 +43,11 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     factory: SessionFactory
+    # Read-only work (auth, GET endpoints): on SQLite these never take the write lock.
+    read_factory: SessionFactory
     wakeup: Wakeup
     clock: Callable[[], datetime]
+    stamps: QueueClock
     enqueuer: Enqueuer
     admin_token: str
     backends: dict[int, TelegramBackend] = field(default_factory=dict)
@@ -67,16 +71,29 @@ def build_services(
     run_workers: bool = True,
 ) -> Services:
     engine = create_engine(settings.database.url)
-    factory = create_session_factory(engine)
+    # One writer at a time on a SQLite file: its writers in this process take turns in order.
+    write_lock = asyncio.Lock() if is_sqlite(settings.database.url) else None
+    factory = create_session_factory(engine, write_lock)
+    # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
+    read_factory = factory
     wakeup = Wakeup()
+    stamps = QueueClock(clock)
     services = Services(
         settings=settings,
         engine=engine,
         factory=factory,
         wakeup=wakeup,
         clock=clock,
+        stamps=stamps,
+        read_factory=read_factory,
         enqueuer=Enqueuer(
-            factory, settings, wakeup, clock, group_commit=is_sqlite(settings.database.url)
+            factory,
+            settings,
+            wakeup,
+            clock,
+            group_commit=is_sqlite(settings.database.url),
+            read_factory=read_factory,
+            stamps=stamps,
         ),
         admin_token=admin_token,
         run_workers=run_workers,
@@ -88,7 +105,7 @@ def build_services(
         # gateway's own durable commits their disk time.
         sandbox_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
         services.extra_engines.append(sandbox_engine)
-        sandbox_factory = create_session_factory(sandbox_engine)
+        sandbox_factory = create_session_factory(sandbox_engine, write_lock)
     for conf in settings.instances:
         if conf.backend == "sandbox":
             sandbox = SandboxTelegram(conf.number, sandbox_factory, wakeup, clock)

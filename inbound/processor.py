@@ -17,11 +17,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory
+from app.db import SessionFactory, transaction
 from app.events import append_event
 from app.instances import set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
-from app.queueing import Wakeup, new_message
+from app.queueing import QueueClock, Wakeup, new_message
 from app.recipients import recipient_data, unregister
 from app.settings import Settings
 from app.telegram.port import (
@@ -56,12 +56,14 @@ class InboundProcessor:
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
+        stamps: QueueClock | None = None,
     ) -> None:
         self.instance = instance
         self._factory = factory
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
+        self._stamps = stamps or QueueClock(clock)
         reg = settings.registration
         self._matcher = GreetingMatcher(reg.greetings, reg.stop_words)
         self._replies = reg.replies
@@ -82,7 +84,7 @@ class InboundProcessor:
             return  # never answer Telegram's service account (login codes) or bots
         now = self._clock()
         replied = False
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             seen = await session.scalar(
                 select(col(InboundMessage.id)).where(
                     and_(
@@ -243,6 +245,7 @@ class InboundProcessor:
                 instance=self.instance,
                 kind="text",
                 now=now,
+                created_at=self._stamps(),
                 origin="system",
                 recipient_user_id=sender.user_id,
                 recipient_access_hash=sender.access_hash,
@@ -348,7 +351,7 @@ class InboundProcessor:
 
     async def on_read(self, read: OutboxRead) -> None:
         now = self._clock()
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             recipient = await session.scalar(
                 select(Recipient).where(
                     and_(
@@ -393,7 +396,7 @@ class InboundProcessor:
 
     async def on_connection(self, change: ConnectionChanged) -> None:
         now = self._clock()
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             inst = await session.get(Instance, self.instance)
             if inst is None:
                 return

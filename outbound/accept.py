@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.clients import authenticate
-from app.db import GroupCommit, SessionFactory
+from app.db import GroupCommit, SessionFactory, transaction
 from app.errors import ApiError
 from app.models import DailyUsage, IdempotencyRecord, MediaBlob, Message, Recipient
-from app.queueing import Wakeup, new_message
+from app.queueing import QueueClock, Wakeup, new_message
 from app.settings import Settings
 from outbound.validation import CheckedMedia
 
@@ -78,11 +78,15 @@ class Enqueuer:
         clock: Callable[[], datetime],
         *,
         group_commit: bool = False,
+        read_factory: SessionFactory | None = None,
+        stamps: QueueClock | None = None,
     ) -> None:
         self._factory = factory
+        self._read_factory = read_factory or factory
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
+        self._stamps = stamps or QueueClock(clock)
         # SQLite: batch concurrent requests into one transaction (see GroupCommit).
         self._group_commit = GroupCommit(factory) if group_commit else None
 
@@ -94,7 +98,7 @@ class Enqueuer:
             )
 
     async def authenticate(self, creds: Credentials) -> str:
-        async with self._factory() as session:
+        async with self._read_factory() as session:
             return await authenticate(session, creds.client_id, creds.secret, self._clock())
 
     async def replay(
@@ -107,7 +111,7 @@ class Enqueuer:
             raise ApiError(
                 "invalid_field", "Idempotency-Key must be at most 255 printable characters"
             )
-        async with self._factory() as session:
+        async with self._read_factory() as session:
             row = await session.get(IdempotencyRecord, (client_id, key))
             return self._replay_row(row, fingerprint)
 
@@ -168,7 +172,7 @@ class Enqueuer:
             if self._group_commit is not None:
                 status, body = await self._group_commit.run(work)
             else:
-                async with self._factory() as session, session.begin():
+                async with transaction(self._factory) as session:
                     status, body = await work(session)
         except IntegrityError:
             # A concurrent request with the same Idempotency-Key won the race: answer as it did.
@@ -243,6 +247,7 @@ class Enqueuer:
             instance=request.instance,
             kind=request.kind,
             now=now,
+            created_at=self._stamps(),
             client_id=client_id,
             to_number=request.to_number,
             group_name=request.group_name,

@@ -14,6 +14,7 @@ from outbound.validation import (
     check_media,
     check_text,
     decode_base64,
+    is_message_id,
     limit_for,
     normalize_number,
 )
@@ -33,7 +34,7 @@ def _group_target(data: dict[str, Any]) -> tuple[str, str]:
     name = data.get("group_name")
     if name is None or name == "":
         raise ApiError("missing_field", "Missing field 'group_name'")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name:
         raise ApiError("invalid_field", "'group_name' must be a non-empty string of at most 255")
     admin = data.get("group_admin")
     if admin is None or admin == "":
@@ -99,8 +100,8 @@ def native_request(
             raise ApiError("number_invalid", "Destination number is invalid: 'to' is missing")
         to_number = normalize_number(data.get("to"), "to")
     reply_to = data.get("reply_to")
-    if reply_to is not None and not isinstance(reply_to, str):
-        raise ApiError("invalid_field", "'reply_to' must be a message id (string)")
+    if reply_to is not None and (not isinstance(reply_to, str) or not is_message_id(reply_to)):
+        raise ApiError("invalid_field", "'reply_to' must be a message id (a UUID string)")
     media_spec = data.get("media")
     if media_spec is None and upload is None:
         text = check_text(data.get("text"), limits, "text")

@@ -8,6 +8,7 @@ import hashlib
 import mimetypes
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 
 import filetype
@@ -21,7 +22,7 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 
 
 def normalize_number(raw: object, field: str = "number") -> str:
-    """Digits with country code, no '+': '+44 7700-900123' -> '447700900123' (or 471)."""
+    """Digits with country code, no '+': '+1 415-555-2671' -> '14155552671' (or 471)."""
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         raise ApiError("number_invalid", f"Destination number is invalid: {field} must be a string")
     text = str(raw).strip()
@@ -34,7 +35,7 @@ def normalize_number(raw: object, field: str = "number") -> str:
         raise ApiError(
             "number_invalid",
             f"Destination number is invalid: {raw!r} must contain only digits "
-            "with the country code, e.g. 447700900123",
+            "with the country code, e.g. 14155552671",
         )
     if digits.startswith("00"):
         digits = digits[2:]
@@ -53,6 +54,20 @@ def normalize_number(raw: object, field: str = "number") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
+def reject_nul(value: str, field: str) -> None:
+    """U+0000 cannot be stored in PostgreSQL text columns: refuse it instead of failing later."""
+    if "\x00" in value:
+        raise ApiError("invalid_field", f"'{field}' contains a NUL character (U+0000)")
+
+
+def is_message_id(value: str) -> bool:
+    """Message ids are lowercase UUIDs; anything else cannot name a message."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 def check_text(text: object, limits: LimitsSettings, field: str = "message") -> str:
     if text is None:
         raise ApiError("missing_field", f"Missing field '{field}'")
@@ -60,6 +75,7 @@ def check_text(text: object, limits: LimitsSettings, field: str = "message") -> 
         raise ApiError("invalid_field", f"'{field}' must be a string")
     if not text.strip():
         raise ApiError("invalid_field", f"'{field}' is empty")
+    reject_nul(text, field)
     if len(text) > limits.text_chars:
         raise ApiError(
             "text_too_long",
@@ -73,6 +89,7 @@ def check_caption(caption: object, limits: LimitsSettings) -> str | None:
         return None
     if not isinstance(caption, str):
         raise ApiError("invalid_field", "'caption' must be a string")
+    reject_nul(caption, "caption")
     if len(caption) > limits.caption_chars:
         raise ApiError(
             "caption_too_long",
@@ -115,7 +132,9 @@ def limit_for(kind: MediaKind, limits: LimitsSettings) -> int:
 
 
 def _human(size: int) -> str:
-    return f"{size / (1024 * 1024):.2f} MiB" if size >= 1024 * 1024 else f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size} bytes"
+    return f"{size / (1024 * 1024):.2f} MiB ({size} bytes)"
 
 
 def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> bytes:

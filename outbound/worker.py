@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory
+from app.db import SessionFactory, transaction
 from app.events import append_event
 from app.instances import set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
@@ -100,6 +100,7 @@ class SendWorker:
         return f"send:{self.instance}"
 
     async def run(self) -> None:
+        await self.recover()
         while True:
             try:
                 wait_s = await self.step()
@@ -111,11 +112,30 @@ class SendWorker:
             if wait_s > 0:
                 await self._wakeup.wait(self.topic, min(wait_s, IDLE_POLL_S))
 
+    async def recover(self) -> int:
+        """Make this instance's `sending` rows due now: the process that claimed them is gone.
+
+        Waiting out their lease would let later messages to the same person overtake them. Were
+        another process still sending one, its random_id makes Telegram refuse the second copy
+        (AlreadySent), so this never sends twice.
+        """
+        now = self._clock()
+        async with transaction(self._factory) as session:
+            result = await session.execute(
+                update(Message)
+                .where(col(Message.instance) == self.instance, col(Message.status) == "sending")
+                .values(next_attempt_at=now)
+            )
+        count: int = result.rowcount  # type: ignore[attr-defined]
+        if count:
+            log.info("send worker %s: %d interrupted sends are due again", self.instance, count)
+        return count
+
     async def step(self) -> float:
         """Do one round of work; return how long to wait before the next (0: go on)."""
         now = self._clock()
         await self._expire_stale(now)
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             inst = await session.get(Instance, self.instance)
             if inst is None:
                 return IDLE_POLL_S
@@ -138,7 +158,7 @@ class SendWorker:
         # One transaction records the whole batch. Should the process die before it commits,
         # the claims run out and the messages go again with their random_ids: AlreadySent.
         unsent = batch[len(results) :]
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             for message, outcome in results:
                 await self._apply(session, message, outcome, unsent)
         return 0.0
@@ -148,7 +168,7 @@ class SendWorker:
     async def _claim(self, now: datetime) -> tuple[list[Message], float]:
         # `sending` rows whose lease ran out were claimed by a process that died mid-send.
         due = col(Message.status).in_(("queued", "sending"))
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             query = (
                 select(Message)
                 .where(
@@ -166,7 +186,8 @@ class SendWorker:
             candidates = list(await session.scalars(query))
             if not candidates:
                 return [], await self._next_due_in(session, now)
-            chosen, wait_s = self._plan(candidates)
+            waiting = await self._waiting_conversations(session, now)
+            chosen, wait_s = self._plan(candidates, waiting)
             if not chosen:
                 return [], wait_s
             lease = now + CLAIM_LEASE
@@ -176,8 +197,43 @@ class SendWorker:
                 message.next_attempt_at = lease
             return chosen, 0.0
 
-    def _plan(self, candidates: list[Message]) -> tuple[list[Message], float]:
-        """Pick what may go now, keeping each conversation's order (pure, in memory)."""
+    async def _waiting_conversations(
+        self, session: AsyncSession, now: datetime
+    ) -> dict[str, datetime]:
+        """Conversations with a message waiting for a retry: peer key -> its oldest created_at."""
+        rows = await session.execute(
+            select(
+                col(Message.to_number),
+                col(Message.recipient_user_id),
+                col(Message.group_name),
+                col(Message.group_admin),
+                func.min(col(Message.created_at)),
+            )
+            .where(
+                col(Message.instance) == self.instance,
+                col(Message.status).in_(("queued", "sending")),
+                col(Message.next_attempt_at) > now,
+            )
+            .group_by(
+                col(Message.to_number),
+                col(Message.recipient_user_id),
+                col(Message.group_name),
+                col(Message.group_admin),
+            )
+        )
+        waiting: dict[str, datetime] = {}
+        for to_number, user_id, group_name, group_admin, oldest in rows:
+            waiting[_conversation(to_number, user_id, group_name, group_admin)] = oldest
+        return waiting
+
+    def _plan(
+        self, candidates: list[Message], waiting: dict[str, datetime] | None = None
+    ) -> tuple[list[Message], float]:
+        """Pick what may go now, keeping each conversation's order (pure, in memory).
+
+        A message waiting for its retry holds the later messages of its conversation.
+        """
+        waiting = waiting or {}
         mono = self._monotonic()
         chosen: list[Message] = []
         held: set[str] = set()
@@ -185,6 +241,10 @@ class SendWorker:
         for message in candidates:
             key = _peer_key(message)
             if key in held:
+                continue
+            oldest_waiting = waiting.get(key)
+            if oldest_waiting is not None and oldest_waiting < message.created_at:
+                held.add(key)
                 continue
             ready_in = self._pacer.recipient_ready_in(key, mono)
             if ready_in > 0:
@@ -374,7 +434,7 @@ class SendWorker:
     async def _expire_stale(self, now: datetime) -> None:
         """Messages queued longer than message_ttl_s fail as `expired` (also while paused)."""
         cutoff = now - self._ttl
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             stale = list(
                 await session.scalars(
                     select(Message)
@@ -398,12 +458,21 @@ class SendWorker:
                 )
 
 
+def _conversation(
+    to_number: str | None, user_id: int | None, group_name: str | None, group_admin: str | None
+) -> str:
+    """The key of the chat a message goes to: order and pacing are kept per key."""
+    if group_name is not None:
+        return f"g:{group_name}:{group_admin}"
+    if user_id is not None:
+        return f"u:{user_id}"
+    return f"n:{to_number}"
+
+
 def _peer_key(message: Message) -> str:
-    if message.group_name is not None:
-        return f"g:{message.group_name}:{message.group_admin}"
-    if message.recipient_user_id is not None:
-        return f"u:{message.recipient_user_id}"
-    return f"n:{message.to_number}"
+    return _conversation(
+        message.to_number, message.recipient_user_id, message.group_name, message.group_admin
+    )
 
 
 async def _telegram_id_of(session: AsyncSession, instance: int, message_id: str) -> int | None:

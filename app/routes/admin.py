@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app import clients
+from app.db import transaction
 from app.errors import ApiError
 from app.models import Instance, Message
 from app.routes.common import (
@@ -74,7 +75,7 @@ async def create_client(request: Request) -> Response:
     if not data.get("client_id"):
         raise ApiError("missing_field", "Missing field 'client_id'")
     now = svc.clock()
-    async with svc.factory() as session, session.begin():
+    async with transaction(svc.factory) as session:
         view, secret = await clients.create_client(
             session, str(data["client_id"]), _expiry(data), now
         )
@@ -85,7 +86,7 @@ async def create_client(request: Request) -> Response:
 async def list_clients(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
-    async with svc.factory() as session:
+    async with svc.read_factory() as session:
         views = await clients.list_clients(session)
     return JSON({"data": [v.as_dict(now) for v in views]})
 
@@ -97,7 +98,7 @@ async def client_action(request: Request) -> Response:
     action = request.path_params["action"]
     now = svc.clock()
     data = await _json(request) if action == "renew" else {}
-    async with svc.factory() as session, session.begin():
+    async with transaction(svc.factory) as session:
         if action == "renew":
             view = await clients.renew_client(session, client_id, _expiry(data), now)
             return JSON(view.as_dict(now))
@@ -112,7 +113,7 @@ async def client_action(request: Request) -> Response:
 
 async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
     svc = services(request)
-    async with svc.factory() as session:
+    async with svc.read_factory() as session:
         counts = dict(
             (
                 await session.execute(
@@ -141,7 +142,7 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
 @admin
 async def list_instances(request: Request) -> Response:
     svc = services(request)
-    async with svc.factory() as session:
+    async with svc.read_factory() as session:
         rows = list(await session.scalars(select(Instance).order_by(col(Instance.number))))
     return JSON({"data": [await instance_view(request, r) for r in rows]})
 
@@ -149,7 +150,7 @@ async def list_instances(request: Request) -> Response:
 @admin
 async def get_instance(request: Request) -> Response:
     svc = services(request)
-    async with svc.factory() as session:
+    async with svc.read_factory() as session:
         inst = await session.get(Instance, _instance_number(request))
     if inst is None:
         raise ApiError("unknown_instance", "No such instance")

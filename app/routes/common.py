@@ -71,7 +71,33 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise ApiError("invalid_json", f"The request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ApiError("invalid_json", "The request body must be a JSON object")
+    where = _find_nul(data, "")
+    if where is not None:
+        # PostgreSQL text cannot hold U+0000: refuse it up front rather than fail on insert.
+        raise ApiError("invalid_field", f"'{where or 'body'}' contains a NUL character (U+0000)")
     return data
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding U+0000, or None.
+
+    Iterative: bodies may nest up to orjson's 1,024 levels, past Python's recursion limit.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                inner_path = f"{where}.{key}" if where else str(key)
+                if "\x00" in key:
+                    return inner_path
+                stack.append((inner, inner_path))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{index}]") for index, inner in enumerate(item))
+    return None
 
 
 def require_admin(request: Request) -> None:

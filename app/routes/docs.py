@@ -262,7 +262,7 @@ def _number(field: str = "number") -> Schema:
         f"Phone number with the country code and no '+' ({field}); a leading '+', spaces and "
         "dashes are tolerated and stripped. Must be a real phone number.",
         minLength=1,
-        examples=["447700900123"],
+        examples=["14155552671"],
     )
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message as Message_
 
+from app.db import transaction
 from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Instance, Message, Recipient
@@ -29,7 +30,7 @@ from app.routes.common import (
 from app.routes.whatsmate import credentials, max_body_bytes
 from outbound.accept import request_fingerprint
 from outbound.requests import native_request
-from outbound.validation import normalize_number
+from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = ("queued", "sending", "sent", "read", "failed")
 
@@ -164,8 +165,9 @@ async def get_message(request: Request) -> Response:
     svc = services(request)
     try:
         client_id = await _client(request)
-        async with svc.factory() as session:
-            row = await session.get(Message, request.path_params["id"])
+        async with svc.read_factory() as session:
+            message_id = request.path_params["id"]
+            row = await session.get(Message, message_id) if is_message_id(message_id) else None
         if row is None or row.client_id != client_id:
             raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
     except ApiError as exc:
@@ -184,13 +186,13 @@ async def list_messages(request: Request) -> Response:
             raise ApiError(
                 "invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}"
             )
-        async with svc.factory() as session:
+        async with svc.read_factory() as session:
             query = select(Message).where(col(Message.client_id) == client_id)
             if status:
                 query = query.where(col(Message.status) == status)
             after = params.get("after")
             if after:
-                anchor = await session.get(Message, after)
+                anchor = await session.get(Message, after) if is_message_id(after) else None
                 if anchor is None or anchor.client_id != client_id:
                     raise ApiError("invalid_field", f"'after' is not a message id: {after!r}")
                 query = query.where(
@@ -228,7 +230,7 @@ async def list_recipients(request: Request) -> Response:
             )
         instance = int_param(params.get("instance"), "instance", 0, 0, 1_000_000)
         limit = int_param(params.get("limit"), "limit", 1000, 1, 5000)
-        async with svc.factory() as session:
+        async with svc.read_factory() as session:
             query = select(Recipient)
             if status != "all":
                 query = query.where(col(Recipient.status) == status)
@@ -248,7 +250,7 @@ async def delete_recipient(request: Request) -> Response:
         number = normalize_number(request.path_params["number"])
         instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
         now = svc.clock()
-        async with svc.factory() as session, session.begin():
+        async with transaction(svc.factory) as session:
             if not await unregister_number(session, number, now, "removed_by_api", instance):
                 raise ApiError("not_found", f"{number} is not a registered recipient")
     except ApiError as exc:
@@ -262,7 +264,7 @@ async def events(request: Request) -> Response:
         await _client(request)
         after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
         limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
-        async with svc.factory() as session:
+        async with svc.read_factory() as session:
             rows = await list_events(session, after=after, limit=limit)
     except ApiError as exc:
         return native_error(exc)
@@ -279,7 +281,7 @@ async def legacy_status(request: Request) -> Response:
             raise ApiError("unknown_instance", f"Invalid gateway instance number {raw!r}")
         number = int(raw)
         svc.enqueuer.check_instance(number)
-        async with svc.factory() as session:
+        async with svc.read_factory() as session:
             inst = await session.get(Instance, number)
     except ApiError as exc:
         return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)

@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
-from app.db import SessionFactory
+from app.db import SessionFactory, transaction
 from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
 from app.models import SandboxUser as SandboxUserRow
 from app.queueing import Wakeup
@@ -126,7 +126,7 @@ class SandboxTelegram:
         return f"sandbox:{self.instance}"
 
     async def ensure_account(self) -> SandboxAccount:
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             account = await session.get(SandboxAccount, self.instance)
             if account is None:
                 phone = gateway_phone(self.instance)
@@ -164,7 +164,7 @@ class SandboxTelegram:
     async def send(self, message: OutgoingMessage) -> SentMessage:
         number = await self._peer_number(message)
         await self._apply_fault(number)
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             account = await session.get(SandboxAccount, self.instance)
             if account is None or not account.logged_in:
                 raise SessionRevoked("AUTH_KEY_UNREGISTERED")
@@ -262,7 +262,7 @@ class SandboxTelegram:
 
     async def _apply_fault(self, number: str | None) -> None:
         """Consume one matching injected fault, committed before it is raised."""
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             fault = await session.scalar(
                 select(SandboxFault)
                 .where(
@@ -322,7 +322,7 @@ class SandboxTelegram:
         for update_id, update in updates:
             if update is not None:
                 await on_update(update)
-            async with self._factory() as session, session.begin():
+            async with transaction(self._factory) as session:
                 account = await session.get(SandboxAccount, self.instance)
                 if account is not None:
                     account.consumed_update_id = update_id
@@ -410,7 +410,7 @@ class SandboxTelegram:
             mime = media.get("mime_type")
         elif not text:
             raise SandboxInputError("give text, contact or media")
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             account = await session.get(SandboxAccount, self.instance)
             assert account is not None
             user = await self._upsert_user(session, person)
@@ -517,7 +517,7 @@ class SandboxTelegram:
             ]
 
     async def mark_read(self, number: str, max_message_id: int) -> int:
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             user: SandboxUserRow | None = await session.scalar(
                 select(SandboxUserRow).where(
                     and_(
@@ -540,7 +540,7 @@ class SandboxTelegram:
 
     async def add_group(self, group_name: str, group_admin: str, members: list[str]) -> int:
         chat_id = _stable_int("chat", self.instance, group_name, group_admin, bits=36)
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             existing = await session.scalar(
                 select(SandboxGroup).where(
                     and_(
@@ -568,7 +568,7 @@ class SandboxTelegram:
             raise SandboxInputError("give flood_wait_s or error")
         if error is not None and error not in FAULT_ERRORS:
             raise SandboxInputError(f"error must be one of {', '.join(FAULT_ERRORS)}")
-        async with self._factory() as session, session.begin():
+        async with transaction(self._factory) as session:
             fault = SandboxFault(
                 instance=self.instance,
                 flood_wait_s=flood_wait_s,
