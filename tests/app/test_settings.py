@@ -33,7 +33,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
     config = tmp_path / "tgw.toml"
     config.write_text("[limits]\ntext_char = 100\n")
-    with pytest.raises(SettingsError, match="unknown key 'limits.text_char'"):
+    with pytest.raises(SettingsError, match=r"unknown key 'limits\.text_char'"):
         load_settings(str(config), environ={})
 
 
@@ -43,7 +43,7 @@ def test_unknown_environment_section_is_named() -> None:
 
 
 def test_bad_value_is_named() -> None:
-    with pytest.raises(SettingsError, match="server.port"):
+    with pytest.raises(SettingsError, match=r"server\.port"):
         load_settings(None, environ={"TGW_SERVER__PORT": "eighty"})
 
 
