@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import SessionFactory, create_engine, create_session_factory, is_sqlite
@@ -28,6 +28,18 @@ class Metrics:
             "tgw_messages_accepted",
             "Messages accepted through the API",
             ["kind"],
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "tgw_queue_messages",
+            "Messages by instance and status (read at scrape time)",
+            ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_up = Gauge(
+            "tgw_instance_up",
+            "1 when the instance is ready to send",
+            ["instance"],
             registry=self.registry,
         )
         self.refused = Counter(
