@@ -396,7 +396,7 @@ def send(
     sub_config: str | None,
 ) -> None:
     """Queue a text message to a registered NUMBER (the running gateway sends it)."""
-    from app.db import create_engine, create_session_factory
+    from app.db import SqlRunner, create_engine, create_session_factory
     from app.errors import ApiError
     from app.queueing import Wakeup
     from outbound.accept import Enqueuer, request_fingerprint
@@ -408,8 +408,13 @@ def send(
     async def work() -> dict[str, Any]:
         engine = create_engine(settings.database.url)
         try:
+            sql = SqlRunner(engine, None)
             enqueuer = Enqueuer(
-                create_session_factory(engine), settings, Wakeup(), lambda: datetime.now(UTC)
+                sql,
+                create_session_factory(engine),
+                settings,
+                Wakeup(),
+                lambda: datetime.now(UTC),
             )
             enqueuer.check_instance(instance)
             request = whatsmate_request(
@@ -420,10 +425,11 @@ def send(
                 request,
                 idempotency_key=None,
                 fingerprint=request_fingerprint("cli", text.encode()),
-                render=lambda m: (200, {"status": "queued", "id": m.id}),
+                render=lambda m: (200, {"status": "queued", "id": m["id"]}),
             )
             return body
         finally:
+            await asyncio.to_thread(sql.close)
             await engine.dispose()
 
     try:

@@ -10,11 +10,13 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from app.errors import ApiError
@@ -128,17 +130,8 @@ async def revoke_client(session: AsyncSession, client_id: str, now: datetime) ->
     return _view(row)
 
 
-async def authenticate(
-    session: AsyncSession, client_id: str | None, secret: str | None, now: datetime
-) -> str:
-    """The client id for valid credentials; ApiError 401/474 otherwise (SPEC §4.1)."""
-    if not client_id:
-        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-ID header")
-    if not secret:
-        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-SECRET header")
-    row = await session.scalar(
-        select(ApiClient).where(col(ApiClient.client_id) == client_id.strip())
-    )
+def verify(row: ApiClient | None, client_id: str, secret: str, now: datetime) -> str:
+    """The client id if `secret` is right for `row` and the client is usable (401/474 else)."""
     # Compare even for an unknown id, so timing does not tell which ids exist.
     stored = row.secret_hash if row is not None else hash_secret("")
     if not secret_matches(secret, stored) or row is None:
@@ -151,3 +144,63 @@ async def authenticate(
             f"CLIENT ID {row.client_id} expired on {row.expires_at.isoformat()}; renew it",
         )
     return row.client_id
+
+
+def _require_headers(client_id: str | None, secret: str | None) -> tuple[str, str]:
+    if not client_id:
+        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-ID header")
+    if not secret:
+        raise ApiError("missing_credentials", "Missing X-WM-CLIENT-SECRET header")
+    return client_id.strip(), secret
+
+
+async def authenticate(
+    session: AsyncSession, client_id: str | None, secret: str | None, now: datetime
+) -> str:
+    """The client id for valid credentials; ApiError 401/474 otherwise (SPEC §4.1)."""
+    client_id, secret = _require_headers(client_id, secret)
+    row = await session.scalar(select(ApiClient).where(col(ApiClient.client_id) == client_id))
+    return verify(row, client_id, secret, now)
+
+
+class ClientCache:
+    """Client records kept for a few seconds, so that authenticating costs no query.
+
+    The secret is still checked (against the stored hash) on every request, and expiry against
+    the clock. Changes made through this process (admin API) take effect at once; changes made
+    by another process (`tgw clients revoke`) within `ttl_s` seconds.
+    """
+
+    def __init__(
+        self,
+        read_factory: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+        ttl_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read_factory = read_factory
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._entries: dict[str, tuple[float, ApiClient | None]] = {}
+
+    async def authenticate(self, client_id: str | None, secret: str | None) -> str:
+        client_id, secret = _require_headers(client_id, secret)
+        entry = self._entries.get(client_id)
+        now_mono = self._monotonic()
+        if entry is None or entry[0] <= now_mono:
+            async with self._read_factory() as session:
+                row = await session.scalar(
+                    select(ApiClient).where(col(ApiClient.client_id) == client_id)
+                )
+            if len(self._entries) > 10_000:
+                self._entries.clear()  # many unknown ids: start over rather than grow
+            entry = (now_mono + self._ttl_s, row)
+            self._entries[client_id] = entry
+        return verify(entry[1], client_id, secret, self._clock())
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        if client_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(client_id.strip(), None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,6 +22,7 @@ SessionFactory = async_sessionmaker[AsyncSession]
 WRITE_OPTION = "tgw_write"
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[T]]
+SyncWork = Callable[[Connection], T]
 
 
 def async_url(url: str) -> str:
@@ -58,11 +61,12 @@ def create_engine(url: str, *, sqlite_synchronous: str = "FULL", **kwargs: Any) 
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
+def _configure_sqlite(engine: AsyncEngine | Engine, synchronous: str) -> None:
     if synchronous not in ("FULL", "NORMAL"):
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous}")
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE below is the only BEGIN.
         dbapi_connection.isolation_level = None
@@ -75,7 +79,7 @@ def _configure_sqlite(engine: AsyncEngine, synchronous: str) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Write transactions (see `transaction`) take the write lock up front: a deferred one
         # that reads and then writes fails at once with SQLITE_BUSY when another connection
@@ -170,3 +174,62 @@ class GroupCommit:
                     future.set_exception(error)
                 else:
                     future.set_result(result)
+
+
+class SqlRunner:
+    """Runs a synchronous unit of work (SQLAlchemy Core on a sync Connection) as one write
+    transaction, off the event loop.
+
+    Hot paths (accepting sends, draining the queue) use it. On SQLite each statement through
+    aiosqlite costs a hop to its thread and back, several per statement; here a whole batch of
+    statements runs on one dedicated thread in a single hop (stdlib sqlite3 releases the GIL
+    while SQLite works). On PostgreSQL the same function runs through asyncpg (`run_sync`).
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, write_lock: asyncio.Lock | None, synchronous: str = "FULL"
+    ) -> None:
+        self._engine = engine
+        self._lock = write_lock
+        self._sync_engine: Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            url = engine.url.set(drivername="sqlite+pysqlite")
+            # One thread, one connection: the thread is this process's SQLite writer.
+            self._sync_engine = sa.create_engine(
+                url,
+                connect_args={"timeout": 30, "check_same_thread": False},
+                poolclass=sa.pool.SingletonThreadPool,
+            )
+            _configure_sqlite(self._sync_engine, synchronous)
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="tgw-sqlite-writer")
+
+    async def run(self, work: SyncWork[T]) -> T:
+        if self._sync_engine is None or self._executor is None:
+            async with self._engine.begin() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                return await conn.run_sync(work)
+        loop = asyncio.get_running_loop()
+        if self._lock is None:
+            return await loop.run_in_executor(self._executor, self._run_here, work)
+        async with self._lock:
+            return await loop.run_in_executor(self._executor, self._run_here, work)
+
+    def _run_here(self, work: SyncWork[T]) -> T:
+        assert self._sync_engine is not None
+        with self._sync_engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                return work(conn)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            executor, engine = self._executor, self._sync_engine
+            self._executor = None
+
+            def _shutdown() -> None:
+                if engine is not None:
+                    engine.dispose()
+
+            executor.submit(_shutdown).result(timeout=10)
+            executor.shutdown(wait=True)

@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from app.models import Message
 
@@ -40,7 +41,7 @@ class QueueClock:
         return now
 
 
-def new_message(
+def message_row(
     *,
     instance: int,
     kind: str,
@@ -62,33 +63,46 @@ def new_message(
     media_sha256: str | None = None,
     reply_to: str | None = None,
     reply_to_telegram_id: int | None = None,
-) -> Message:
-    return Message(
-        id=str(uuid.uuid4()),
-        instance=instance,
-        origin=origin,
-        client_id=client_id,
-        to_number=to_number,
-        recipient_user_id=recipient_user_id,
-        recipient_access_hash=recipient_access_hash,
-        group_name=group_name,
-        group_admin=group_admin,
-        kind=kind,
-        text=text,
-        caption=caption,
-        filename=filename,
-        mime_type=mime_type,
-        media_id=media_id,
-        media_size=media_size,
-        media_sha256=media_sha256,
-        reply_to=reply_to,
-        reply_to_telegram_id=reply_to_telegram_id,
-        status="queued",
-        random_id=new_random_id(),
-        attempts=0,
-        next_attempt_at=now,
-        created_at=created_at or now,
-    )
+) -> dict[str, Any]:
+    """Every column of a new queue row (Core inserts need the same keys in every row)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "instance": instance,
+        "origin": origin,
+        "client_id": client_id,
+        "to_number": to_number,
+        "recipient_user_id": recipient_user_id,
+        "recipient_access_hash": recipient_access_hash,
+        "group_name": group_name,
+        "group_admin": group_admin,
+        "kind": kind,
+        "text": text,
+        "caption": caption,
+        "filename": filename,
+        "mime_type": mime_type,
+        "media_id": media_id,
+        "media_size": media_size,
+        "media_sha256": media_sha256,
+        "reply_to": reply_to,
+        "reply_to_telegram_id": reply_to_telegram_id,
+        "status": "queued",
+        "error_code": None,
+        "error_detail": None,
+        "random_id": new_random_id(),
+        "telegram_message_id": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "created_at": created_at or now,
+        "sent_at": None,
+        "read_at": None,
+        "failed_at": None,
+    }
+
+
+def new_message(**fields: Any) -> Message:
+    """A queue row as an ORM object, for the code paths that work with a session."""
+    return Message(**message_row(**fields))
 
 
 class Wakeup:

@@ -10,7 +10,13 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import SessionFactory, create_engine, create_session_factory, is_sqlite
+from app.db import (
+    SessionFactory,
+    SqlRunner,
+    create_engine,
+    create_session_factory,
+    is_sqlite,
+)
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
@@ -60,6 +66,8 @@ class Services:
     wakeup: Wakeup
     clock: Callable[[], datetime]
     stamps: QueueClock
+    # Hot-path write transactions (Core, batched; a thread of its own on SQLite).
+    sql: SqlRunner
     enqueuer: Enqueuer
     admin_token: str
     backends: dict[int, TelegramBackend] = field(default_factory=dict)
@@ -68,8 +76,11 @@ class Services:
     # False in tests that drive workers step by step.
     run_workers: bool = True
     extra_engines: list[AsyncEngine] = field(default_factory=list)
+    extra_runners: list[SqlRunner] = field(default_factory=list)
 
     async def close(self) -> None:
+        for runner in [self.sql, *self.extra_runners]:
+            await asyncio.to_thread(runner.close)
         await self.engine.dispose()
         for engine in self.extra_engines:
             await engine.dispose()
@@ -90,6 +101,7 @@ def build_services(
     read_factory = factory
     wakeup = Wakeup()
     stamps = QueueClock(clock)
+    sql = SqlRunner(engine, write_lock)
     services = Services(
         settings=settings,
         engine=engine,
@@ -98,19 +110,12 @@ def build_services(
         clock=clock,
         stamps=stamps,
         read_factory=read_factory,
-        enqueuer=Enqueuer(
-            factory,
-            settings,
-            wakeup,
-            clock,
-            group_commit=is_sqlite(settings.database.url),
-            read_factory=read_factory,
-            stamps=stamps,
-        ),
+        sql=sql,
+        enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
         run_workers=run_workers,
     )
-    sandbox_factory = factory
+    sandbox_factory, sandbox_sql = factory, sql
     if is_sqlite(settings.database.url) and any(i.backend == "sandbox" for i in settings.instances):
         # The simulated Telegram commits without waiting for fsync (still safe across a crash
         # of the process): it stands for a remote system, and a sandbox send must not cost the
@@ -118,9 +123,11 @@ def build_services(
         sandbox_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
         services.extra_engines.append(sandbox_engine)
         sandbox_factory = create_session_factory(sandbox_engine, write_lock)
+        sandbox_sql = SqlRunner(sandbox_engine, write_lock, synchronous="NORMAL")
+        services.extra_runners.append(sandbox_sql)
     for conf in settings.instances:
         if conf.backend == "sandbox":
-            sandbox = SandboxTelegram(conf.number, sandbox_factory, wakeup, clock)
+            sandbox = SandboxTelegram(conf.number, sandbox_factory, wakeup, clock, sandbox_sql)
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
         # Telethon instances get their backend in the Telethon issue; until then they stay

@@ -1,32 +1,33 @@
 """Accepting a send: registration check, daily quota, idempotency and a durable enqueue.
 
 Everything a request changes commits in one transaction before the caller is answered, so an
-accepted message is on disk before the 200.
+accepted message is on disk before the 200. Requests are accepted in batches (group commit):
+the statements are SQLAlchemy Core with few round trips, as this path is the gateway's hottest.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import and_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, insert, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel
 
-from app.clients import authenticate
-from app.db import GroupCommit, SessionFactory, transaction
+from app.clients import ClientCache
+from app.db import SessionFactory, SqlRunner
 from app.errors import ApiError
-from app.models import DailyUsage, IdempotencyRecord, MediaBlob, Message, Recipient
-from app.queueing import QueueClock, Wakeup, new_message
+from app.models import IdempotencyRecord, MediaBlob, Message
+from app.queueing import QueueClock, Wakeup, message_row
 from app.settings import Settings
 from outbound.validation import CheckedMedia
 
@@ -66,29 +67,65 @@ def seconds_to_next_day(now: datetime, zone: str) -> tuple[str, int]:
     return local.date().isoformat(), max(1, int((midnight - local).total_seconds() + 0.999))
 
 
-Renderer = Callable[[Message], tuple[int, dict[str, Any]]]
+Renderer = Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]]
+Answer = tuple[int, dict[str, Any]]
+
+_IDEMPOTENCY_LOOKUP = text(
+    "SELECT request_hash, status_code, response_body, created_at FROM idempotency_record "
+    "WHERE client_id = :client_id AND key = :key"
+)
+_IDEMPOTENCY_DELETE = text(
+    "DELETE FROM idempotency_record WHERE client_id = :client_id AND key = :key"
+)
+_REGISTERED = text(
+    "SELECT 1 FROM recipient WHERE instance = :instance AND number = :number "
+    "AND status = 'registered' LIMIT 1"
+)
+_QUOTA_TAKE = text(
+    "INSERT INTO daily_usage (day, count) VALUES (:day, :n) "
+    "ON CONFLICT (day) DO UPDATE SET count = daily_usage.count + :n RETURNING count"
+)
+_QUOTA_GIVE_BACK = text("UPDATE daily_usage SET count = count - :n WHERE day = :day")
+
+
+@dataclass
+class _Pending:
+    client_id: str
+    request: SendRequest
+    key: str | None
+    fingerprint: str
+    render: Renderer
+    future: asyncio.Future[Answer]
 
 
 class Enqueuer:
+    """Accepts sends in batches: every request that arrives while a batch is being written
+    joins the next one, and a batch is one transaction (one fsync on SQLite) run by the
+    SqlRunner. An answer is handed back only after its batch has committed.
+    """
+
     def __init__(
         self,
-        factory: SessionFactory,
+        sql: SqlRunner,
+        read_factory: SessionFactory,
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
         *,
-        group_commit: bool = False,
-        read_factory: SessionFactory | None = None,
         stamps: QueueClock | None = None,
+        clients: ClientCache | None = None,
+        max_batch: int = 256,
     ) -> None:
-        self._factory = factory
-        self._read_factory = read_factory or factory
+        self._sql = sql
+        self._read_factory = read_factory
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
         self._stamps = stamps or QueueClock(clock)
-        # SQLite: batch concurrent requests into one transaction (see GroupCommit).
-        self._group_commit = GroupCommit(factory) if group_commit else None
+        self.clients = clients or ClientCache(read_factory, clock)
+        self._max_batch = max_batch
+        self._pending: list[_Pending] = []
+        self._runner: asyncio.Task[None] | None = None
 
     def check_instance(self, number: int) -> None:
         if self._settings.instance(number) is None:
@@ -98,27 +135,24 @@ class Enqueuer:
             )
 
     async def authenticate(self, creds: Credentials) -> str:
-        async with self._read_factory() as session:
-            return await authenticate(session, creds.client_id, creds.secret, self._clock())
+        return await self.clients.authenticate(creds.client_id, creds.secret)
 
-    async def replay(
-        self, client_id: str, key: str | None, fingerprint: str
-    ) -> tuple[int, dict[str, Any]] | None:
+    async def replay(self, client_id: str, key: str | None, fingerprint: str) -> Answer | None:
         """The first answer for a repeated Idempotency-Key, or None if the key is new."""
         if not key:
             return None
-        if len(key) > 255 or not key.isprintable():
-            raise ApiError(
-                "invalid_field", "Idempotency-Key must be at most 255 printable characters"
-            )
+        check_idempotency_key(key)
         async with self._read_factory() as session:
-            row = await session.get(IdempotencyRecord, (client_id, key))
-            return self._replay_row(row, fingerprint)
+            row = (
+                await session.execute(_IDEMPOTENCY_LOOKUP, {"client_id": client_id, "key": key})
+            ).first()
+        return self._replay_row(row, fingerprint)
 
-    def _replay_row(
-        self, row: IdempotencyRecord | None, fingerprint: str
-    ) -> tuple[int, dict[str, Any]] | None:
-        if row is None or row.created_at + IDEMPOTENCY_WINDOW <= self._clock():
+    def _replay_row(self, row: Any, fingerprint: str) -> Answer | None:
+        if row is None:
+            return None
+        created_at = _aware(row.created_at)
+        if created_at + IDEMPOTENCY_WINDOW <= self._clock():
             return None
         if row.request_hash != fingerprint:
             raise ApiError(
@@ -126,7 +160,7 @@ class Enqueuer:
                 "Idempotency-Key was already used with a different request body",
             )
         body: dict[str, Any] = orjson.loads(row.response_body)
-        return row.status_code, body
+        return int(row.status_code), body
 
     async def enqueue(
         self,
@@ -136,119 +170,173 @@ class Enqueuer:
         idempotency_key: str | None,
         fingerprint: str,
         render: Renderer,
-    ) -> tuple[int, dict[str, Any]]:
-        now = self._clock()
-
-        async def work(session: AsyncSession) -> tuple[int, dict[str, Any]]:
-            if idempotency_key:
-                existing = await session.get(IdempotencyRecord, (client_id, idempotency_key))
-                replayed = self._replay_row(existing, fingerprint)
-                if replayed is not None:
-                    return replayed
-                if existing is not None:
-                    await session.delete(existing)  # older than the window
-                    await session.flush()
-            if request.to_number is not None:
-                await self._check_registered(session, request.instance, request.to_number)
-            await self._count_against_quota(session, now)
-            message = self._build(client_id, request, now, session)
-            session.add(message)
-            status, body = render(message)
-            if idempotency_key:
-                session.add(
-                    IdempotencyRecord(
-                        client_id=client_id,
-                        key=idempotency_key,
-                        request_hash=fingerprint,
-                        status_code=status,
-                        response_body=orjson.dumps(body).decode(),
-                        created_at=now,
-                    )
-                )
-            await session.flush()
-            return status, body
-
-        try:
-            if self._group_commit is not None:
-                status, body = await self._group_commit.run(work)
-            else:
-                async with transaction(self._factory) as session:
-                    status, body = await work(session)
-        except IntegrityError:
-            # A concurrent request with the same Idempotency-Key won the race: answer as it did.
-            replayed = await self.replay(client_id, idempotency_key, fingerprint)
-            if replayed is None:
-                raise
-            return replayed
-        self._wakeup.notify(f"send:{request.instance}")
-        return status, body
-
-    async def _check_registered(self, session: AsyncSession, instance: int, number: str) -> None:
-        found = await session.scalar(
-            select(col(Recipient.id))
-            .where(
-                and_(
-                    col(Recipient.instance) == instance,
-                    col(Recipient.number) == number,
-                    col(Recipient.status) == "registered",
-                )
-            )
-            .limit(1)
+    ) -> Answer:
+        if idempotency_key:
+            check_idempotency_key(idempotency_key)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._pending.append(
+            _Pending(client_id, request, idempotency_key, fingerprint, render, future)
         )
-        if found is None:
-            raise ApiError(
-                "recipient_not_registered",
-                f"Destination number {number} has not registered with the gateway (or opted "
-                "out): ask them to add the gateway's number to their contacts and say Hi",
-            )
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._drain())
+        # shield: a caller that goes away must not cancel the batch the others wait on
+        answer = await asyncio.shield(future)
+        self._wakeup.notify(f"send:{request.instance}")
+        return answer
 
-    async def _count_against_quota(self, session: AsyncSession, now: datetime) -> None:
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            now = self._clock()
+            try:
+                outcomes = await self._sql.run(partial(self._accept, batch=batch, now=now))
+            except IntegrityError:
+                # Another process took an Idempotency-Key of this batch at the same moment:
+                # accept one by one, so that only that request answers as the other did.
+                outcomes = [await self._accept_alone(item, now) for item in batch]
+            except Exception as exc:  # the batch did not commit: nothing of it was accepted
+                outcomes = [exc] * len(batch)
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+
+    async def _accept_alone(self, item: _Pending, now: datetime) -> Answer | BaseException:
+        try:
+            return (await self._sql.run(partial(self._accept, batch=[item], now=now)))[0]
+        except IntegrityError as exc:
+            try:
+                replayed = await self.replay(item.client_id, item.key, item.fingerprint)
+            except ApiError as conflict:
+                return conflict
+            return replayed if replayed is not None else exc
+        except Exception as exc:
+            return exc
+
+    def _accept(
+        self, conn: Connection, batch: list[_Pending], now: datetime
+    ) -> list[Answer | BaseException]:
+        """One batch, in one transaction (runs on the SqlRunner's thread or through run_sync)."""
+        outcomes: list[Answer | BaseException | None] = [None] * len(batch)
+        first_use: dict[tuple[str, str], int] = {}
+        candidates: list[int] = []
+        for index, item in enumerate(batch):
+            try:
+                if item.key:
+                    scope = (item.client_id, item.key)
+                    if scope in first_use:
+                        continue  # the same key twice in one batch: answered as the first below
+                    first_use[scope] = index
+                    params = {"client_id": item.client_id, "key": item.key}
+                    previous = conn.execute(_IDEMPOTENCY_LOOKUP, params).first()
+                    replayed = self._replay_row(previous, item.fingerprint)
+                    if replayed is not None:
+                        outcomes[index] = replayed
+                        continue
+                    if previous is not None:
+                        conn.execute(_IDEMPOTENCY_DELETE, params)  # older than the window
+                number = item.request.to_number
+                if number is not None:
+                    found = conn.execute(
+                        _REGISTERED, {"instance": item.request.instance, "number": number}
+                    ).first()
+                    if found is None:
+                        raise not_registered(number)
+                candidates.append(index)
+            except ApiError as exc:
+                outcomes[index] = exc
+        accepted = self._take_quota(conn, candidates, outcomes, now)
+        messages: list[dict[str, Any]] = []
+        blobs: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        for index in accepted:
+            item = batch[index]
+            row, blob = self._rows(item, now)
+            messages.append(row)
+            if blob is not None:
+                blobs.append(blob)
+            status, body = item.render(row)
+            outcomes[index] = (status, body)
+            if item.key:
+                records.append(
+                    {
+                        "client_id": item.client_id,
+                        "key": item.key,
+                        "request_hash": item.fingerprint,
+                        "status_code": status,
+                        "response_body": orjson.dumps(body).decode(),
+                        "created_at": now,
+                    }
+                )
+        if blobs:
+            conn.execute(insert(_table(MediaBlob)), blobs)
+        if messages:
+            conn.execute(insert(_table(Message)), messages)
+        if records:
+            conn.execute(insert(_table(IdempotencyRecord)), records)
+        for index, item in enumerate(batch):
+            if outcomes[index] is None and item.key:  # a repeat of a key within this batch
+                first = first_use[(item.client_id, item.key)]
+                if batch[first].fingerprint != item.fingerprint:
+                    outcomes[index] = ApiError(
+                        "idempotency_conflict",
+                        "Idempotency-Key was already used with a different request body",
+                    )
+                else:
+                    outcomes[index] = outcomes[first]
+        return [o if o is not None else RuntimeError("request not handled") for o in outcomes]
+
+    def _take_quota(
+        self,
+        conn: Connection,
+        candidates: list[int],
+        outcomes: list[Answer | BaseException | None],
+        now: datetime,
+    ) -> list[int]:
+        """Count the candidates against today's quota; the ones over it get 469."""
+        if not candidates:
+            return []
         limits = self._settings.limits
         day, retry_after_s = seconds_to_next_day(now, limits.day_timezone)
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        table = DailyUsage.__table__  # type: ignore[attr-defined]
-        stmt = (
-            insert(table)
-            .values(day=day, count=1)
-            .on_conflict_do_update(
-                index_elements=["day"],
-                set_={"count": table.c.count + 1},
-                where=table.c.count < limits.messages_per_day,
-            )
-            .returning(table.c.count)
-        )
-        counted = (await session.execute(stmt)).scalar()
-        if counted is None or counted > limits.messages_per_day:
-            raise ApiError(
-                "quota_exceeded",
-                f"You have consumed all the paid daily quota ({limits.messages_per_day} "
-                f"messages a day); it resets in {retry_after_s} s",
-                headers={"Retry-After": str(retry_after_s)},
-            )
+        total = conn.execute(_QUOTA_TAKE, {"day": day, "n": len(candidates)}).scalar_one()
+        allowed = max(0, len(candidates) - max(0, int(total) - limits.messages_per_day))
+        refused = candidates[allowed:]
+        if refused:
+            conn.execute(_QUOTA_GIVE_BACK, {"day": day, "n": len(refused)})
+            for index in refused:
+                outcomes[index] = ApiError(
+                    "quota_exceeded",
+                    f"You have consumed all the paid daily quota ({limits.messages_per_day} "
+                    f"messages a day); it resets in {retry_after_s} s",
+                    headers={"Retry-After": str(retry_after_s)},
+                )
+        return candidates[:allowed]
 
-    def _build(
-        self, client_id: str, request: SendRequest, now: datetime, session: AsyncSession
-    ) -> Message:
+    def _rows(self, item: _Pending, now: datetime) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        request = item.request
         media = request.media
+        blob = None
         media_id = None
         if media is not None:
             media_id = str(uuid.uuid4())
-            session.add(
-                MediaBlob(
-                    id=media_id,
-                    sha256=media.sha256,
-                    size=media.size,
-                    mime_type=media.mime_type,
-                    data=media.data,
-                    created_at=now,
-                )
-            )
-        return new_message(
+            blob = {
+                "id": media_id,
+                "sha256": media.sha256,
+                "size": media.size,
+                "mime_type": media.mime_type,
+                "data": media.data,
+                "created_at": now,
+            }
+        row = message_row(
             instance=request.instance,
             kind=request.kind,
             now=now,
             created_at=self._stamps(),
-            client_id=client_id,
+            client_id=item.client_id,
             to_number=request.to_number,
             group_name=request.group_name,
             group_admin=request.group_admin,
@@ -261,3 +349,29 @@ class Enqueuer:
             media_sha256=media.sha256 if media else None,
             reply_to=request.reply_to,
         )
+        return row, blob
+
+
+def check_idempotency_key(key: str) -> None:
+    if len(key) > 255 or not key.isprintable():
+        raise ApiError("invalid_field", "Idempotency-Key must be at most 255 printable characters")
+
+
+def not_registered(number: str) -> ApiError:
+    return ApiError(
+        "recipient_not_registered",
+        f"Destination number {number} has not registered with the gateway (or opted "
+        "out): ask them to add the gateway's number to their contacts and say Hi",
+    )
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _aware(value: datetime | str) -> datetime:
+    """Raw SQL on SQLite returns timestamps as text; on PostgreSQL as aware datetimes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

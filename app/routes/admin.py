@@ -79,6 +79,7 @@ async def create_client(request: Request) -> Response:
         view, secret = await clients.create_client(
             session, str(data["client_id"]), _expiry(data), now
         )
+    svc.enqueuer.clients.invalidate(view.client_id)
     return JSON({**view.as_dict(now), "client_secret": secret}, status_code=201)
 
 
@@ -96,19 +97,23 @@ async def client_action(request: Request) -> Response:
     svc = services(request)
     client_id = request.path_params["client_id"]
     action = request.path_params["action"]
+    if action not in ("renew", "rotate", "revoke"):
+        raise ApiError("not_found", f"Unknown action {action!r}: use renew, rotate or revoke")
     now = svc.clock()
     data = await _json(request) if action == "renew" else {}
+    answer: dict[str, Any]
     async with transaction(svc.factory) as session:
         if action == "renew":
             view = await clients.renew_client(session, client_id, _expiry(data), now)
-            return JSON(view.as_dict(now))
-        if action == "rotate":
+            answer = view.as_dict(now)
+        elif action == "rotate":
             secret = await clients.rotate_client(session, client_id, now)
-            return JSON({"client_id": client_id, "client_secret": secret})
-        if action == "revoke":
-            view = await clients.revoke_client(session, client_id, now)
-            return JSON(view.as_dict(now))
-    raise ApiError("not_found", f"Unknown action {action!r}: use renew, rotate or revoke")
+            answer = {"client_id": client_id, "client_secret": secret}
+        else:
+            answer = (await clients.revoke_client(session, client_id, now)).as_dict(now)
+    # After the commit, so that no request can cache the old record again.
+    svc.enqueuer.clients.invalidate(client_id)
+    return JSON(answer)
 
 
 async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:

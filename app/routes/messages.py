@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -39,26 +40,27 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def render_message(m: Message) -> dict[str, Any]:
+def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
+    m = message.model_dump() if isinstance(message, Message) else message
     return {
-        "id": m.id,
-        "instance": m.instance,
-        "to": m.to_number,
-        "group_name": m.group_name,
-        "kind": m.kind,
-        "status": m.status,
-        "error_code": m.error_code,
-        "error_detail": m.error_detail,
-        "telegram_message_id": m.telegram_message_id,
-        "attempts": m.attempts,
-        "filename": m.filename,
-        "size": m.media_size,
-        "sha256": m.media_sha256,
-        "reply_to": m.reply_to,
-        "created_at": _iso(m.created_at),
-        "sent_at": _iso(m.sent_at),
-        "read_at": _iso(m.read_at),
-        "failed_at": _iso(m.failed_at),
+        "id": m["id"],
+        "instance": m["instance"],
+        "to": m["to_number"],
+        "group_name": m["group_name"],
+        "kind": m["kind"],
+        "status": m["status"],
+        "error_code": m["error_code"],
+        "error_detail": m["error_detail"],
+        "telegram_message_id": m["telegram_message_id"],
+        "attempts": m["attempts"],
+        "filename": m["filename"],
+        "size": m["media_size"],
+        "sha256": m["media_sha256"],
+        "reply_to": m["reply_to"],
+        "created_at": _iso(m["created_at"]),
+        "sent_at": _iso(m["sent_at"]),
+        "read_at": _iso(m["read_at"]),
+        "failed_at": _iso(m["failed_at"]),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -9,7 +10,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import ApiError
-from app.models import Message
 from app.routes.common import JSON, parse_json_object, read_body, services, whatsmate_error
 from outbound.accept import Credentials, request_fingerprint
 from outbound.requests import parse_kind, whatsmate_request
@@ -30,8 +30,8 @@ def credentials(request: Request) -> Credentials:
     )
 
 
-def _render(message: Message) -> tuple[int, dict[str, Any]]:
-    return 200, {"status": "queued", "id": message.id}
+def _render(message: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    return 200, {"status": "queued", "id": message["id"]}
 
 
 async def send(request: Request) -> Response:

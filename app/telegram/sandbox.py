@@ -24,7 +24,7 @@ import orjson
 from sqlalchemy import and_, or_, select
 from sqlmodel import col
 
-from app.db import SessionFactory, transaction
+from app.db import SessionFactory, SqlRunner, transaction
 from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
 from app.models import SandboxUser as SandboxUserRow
 from app.queueing import Wakeup
@@ -111,10 +111,12 @@ class SandboxTelegram:
         factory: SessionFactory,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
+        sql: SqlRunner | None = None,
         poll_interval_s: float = 1.0,
     ) -> None:
         self.instance = instance
         self._factory = factory
+        self._sql = sql
         self._wakeup = wakeup
         self._clock = clock
         self._poll_interval_s = poll_interval_s
