@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,6 +26,33 @@ EVENT_TYPES = (
 
 # Any constant works; it only has to be the same in every process of the deployment.
 _SEQ_LOCK_KEY = 0x7467770001
+# Serialises event writers until commit so that seq order is commit order: a reader that has
+# seen seq N can never later find a smaller seq appear (gap-free backfill by `after=`).
+_SEQ_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
+def event_row(
+    type_: str,
+    *,
+    now: datetime,
+    instance: int | None,
+    data: dict[str, Any],
+    number: str | None = None,
+    message: str | None = None,
+    gateway_number: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a new event (its `seq` comes from the database)."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_}")
+    top = {"number": number, "message": message, "gateway_number": gateway_number}
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "type": type_,
+        "instance": instance,
+        "number": number,
+        "created_at": now,
+        "payload": orjson.dumps({"top": top, "data": data}).decode(),
+    }
 
 
 async def append_event(
@@ -39,24 +67,30 @@ async def append_event(
     gateway_number: str | None = None,
 ) -> Event:
     """Add one event to the session's transaction; `seq` is assigned on flush."""
-    if type_ not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type_}")
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        # Serialise writers until commit so that seq order is commit order: a reader that has
-        # seen seq N can never later find a smaller seq appear (gap-free backfill by `after=`).
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEQ_LOCK_KEY})
-    top = {"number": number, "message": message, "gateway_number": gateway_number}
-    row = Event(
-        id=f"evt_{uuid.uuid4().hex}",
-        type=type_,
+    row = event_row(
+        type_,
+        now=now,
         instance=instance,
+        data=data,
         number=number,
-        created_at=now,
-        payload=orjson.dumps({"top": top, "data": data}).decode(),
+        message=message,
+        gateway_number=gateway_number,
     )
-    session.add(row)
-    return row
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_SEQ_LOCK, {"k": _SEQ_LOCK_KEY})
+    event = Event(**row)
+    session.add(event)
+    return event
+
+
+def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """`append_event` for Core code running on a sync connection (the hot paths)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SEQ_LOCK, {"k": _SEQ_LOCK_KEY})
+    table: Table = Event.__table__  # type: ignore[attr-defined]
+    conn.execute(insert(table), rows)
 
 
 def render_event(row: Event) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
         number,
         services.backends[number],
         services.factory,
+        services.sql,
         services.settings,
         services.wakeup,
         services.clock,

@@ -2,9 +2,12 @@
 
 Exactly once towards Telegram: every message carries the random_id chosen when it was accepted.
 A message is claimed (status `sending`, a short lease in `next_attempt_at`) and committed before
-the call; if the process dies mid-send, the lease runs out, the message is claimed again and sent
-with the same random_id, which Telegram answers with RANDOM_ID_DUPLICATE (AlreadySent) instead
-of a second copy.
+the call; if the process dies mid-send, the claim is picked up again (`recover`, or the lease
+running out) and sent with the same random_id, which Telegram answers with RANDOM_ID_DUPLICATE
+(AlreadySent) instead of a second copy.
+
+A round claims a batch in one transaction, sends it, and records every outcome in one more, with
+SQLAlchemy Core on the SqlRunner: the queue is drained at hundreds of messages a second on SQLite.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
-from app.db import SessionFactory, transaction
-from app.events import append_event
+from app.db import SessionFactory, SqlRunner, transaction
+from app.events import append_event, append_events, event_row
 from app.instances import set_instance_status
-from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
+from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient, UTCDateTime
 from app.queueing import Wakeup
 from app.settings import Settings
 from app.telegram.port import (
@@ -52,6 +57,62 @@ CLAIM_LEASE = timedelta(seconds=10)
 SEND_TIMEOUT_S = 60.0
 PEER_FLOOD_PAUSE = timedelta(hours=1)
 IDLE_POLL_S = 1.0
+HELD_STATUSES = ("revoked", "logged_out", "awaiting_code", "awaiting_password", "awaiting_qr")
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+M = _table(Message)
+R = _table(Recipient)
+B = _table(MediaBlob)
+I = _table(InboundMessage)  # noqa: E741
+
+_CLAIM_COLUMNS = (
+    M.c.id,
+    M.c.instance,
+    M.c.origin,
+    M.c.client_id,
+    M.c.to_number,
+    M.c.recipient_user_id,
+    M.c.recipient_access_hash,
+    M.c.group_name,
+    M.c.group_admin,
+    M.c.kind,
+    M.c.text,
+    M.c.caption,
+    M.c.filename,
+    M.c.media_id,
+    M.c.media_size,
+    M.c.media_sha256,
+    M.c.reply_to,
+    M.c.reply_to_telegram_id,
+    M.c.random_id,
+    M.c.attempts,
+    M.c.created_at,
+)
+
+
+@dataclass
+class Claimed:
+    """A claimed message with what sending it needs (peer, media bytes, reply target)."""
+
+    row: Row[Any]
+    peer: UserPeer | None = None
+    problem: RecipientError | None = None
+    media: OutgoingMedia | None = None
+    reply_to_message_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        message_id: str = self.row.id
+        return message_id
+
+    @property
+    def attempts(self) -> int:
+        return int(self.row.attempts) + 1  # counting the claim
 
 
 @dataclass(frozen=True)
@@ -71,6 +132,7 @@ class SendWorker:
         instance: int,
         backend: TelegramBackend,
         factory: SessionFactory,
+        sql: SqlRunner,
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
@@ -83,6 +145,7 @@ class SendWorker:
         self.instance = instance
         self._backend = backend
         self._factory = factory
+        self._sql = sql
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
@@ -94,6 +157,7 @@ class SendWorker:
         )
         self._batch_size = batch_size if not self._pacer.enabled else max(1, min(batch_size, 8))
         self._ttl = timedelta(seconds=sending.message_ttl_s)
+        self._gateway_number: str | None = None
 
     @property
     def topic(self) -> str:
@@ -135,107 +199,108 @@ class SendWorker:
         """Do one round of work; return how long to wait before the next (0: go on)."""
         now = self._clock()
         await self._expire_stale(now)
-        async with transaction(self._factory) as session:
-            inst = await session.get(Instance, self.instance)
-            if inst is None:
-                return IDLE_POLL_S
-            if inst.status in ("revoked", "logged_out") or inst.status.startswith("awaiting"):
-                return IDLE_POLL_S  # the queue holds its messages until a login or their TTL
-            if inst.paused_until is not None:
-                if inst.paused_until > now:
-                    return (inst.paused_until - now).total_seconds()
-                inst.paused_until = None
-                await set_instance_status(session, inst, "ready", None, now)
-        batch, wait_s = await self._claim(now)
+        held_for = await self._instance_gate(now)
+        if held_for is not None:
+            return held_for
+        batch, wait_s = await self._sql.run(partial(self._claim, now=now))
         if not batch:
             return wait_s
-        results: list[tuple[Message, Outcome]] = []
+        results: list[tuple[Claimed, Outcome]] = []
         for message in batch:
             outcome = await self._send_one(message)
             results.append((message, outcome))
             if outcome.kind == "release":
                 break  # the instance pauses: the rest of the batch goes back to the queue
-        # One transaction records the whole batch. Should the process die before it commits,
-        # the claims run out and the messages go again with their random_ids: AlreadySent.
-        unsent = batch[len(results) :]
-        async with transaction(self._factory) as session:
-            for message, outcome in results:
-                await self._apply(session, message, outcome, unsent)
+        # One transaction records the batch. Should the process die before it commits, the
+        # claims are picked up again and sent with their random_ids: AlreadySent, no copy.
+        done = [(m, o) for m, o in results if o.kind != "release"]
+        await self._sql.run(partial(self._record, results=done, now=self._clock()))
+        if len(done) < len(results):
+            await self._release(results[-1][1], [m.id for m in batch[len(done) :]])
         return 0.0
 
-    # --- claiming ---
-
-    async def _claim(self, now: datetime) -> tuple[list[Message], float]:
-        # `sending` rows whose lease ran out were claimed by a process that died mid-send.
-        due = col(Message.status).in_(("queued", "sending"))
+    async def _instance_gate(self, now: datetime) -> float | None:
+        """None when the instance may send; else how long to wait. Ends a pause that is over."""
+        async with self._factory() as session:
+            inst = await session.get(Instance, self.instance)
+            if inst is None:
+                return IDLE_POLL_S
+            self._gateway_number = inst.phone
+            if inst.status in HELD_STATUSES:
+                return IDLE_POLL_S  # the queue holds its messages until a login or their TTL
+            if inst.paused_until is None:
+                return None
+            if inst.paused_until > now:
+                return (inst.paused_until - now).total_seconds()
         async with transaction(self._factory) as session:
-            query = (
-                select(Message)
-                .where(
-                    and_(
-                        col(Message.instance) == self.instance,
-                        due,
-                        col(Message.next_attempt_at) <= now,
-                    )
-                )
-                .order_by(col(Message.created_at))
-                .limit(self._batch_size * 4)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            candidates = list(await session.scalars(query))
-            if not candidates:
-                return [], await self._next_due_in(session, now)
-            waiting = await self._waiting_conversations(session, now)
-            chosen, wait_s = self._plan(candidates, waiting)
-            if not chosen:
-                return [], wait_s
-            lease = now + CLAIM_LEASE
-            for message in chosen:
-                message.status = "sending"
-                message.attempts += 1
-                message.next_attempt_at = lease
-            return chosen, 0.0
+            inst = await session.get(Instance, self.instance)
+            if inst is not None and inst.paused_until is not None and inst.paused_until <= now:
+                inst.paused_until = None
+                await set_instance_status(session, inst, "ready", None, now)
+        return None
 
-    async def _waiting_conversations(
-        self, session: AsyncSession, now: datetime
-    ) -> dict[str, datetime]:
+    # --- claiming (runs on the SqlRunner) ---
+
+    def _claim(self, conn: Connection, now: datetime) -> tuple[list[Claimed], float]:
+        # `sending` rows whose lease ran out were claimed by a process that died mid-send.
+        query = (
+            select(*_CLAIM_COLUMNS)
+            .where(
+                M.c.instance == self.instance,
+                M.c.status.in_(("queued", "sending")),
+                M.c.next_attempt_at <= now,
+            )
+            .order_by(M.c.created_at)
+            .limit(self._batch_size * 4)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        candidates = list(conn.execute(query))
+        if not candidates:
+            return [], self._next_due_in(conn, now)
+        chosen, wait_s = self._plan(candidates, self._waiting_conversations(conn, now))
+        if not chosen:
+            return [], wait_s
+        conn.execute(
+            update(M)
+            .where(M.c.id.in_([r.id for r in chosen]))
+            .values(status="sending", attempts=M.c.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+        )
+        return self._prepare(conn, chosen), 0.0
+
+    def _waiting_conversations(self, conn: Connection, now: datetime) -> dict[str, datetime]:
         """Conversations with a message waiting for a retry: peer key -> its oldest created_at."""
-        rows = await session.execute(
+        rows = conn.execute(
             select(
-                col(Message.to_number),
-                col(Message.recipient_user_id),
-                col(Message.group_name),
-                col(Message.group_admin),
-                func.min(col(Message.created_at)),
+                M.c.to_number,
+                M.c.recipient_user_id,
+                M.c.group_name,
+                M.c.group_admin,
+                func.min(M.c.created_at),
             )
             .where(
-                col(Message.instance) == self.instance,
-                col(Message.status).in_(("queued", "sending")),
-                col(Message.next_attempt_at) > now,
+                M.c.instance == self.instance,
+                M.c.status.in_(("queued", "sending")),
+                M.c.next_attempt_at > now,
             )
-            .group_by(
-                col(Message.to_number),
-                col(Message.recipient_user_id),
-                col(Message.group_name),
-                col(Message.group_admin),
-            )
+            .group_by(M.c.to_number, M.c.recipient_user_id, M.c.group_name, M.c.group_admin)
         )
         waiting: dict[str, datetime] = {}
         for to_number, user_id, group_name, group_admin, oldest in rows:
+            oldest = UTCDateTime().process_result_value(oldest, conn.dialect) or now
             waiting[_conversation(to_number, user_id, group_name, group_admin)] = oldest
         return waiting
 
     def _plan(
-        self, candidates: list[Message], waiting: dict[str, datetime] | None = None
-    ) -> tuple[list[Message], float]:
+        self, candidates: Sequence[Any], waiting: dict[str, datetime] | None = None
+    ) -> tuple[list[Any], float]:
         """Pick what may go now, keeping each conversation's order (pure, in memory).
 
         A message waiting for its retry holds the later messages of its conversation.
         """
         waiting = waiting or {}
         mono = self._monotonic()
-        chosen: list[Message] = []
+        chosen: list[Any] = []
         held: set[str] = set()
         wait_s = IDLE_POLL_S
         for message in candidates:
@@ -258,36 +323,108 @@ class SendWorker:
                 break
         return chosen, wait_s
 
-    async def _next_due_in(self, session: AsyncSession, now: datetime) -> float:
-        nxt = await session.scalar(
-            select(col(Message.next_attempt_at))
-            .where(
-                and_(
-                    col(Message.instance) == self.instance,
-                    col(Message.status).in_(("queued", "sending")),
-                )
+    def _next_due_in(self, conn: Connection, now: datetime) -> float:
+        nxt = conn.execute(
+            select(func.min(M.c.next_attempt_at)).where(
+                M.c.instance == self.instance, M.c.status.in_(("queued", "sending"))
             )
-            .order_by(col(Message.next_attempt_at))
-            .limit(1)
-        )
+        ).scalar()
         if nxt is None:
             return IDLE_POLL_S
+        nxt = UTCDateTime().process_result_value(nxt, conn.dialect)
+        assert nxt is not None
         return max(0.0, (nxt - now).total_seconds())
+
+    def _prepare(self, conn: Connection, rows: list[Row[Any]]) -> list[Claimed]:
+        """Look up, for the whole batch at once, the peers, media bytes and reply targets."""
+        numbers = {
+            r.to_number for r in rows if r.group_name is None and r.recipient_user_id is None
+        }
+        peers: dict[str, tuple[int, int | None]] = {}
+        if numbers:
+            for number, user_id, access_hash in conn.execute(
+                select(R.c.number, R.c.user_id, R.c.access_hash).where(
+                    R.c.instance == self.instance,
+                    R.c.status == "registered",
+                    R.c.number.in_(numbers),
+                )
+            ):
+                peers[number] = (user_id, access_hash)
+        media_ids = [r.media_id for r in rows if r.media_id is not None]
+        blobs: dict[str, tuple[bytes, str]] = {}
+        if media_ids:
+            for blob_id, data, mime in conn.execute(
+                select(B.c.id, B.c.data, B.c.mime_type).where(B.c.id.in_(media_ids))
+            ):
+                blobs[blob_id] = (data, mime)
+        replies = self._reply_targets(conn, [r.reply_to for r in rows if r.reply_to])
+        claimed = []
+        for row in rows:
+            item = Claimed(row)
+            if row.group_name is not None:
+                pass  # resolved through the backend when sent
+            elif row.recipient_user_id is not None:  # the gateway's own replies
+                item.peer = UserPeer(row.recipient_user_id, row.recipient_access_hash)
+            elif row.to_number in peers:
+                item.peer = UserPeer(*peers[row.to_number])
+            else:
+                item.problem = RecipientError(
+                    f"{row.to_number} unregistered before the message was sent"
+                )
+                item.problem.code = "recipient_unregistered"
+            if row.media_id is not None:
+                if row.media_id not in blobs:
+                    item.problem = RecipientError("the message's media is missing")
+                else:
+                    data, mime = blobs[row.media_id]
+                    kind: MediaKind = row.kind
+                    item.media = OutgoingMedia(kind, data, row.filename or "file", mime)
+            item.reply_to_message_id = row.reply_to_telegram_id or replies.get(row.reply_to)
+            claimed.append(item)
+        return claimed
+
+    def _reply_targets(self, conn: Connection, ids: list[str]) -> dict[str, int]:
+        """Our message ids (sent or received) -> their Telegram message ids."""
+        if not ids:
+            return {}
+        targets: dict[str, int] = {}
+        for table in (M, I):
+            for message_id, telegram_id in conn.execute(
+                select(table.c.id, table.c.telegram_message_id).where(
+                    table.c.id.in_(ids), table.c.instance == self.instance
+                )
+            ):
+                if telegram_id is not None:
+                    targets[message_id] = telegram_id
+        return targets
 
     # --- sending ---
 
-    async def _send_one(self, message: Message) -> Outcome:
-        try:
-            outgoing = await self._build(message)
-        except RecipientError as exc:
-            return Outcome("failed", error_code=exc.code, detail=str(exc))
-        key = _peer_key(message)
+    async def _send_one(self, message: Claimed) -> Outcome:
+        if message.problem is not None:
+            return Outcome("failed", error_code=message.problem.code, detail=str(message.problem))
+        row = message.row
+        key = _peer_key(row)
         slot = self._pacer.slot_in(self._monotonic())
         if slot > 0:
             await self._sleep(slot)
         self._pacer.record(key, self._monotonic())
         now = self._clock()
         try:
+            peer: Peer
+            if row.group_name is not None:
+                peer = await self._backend.resolve_group(row.group_name, row.group_admin or "")
+            else:
+                assert message.peer is not None
+                peer = message.peer
+            outgoing = OutgoingMessage(
+                peer=peer,
+                random_id=row.random_id,
+                text=row.text if row.kind == "text" else None,
+                media=message.media,
+                caption=row.caption,
+                reply_to_message_id=message.reply_to_message_id,
+            )
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 sent = await self._backend.send(outgoing)
         except AlreadySent as exc:
@@ -308,102 +445,116 @@ class SendWorker:
             delay = retry_delay_s(message.attempts)
             return Outcome("retry", detail=repr(exc), retry_at=now + timedelta(seconds=delay))
         except Exception as exc:  # a bug or an unmapped error must not lose the message
-            log.exception("send worker %s: unexpected error sending %s", self.instance, message.id)
+            log.exception("send worker %s: unexpected error sending %s", self.instance, row.id)
             delay = retry_delay_s(message.attempts)
             return Outcome("retry", detail=repr(exc), retry_at=now + timedelta(seconds=delay))
         return Outcome("sent", sent=sent)
 
-    async def _build(self, message: Message) -> OutgoingMessage:
-        async with self._factory() as session:
-            peer = await self._peer(session, message)
-            media = None
-            if message.media_id is not None:
-                blob = await session.get(MediaBlob, message.media_id)
-                if blob is None:
-                    raise RecipientError("the message's media is missing")
-                kind: MediaKind = message.kind  # type: ignore[assignment]
-                media = OutgoingMedia(
-                    kind=kind,
-                    data=blob.data,
-                    filename=message.filename or "file",
-                    mime_type=blob.mime_type,
-                )
-            reply_to_id = message.reply_to_telegram_id
-            if reply_to_id is None and message.reply_to:
-                reply_to_id = await _telegram_id_of(session, message.instance, message.reply_to)
-        return OutgoingMessage(
-            peer=peer,
-            random_id=message.random_id,
-            text=message.text if message.kind == "text" else None,
-            media=media,
-            caption=message.caption,
-            reply_to_message_id=reply_to_id,
-        )
+    # --- recording (runs on the SqlRunner) ---
 
-    async def _peer(self, session: AsyncSession, message: Message) -> Peer:
-        if message.group_name is not None:
-            return await self._backend.resolve_group(message.group_name, message.group_admin or "")
-        if message.recipient_user_id is not None:  # the gateway's own replies
-            return UserPeer(message.recipient_user_id, message.recipient_access_hash)
-        recipient = await session.scalar(
-            select(Recipient)
-            .where(
-                and_(
-                    col(Recipient.instance) == message.instance,
-                    col(Recipient.number) == message.to_number,
-                    col(Recipient.status) == "registered",
-                )
-            )
-            .limit(1)
-        )
-        if recipient is None:
-            error = RecipientError(f"{message.to_number} unregistered before the message was sent")
-            error.code = "recipient_unregistered"
-            raise error
-        return UserPeer(recipient.user_id, recipient.access_hash)
-
-    # --- recording ---
-
-    async def _apply(
-        self, session: AsyncSession, message: Message, outcome: Outcome, rest: list[Message]
+    def _record(
+        self, conn: Connection, results: list[tuple[Claimed, Outcome]], now: datetime
     ) -> None:
-        """Record one outcome in the batch's transaction."""
-        now = self._clock()
-        row = await session.get(Message, message.id)
-        if row is None:
-            return
-        inst = await session.get(Instance, self.instance)
-        if outcome.kind == "sent" and outcome.sent is not None:
-            row.status = "sent"
-            row.telegram_message_id = outcome.sent.message_id or None
-            row.sent_at = outcome.sent.date
-            row.last_error = None
-            if row.origin == "api":
-                await append_event(
-                    session,
-                    "message.sent",
-                    now=now,
-                    instance=row.instance,
-                    number=row.to_number,
-                    gateway_number=inst.phone if inst else None,
-                    data=message_event_data(row),
+        sent: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        retried: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for message, outcome in results:
+            row = message.row
+            if outcome.kind == "sent" and outcome.sent is not None:
+                telegram_id = outcome.sent.message_id or None
+                sent.append({"b_id": row.id, "b_tg": telegram_id, "b_at": outcome.sent.date})
+                state = {
+                    "status": "sent",
+                    "telegram_message_id": telegram_id,
+                    "sent_at": outcome.sent.date,
+                }
+                self._event(events, "message.sent", row, state, now)
+            elif outcome.kind == "failed":
+                code = outcome.error_code or "failed"
+                detail = (outcome.detail or "")[:1000] or None
+                failed.append({"b_id": row.id, "b_code": code, "b_detail": detail, "b_at": now})
+                state = {"status": "failed", "error_code": code, "failed_at": now}
+                self._event(events, "message.failed", row, state, now)
+            elif outcome.kind == "retry":
+                retried.append(
+                    {
+                        "b_id": row.id,
+                        "b_at": outcome.retry_at or now,
+                        "b_error": (outcome.detail or "")[:1000],
+                    }
                 )
-        elif outcome.kind == "failed":
-            await fail_message(session, row, outcome.error_code or "failed", outcome.detail, now)
-        elif outcome.kind == "retry":
-            row.status = "queued"
-            row.next_attempt_at = outcome.retry_at or now
-            row.last_error = (outcome.detail or "")[:1000]
-        else:
+        at = bindparam("b_at", type_=UTCDateTime())
+        if sent:
+            conn.execute(
+                update(M)
+                .where(M.c.id == bindparam("b_id"))
+                .values(
+                    status="sent",
+                    telegram_message_id=bindparam("b_tg"),
+                    sent_at=at,
+                    last_error=None,
+                ),
+                sent,
+            )
+        if failed:
+            conn.execute(
+                update(M)
+                .where(M.c.id == bindparam("b_id"))
+                .values(
+                    status="failed",
+                    error_code=bindparam("b_code"),
+                    error_detail=bindparam("b_detail"),
+                    failed_at=at,
+                ),
+                failed,
+            )
+        if retried:
+            conn.execute(
+                update(M)
+                .where(M.c.id == bindparam("b_id"))
+                .values(status="queued", next_attempt_at=at, last_error=bindparam("b_error")),
+                retried,
+            )
+        append_events(conn, events)
+
+    def _event(
+        self,
+        events: list[dict[str, Any]],
+        type_: str,
+        row: Row[Any],
+        state: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        if row.origin != "api":
+            return  # the gateway's own registration replies are not the organisation's events
+        events.append(
+            event_row(
+                type_,
+                now=now,
+                instance=self.instance,
+                number=row.to_number,
+                gateway_number=self._gateway_number,
+                data=message_event_data(dict(row._mapping), state),
+            )
+        )
+
+    async def _release(self, outcome: Outcome, ids: list[str]) -> None:
+        """The instance cannot send for now: pause it and put the batch's rest back in line."""
+        now = self._clock()
+        async with transaction(self._factory) as session:
+            inst = await session.get(Instance, self.instance)
             await self._pause(session, inst, outcome, now)
             resume_at = inst.paused_until if inst and inst.paused_until else now
-            ids = [row.id] + [m.id for m in rest]
             await session.execute(
                 update(Message)
                 .where(col(Message.id).in_(ids))
-                .values(status="queued", next_attempt_at=resume_at)
+                .values(
+                    status="queued",
+                    next_attempt_at=resume_at,
+                    last_error=f"{outcome.error_code}: {outcome.detail}"[:1000],
+                )
             )
-            row.last_error = f"{outcome.error_code}: {outcome.detail}"[:1000]
 
     async def _pause(
         self, session: AsyncSession, inst: Instance | None, outcome: Outcome, now: datetime
@@ -434,21 +585,20 @@ class SendWorker:
     async def _expire_stale(self, now: datetime) -> None:
         """Messages queued longer than message_ttl_s fail as `expired` (also while paused)."""
         cutoff = now - self._ttl
-        async with transaction(self._factory) as session:
-            stale = list(
-                await session.scalars(
-                    select(Message)
-                    .where(
-                        and_(
-                            col(Message.instance) == self.instance,
-                            col(Message.status).in_(("queued", "sending")),
-                            col(Message.created_at) <= cutoff,
-                        )
-                    )
-                    .limit(500)
-                )
+        stale_query = (
+            select(Message)
+            .where(
+                col(Message.instance) == self.instance,
+                col(Message.status).in_(("queued", "sending")),
+                col(Message.created_at) <= cutoff,
             )
-            for row in stale:
+            .limit(500)
+        )
+        async with self._factory() as session:
+            if await session.scalar(stale_query.with_only_columns(col(Message.id))) is None:
+                return
+        async with transaction(self._factory) as session:
+            for row in await session.scalars(stale_query):
                 await fail_message(
                     session,
                     row,
@@ -469,36 +619,32 @@ def _conversation(
     return f"n:{to_number}"
 
 
-def _peer_key(message: Message) -> str:
+def _peer_key(message: Any) -> str:
     return _conversation(
         message.to_number, message.recipient_user_id, message.group_name, message.group_admin
     )
 
 
-async def _telegram_id_of(session: AsyncSession, instance: int, message_id: str) -> int | None:
-    sent = await session.get(Message, message_id)
-    if sent is not None and sent.instance == instance:
-        return sent.telegram_message_id
-    received = await session.get(InboundMessage, message_id)
-    if received is not None and received.instance == instance:
-        return received.telegram_message_id
-    return None
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
-def message_event_data(row: Message) -> dict[str, Any]:
+def message_event_data(row: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
+    """The `data` of message.sent / message.failed: the message as the API shows it."""
+    m = {**row, **state}
     return {
-        "id": row.id,
-        "instance": row.instance,
-        "to": row.to_number,
-        "group_name": row.group_name,
-        "kind": row.kind,
-        "status": row.status,
-        "error_code": row.error_code,
-        "telegram_message_id": row.telegram_message_id,
-        "client_id": row.client_id,
-        "created_at": row.created_at.isoformat(),
-        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-        "failed_at": row.failed_at.isoformat() if row.failed_at else None,
+        "id": m["id"],
+        "instance": m["instance"],
+        "to": m["to_number"],
+        "group_name": m["group_name"],
+        "kind": m["kind"],
+        "status": m.get("status"),
+        "error_code": m.get("error_code"),
+        "telegram_message_id": m.get("telegram_message_id"),
+        "client_id": m["client_id"],
+        "created_at": _iso(m["created_at"]),
+        "sent_at": _iso(m.get("sent_at")),
+        "failed_at": _iso(m.get("failed_at")),
     }
 
 
@@ -518,5 +664,7 @@ async def fail_message(
             instance=row.instance,
             number=row.to_number,
             gateway_number=inst.phone if inst else None,
-            data=message_event_data(row),
+            data=message_event_data(
+                row.model_dump(), {"status": "failed", "error_code": code, "failed_at": now}
+            ),
         )

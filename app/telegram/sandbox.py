@@ -18,11 +18,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select
-from sqlmodel import col
+from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel, col
 
 from app.db import SessionFactory, SqlRunner, transaction
 from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
@@ -57,6 +59,18 @@ from app.telegram.port import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+_A = _table(SandboxAccount)
+_U = _table(SandboxUserRow)
+_M = _table(SandboxMessage)
+_G = _table(SandboxGroup)
+_F = _table(SandboxFault)
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "blocked": lambda: UserBlocked("USER_IS_BLOCKED"),
@@ -111,7 +125,7 @@ class SandboxTelegram:
         factory: SessionFactory,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
-        sql: SqlRunner | None = None,
+        sql: SqlRunner,
         poll_interval_s: float = 1.0,
     ) -> None:
         self.instance = instance
@@ -164,47 +178,62 @@ class SandboxTelegram:
             )
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
-        number = await self._peer_number(message)
-        await self._apply_fault(number)
-        async with transaction(self._factory) as session:
-            account = await session.get(SandboxAccount, self.instance)
-            if account is None or not account.logged_in:
-                raise SessionRevoked("AUTH_KEY_UNREGISTERED")
-            duplicate = await session.scalar(
-                select(col(SandboxMessage.message_id)).where(
-                    and_(
-                        col(SandboxMessage.instance) == self.instance,
-                        col(SandboxMessage.random_id) == message.random_id,
-                    )
+        result = await self._sql.run(partial(self._send, message=message, now=self._clock()))
+        if isinstance(result, TelegramError):
+            raise result  # raised after the commit, so a consumed fault stays consumed
+        return result
+
+    def _send(
+        self, conn: Connection, message: OutgoingMessage, now: datetime
+    ) -> SentMessage | TelegramError:
+        """One send as Telegram would take it, in one transaction (on the SqlRunner)."""
+        account = conn.execute(
+            select(_A.c.logged_in, _A.c.last_message_id).where(_A.c.instance == self.instance)
+        ).first()
+        if account is None or not account.logged_in:
+            return SessionRevoked("AUTH_KEY_UNREGISTERED")
+        peer = message.peer
+        user = None
+        if isinstance(peer, UserPeer):
+            user = conn.execute(
+                select(_U.c.user_id, _U.c.access_hash, _U.c.number).where(
+                    _U.c.instance == self.instance, _U.c.user_id == peer.user_id
                 )
+            ).first()
+        number = user.number if user is not None else None
+        fault = self._take_fault(conn, number)
+        if fault is not None:
+            return fault
+        duplicate = conn.execute(
+            select(_M.c.message_id).where(
+                _M.c.instance == self.instance, _M.c.random_id == message.random_id
             )
-            if duplicate is not None:
-                raise AlreadySent(duplicate)
-            peer = message.peer
-            user_id = chat_id = None
-            if isinstance(peer, UserPeer):
-                user = await self._user_by_id(session, peer.user_id)
-                if user is None or user.access_hash != peer.access_hash:
-                    raise PeerInvalid("PEER_ID_INVALID")
-                user_id = user.user_id
-            else:
-                group = await session.scalar(
-                    select(SandboxGroup).where(
-                        and_(
-                            col(SandboxGroup.instance) == self.instance,
-                            col(SandboxGroup.chat_id) == peer.chat_id,
-                        )
-                    )
+        ).scalar()
+        if duplicate is not None:
+            return AlreadySent(duplicate)
+        user_id = chat_id = None
+        if isinstance(peer, UserPeer):
+            if user is None or user.access_hash != peer.access_hash:
+                return PeerInvalid("PEER_ID_INVALID")
+            user_id = user.user_id
+        else:
+            found = conn.execute(
+                select(_G.c.chat_id).where(
+                    _G.c.instance == self.instance, _G.c.chat_id == peer.chat_id
                 )
-                if group is None:
-                    raise PeerInvalid("CHAT_ID_INVALID")
-                chat_id = group.chat_id
-            account.last_message_id += 1
-            now = self._clock()
-            media = message.media
-            row = SandboxMessage(
+            ).scalar()
+            if found is None:
+                return PeerInvalid("CHAT_ID_INVALID")
+            chat_id = found
+        message_id = int(account.last_message_id) + 1
+        conn.execute(
+            update(_A).where(_A.c.instance == self.instance).values(last_message_id=message_id)
+        )
+        media = message.media
+        conn.execute(
+            insert(_M).values(
                 instance=self.instance,
-                message_id=account.last_message_id,
+                message_id=message_id,
                 direction="out",
                 user_id=user_id,
                 chat_id=chat_id,
@@ -220,8 +249,27 @@ class SandboxTelegram:
                 reply_to=message.reply_to_message_id,
                 sent_at=now,
             )
-            session.add(row)
-            return SentMessage(message_id=row.message_id, date=now)
+        )
+        return SentMessage(message_id=message_id, date=now)
+
+    def _take_fault(self, conn: Connection, number: str | None) -> TelegramError | None:
+        """Consume one matching injected fault (oldest first)."""
+        fault = conn.execute(
+            select(_F.c.id, _F.c.flood_wait_s, _F.c.error)
+            .where(
+                _F.c.instance == self.instance,
+                _F.c.times_left > 0,
+                or_(_F.c.number.is_(None), _F.c.number == number),
+            )
+            .order_by(_F.c.id)
+            .limit(1)
+        ).first()
+        if fault is None:
+            return None
+        conn.execute(update(_F).where(_F.c.id == fault.id).values(times_left=_F.c.times_left - 1))
+        if fault.flood_wait_s:
+            return FloodWait(fault.flood_wait_s)
+        return FAULT_ERRORS[fault.error or "transient"]()
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
         async with self._factory() as session:
@@ -254,38 +302,6 @@ class SandboxTelegram:
             )
         )
         return row
-
-    async def _peer_number(self, message: OutgoingMessage) -> str | None:
-        if not isinstance(message.peer, UserPeer):
-            return None
-        async with self._factory() as session:
-            user = await self._user_by_id(session, message.peer.user_id)
-            return user.number if user else None
-
-    async def _apply_fault(self, number: str | None) -> None:
-        """Consume one matching injected fault, committed before it is raised."""
-        async with transaction(self._factory) as session:
-            fault = await session.scalar(
-                select(SandboxFault)
-                .where(
-                    and_(
-                        col(SandboxFault.instance) == self.instance,
-                        col(SandboxFault.times_left) > 0,
-                        or_(col(SandboxFault.number).is_(None), col(SandboxFault.number) == number),
-                    )
-                )
-                .order_by(col(SandboxFault.id))
-                .limit(1)
-            )
-            if fault is None:
-                return
-            fault.times_left -= 1
-            error: TelegramError
-            if fault.flood_wait_s:
-                error = FloodWait(fault.flood_wait_s)
-            else:
-                error = FAULT_ERRORS[fault.error or "transient"]()
-        raise error
 
     async def _pump_updates(self, on_update: UpdateHandler) -> None:
         async with self._factory() as session:
@@ -321,9 +337,9 @@ class SandboxTelegram:
                 )
             )
             updates = [(row.id or 0, await self._to_port(session, row)) for row in rows]
-        for update_id, update in updates:
-            if update is not None:
-                await on_update(update)
+        for update_id, pushed in updates:
+            if pushed is not None:
+                await on_update(pushed)
             async with transaction(self._factory) as session:
                 account = await session.get(SandboxAccount, self.instance)
                 if account is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -138,10 +139,9 @@ async def test_crash_after_the_send_and_before_recording_it_sends_only_once(
     await say(http, NUMBER, "Hi")
     await drain(worker)
     message_id = await send_text(http, api_client, "m-once")
-    claimed, _ = await worker._claim(clock())
+    claimed, _ = await services.sql.run(partial(worker._claim, now=clock()))
     assert [m.id for m in claimed] == [message_id]
-    outgoing = await worker._build(claimed[0])
-    await services.backends[1].send(outgoing)  # ... and the process dies here
+    await worker._send_one(claimed[0])  # Telegram took it ... and the process dies here
     clock.advance(11)  # the claim's lease runs out
     await drain(make_worker(services, 1))
     assert await api_texts(services) == ["m-once"]
@@ -222,6 +222,7 @@ class TestPacing:
             1,
             services.backends[1],
             services.factory,
+            services.sql,
             paced_settings,
             services.wakeup,
             services.clock,
