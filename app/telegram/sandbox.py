@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel, col
 
@@ -71,6 +71,39 @@ _U = _table(SandboxUserRow)
 _M = _table(SandboxMessage)
 _G = _table(SandboxGroup)
 _F = _table(SandboxFault)
+
+# Built once: constructing a Core statement costs more than running it (sends are hot).
+_SEL_ACCOUNT = select(_A.c.logged_in, _A.c.last_message_id).where(
+    _A.c.instance == bindparam("instance")
+)
+_SEL_USER = select(_U.c.user_id, _U.c.access_hash, _U.c.number).where(
+    _U.c.instance == bindparam("instance"), _U.c.user_id == bindparam("user_id")
+)
+_SEL_FAULT = (
+    select(_F.c.id, _F.c.flood_wait_s, _F.c.error)
+    .where(
+        _F.c.instance == bindparam("instance"),
+        _F.c.times_left > 0,
+        or_(_F.c.number.is_(None), _F.c.number == bindparam("number")),
+    )
+    .order_by(_F.c.id)
+    .limit(1)
+)
+_USE_FAULT = (
+    update(_F).where(_F.c.id == bindparam("fault_id")).values(times_left=_F.c.times_left - 1)
+)
+_SEL_DUPLICATE = select(_M.c.message_id).where(
+    _M.c.instance == bindparam("instance"), _M.c.random_id == bindparam("random_id")
+)
+_SEL_GROUP = select(_G.c.chat_id).where(
+    _G.c.instance == bindparam("instance"), _G.c.chat_id == bindparam("chat_id")
+)
+_NEXT_ID = (
+    update(_A)
+    .where(_A.c.instance == bindparam("b_instance"))
+    .values(last_message_id=bindparam("b_message_id"))
+)
+_INSERT_MESSAGE = insert(_M)
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "blocked": lambda: UserBlocked("USER_IS_BLOCKED"),
@@ -187,28 +220,21 @@ class SandboxTelegram:
         self, conn: Connection, message: OutgoingMessage, now: datetime
     ) -> SentMessage | TelegramError:
         """One send as Telegram would take it, in one transaction (on the SqlRunner)."""
-        account = conn.execute(
-            select(_A.c.logged_in, _A.c.last_message_id).where(_A.c.instance == self.instance)
-        ).first()
+        instance = self.instance
+        account = conn.execute(_SEL_ACCOUNT, {"instance": instance}).first()
         if account is None or not account.logged_in:
             return SessionRevoked("AUTH_KEY_UNREGISTERED")
         peer = message.peer
         user = None
         if isinstance(peer, UserPeer):
-            user = conn.execute(
-                select(_U.c.user_id, _U.c.access_hash, _U.c.number).where(
-                    _U.c.instance == self.instance, _U.c.user_id == peer.user_id
-                )
-            ).first()
+            params = {"instance": instance, "user_id": peer.user_id}
+            user = conn.execute(_SEL_USER, params).first()
         number = user.number if user is not None else None
         fault = self._take_fault(conn, number)
         if fault is not None:
             return fault
-        duplicate = conn.execute(
-            select(_M.c.message_id).where(
-                _M.c.instance == self.instance, _M.c.random_id == message.random_id
-            )
-        ).scalar()
+        params = {"instance": instance, "random_id": message.random_id}
+        duplicate = conn.execute(_SEL_DUPLICATE, params).scalar()
         if duplicate is not None:
             return AlreadySent(duplicate)
         user_id = chat_id = None
@@ -217,56 +243,46 @@ class SandboxTelegram:
                 return PeerInvalid("PEER_ID_INVALID")
             user_id = user.user_id
         else:
-            found = conn.execute(
-                select(_G.c.chat_id).where(
-                    _G.c.instance == self.instance, _G.c.chat_id == peer.chat_id
-                )
-            ).scalar()
-            if found is None:
+            params = {"instance": instance, "chat_id": peer.chat_id}
+            chat_id = conn.execute(_SEL_GROUP, params).scalar()
+            if chat_id is None:
                 return PeerInvalid("CHAT_ID_INVALID")
-            chat_id = found
         message_id = int(account.last_message_id) + 1
-        conn.execute(
-            update(_A).where(_A.c.instance == self.instance).values(last_message_id=message_id)
-        )
+        conn.execute(_NEXT_ID, {"b_instance": instance, "b_message_id": message_id})
         media = message.media
         conn.execute(
-            insert(_M).values(
-                instance=self.instance,
-                message_id=message_id,
-                direction="out",
-                user_id=user_id,
-                chat_id=chat_id,
-                number=number,
-                kind=media.kind if media else "text",
-                text=message.text,
-                caption=message.caption,
-                filename=media.filename if media else None,
-                mime_type=media.mime_type if media else None,
-                size=len(media.data) if media else None,
-                sha256=hashlib.sha256(media.data).hexdigest() if media else None,
-                random_id=message.random_id,
-                reply_to=message.reply_to_message_id,
-                sent_at=now,
-            )
+            _INSERT_MESSAGE,
+            {
+                "instance": instance,
+                "message_id": message_id,
+                "direction": "out",
+                "user_id": user_id,
+                "chat_id": chat_id,
+                "number": number,
+                "kind": media.kind if media else "text",
+                "text": message.text,
+                "caption": message.caption,
+                "filename": media.filename if media else None,
+                "mime_type": media.mime_type if media else None,
+                "size": len(media.data) if media else None,
+                "sha256": hashlib.sha256(media.data).hexdigest() if media else None,
+                "data": None,
+                "random_id": message.random_id,
+                "reply_to": message.reply_to_message_id,
+                "contact_number": None,
+                "contact_user_id": None,
+                "sent_at": now,
+            },
         )
         return SentMessage(message_id=message_id, date=now)
 
     def _take_fault(self, conn: Connection, number: str | None) -> TelegramError | None:
         """Consume one matching injected fault (oldest first)."""
-        fault = conn.execute(
-            select(_F.c.id, _F.c.flood_wait_s, _F.c.error)
-            .where(
-                _F.c.instance == self.instance,
-                _F.c.times_left > 0,
-                or_(_F.c.number.is_(None), _F.c.number == number),
-            )
-            .order_by(_F.c.id)
-            .limit(1)
-        ).first()
+        params = {"instance": self.instance, "number": number}
+        fault = conn.execute(_SEL_FAULT, params).first()
         if fault is None:
             return None
-        conn.execute(update(_F).where(_F.c.id == fault.id).values(times_left=_F.c.times_left - 1))
+        conn.execute(_USE_FAULT, {"fault_id": fault.id})
         if fault.flood_wait_s:
             return FloodWait(fault.flood_wait_s)
         return FAULT_ERRORS[fault.error or "transient"]()
