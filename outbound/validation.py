@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import mimetypes
 import re
@@ -25,7 +26,14 @@ def normalize_number(raw: object, field: str = "number") -> str:
     """Digits with country code, no '+': '+1 415-555-2671' -> '14155552671' (or 471)."""
     if not isinstance(raw, str | int) or isinstance(raw, bool):
         raise ApiError("number_invalid", f"Destination number is invalid: {field} must be a string")
-    text = str(raw).strip()
+    return _normalize(str(raw), field)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize(raw: str, field: str) -> str:
+    """Cached: the same few numbers come again and again, and parsing is the costly part of
+    accepting a send. Only valid numbers are cached (an exception is not)."""
+    text = raw.strip()
     if text.startswith("+"):
         text = text[1:]
     digits = _SEPARATORS.sub("", text)
