@@ -7,11 +7,14 @@ A script, not a pytest test. From the repository root:
 Every server runs under uvicorn in a process of its own (uvloop + httptools, one worker, as
 `tgw serve` runs it); the load generator (httpx.AsyncClient, HTTP/1.1 keep-alive, C concurrent
 workers) runs in this process. Each run uses fresh SQLite files in a temporary folder.
+`--client raw` swaps httpx for a minimal asyncio HTTP/1.1 client, whose own cost is several
+times lower, for when httpx's ceiling (printed) is too close to the figures.
 
 Phases:
 
 1. Baseline server (this file with --serve-baseline), a bare Starlette app:
-   - POST /nodb    parses the JSON body and answers; no database: the load generator ceiling.
+   - POST /nodb    parses the JSON body and answers; no database: the load generator ceiling,
+                   measured with both clients (see --client) to tell whose CPU ran out.
    - POST /insert  parses the JSON body and INSERTs one row in a transaction of its own, with
                    `app.db.create_engine`, `create_session_factory` and `transaction`: the
                    gateway's WAL, synchronous=FULL, BEGIN IMMEDIATE and in-process write lock.
@@ -21,12 +24,15 @@ Phases:
 4. Gateway restarted with --sandbox on the same database: the worker drains that queue. The rate
    runs from startup (the server answering /healthz, or the first send if earlier: the worker
    starts just before the port opens) to the last message's own `sent_at`.
-5. Same server, worker running (as in production): the accept rate, then, on an empty queue,
-   latency at a fixed open-loop rate, counted from each request's scheduled start.
+5. Same server, worker running (as in production): the accept rate, then, once the queue is
+   empty (waiting at most 15 s), latency at a fixed open-loop rate, counted from each request's
+   scheduled start.
 
-Every phase is bounded in time (--phase-timeout, --drain-timeout). The exit status is 0 whatever
-the figures are (this is a report), and 1 if any request sent (warm-ups included) got a non-2xx
-answer or no answer.
+`tgw serve` runs as `python -m app serve` with this repository first on PYTHONPATH, so the code
+measured is this checkout's even if another one is installed. Every phase is bounded in time
+(--phase-timeout, --drain-timeout). The exit status is 0 whatever the figures are (this is a
+report), and 1 if any request sent (warm-ups included) got a non-2xx answer or a transport
+error; requests still unanswered when the latency run is cut off are reported, not counted.
 """
 
 from __future__ import annotations
@@ -59,8 +65,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-from app.db import create_engine, create_session_factory, transaction
 
 SCRIPT = Path(__file__).resolve()
 REPO = SCRIPT.parents[2]
@@ -108,6 +112,10 @@ def _json_response(content: Any) -> Response:
 
 def baseline_app(db_url: str) -> Starlette:
     """The gateway's engine and write path (`transaction`, one per request), nothing else."""
+    # Imported here, in the server process, whose PYTHONPATH puts this repository first
+    # (another checkout may be the one installed in site-packages).
+    from app.db import create_engine, create_session_factory, transaction
+
     engine = create_engine(db_url)
     # As build_services does: this process's writers take turns on one lock.
     factory = create_session_factory(engine, asyncio.Lock())
@@ -316,10 +324,12 @@ class Run:
     cpu: CpuSample
     first_failure: str | None = None
     max_start_lag_s: float = 0.0  # open loop: how late the generator started a request
+    # Open loop: how long the requests still unanswered when the run was cut off had waited.
+    cut_off_s: list[float] = field(default_factory=list)
 
     @property
     def sent(self) -> int:
-        return sum(self.statuses.values()) + sum(self.errors.values())
+        return sum(self.statuses.values()) + sum(self.errors.values()) + len(self.cut_off_s)
 
     @property
     def ok(self) -> int:
@@ -327,7 +337,8 @@ class Run:
 
     @property
     def failures(self) -> int:
-        return self.sent - self.ok
+        """Non-2xx answers and transport errors (requests cut off unanswered are not counted)."""
+        return self.sent - self.ok - len(self.cut_off_s)
 
     @property
     def rate(self) -> float:
@@ -349,12 +360,97 @@ class Run:
         return self._pct(self.cpu.other)
 
     def percentile_ms(self, q: float) -> float:
-        """Nearest-rank percentile of the answered requests' latencies."""
-        if not self.latencies_s:
+        """Nearest-rank percentile of the latencies. Requests cut off unanswered count with the
+        time they had waited, so with any of them high percentiles are lower bounds."""
+        if not self.latencies_s and not self.cut_off_s:
             return float("nan")
-        ordered = sorted(self.latencies_s)
+        ordered = sorted(self.latencies_s + self.cut_off_s)
         index = min(len(ordered) - 1, max(0, -(-len(ordered) * q // 100) - 1))
         return 1000 * ordered[int(index)]
+
+
+class HttpxConnection:
+    """One keep-alive connection: an httpx.AsyncClient limited to a single connection.
+
+    One client per connection rather than one client with a pool of C: for every request
+    httpcore's pool scans (and polls the socket of) each pooled connection, which made a pool of
+    32 about four times slower than 32 single-connection clients here.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=server.base_url,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            timeout=REQUEST_TIMEOUT_S,
+        )
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        response = await self._client.request(method, path, content=body, headers=headers)
+        return response.status_code, response.content
+
+    async def reset(self) -> None:
+        """After a failure: httpx drops a broken connection by itself."""
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive client on asyncio streams, to see past httpx's own cost.
+
+    Enough for these servers: requests with a Content-Length body, answers with a
+    Content-Length or chunked body.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            if self._streams is None:
+                self._streams = await asyncio.open_connection("127.0.0.1", self._server.port)
+            reader, writer = self._streams
+            lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self._server.port}"]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            lines.append(f"Content-Length: {len(body)}")
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            status = int((await reader.readuntil(b"\r\n")).split(b" ", 2)[1])
+            length, chunked = 0, False
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding":
+                    chunked = b"chunked" in value.lower()
+            if not chunked:
+                return status, await reader.readexactly(length)
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                chunks.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            await reader.readuntil(b"\r\n")
+            return status, b"".join(chunks)
+
+    async def reset(self) -> None:
+        """After a failure: the next request opens a new connection."""
+        await self.close()
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            with contextlib.suppress(OSError):
+                await self._streams[1].wait_closed()
+            self._streams = None
+
+
+Connection = HttpxConnection | RawConnection
+CLIENT_ERRORS = (httpx.HTTPError, OSError, asyncio.IncompleteReadError, TimeoutError, ValueError)
 
 
 class Recorder:
@@ -369,17 +465,18 @@ class Recorder:
         self.first_failure = self.first_failure or f"{kind}: {detail}"
 
     async def post(
-        self, client: httpx.AsyncClient, path: str, headers: dict[str, str], body: bytes, t0: float
+        self, conn: Connection, path: str, headers: dict[str, str], body: bytes, t0: float
     ) -> None:
         try:
-            response = await client.post(path, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            status, answer = await conn.request("POST", path, headers, body)
+        except CLIENT_ERRORS as exc:
+            await conn.reset()
             self.fail(type(exc).__name__, str(exc))
             return
         self.latencies_s.append(time.perf_counter() - t0)
-        self.statuses[response.status_code] += 1
-        if not 200 <= response.status_code < 300 and self.first_failure is None:
-            self.first_failure = f"HTTP {response.status_code}: {response.text[:300]}"
+        self.statuses[status] += 1
+        if not 200 <= status < 300 and self.first_failure is None:
+            self.first_failure = f"HTTP {status}: {answer[:300].decode(errors='replace')}"
 
     def run(self, label: str, planned: int, elapsed_s: float, cpu: CpuSample) -> Run:
         return Run(
@@ -395,26 +492,20 @@ class Recorder:
 
 
 @contextlib.asynccontextmanager
-async def connections(server: Server, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """`count` keep-alive connections, each an AsyncClient of its own, already connected.
-
-    One client per connection rather than one client with a pool of `count`: for every request
-    httpcore's pool scans (and polls the socket of) each pooled connection, which made a pool of
-    32 about four times slower than 32 single-connection clients here.
-    """
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(
-                    base_url=server.base_url,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    timeout=REQUEST_TIMEOUT_S,
-                )
-            )
-            for _ in range(count)
-        ]
-        await asyncio.gather(*(client.get("/healthz") for client in clients))
-        yield clients
+async def connections(server: Server, count: int, kind: str) -> AsyncIterator[list[Connection]]:
+    """`count` keep-alive connections of the `kind` client, already connected."""
+    conns: list[Connection] = [
+        HttpxConnection(server) if kind == "httpx" else RawConnection(server) for _ in range(count)
+    ]
+    try:
+        for status, _ in await asyncio.gather(
+            *(conn.request("GET", "/healthz", {}, b"") for conn in conns)
+        ):
+            if status != 200:
+                raise RuntimeError(f"{server.name}: GET /healthz answered {status}")
+        yield conns
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
 
 
 async def closed_loop(
@@ -426,24 +517,25 @@ async def closed_loop(
     count: int,
     concurrency: int,
     deadline_s: float,
+    kind: str,
 ) -> Run:
     """Up to `count` requests from `concurrency` workers, each sending as soon as its last one
     was answered; no request starts after `deadline_s`."""
     recorder = Recorder()
     headers = {**headers, "Content-Type": "application/json"}
     next_index = 0
-    async with connections(server, concurrency) as clients:
+    async with connections(server, concurrency, kind) as conns:
         stop_at = time.perf_counter() + deadline_s
 
-        async def worker(client: httpx.AsyncClient) -> None:
+        async def worker(conn: Connection) -> None:
             nonlocal next_index
             while next_index < count and time.perf_counter() < stop_at:
                 index = next_index
                 next_index += 1
-                await recorder.post(client, path, headers, body(index), time.perf_counter())
+                await recorder.post(conn, path, headers, body(index), time.perf_counter())
 
         cpu0, t0 = CpuSample.take(server), time.perf_counter()
-        await asyncio.gather(*(worker(client) for client in clients))
+        await asyncio.gather(*(worker(conn) for conn in conns))
         elapsed = time.perf_counter() - t0
         cpu = CpuSample.take(server).minus(cpu0)
     return recorder.run(label, count, elapsed, cpu)
@@ -458,26 +550,27 @@ async def open_loop(
     rate: float,
     duration_s: float,
     max_connections: int,
+    kind: str,
 ) -> Run:
     """Requests started on a fixed schedule whatever the answers. Latency counts from the
     scheduled start, so a stalled server cannot hide its queueing (no coordinated omission);
     a request waits for a free connection when all `max_connections` are busy. Requests still
-    unanswered LATENCY_GRACE_S after the schedule ends count as failures."""
+    unanswered LATENCY_GRACE_S after the schedule ends are cut off (see Run.cut_off_s)."""
     recorder = Recorder()
     headers = {**headers, "Content-Type": "application/json"}
     count = max(1, round(rate * duration_s))
     max_lag = 0.0
-    async with connections(server, max_connections) as clients:
-        idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client in clients:
-            idle.put_nowait(client)
+    async with connections(server, max_connections, kind) as conns:
+        idle: asyncio.Queue[Connection] = asyncio.Queue()
+        for conn in conns:
+            idle.put_nowait(conn)
 
         async def one(index: int, scheduled: float) -> None:
-            client = await idle.get()
+            conn = await idle.get()
             try:
-                await recorder.post(client, path, headers, body(index), scheduled)
+                await recorder.post(conn, path, headers, body(index), scheduled)
             finally:
-                idle.put_nowait(client)
+                idle.put_nowait(conn)
 
         tasks: list[asyncio.Task[None]] = []
         cpu0 = CpuSample.take(server)
@@ -490,14 +583,16 @@ async def open_loop(
             max_lag = max(max_lag, time.perf_counter() - scheduled)
             tasks.append(asyncio.create_task(one(index, scheduled)))
         _, pending = await asyncio.wait(tasks, timeout=LATENCY_GRACE_S)
-        elapsed = time.perf_counter() - start
+        now = time.perf_counter()
+        elapsed = now - start
         cpu = CpuSample.take(server).minus(cpu0)
+        cut_off = [now - (start + index / rate) for index, t in enumerate(tasks) if t in pending]
         for task in pending:
             task.cancel()
-            recorder.fail("no answer", f"{LATENCY_GRACE_S:.0f} s after the schedule ended")
         await asyncio.gather(*pending, return_exceptions=True)
     run = recorder.run(label, count, elapsed, cpu)
     run.max_start_lag_s = max_lag
+    run.cut_off_s = cut_off
     return run
 
 
@@ -715,12 +810,25 @@ def print_targets(accept: Run, baseline: Run, latency: Run, drain: Drain, rate: 
     )
 
 
-def generator_check(ceiling: Run, runs: list[Run]) -> list[str]:
+def generator_check(ceiling: Run, second: Run, runs: list[Run]) -> list[str]:
+    """Is the load generator the limit? Its own ceiling is its rate on the no-DB endpoint; the
+    other client on that endpoint shows whether the server or the generator ran out first."""
     lines = [
-        f"load generator ceiling (bare Starlette, no DB, same concurrency): {ceiling.rate:,.0f} "
-        f"req/s with the generator at {ceiling.client_cpu_pct:.0f}% and the server at "
-        f"{ceiling.server_cpu_pct:.0f}% of a core"
+        f"load generator ceiling ({ceiling.label}): {ceiling.rate:,.0f} req/s, the generator "
+        f"at {ceiling.client_cpu_pct:.0f}% and the server at {ceiling.server_cpu_pct:.0f}% of a "
+        f"core ({second.label}: {second.rate:,.0f} req/s, generator "
+        f"{second.client_cpu_pct:.0f}%, server {second.server_cpu_pct:.0f}%)"
     ]
+    if ceiling.client_cpu_pct > 90 and second.rate > 1.2 * ceiling.rate:
+        lines.append(
+            "  the ceiling is the load generator's own CPU, not the server's: "
+            "figures near it are the generator's"
+        )
+    if ceiling.rate < TARGET_ACCEPT_PER_S:
+        lines.append(
+            f"  this load generator cannot show {TARGET_ACCEPT_PER_S:.0f} sends/s: "
+            "run again with --client raw to test that target"
+        )
     for run in runs:
         share = run.rate / ceiling.rate if ceiling.rate else 0.0
         bound = share > 0.8 or run.client_cpu_pct > 90
@@ -748,6 +856,12 @@ class Results:
             f"p99 {run.percentile_ms(99):.1f} ms",
             flush=True,
         )
+        if run.cut_off_s:
+            self.notes.append(
+                f"'{run.label}': {len(run.cut_off_s)} requests were still unanswered "
+                f"{LATENCY_GRACE_S:.0f} s after the schedule ended; they count in the percentiles "
+                "with the time they had waited, so those are lower bounds"
+            )
         if run.sent < run.planned:
             self.notes.append(
                 f"'{run.label}' was cut short by its time bound: {run.sent} of {run.planned} sent"
@@ -772,10 +886,17 @@ class Bench:
         self.headers: dict[str, dict[str, str]] = {}
 
     async def measure(
-        self, label: str, server: Server, path: str, client_id: str | None, count: int
+        self,
+        label: str,
+        server: Server,
+        path: str,
+        client_id: str | None,
+        count: int,
+        kind: str | None = None,
     ) -> Run:
         """A warm-up (checked for failures, not tabled), then the measured closed-loop run."""
         args = self.args
+        kind = kind or args.client
         headers = self.headers[client_id] if client_id else {}
         warm = await closed_loop(
             "warm-up",
@@ -786,6 +907,7 @@ class Bench:
             min(args.warmup, count),
             args.concurrency,
             min(args.phase_timeout, WARMUP_TIMEOUT_S),
+            kind,
         )
         self.results.warmup_failures += warm.failures
         if warm.failures:
@@ -799,22 +921,28 @@ class Bench:
             count,
             args.concurrency,
             args.phase_timeout,
+            kind,
         )
         return self.results.add(run)
 
-    async def baseline(self) -> tuple[Run, Run]:
-        """The load generator ceiling (no DB), then one durable INSERT per request."""
+    async def baseline(self) -> tuple[Run, Run, Run]:
+        """The no-DB endpoint with the load generator and with the other client (whichever is
+        lower is the load generator's ceiling), then one durable INSERT per request."""
         db_url = f"sqlite:///{self.workdir / 'baseline.db'}"
         serve_args = [str(SCRIPT), "--serve-baseline", "--db", db_url]
+        chosen, other = self.args.client, "raw" if self.args.client == "httpx" else "httpx"
         print("baseline server ...", flush=True)
         async with running("baseline", serve_args, self.workdir) as server:
             ceiling = await self.measure(
-                "load generator ceiling (no DB)", server, "/nodb", None, self.args.requests
+                f"no-DB endpoint, {chosen} client", server, "/nodb", None, self.args.requests
+            )
+            second = await self.measure(
+                f"no-DB endpoint, {other} client", server, "/nodb", None, self.args.requests, other
             )
             baseline = await self.measure(
                 "baseline: bare Starlette + 1 INSERT", server, "/insert", None, self.args.requests
             )
-        return ceiling, baseline
+        return ceiling, second, baseline
 
     async def set_up(self) -> None:
         print("gateway set-up (tgw serve --sandbox) ...", flush=True)
@@ -877,6 +1005,7 @@ class Bench:
                 args.rate,
                 args.duration,
                 max_connections=args.concurrency,
+                kind=args.client,
             )
             self.results.add(latency)
         finally:
@@ -889,11 +1018,13 @@ class Bench:
         )
         return drain, accept, latency
 
-    def report(self, ceiling: Run, baseline: Run, accept: Run, latency: Run, drain: Drain) -> int:
+    def report(
+        self, ceilings: tuple[Run, Run], baseline: Run, accept: Run, latency: Run, drain: Drain
+    ) -> int:
         results = self.results
         print_table(results.runs, drain)
         print()
-        for line in generator_check(ceiling, [baseline, accept]):
+        for line in generator_check(*ceilings, [baseline, accept]):
             print(line)
         noisy = [(run.label, run.other_cpu_pct) for run in results.runs]
         for label, pct in [*noisy, ("worker drain", drain.other_cpu_pct)]:
@@ -920,21 +1051,21 @@ class Bench:
         args = self.args
         print(f"tgw send benchmark; code {code_version()}")
         print(
-            f"{args.requests} requests a run, concurrency "
+            f"{args.client} load generator, {args.requests} requests a run, concurrency "
             f"{args.concurrency}, warm-up {args.warmup}; {os.cpu_count()} CPUs, load average "
             f"{os.getloadavg()[0]:.1f}; databases in {self.workdir} "
             f"({filesystem_of(self.workdir)})",
             flush=True,
         )
         try:
-            ceiling, baseline = await self.baseline()
+            ceiling, second, baseline = await self.baseline()
             await self.set_up()
             queued = await self.fill()
             drain, accept, latency = await self.drain_then_accept(queued)
         finally:
             if not args.keep:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-        return self.report(ceiling, baseline, accept, latency, drain)
+        return self.report((ceiling, second), baseline, accept, latency, drain)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -949,6 +1080,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--phase-timeout", type=float, default=20.0, help="per closed-loop run")
     parser.add_argument("--tmpdir", default=None, help="where the SQLite files go")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    parser.add_argument(
+        "--client",
+        choices=["httpx", "raw"],
+        default="httpx",
+        help="load generator: httpx.AsyncClient, or a minimal asyncio HTTP/1.1 client",
+    )
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)
