@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import (
 SessionFactory = async_sessionmaker[AsyncSession]
 WRITE_OPTION = "tgw_write"
 T = TypeVar("T")
-Work = Callable[[AsyncSession], Awaitable[T]]
 SyncWork = Callable[[Connection], T]
 
 
@@ -121,59 +120,6 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
-
-
-class GroupCommit:
-    """Runs many small units of work in one transaction: one fsync for a whole batch.
-
-    SQLite has one writer at a time and, with synchronous=FULL, an fsync per commit (a few ms),
-    so a transaction per HTTP request caps the rate at a few hundred a second. Requests that
-    arrive while a batch commits wait for the next batch; each unit runs in its own SAVEPOINT,
-    so one that fails is rolled back alone. A unit's result is handed back only after the commit,
-    so an answer never gets ahead of the disk.
-    """
-
-    def __init__(self, factory: SessionFactory, max_batch: int = 256) -> None:
-        self._factory = factory
-        self._max_batch = max_batch
-        self._pending: list[tuple[Work[Any], asyncio.Future[Any]]] = []
-        self._runner: asyncio.Task[None] | None = None
-
-    async def run(self, work: Work[T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._drain())
-        # shield: a caller that goes away must not cancel the batch the others wait on
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-            try:
-                async with transaction(self._factory) as session:
-                    for work, future in batch:
-                        try:
-                            async with session.begin_nested():
-                                result = await work(session)
-                        except Exception as exc:
-                            outcomes.append((future, None, exc))
-                        else:
-                            outcomes.append((future, result, None))
-            except Exception as exc:  # the commit itself failed: nothing of the batch is saved
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for future, result, error in outcomes:
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(result)
 
 
 class SqlRunner:

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.models import Event
+from app.models import Event, table_of
 
 EVENT_TYPES = (
     "message.received",
@@ -89,8 +89,7 @@ def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(_SEQ_LOCK, {"k": _SEQ_LOCK_KEY})
-    table: Table = Event.__table__  # type: ignore[attr-defined]
-    conn.execute(insert(table), rows)
+    conn.execute(insert(table_of(Event)), rows)
 
 
 def render_event(row: Event) -> dict[str, Any]:

@@ -36,6 +36,12 @@ BigInt = sa.BigInteger()
 AutoBigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model, for SQLAlchemy Core statements on the hot paths."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -18,15 +18,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Table, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
 
 from app.clients import ClientCache
 from app.db import SessionFactory, SqlRunner
 from app.errors import ApiError
-from app.models import IdempotencyRecord, MediaBlob, Message
+from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row
 from app.settings import Settings
 from outbound.validation import CheckedMedia
@@ -273,11 +272,11 @@ class Enqueuer:
                     }
                 )
         if blobs:
-            conn.execute(insert(_table(MediaBlob)), blobs)
+            conn.execute(insert(table_of(MediaBlob)), blobs)
         if messages:
-            conn.execute(insert(_table(Message)), messages)
+            conn.execute(insert(table_of(Message)), messages)
         if records:
-            conn.execute(insert(_table(IdempotencyRecord)), records)
+            conn.execute(insert(table_of(IdempotencyRecord)), records)
         for index, item in enumerate(batch):
             if outcomes[index] is None and item.key:  # a repeat of a key within this batch
                 first = first_use[(item.client_id, item.key)]
@@ -363,11 +362,6 @@ def not_registered(number: str) -> ApiError:
         f"Destination number {number} has not registered with the gateway (or opted "
         "out): ask them to add the gateway's number to their contacts and say Hi",
     )
-
-
-def _table(model: type[SQLModel]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
 
 
 def _aware(value: datetime | str) -> datetime:

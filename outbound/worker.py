@@ -21,15 +21,23 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event, append_events, event_row
 from app.instances import set_instance_status
-from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient, UTCDateTime
+from app.models import (
+    InboundMessage,
+    Instance,
+    MediaBlob,
+    Message,
+    Recipient,
+    UTCDateTime,
+    table_of,
+)
 from app.queueing import Wakeup
 from app.settings import Settings
 from app.telegram.port import (
@@ -60,15 +68,10 @@ IDLE_POLL_S = 1.0
 HELD_STATUSES = ("revoked", "logged_out", "awaiting_code", "awaiting_password", "awaiting_qr")
 
 
-def _table(model: type[SQLModel]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
-M = _table(Message)
-R = _table(Recipient)
-B = _table(MediaBlob)
-I = _table(InboundMessage)  # noqa: E741
+M = table_of(Message)
+R = table_of(Recipient)
+B = table_of(MediaBlob)
+I = table_of(InboundMessage)  # noqa: E741
 
 _CLAIM_COLUMNS = (
     M.c.id,

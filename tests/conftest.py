@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,26 +52,36 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}search_path={schema}"
 
 
+async def _pg_schema(db_url: str, statement: str) -> None:
+    """CREATE or DROP the test's own PostgreSQL schema (named in its URL); no-op on SQLite."""
+    if db_url.startswith("sqlite"):
+        return
+    name = db_url.rsplit("search_path=", 1)[1]
+    admin = create_async_engine(async_url(PG_URL or ""))
+    async with admin.begin() as conn:
+        await conn.execute(text(statement.format(name=name)))
+    await admin.dispose()
+
+
+@asynccontextmanager
+async def empty_database(db_url: str) -> AsyncIterator[str]:
+    """A database with nothing in it for one test: a new PostgreSQL schema, dropped after."""
+    await _pg_schema(db_url, 'CREATE SCHEMA "{name}"')
+    try:
+        yield db_url
+    finally:
+        await _pg_schema(db_url, 'DROP SCHEMA "{name}" CASCADE')
+
+
 @pytest.fixture
 async def schema(db_url: str) -> AsyncIterator[str]:
-    """Create the tables (and, on PostgreSQL, the schema) for one test; drop them after."""
-    schema_name = None
-    if not db_url.startswith("sqlite"):
-        schema_name = db_url.rsplit("search_path=", 1)[1]
-        admin = create_async_engine(async_url(PG_URL or ""))
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema_name}"'))
-        await admin.dispose()
-    engine = create_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(SQLModel.metadata.create_all)
-    await engine.dispose()
-    yield db_url
-    if schema_name is not None:
-        admin = create_async_engine(async_url(PG_URL or ""))
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
-        await admin.dispose()
+    """The tables of the models, in a fresh database, for one test."""
+    async with empty_database(db_url):
+        engine = create_engine(db_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+        await engine.dispose()
+        yield db_url
 
 
 def make_settings(db_url: str, **sections: Any) -> Settings:

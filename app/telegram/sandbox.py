@@ -22,12 +22,19 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
-from app.models import SandboxAccount, SandboxFault, SandboxGroup, SandboxMessage, SandboxUpdate
+from app.models import (
+    SandboxAccount,
+    SandboxFault,
+    SandboxGroup,
+    SandboxMessage,
+    SandboxUpdate,
+    table_of,
+)
 from app.models import SandboxUser as SandboxUserRow
 from app.queueing import Wakeup
 from app.telegram.port import (
@@ -61,16 +68,11 @@ from app.telegram.port import (
 log = logging.getLogger(__name__)
 
 
-def _table(model: type[SQLModel]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
-_A = _table(SandboxAccount)
-_U = _table(SandboxUserRow)
-_M = _table(SandboxMessage)
-_G = _table(SandboxGroup)
-_F = _table(SandboxFault)
+_A = table_of(SandboxAccount)
+_U = table_of(SandboxUserRow)
+_M = table_of(SandboxMessage)
+_G = table_of(SandboxGroup)
+_F = table_of(SandboxFault)
 
 # Built once: constructing a Core statement costs more than running it (sends are hot).
 _SEL_ACCOUNT = select(_A.c.logged_in, _A.c.last_message_id).where(

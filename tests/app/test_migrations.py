@@ -7,13 +7,11 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-from app.db import async_url, create_engine
+from app.db import create_engine
 from app.migrate import upgrade
-from tests.conftest import PG_URL
+from tests.conftest import empty_database
 
 
 async def _diff(url: str) -> list[Any]:
@@ -33,20 +31,7 @@ async def _diff(url: str) -> list[Any]:
 async def test_upgrade_of_an_empty_database_leaves_no_difference_to_the_models(
     db_url: str,
 ) -> None:
-    schema = None
-    if not db_url.startswith("sqlite"):
-        schema = db_url.rsplit("search_path=", 1)[1]
-        admin = create_async_engine(async_url(PG_URL or ""))
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        await admin.dispose()
-    try:
+    async with empty_database(db_url):
         await asyncio.to_thread(upgrade, db_url)
         assert await _diff(db_url) == []
         await asyncio.to_thread(upgrade, db_url)  # a second run is a no-op
-    finally:
-        if schema is not None:
-            admin = create_async_engine(async_url(PG_URL or ""))
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await admin.dispose()
