@@ -274,6 +274,7 @@ class InboundProcessor:
                     created_at=now,
                 )
             )
+            await session.flush()  # the row that points at the blob must come after it
         number = recipient.number if recipient is not None else phone_digits(msg.sender.phone)
         row = InboundMessage(
             id=str(uuid.uuid4()),

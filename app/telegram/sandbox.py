@@ -67,6 +67,9 @@ from app.telegram.port import (
 
 log = logging.getLogger(__name__)
 
+# An update whose handling keeps failing is given up after this many tries.
+MAX_UPDATE_ATTEMPTS = 5
+
 
 _A = table_of(SandboxAccount)
 _U = table_of(SandboxUserRow)
@@ -170,6 +173,7 @@ class SandboxTelegram:
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._pump: asyncio.Task[None] | None = None
+        self._failures: dict[int, int] = {}
         self.consumed_update_id = 0
 
     @property
@@ -357,7 +361,22 @@ class SandboxTelegram:
             updates = [(row.id or 0, await self._to_port(session, row)) for row in rows]
         for update_id, pushed in updates:
             if pushed is not None:
-                await on_update(pushed)
+                try:
+                    await on_update(pushed)
+                except Exception:
+                    # Offered again on the next round; one that keeps failing must not hold up
+                    # every later update forever, so it is given up after a few tries, loudly.
+                    failures = self._failures.get(update_id, 0) + 1
+                    self._failures[update_id] = failures
+                    if failures < MAX_UPDATE_ATTEMPTS:
+                        raise
+                    log.error(
+                        "sandbox %s: update %s failed %d times; skipped",
+                        self.instance,
+                        update_id,
+                        failures,
+                    )
+                self._failures.pop(update_id, None)
             async with transaction(self._factory) as session:
                 account = await session.get(SandboxAccount, self.instance)
                 if account is not None:

@@ -208,3 +208,58 @@ async def test_replayed_update_is_handled_once(services: Services, worker: Any) 
 
         replies = await session.scalar(select(func.count()).select_from(Message))
     assert replies == 1
+
+
+async def test_a_photo_from_a_registered_person_is_stored_once_with_its_digest(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services
+) -> None:
+    import base64
+    import hashlib
+
+    from sqlalchemy import func, select
+
+    from app.models import InboundMessage, MediaBlob
+
+    photo = b"\x89PNG\r\n\x1a\n" + b"pixels" * 50
+    await say(http, NUMBER, "Hi")
+    body = {
+        "from": {"number": NUMBER},
+        "text": "my receipt",
+        "media": {"kind": "image", "filename": "r.png", "base64": base64.b64encode(photo).decode()},
+    }
+    assert (
+        await http.post("/admin/sandbox/1/inbound", json=body, headers=ADMIN)
+    ).status_code == 200
+    events = (await http.get("/api/v1/events", headers=api_client)).json()["data"]
+    received = [e for e in events if e["type"] == "message.received"]
+    assert len(received) == 1
+    media = received[0]["data"]["media"]
+    assert media["sha256"] == hashlib.sha256(photo).hexdigest()
+    assert (media["kind"], media["filename"], media["size"]) == ("image", "r.png", len(photo))
+    assert received[0]["message"] == "my receipt"
+    async with services.factory() as session:
+        stored = await session.get(MediaBlob, media["id"])
+        assert stored is not None and stored.data == photo
+        count = await session.scalar(select(func.count()).select_from(InboundMessage))
+    assert count == 2  # the greeting and the photo
+
+
+async def test_a_reply_to_one_of_our_messages_names_that_message(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await say(http, NUMBER, "Hi")
+    sent = await http.post(
+        "/v3/telegram/single/text/message/1",
+        json={"number": NUMBER, "message": "Your order shipped"},
+        headers=api_client,
+    )
+    await drain(worker)
+    ours = (await http.get(f"/api/v1/messages/{sent.json()['id']}", headers=api_client)).json()
+    body = {"from": {"number": NUMBER}, "text": "thanks!", "reply_to": ours["telegram_message_id"]}
+    await http.post("/admin/sandbox/1/inbound", json=body, headers=ADMIN)
+    events = (await http.get("/api/v1/events", headers=api_client)).json()["data"]
+    received = [e for e in events if e["type"] == "message.received"][-1]
+    assert received["data"]["reply_to"] == {
+        "telegram_message_id": ours["telegram_message_id"],
+        "message_id": ours["id"],
+    }

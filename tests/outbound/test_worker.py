@@ -289,3 +289,20 @@ async def test_read_mark_turns_sent_messages_read(
     assert status["status"] == "read" and status["read_at"]
     async with services.factory() as session:
         assert (await session.scalars(select(Message).where(Message.status == "read"))).all()
+
+
+async def test_native_reply_to_quotes_the_telegram_message_it_answers(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services, worker: Any
+) -> None:
+    await say(http, NUMBER, "Hi")
+    first = await send_text(http, api_client, "m-first")
+    await drain(worker)
+    answer = await http.post(
+        "/api/v1/messages",
+        json={"instance": 1, "to": NUMBER, "text": "m-second", "reply_to": first},
+        headers=api_client,
+    )
+    assert answer.status_code == 202, answer.text
+    await drain(worker)
+    rows = {r["text"]: r for r in await services.sandboxes[1].sent_log(NUMBER)}
+    assert rows["m-second"]["reply_to"] == rows["m-first"]["message_id"]
