@@ -396,8 +396,9 @@ def send(
     sub_config: str | None,
 ) -> None:
     """Queue a text message to a registered NUMBER (the running gateway sends it)."""
-    from app.db import SqlRunner, create_engine, create_session_factory
+    from app.db import SqlRunner, create_engine, create_session_factory, transaction
     from app.errors import ApiError
+    from app.instances import sync_instances
     from app.queueing import Wakeup
     from outbound.accept import Enqueuer, request_fingerprint
     from outbound.requests import whatsmate_request
@@ -407,11 +408,14 @@ def send(
 
     async def work() -> dict[str, Any]:
         engine = create_engine(settings.database.url)
+        sql = SqlRunner(engine, None)
         try:
-            sql = SqlRunner(engine, None)
+            factory = create_session_factory(engine)
+            async with transaction(factory) as session:  # the instance rows, as serve makes them
+                await sync_instances(session, settings, datetime.now(UTC))
             enqueuer = Enqueuer(
                 sql,
-                create_session_factory(engine),
+                factory,
                 settings,
                 Wakeup(),
                 lambda: datetime.now(UTC),
