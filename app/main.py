@@ -66,7 +66,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
         number,
         services.backends[number],
         services.factory,
-        services.sql,
+        services.background_sql,
         services.settings,
         services.wakeup,
         services.clock,

@@ -68,6 +68,8 @@ class Services:
     stamps: QueueClock
     # Hot-path write transactions (Core, batched; a thread of its own on SQLite).
     sql: SqlRunner
+    # The send worker's and the sandbox's writes: on SQLite they do not wait for fsync.
+    background_sql: SqlRunner
     enqueuer: Enqueuer
     admin_token: str
     backends: dict[int, TelegramBackend] = field(default_factory=dict)
@@ -111,23 +113,29 @@ def build_services(
         stamps=stamps,
         read_factory=read_factory,
         sql=sql,
+        background_sql=sql,
         enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
         run_workers=run_workers,
     )
-    sandbox_factory, sandbox_sql = factory, sql
-    if is_sqlite(settings.database.url) and any(i.backend == "sandbox" for i in settings.instances):
-        # The simulated Telegram commits without waiting for fsync (still safe across a crash
-        # of the process): it stands for a remote system, and a sandbox send must not cost the
-        # gateway's own durable commits their disk time.
-        sandbox_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
-        services.extra_engines.append(sandbox_engine)
-        sandbox_factory = create_session_factory(sandbox_engine, write_lock)
-        sandbox_sql = SqlRunner(sandbox_engine, write_lock, synchronous="NORMAL")
-        services.extra_runners.append(sandbox_sql)
+    sandbox_factory = factory
+    if is_sqlite(settings.database.url):
+        # Commits that need not wait for the disk (synchronous=NORMAL: still safe across a
+        # crash of the process, and made durable by the next FULL commit's fsync of the WAL):
+        # - the send worker's claims and outcomes: were one lost to a power cut, the message
+        #   would go again with its random_id, and Telegram answers RANDOM_ID_DUPLICATE;
+        # - the sandbox's simulated Telegram, which stands for a remote system.
+        # Accepting a message (the 200) always waits for the disk.
+        relaxed_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
+        services.extra_engines.append(relaxed_engine)
+        sandbox_factory = create_session_factory(relaxed_engine, write_lock)
+        services.background_sql = SqlRunner(relaxed_engine, write_lock, synchronous="NORMAL")
+        services.extra_runners.append(services.background_sql)
     for conf in settings.instances:
         if conf.backend == "sandbox":
-            sandbox = SandboxTelegram(conf.number, sandbox_factory, wakeup, clock, sandbox_sql)
+            sandbox = SandboxTelegram(
+                conf.number, sandbox_factory, wakeup, clock, services.background_sql
+            )
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
         # Telethon instances get their backend in the Telethon issue; until then they stay

@@ -139,7 +139,7 @@ async def test_crash_after_the_send_and_before_recording_it_sends_only_once(
     await say(http, NUMBER, "Hi")
     await drain(worker)
     message_id = await send_text(http, api_client, "m-once")
-    claimed, _ = await services.sql.run(partial(worker._claim, now=clock()))
+    claimed, _ = await services.background_sql.run(partial(worker._claim, now=clock()))
     assert [m.id for m in claimed] == [message_id]
     await worker._send_one(claimed[0])  # Telegram took it ... and the process dies here
     clock.advance(11)  # the claim's lease runs out
@@ -222,7 +222,7 @@ class TestPacing:
             1,
             services.backends[1],
             services.factory,
-            services.sql,
+            services.background_sql,
             paced_settings,
             services.wakeup,
             services.clock,
