@@ -75,12 +75,27 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
     )
 
 
+CHECKPOINT_INTERVAL_S = 1.0
+
+
+async def checkpoint_sqlite(services: Services) -> None:
+    """Keep the SQLite WAL short: commits do not checkpoint (see app/db.py), this task does."""
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+        try:
+            await services.background_sql.checkpoint()
+        except Exception:  # the next round tries again; the WAL only grows meanwhile
+            log.exception("WAL checkpoint failed")
+
+
 def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         if services.run_workers:
             tasks = await start_instances(services)
+            if services.engine.dialect.name == "sqlite":
+                tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
         try:
             yield
         finally:
