@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -17,6 +18,59 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+
+class WriteLock:
+    """The turn to write on a SQLite file, for the writers of this process, in order.
+
+    Urgent writers (accepting API requests: a client is waiting) go before the others (the
+    send worker, the sandbox, admin changes), who keep their arrival order. Fair among equals,
+    and no writer waits in SQLite's busy handler, which retries by sleeping.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, urgent: bool = False) -> None:
+        if not self._held and not self._urgent and not self._normal:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the turn was handed over just as the waiter gave up
+            else:
+                (self._urgent if urgent else self._normal).remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn passes straight to the next writer
+                    return
+        self._held = False
+
+    @asynccontextmanager
+    async def hold(self, urgent: bool = False) -> AsyncIterator[None]:
+        await self.acquire(urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
 
 SessionFactory = async_sessionmaker[AsyncSession]
 WRITE_OPTION = "tgw_write"
@@ -93,7 +147,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine, synchronous: str) -> None:
 
 
 def create_session_factory(
-    engine: AsyncEngine, write_lock: asyncio.Lock | None = None
+    engine: AsyncEngine, write_lock: WriteLock | None = None
 ) -> SessionFactory:
     """Sessions for `engine`. On SQLite, pass the one `write_lock` of the database file."""
     return async_sessionmaker(
@@ -110,7 +164,7 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
     burst of API requests). Writers of this process queue on an asyncio lock instead, in order.
     """
     async with factory() as session:
-        lock: asyncio.Lock | None = session.info.get("write_lock")
+        lock: WriteLock | None = session.info.get("write_lock")
         if lock is None:
             async with session.begin():
                 await session.connection(execution_options={WRITE_OPTION: True})
@@ -137,12 +191,19 @@ class SqlRunner:
     """
 
     def __init__(
-        self, engine: AsyncEngine, write_lock: asyncio.Lock | None, synchronous: str = "FULL"
+        self,
+        engine: AsyncEngine,
+        write_lock: WriteLock | None,
+        synchronous: str = "FULL",
+        *,
+        urgent: bool = False,
     ) -> None:
         self._engine = engine
         self._lock = write_lock
+        self._urgent = urgent
         self._sync_engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._checkpointer: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             url = engine.url.set(drivername="sqlite+pysqlite")
             # One thread, one connection: the thread is this process's SQLite writer.
@@ -153,6 +214,9 @@ class SqlRunner:
             )
             _configure_sqlite(self._sync_engine, synchronous)
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="tgw-sqlite-writer")
+            # Checkpoints get a thread (and so a connection) of their own: one running on the
+            # writer thread would hold up writes queued behind it, and their write lock.
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="tgw-sqlite-checkpoint")
 
     async def run(self, work: SyncWork[T]) -> T:
         if self._sync_engine is None or self._executor is None:
@@ -162,7 +226,7 @@ class SqlRunner:
         loop = asyncio.get_running_loop()
         if self._lock is None:
             return await loop.run_in_executor(self._executor, self._run_here, work)
-        async with self._lock:
+        async with self._lock.hold(self._urgent):
             return await loop.run_in_executor(self._executor, self._run_here, work)
 
     def _run_here(self, work: SyncWork[T]) -> T:
@@ -175,12 +239,12 @@ class SqlRunner:
     async def checkpoint(self) -> tuple[int, int, int] | None:
         """Copy the SQLite WAL into the database (PASSIVE: readers and writers go on).
 
-        Runs on this runner's thread without the write lock. None on PostgreSQL.
+        Runs on a thread of its own, without the write lock. None on PostgreSQL.
         """
-        if self._sync_engine is None or self._executor is None:
+        if self._sync_engine is None or self._checkpointer is None:
             return None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._checkpoint_here)
+        return await loop.run_in_executor(self._checkpointer, self._checkpoint_here)
 
     def _checkpoint_here(self) -> tuple[int, int, int]:
         assert self._sync_engine is not None
@@ -192,6 +256,9 @@ class SqlRunner:
             return int(busy), int(log_frames), int(done)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
+            self._checkpointer = None
         if self._executor is not None:
             executor, engine = self._executor, self._sync_engine
             self._executor = None

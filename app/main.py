@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -96,6 +97,9 @@ def create_app(services: Services) -> Starlette:
             tasks = await start_instances(services)
             if services.engine.dialect.name == "sqlite":
                 tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
+            # What exists now lives as long as the process: keep the garbage collector from
+            # scanning it again and again (fewer and shorter pauses under load).
+            gc.freeze()
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import (
     SessionFactory,
     SqlRunner,
+    WriteLock,
     create_engine,
     create_session_factory,
     is_sqlite,
@@ -97,13 +98,14 @@ def build_services(
 ) -> Services:
     engine = create_engine(settings.database.url)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
-    write_lock = asyncio.Lock() if is_sqlite(settings.database.url) else None
+    write_lock = WriteLock() if is_sqlite(settings.database.url) else None
     factory = create_session_factory(engine, write_lock)
     # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
     read_factory = factory
     wakeup = Wakeup()
     stamps = QueueClock(clock)
-    sql = SqlRunner(engine, write_lock)
+    # Accepting API requests: a client waits for each commit, so these writes go first.
+    sql = SqlRunner(engine, write_lock, urgent=True)
     services = Services(
         settings=settings,
         engine=engine,
