@@ -322,3 +322,13 @@ class SandboxFault(SQLModel, table=True):
     number: str | None = Field(default=None, max_length=20)
     times_left: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TelegramSession(SQLModel, table=True):
+    """A Telethon session (auth key, DC, update state, entity cache), sealed (app/sealing.py)."""
+
+    __tablename__ = "telegram_session"
+
+    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    sealed: bytes = Field(sa_type=sa.LargeBinary)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
