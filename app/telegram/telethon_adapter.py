@@ -11,10 +11,12 @@ import base64
 import datetime as dt
 from typing import Any
 
+from telethon import errors
 from telethon.crypto import AuthKey
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
+from app.telegram import port
 from app.telegram.session_store import SessionWriter, Snapshot
 
 SNAPSHOT_VERSION = 1
@@ -90,3 +92,67 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
 
     def clone(self, to_instance: Any = None) -> MemorySession:
         return MemorySession()  # Telethon's CDN helper only needs an empty session
+
+
+# --- errors: Telethon's to the port's (matched by explicit class, never by base class alone:
+# SessionPasswordNeededError is an UnauthorizedError too, RandomIdDuplicateError a ServerError;
+# reference/telethon-notes.md §4.4) ---
+
+_RECIPIENT_ERRORS: tuple[tuple[tuple[type[Exception], ...], type[port.RecipientError]], ...] = (
+    ((errors.UserIsBlockedError, errors.YouBlockedUserError), port.UserBlocked),
+    ((errors.InputUserDeactivatedError,), port.UserDeactivated),
+    ((errors.UserPrivacyRestrictedError, errors.ChatWriteForbiddenError), port.PrivacyRestricted),
+    (
+        (
+            errors.PeerIdInvalidError,
+            errors.UserIdInvalidError,
+            errors.ChatIdInvalidError,
+            errors.ChannelInvalidError,
+            errors.ChannelPrivateError,
+        ),
+        port.PeerInvalid,
+    ),
+)
+_REJECTED = (
+    errors.MessageTooLongError,
+    errors.MessageEmptyError,
+    errors.MediaCaptionTooLongError,
+    errors.EntityBoundsInvalidError,
+    errors.PhotoInvalidDimensionsError,
+    errors.MediaEmptyError,
+)
+_SESSION_GONE = (
+    errors.AuthKeyUnregisteredError,
+    errors.SessionRevokedError,
+    errors.SessionExpiredError,
+    errors.UserDeactivatedError,
+    errors.UserDeactivatedBanError,
+    errors.AuthKeyDuplicatedError,
+)
+
+
+def to_port_error(exc: BaseException) -> port.TelegramError:
+    """The port's error for anything a Telethon call raised."""
+    if isinstance(exc, port.TelegramError):
+        return exc
+    if isinstance(exc, errors.RandomIdDuplicateError):
+        return port.AlreadySent(None)
+    if isinstance(exc, errors.FloodWaitError | errors.FloodPremiumWaitError):
+        return port.FloodWait(int(exc.seconds))
+    if isinstance(exc, errors.SlowModeWaitError):
+        return port.FloodWait(int(exc.seconds))
+    if isinstance(exc, errors.PeerFloodError):
+        return port.PeerFlood(str(exc))
+    for classes, error in _RECIPIENT_ERRORS:
+        if isinstance(exc, classes):
+            return error(str(exc))
+    if isinstance(exc, _REJECTED):
+        return port.MessageRejected(str(exc))
+    if isinstance(exc, _SESSION_GONE):
+        return port.SessionRevoked(str(exc))
+    if isinstance(exc, errors.RPCError) and exc.code in (400, 403, 406):
+        # An error Telegram gives for this request: sending it again will not help.
+        return port.MessageRejected(f"{exc.code} {exc.message}")
+    # Server-side trouble (500, RPC_CALL_FAIL, TIMEOUT), network loss, timeouts, the unknown:
+    # retried later with the same random_id, which is always safe.
+    return port.TransientError(repr(exc))
