@@ -503,7 +503,11 @@ def recipients_remove(
 
     settings = _ctx(ctx, sub_config).settings
     _migrate(settings)
-    digits = normalize_number(number)
+    try:
+        digits = normalize_number(number)
+    except Exception as exc:  # an ApiError: said plainly, no traceback
+        _fail(exc)
+        return
     now = datetime.now(UTC)
 
     async def work(session: Any) -> int:

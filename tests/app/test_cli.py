@@ -83,3 +83,10 @@ def test_every_command_has_help(tmp_path: Path) -> None:
             timeout=60,
         )
         assert result.returncode == 0 and "Usage:" in result.stdout, command
+
+
+def test_removing_an_invalid_number_says_why_without_a_traceback(tmp_path: Path) -> None:
+    result = tgw(tmp_path, "recipients", "remove", "abc")
+    assert result.returncode == 1
+    assert "Destination number is invalid" in result.stderr
+    assert "Traceback" not in result.stderr
