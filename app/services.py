@@ -23,6 +23,8 @@ from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
 from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
+from app.telegram.session_store import SessionStore
+from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, telethon_config
 from outbound.accept import Enqueuer
 
 
@@ -80,6 +82,9 @@ class Services:
     run_workers: bool = True
     extra_engines: list[AsyncEngine] = field(default_factory=list)
     extra_runners: list[SqlRunner] = field(default_factory=list)
+    # Sealed Telegram sessions (None only when no secret_key was given: tests without Telethon).
+    session_store: SessionStore | None = None
+    telethon: TelethonConfig | None = None
 
     async def close(self) -> None:
         for runner in [self.sql, *self.extra_runners]:
@@ -95,7 +100,11 @@ def build_services(
     *,
     clock: Callable[[], datetime] = utcnow,
     run_workers: bool = True,
+    secret_key: str | None = None,
+    telethon: TelethonConfig | None = None,
 ) -> Services:
+    """Build everything. `secret_key` seals Telegram sessions (the CLI reads it or tgw.key);
+    `telethon` overrides the [telegram] section (tests pass a fake server's transport)."""
     engine = create_engine(settings.database.url)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
     write_lock = WriteLock() if is_sqlite(settings.database.url) else None
@@ -140,6 +149,15 @@ def build_services(
             )
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
-        # Telethon instances get their backend in the Telethon issue; until then they stay
-        # logged_out and their queue holds.
+    key = secret_key or settings.security.secret_key
+    if key:
+        services.session_store = SessionStore(factory, key, clock)
+    services.telethon = telethon or telethon_config(settings)
+    for conf in settings.instances:
+        if conf.backend == "telethon" and services.session_store is not None:
+            services.backends[conf.number] = TelethonBackend(
+                conf.number, services.session_store, services.telethon, clock
+            )
+        # Without a secret key (tests of other parts) Telethon instances have no backend:
+        # they stay logged_out and their queue holds.
     return services
