@@ -19,7 +19,7 @@ import datetime as dt
 import inspect
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -267,10 +267,26 @@ class _GatewayClient(TelegramClient):  # type: ignore[misc]
     state Telethon holds is covered by handled updates: only then is it written down.
     """
 
-    def __init__(self, *args: Any, on_settled: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        on_settled: Callable[[], None],
+        on_reconnected: Callable[[], Awaitable[None]],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.tgw_pending = 0
         self._tgw_on_settled = on_settled
+        self._tgw_on_reconnected = on_reconnected
+
+    async def _handle_auto_reconnect(self) -> None:
+        # Telethon reconnects with a new MTProto session and does not ask for what it missed
+        # meanwhile (reference/telethon-notes.md §9: #1125, #4235): ask now.
+        await super()._handle_auto_reconnect()
+        try:
+            await self.catch_up()
+        finally:
+            await self._tgw_on_reconnected()
 
     # Telethon 1.39 preprocesses synchronously, later versions asynchronously.
     if inspect.iscoroutinefunction(TelegramClient._preprocess_updates):
@@ -300,6 +316,7 @@ def _new_client(
     session: DatabaseSession,
     *,
     on_settled: Callable[[], None] | None = None,
+    on_reconnected: Callable[[], Awaitable[None]] | None = None,
     live: bool = False,
 ) -> Any:
     if config.public_key_pem:
@@ -331,7 +348,12 @@ def _new_client(
             auto_reconnect=True,
         )
         client = _GatewayClient(
-            session, config.api_id, config.api_hash, on_settled=on_settled or _noop, **kwargs
+            session,
+            config.api_id,
+            config.api_hash,
+            on_settled=on_settled or _noop,
+            on_reconnected=on_reconnected or _anoop,
+            **kwargs,
         )
     else:
         kwargs.update(flood_sleep_threshold=0, request_retries=2)
@@ -345,11 +367,17 @@ def _noop() -> None:
     return None
 
 
+async def _anoop() -> None:
+    return None
+
+
 CONNECT_TIMEOUT_S = 15
 # How long `tgw serve` waits for Telegram before it starts serving HTTP all the same.
 FIRST_CONNECT_WAIT_S = 5
 CALL_TIMEOUT_S = 60
 CATCH_UP_EVERY_S = 120
+WATCH_EVERY_S = 1.0
+REPORT_DOWN_AFTER_S = 3.0
 LOGIN_POLL_S = 2.0
 MAX_BACKOFF_S = 300.0
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -532,7 +560,13 @@ class TelethonBackend:
         session.guard_update_state = True
         self._session = session
         self._stuck = False
-        client = _new_client(self._config, session, on_settled=self._settled, live=True)
+        client = _new_client(
+            self._config,
+            session,
+            on_settled=self._settled,
+            on_reconnected=self._reconnected,
+            live=True,
+        )
         self._client = client
         client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
         client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
@@ -551,7 +585,7 @@ class TelethonBackend:
         session.save()
         self._connected.set()
         await self._report("ready", None)
-        ticker = asyncio.create_task(self._periodic_catch_up(client))
+        ticker = asyncio.create_task(self._watch(client))
         try:
             await client.run_until_disconnected()
         except Exception as exc:
@@ -561,14 +595,30 @@ class TelethonBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
 
-    async def _periodic_catch_up(self, client: Any) -> None:
-        """Ask for missed updates now and then: reconnects can drop some silently."""
+    async def _reconnected(self) -> None:
+        await self._report("ready", None)
+
+    async def _watch(self, client: Any) -> None:
+        """Report a network loss that lasts, and catch up now and then: a reconnect can drop
+        updates silently (reference/telethon-notes.md §9)."""
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        last_catch_up = loop.time()
         while True:
-            await asyncio.sleep(CATCH_UP_EVERY_S)
+            await asyncio.sleep(WATCH_EVERY_S)
+            now = loop.time()
             try:
-                await client.catch_up()
+                if not client._sender._transport_connected():
+                    down_since = down_since if down_since is not None else now
+                    if now - down_since >= REPORT_DOWN_AFTER_S:
+                        await self._report("disconnected", "network lost; reconnecting")
+                    continue
+                down_since = None
+                if now - last_catch_up >= CATCH_UP_EVERY_S:
+                    last_catch_up = now
+                    await client.catch_up()
             except Exception:
-                log.exception("instance %s: catch-up failed", self.instance)
+                log.exception("instance %s: connection watch failed", self.instance)
 
     async def _close_client(self) -> None:
         self._connected.clear()
