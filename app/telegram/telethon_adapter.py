@@ -826,10 +826,11 @@ class TelethonBackend:
         self, client: Any, group_name: str, admin_number: str
     ) -> port.GroupPeer:
         wanted = group_name.strip().casefold()
-        chats = await client(functions.messages.GetAllChatsRequest(except_ids=[]))
+        # The account's chats are its dialogs (Telegram has no "all my groups" call any more).
+        chats = [dialog.entity async for dialog in client.iter_dialogs(limit=None)]
         matches = [
             chat
-            for chat in chats.chats
+            for chat in chats
             if isinstance(chat, types.Chat | types.Channel)
             and (chat.title or "").strip().casefold() == wanted
             and not getattr(chat, "left", False)

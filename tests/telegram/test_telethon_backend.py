@@ -655,3 +655,68 @@ async def test_session_store_never_holds_the_auth_key_in_clear(
         assert row is not None and key not in row.sealed
     finally:
         await services.close()
+
+
+async def test_incoming_photo_document_and_voice_are_downloaded_and_stored(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    from app.models import MediaBlob
+
+    async with ready_gateway(schema, clock, fake) as (services, _http, account, person, _h):
+        photo = _png()
+        pdf = b"%PDF-1.4\n" + bytes(range(256)) * 20
+        ogg = b"OggS" + bytes(range(200))
+        fake.person_sends(person, account, photo=photo)
+        fake.person_sends(
+            person, account, "the contract", document=(pdf, "contract.pdf", "application/pdf")
+        )
+        last = fake.person_sends(person, account, voice=ogg)
+        rows = await eventually(lambda: _rows_including(services, last), "the three media")
+        media_rows = [r for r in rows if r.media_kind is not None]
+        assert [r.media_kind for r in media_rows] == ["image", "document", "voice_note"]
+        async with services.factory() as session:
+            blobs = [await session.get(MediaBlob, r.media_id) for r in media_rows]
+        assert [b.data for b in blobs if b is not None] == [photo, pdf, ogg]
+        assert media_rows[1].filename == "contract.pdf"
+        assert media_rows[1].text == "the contract"
+
+
+async def test_a_reply_to_one_of_our_messages_names_it(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, person, headers):
+        message_id = await _send_text(http, headers, "Shall we meet on Friday?")
+        await drain(make_worker(services, 1))
+        ours = await message_row(services, message_id)
+        answer = fake.person_sends(person, account, "Yes", reply_to=ours.telegram_message_id)
+        rows = await eventually(lambda: _rows_including(services, answer), "the answer")
+        assert rows[-1].reply_to_telegram_id == ours.telegram_message_id
+
+
+async def test_group_messages_reach_a_group_the_account_is_in(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, person, headers):
+        chat_id = fake.add_group("Ops Team", creator=person, members=[account, person])
+        other = fake.add_person("34677777777", first_name="Eve")
+        fake.add_group("Ops Team", creator=other, members=[account, other])
+        response = await http.post(
+            "/v3/telegram/group/text/message/1",
+            json={"group_name": "Ops Team", "group_admin": PERSON_PHONE, "message": "deploy at 5"},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        await drain(make_worker(services, 1))
+        row = await message_row(services, response.json()["id"])
+        assert row.status == "sent", row.error_code
+        # The group whose creator has the given number, not the other one of the same name.
+        assert [r.text for r in fake.sent_in_group(chat_id)] == ["deploy at 5"]
+        missing = await http.post(
+            "/v3/telegram/group/text/message/1",
+            json={"group_name": "No Such Group", "group_admin": PERSON_PHONE, "message": "x"},
+            headers=headers,
+        )
+        assert missing.status_code == 200
+        await drain(make_worker(services, 1))
+        failed = await message_row(services, missing.json()["id"])
+        assert (failed.status, failed.error_code) == ("failed", "group_not_found")
