@@ -19,7 +19,7 @@ import datetime as dt
 import inspect
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -382,6 +382,8 @@ LOGIN_POLL_S = 2.0
 MAX_BACKOFF_S = 300.0
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 HANDLER_TRIES = 5
+# Private chats whose read marks are checked after a (re)connect.
+RECONCILE_DIALOGS = 200
 
 
 def _account_of(user: Any) -> port.Account:
@@ -449,6 +451,7 @@ class TelethonBackend:
         # a restart offers it again (catch-up).
         self._stuck = False
         self._state_reported: tuple[str, str | None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.status_detail: str | None = None
 
     # -- lifecycle --
@@ -475,6 +478,9 @@ class TelethonBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._close_client()
         await self._writer.flush()
 
@@ -585,6 +591,7 @@ class TelethonBackend:
         session.save()
         self._connected.set()
         await self._report("ready", None)
+        self._spawn(self._reconcile_reads(client))
         ticker = asyncio.create_task(self._watch(client))
         try:
             await client.run_until_disconnected()
@@ -597,6 +604,25 @@ class TelethonBackend:
 
     async def _reconnected(self) -> None:
         await self._report("ready", None)
+        if self._client is not None:
+            self._spawn(self._reconcile_reads(self._client))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconcile_reads(self, client: Any) -> None:
+        """Read receipts given while the gateway was away: Telethon's catch-up drops them
+        (they come as other_updates with a pts), so read them off the dialogs instead."""
+        try:
+            async for dialog in client.iter_dialogs(limit=RECONCILE_DIALOGS):
+                peer = dialog.dialog.peer
+                read_max = int(dialog.dialog.read_outbox_max_id or 0)
+                if isinstance(peer, types.PeerUser) and read_max > 0:
+                    await self._deliver(port.OutboxRead(user_id=int(peer.user_id), max_id=read_max))
+        except Exception:
+            log.warning("instance %s: could not read the dialogs' read marks", self.instance)
 
     async def _watch(self, client: Any) -> None:
         """Report a network loss that lasts, and catch up now and then: a reconnect can drop

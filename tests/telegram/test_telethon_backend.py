@@ -720,3 +720,27 @@ async def test_group_messages_reach_a_group_the_account_is_in(
         await drain(make_worker(services, 1))
         failed = await message_row(services, missing.json()["id"])
         assert (failed.status, failed.error_code) == ("failed", "group_not_found")
+
+
+async def test_a_read_receipt_given_while_the_gateway_was_down_still_marks_read(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    person = fake.add_person(PERSON_PHONE, first_name="Ana")
+    services0 = telethon_services(schema, clock, fake)
+    await log_in(services0, fake)
+    await services0.close()
+    async with gateway(schema, clock, fake) as (services, http, *_):
+        await greet(services, fake, account, person)
+        headers = await api_headers(http)
+        message_id = await _send_text(http, headers, "read me later")
+        await drain(make_worker(services, 1))
+        row = await message_row(services, message_id)
+        assert row.status == "sent" and row.telegram_message_id is not None
+    fake.person_reads(person, account, row.telegram_message_id)  # while the gateway is down
+    async with gateway(schema, clock, fake) as (services, _http):
+
+        async def read() -> bool:
+            return (await message_row(services, message_id)).status == "read"
+
+        await eventually(read, "the message to be marked read after the restart")
