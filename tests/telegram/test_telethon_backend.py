@@ -744,3 +744,31 @@ async def test_a_read_receipt_given_while_the_gateway_was_down_still_marks_read(
             return (await message_row(services, message_id)).status == "read"
 
         await eventually(read, "the message to be marked read after the restart")
+
+
+async def test_a_long_outage_is_reported_and_the_gateway_comes_back_by_itself(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, _http, account, person, _h):
+        port = fake.port
+        await fake.stop()  # Telegram unreachable: connections refused
+
+        async def reported_down() -> bool:
+            inst = await instance_row(services)
+            return inst.status_detail is not None and "reconnect" in inst.status_detail
+
+        await eventually(reported_down, "the outage to be reported")
+        async with services.factory() as session:
+            details = list(
+                await session.scalars(select(Event.payload).where(Event.type == "instance.status"))
+            )
+        assert any("reconnect" in d for d in details)  # an instance.status event says so
+        await fake.start(port=port)
+        marker = fake.person_sends(person, account, "after the outage")
+        await eventually(lambda: _rows_including(services, marker), "the message after it")
+
+        async def back() -> bool:
+            inst = await instance_row(services)
+            return inst.status == "ready" and inst.status_detail is None
+
+        await eventually(back, "the instance to be ready again")
