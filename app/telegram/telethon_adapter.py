@@ -174,6 +174,8 @@ _SESSION_GONE = (
     errors.UserDeactivatedError,
     errors.UserDeactivatedBanError,
     errors.AuthKeyDuplicatedError,
+    # The server no longer knows the auth key at all (the transport answers 404).
+    errors.AuthKeyNotFound,
 )
 
 
