@@ -336,7 +336,11 @@ def clients_revoke(
 @click.option("--instance", default=1, show_default=True, type=int)
 @click.option("--phone", default=None, help="The account's number (asked for if not given).")
 @click.option("--qr", is_flag=True, help="Log in by scanning a QR code with the phone instead.")
-@click.option("--force", is_flag=True, help="Replace a session that is still logged in.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a session that is still logged in (stop `tgw serve` first).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @config_option
 @click.pass_context
