@@ -406,6 +406,67 @@ def logout(ctx: click.Context, instance: int, as_json: bool, sub_config: str | N
     _echo({"instance": instance, "logged_out": had}, as_json, text)
 
 
+@main.group()
+def profile() -> None:
+    """The account's profile: name, bio, picture."""
+
+
+@profile.command("set")
+@click.option("--instance", default=1, show_default=True, type=int)
+@click.option("--first-name", default=None)
+@click.option("--last-name", default=None)
+@click.option("--about", default=None, help="The bio (at most 70 characters).")
+@click.option(
+    "--photo",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JPEG or PNG picture (resized to at most 1280 px).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def profile_set(
+    ctx: click.Context,
+    instance: int,
+    first_name: str | None,
+    last_name: str | None,
+    about: str | None,
+    photo: Path | None,
+    as_json: bool,
+    sub_config: str | None,
+) -> None:
+    """Set the name, bio and/or picture (through the running gateway if there is one)."""
+    from app import terminal_profile
+
+    if first_name is None and last_name is None and about is None and photo is None:
+        click.echo(
+            "tgw: nothing to set (give --first-name, --last-name, --about or --photo)", err=True
+        )
+        sys.exit(2)
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    token, _ = admin_token(settings)
+    key = secret_key(settings)
+    try:
+        view = _run(
+            terminal_profile.set_profile(
+                settings,
+                token,
+                key,
+                instance,
+                first_name=first_name,
+                last_name=last_name,
+                about=about,
+                photo=photo,
+            )
+        )
+    except terminal_profile.ProfileFailure as exc:
+        click.echo(f"tgw: {exc}", err=True)
+        sys.exit(1)
+    name = " ".join(p for p in (view.get("first_name"), view.get("last_name")) if p)
+    _echo(view, as_json, f"instance {instance}: profile set ({name or 'no name'})")
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True)
 @config_option

@@ -18,6 +18,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "media_type_mismatch": 400,
     "missing_credentials": 401,
     "unauthorized": 401,
+    "csrf": 403,  # a console (cookie) request without its X-CSRF-Token
     "not_found": 404,
     "unknown_instance": 404,
     "method_not_allowed": 405,
@@ -25,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "too_many_attempts": 429,  # console sign-in after repeated wrong tokens
     "quota_exceeded": 469,
     "media_missing": 470,
     "number_invalid": 471,
@@ -33,19 +35,44 @@ STATUS_BY_CODE: dict[str, int] = {
     "client_expired": 474,
     "internal_error": 500,
     "unavailable": 503,
+    # logging an instance in (SPEC §5)
+    "phone_invalid": 400,
+    "phone_unregistered": 400,
+    "phone_banned": 400,
+    "code_invalid": 400,
+    "code_expired": 400,
+    "password_invalid": 400,
+    "qr_expired": 400,
+    "login_failed": 400,
+    "no_login": 409,
+    "already_logged_in": 409,
+    "not_logged_in": 409,
+    "not_configured": 409,
+    "flood_wait": 429,
+    "unreachable": 503,
+    "invalid_image": 400,
 }
 
 
 class ApiError(Exception):
     """An error answered to an HTTP caller. `code` is stable; `message` is for humans."""
 
-    def __init__(self, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if code not in STATUS_BY_CODE:
             raise ValueError(f"unknown error code {code}")
         super().__init__(message)
         self.code = code
         self.message = message
         self.headers = headers or {}
+        # More fields of the native error body (e.g. a FloodWait's `seconds`).
+        self.extra = extra or {}
 
     @property
     def status(self) -> int:
@@ -55,7 +82,7 @@ class ApiError(Exception):
         return {"error_message": self.message}
 
     def native_body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
 
 class NotFound(ApiError):

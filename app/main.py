@@ -16,8 +16,9 @@ from starlette.responses import Response
 
 from app.db import transaction
 from app.instances import set_instance_status, sync_instances
+from app.lease import InstanceLease
 from app.models import Instance
-from app.routes import admin, docs, health, messages, whatsmate
+from app.routes import admin, console, docs, health, messages, onboarding, whatsmate
 from app.routes.common import JSON
 from app.services import Services
 from inbound.processor import InboundProcessor
@@ -26,37 +27,88 @@ from outbound.worker import SendWorker
 log = logging.getLogger(__name__)
 
 
+LEASE_RETRY_S = 5.0
+
+
 async def start_instances(services: Services, *, workers: bool = True) -> list[asyncio.Task[None]]:
-    """Connect each backend, record its account, and start its send worker."""
+    """Take each instance's lease; connect the backends we own and start their send workers.
+
+    An instance whose lease another process holds is served over HTTP but not opened here; a
+    task tries the lease again now and then and takes the instance over when its owner dies.
+    """
     now = services.clock()
     async with transaction(services.factory) as session:
         await sync_instances(session, services.settings, now)
     tasks: list[asyncio.Task[None]] = []
-    for number, backend in services.backends.items():
-        processor = InboundProcessor(
-            number,
-            services.factory,
-            services.settings,
-            services.wakeup,
-            services.clock,
-            services.stamps,
-        )
-        await backend.start(processor)
-        account = await backend.me()
-        async with transaction(services.factory) as session:
-            inst = await session.get(Instance, number)
-            assert inst is not None
-            if account is not None:
-                inst.phone = account.phone
-                inst.user_id = account.user_id
-                if inst.status not in ("ready", "flood_wait"):
-                    await set_instance_status(session, inst, "ready", None, now)
-            elif inst.status != "logged_out":
-                await set_instance_status(session, inst, "logged_out", None, now)
-        if workers:
-            worker = make_worker(services, number)
-            tasks.append(asyncio.create_task(worker.run(), name=f"send-worker-{number}"))
+    for number in services.backends:
+        lease = InstanceLease(services.engine, services.settings.database.url, number)
+        services.leases[number] = lease
+        if await lease.try_acquire():
+            worker_task = await start_instance(services, number, workers=workers)
+            if worker_task is not None:
+                tasks.append(worker_task)
+        else:
+            log.warning(
+                "instance %s: another process holds its Telegram session; serving HTTP only"
+                " and taking over if that process stops",
+                number,
+            )
+            tasks.append(
+                asyncio.create_task(
+                    _take_over(services, lease, workers), name=f"lease-wait-{number}"
+                )
+            )
     return tasks
+
+
+async def _take_over(services: Services, lease: InstanceLease, workers: bool) -> None:
+    while True:
+        if await lease.try_acquire():
+            break
+        await asyncio.sleep(LEASE_RETRY_S)  # another process's lock: nothing to wait on here
+    log.info("instance %s: the lease is free; taking the session over", lease.instance)
+    worker_task = await start_instance(services, lease.instance, workers=workers)
+    if worker_task is not None:
+        await worker_task  # cancelled with this task at shutdown
+
+
+async def start_instance(
+    services: Services, number: int, *, workers: bool = True
+) -> asyncio.Task[None] | None:
+    """Connect one backend we hold the lease of, record its account, start its worker."""
+    backend = services.backends[number]
+    processor = InboundProcessor(
+        number,
+        services.factory,
+        services.settings,
+        services.wakeup,
+        services.clock,
+        services.stamps,
+    )
+    await backend.start(processor)
+    account = await backend.me()
+    now = services.clock()
+    async with transaction(services.factory) as session:
+        inst = await session.get(Instance, number)
+        assert inst is not None
+        if account is not None:
+            inst.phone = account.phone
+            inst.user_id = account.user_id
+            if inst.status not in ("ready", "flood_wait"):
+                await set_instance_status(session, inst, "ready", None, now)
+        elif inst.status != "logged_out":
+            await set_instance_status(session, inst, "logged_out", None, now)
+    conf = services.settings.instance(number)
+    if account is not None and conf is not None:
+        try:
+            if await services.profiles.apply_config(number, conf.profile):
+                log.info("instance %s: [instances.profile] applied", number)
+        except Exception:
+            log.exception("instance %s: could not apply [instances.profile]", number)
+    if not workers:
+        return None
+    worker = make_worker(services, number)
+    return asyncio.create_task(worker.run(), name=f"send-worker-{number}")
 
 
 def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
@@ -135,7 +187,15 @@ def create_app(services: Services) -> Starlette:
         )
 
     app = Starlette(
-        routes=[*whatsmate.routes, *messages.routes, *admin.routes, *health.routes, *docs.routes],
+        routes=[
+            *whatsmate.routes,
+            *messages.routes,
+            *admin.routes,
+            *onboarding.routes,
+            *console.routes,
+            *health.routes,
+            *docs.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -332,3 +332,20 @@ class TelegramSession(SQLModel, table=True):
     instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     sealed: bytes = Field(sa_type=sa.LargeBinary)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InstanceProfile(SQLModel, table=True):
+    """The profile the gateway last gave an instance's account (admin API, CLI or config)."""
+
+    __tablename__ = "instance_profile"
+
+    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    first_name: str | None = Field(default=None, max_length=64)
+    last_name: str | None = Field(default=None, max_length=64)
+    about: str | None = Field(default=None, max_length=255)
+    photo_media_id: str | None = Field(default=None, foreign_key="media_blob.id")
+    photo_width: int | None = None
+    photo_height: int | None = None
+    # Fingerprint of the [instances.profile] last applied: applied again only when it changes.
+    applied_config: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(sa_type=UTCDateTime)

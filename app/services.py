@@ -18,6 +18,7 @@ from app.db import (
     create_session_factory,
     is_sqlite,
 )
+from app.lease import InstanceLease
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
@@ -26,6 +27,8 @@ from app.telegram.sandbox import SandboxTelegram
 from app.telegram.session_store import SessionStore
 from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, telethon_config
 from outbound.accept import Enqueuer
+from outbound.onboarding import Onboarding
+from outbound.profile import Profiles
 
 
 @dataclass
@@ -85,8 +88,16 @@ class Services:
     # Sealed Telegram sessions (None only when no secret_key was given: tests without Telethon).
     session_store: SessionStore | None = None
     telethon: TelethonConfig | None = None
+    # Logging instances in over the admin API, and their profiles (set in build_services).
+    onboarding: Onboarding = field(init=False)
+    profiles: Profiles = field(init=False)
+    # Who owns each instance's session (app/lease.py); filled by start_instances.
+    leases: dict[int, InstanceLease] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.onboarding.close()
+        for lease in self.leases.values():
+            await lease.release()
         for runner in [self.sql, *self.extra_runners]:
             await asyncio.to_thread(runner.close)
         await self.engine.dispose()
@@ -145,7 +156,12 @@ def build_services(
     for conf in settings.instances:
         if conf.backend == "sandbox":
             sandbox = SandboxTelegram(
-                conf.number, sandbox_factory, wakeup, clock, services.background_sql
+                conf.number,
+                sandbox_factory,
+                wakeup,
+                clock,
+                services.background_sql,
+                password=conf.sandbox_password,
             )
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
@@ -160,4 +176,6 @@ def build_services(
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.
+    services.onboarding = Onboarding(services.backends, factory, clock)
+    services.profiles = Profiles(services.backends, factory, clock)
     return services

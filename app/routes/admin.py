@@ -137,7 +137,12 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "paused_until": inst.paused_until.isoformat() if inst.paused_until else None,
         "phone": inst.phone,
         "user_id": inst.user_id,
-        "profile": conf.profile.model_dump(exclude={"photo"}) if conf else None,
+        # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process
+        # here runs the instance (workers off).
+        "session_owner": (
+            lease.describe()["session_owner"] if (lease := svc.leases.get(inst.number)) else None
+        ),
+        "profile": await svc.profiles.view(inst.number, conf.profile if conf else None),
         "queue": {
             s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
         },

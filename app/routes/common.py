@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from app import console_auth
 from app.errors import ApiError
 from app.services import Services
 
@@ -101,8 +102,25 @@ def _find_nul(value: Any, path: str) -> str | None:
 
 
 def require_admin(request: Request) -> None:
-    token = services(request).admin_token
+    """The Bearer admin token, or a console session cookie (app/console_auth.py).
+
+    A request that carries an Authorization header is judged by it alone. With the cookie,
+    every request other than GET/HEAD must also carry the session's X-CSRF-Token (403 `csrf`).
+    """
+    svc = services(request)
+    token = svc.admin_token
     header = request.headers.get("authorization", "")
+    cookie = request.cookies.get(console_auth.SESSION_COOKIE)
+    if not header and cookie:
+        console_auth.require_session(
+            token,
+            cookie,
+            request.method,
+            request.headers.get(console_auth.CSRF_HEADER),
+            svc.clock(),
+            request.app.state,
+        )
+        return
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise ApiError("unauthorized", "Missing 'Authorization: Bearer <admin token>' header")

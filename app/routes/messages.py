@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -177,72 +178,101 @@ async def get_message(request: Request) -> Response:
     return JSON(render_message(row))
 
 
+async def message_page(
+    session: AsyncSession,
+    params: Mapping[str, str],
+    client_id: str | None,
+    *,
+    newest_first: bool = False,
+) -> dict[str, Any]:
+    """One page of messages (`status`, `after`, `limit` from `params`): `{"data", "next"}`.
+
+    `client_id` None: every client's (the admin view). `after` is the last id of the previous
+    page; pages go oldest first, or newest first when `newest_first`.
+    """
+    limit = int_param(params.get("limit"), "limit", 50, 1, 500)
+    status = params.get("status") or None
+    if status is not None and status not in MESSAGE_STATUSES:
+        raise ApiError("invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}")
+    query = select(Message)
+    if client_id is not None:
+        query = query.where(col(Message.client_id) == client_id)
+    if status:
+        query = query.where(col(Message.status) == status)
+    after = params.get("after")
+    if after:
+        anchor = await session.get(Message, after) if is_message_id(after) else None
+        if anchor is None or (client_id is not None and anchor.client_id != client_id):
+            raise ApiError("invalid_field", f"'after' is not a message id: {after!r}")
+        if newest_first:
+            query = query.where(
+                or_(
+                    col(Message.created_at) < anchor.created_at,
+                    and_(
+                        col(Message.created_at) == anchor.created_at,
+                        col(Message.id) < anchor.id,
+                    ),
+                )
+            )
+        else:
+            query = query.where(
+                or_(
+                    col(Message.created_at) > anchor.created_at,
+                    and_(
+                        col(Message.created_at) == anchor.created_at,
+                        col(Message.id) > anchor.id,
+                    ),
+                )
+            )
+    if newest_first:
+        query = query.order_by(col(Message.created_at).desc(), col(Message.id).desc())
+    else:
+        query = query.order_by(col(Message.created_at), col(Message.id))
+    rows = list(await session.scalars(query.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "data": [render_message(r) for r in rows],
+        "next": rows[-1].id if more and rows else None,
+    }
+
+
 async def list_messages(request: Request) -> Response:
     svc = services(request)
     try:
         client_id = await _client(request)
-        params = request.query_params
-        limit = int_param(params.get("limit"), "limit", 50, 1, 500)
-        status = params.get("status")
-        if status is not None and status not in MESSAGE_STATUSES:
-            raise ApiError(
-                "invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}"
-            )
         async with svc.read_factory() as session:
-            query = select(Message).where(col(Message.client_id) == client_id)
-            if status:
-                query = query.where(col(Message.status) == status)
-            after = params.get("after")
-            if after:
-                anchor = await session.get(Message, after) if is_message_id(after) else None
-                if anchor is None or anchor.client_id != client_id:
-                    raise ApiError("invalid_field", f"'after' is not a message id: {after!r}")
-                query = query.where(
-                    or_(
-                        col(Message.created_at) > anchor.created_at,
-                        and_(
-                            col(Message.created_at) == anchor.created_at,
-                            col(Message.id) > anchor.id,
-                        ),
-                    )
-                )
-            query = query.order_by(col(Message.created_at), col(Message.id)).limit(limit + 1)
-            rows = list(await session.scalars(query))
+            page = await message_page(session, request.query_params, client_id)
     except ApiError as exc:
         return native_error(exc)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return JSON(
-        {
-            "data": [render_message(r) for r in rows],
-            "next": rows[-1].id if more and rows else None,
-        }
-    )
+    return JSON(page)
+
+
+async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> dict[str, Any]:
+    """Recipients filtered by `status` (default registered), `instance`, `limit`: `{"data"}`."""
+    status = params.get("status") or "registered"
+    if status not in ("registered", "pending", "unregistered", "all"):
+        raise ApiError("invalid_field", "'status' must be registered, pending, unregistered or all")
+    instance = int_param(params.get("instance"), "instance", 0, 0, 1_000_000)
+    limit = int_param(params.get("limit"), "limit", 1000, 1, 5000)
+    query = select(Recipient)
+    if status != "all":
+        query = query.where(col(Recipient.status) == status)
+    if instance:
+        query = query.where(col(Recipient.instance) == instance)
+    rows = await session.scalars(query.order_by(col(Recipient.id)).limit(limit))
+    return {"data": [recipient_data(r) for r in rows]}
 
 
 async def list_recipients(request: Request) -> Response:
     svc = services(request)
     try:
         await _client(request)
-        params = request.query_params
-        status = params.get("status", "registered")
-        if status not in ("registered", "pending", "unregistered", "all"):
-            raise ApiError(
-                "invalid_field", "'status' must be registered, pending, unregistered or all"
-            )
-        instance = int_param(params.get("instance"), "instance", 0, 0, 1_000_000)
-        limit = int_param(params.get("limit"), "limit", 1000, 1, 5000)
         async with svc.read_factory() as session:
-            query = select(Recipient)
-            if status != "all":
-                query = query.where(col(Recipient.status) == status)
-            if instance:
-                query = query.where(col(Recipient.instance) == instance)
-            rows = await session.scalars(query.order_by(col(Recipient.id)).limit(limit))
-            data = [recipient_data(r) for r in rows]
+            page = await recipient_page(session, request.query_params)
     except ApiError as exc:
         return native_error(exc)
-    return JSON({"data": data})
+    return JSON(page)
 
 
 async def delete_recipient(request: Request) -> Response:

@@ -167,6 +167,24 @@ class TelegramBackend(Protocol):
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
         """A group the account is in, by title and the creator's number."""
 
+    def new_login(self) -> LoginFlow:
+        """A login attempt for this instance (code, 2FA password or QR)."""
+
+    async def login_completed(self) -> None:
+        """A login flow of this backend succeeded: take the new session into service."""
+
+    async def log_out(self) -> None:
+        """End the session (at Telegram too) and forget it."""
+
+    async def get_profile(self) -> Profile | None:
+        """The account's profile as Telegram shows it; None when not logged in."""
+
+    async def set_profile(self, first_name: str, last_name: str | None, about: str | None) -> None:
+        """Change the account's name and bio."""
+
+    async def set_photo(self, jpeg: bytes) -> None:
+        """Make `jpeg` the profile picture, replacing the previous ones."""
+
 
 # --- the error tree ---
 
@@ -278,3 +296,27 @@ class LoginStep:
     qr_url: str | None = None
     expires_at: datetime | None = None
     password_hint: str | None = None
+
+
+class LoginFlow(Protocol):
+    """One login attempt: its steps share one auth key (a code is bound to the key)."""
+
+    async def request_code(self, phone: str) -> LoginStep: ...
+
+    async def submit_code(self, code: str) -> LoginStep: ...
+
+    async def submit_password(self, password: str) -> LoginStep: ...
+
+    async def start_qr(self) -> LoginStep: ...
+
+    async def wait_qr(self, timeout_s: float) -> LoginStep:
+        """Wait for the scan; when the token expires first, a fresh one comes back."""
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Profile:
+    first_name: str | None
+    last_name: str | None
+    about: str | None

@@ -47,7 +47,7 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
     and `close()` hand the current state to the writer, `delete()` (log_out) forgets it.
     """
 
-    def __init__(self, writer: SessionWriter, snapshot: Snapshot | None = None) -> None:
+    def __init__(self, writer: SessionWriter | None, snapshot: Snapshot | None = None) -> None:
         super().__init__()
         self._writer = writer
         # The account logged in with this key (None while a login is under way): a running
@@ -125,13 +125,19 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
         self.revoked = snapshot.get("revoked")
 
     def save(self) -> None:
-        self._writer.submit(self.snapshot())
+        if self._writer is not None:
+            self._writer.submit(self.snapshot())
 
     def close(self) -> None:
         self.save()
 
     def delete(self) -> None:
-        self._writer.submit(None)
+        if self._writer is not None:
+            self._writer.submit(None)
+
+    def detach(self) -> None:
+        """Store nothing more: the instance's session was replaced or logged out."""
+        self._writer = None
 
     def __repr__(self) -> str:  # never show the auth key in logs
         return f"DatabaseSession(dc={self._dc_id}, authorized={self._auth_key is not None})"
@@ -454,6 +460,7 @@ class TelethonBackend:
         self._stuck = False
         self._state_reported: tuple[str, str | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._login_event = asyncio.Event()
         self.status_detail: str | None = None
 
     # -- lifecycle --
@@ -488,6 +495,89 @@ class TelethonBackend:
 
     async def me(self) -> port.Account | None:
         return self._account
+
+    # -- logging in and out, profile --
+
+    def new_login(self) -> TelethonLogin:
+        return TelethonLogin(self.instance, self._store, self._config)
+
+    async def resume_login(self) -> TelethonLogin | None:
+        return await TelethonLogin.resume(self.instance, self._store, self._config)
+
+    async def login_completed(self) -> None:
+        """A new session was stored: replace the running one (if any) with it now."""
+        if self._client is not None and self._session is not None:
+            self._session.detach()  # the old client must not overwrite the new session
+            with contextlib.suppress(Exception):
+                await self._client.disconnect()
+        self._login_event.set()
+
+    async def log_out(self) -> None:
+        client, session = self._client, self._session
+        if session is not None:
+            session.detach()
+        self._account = None
+        if client is not None and self._connected.is_set():
+            try:
+                await asyncio.wait_for(client.log_out(), CALL_TIMEOUT_S)
+            except Exception as exc:
+                log.warning("instance %s: log out at Telegram failed: %r", self.instance, exc)
+            await self._store.store(self.instance, None)
+        else:
+            await log_out(self.instance, self._store, self._config)
+        self._login_event.set()
+        await self._report("logged_out", None)
+
+    async def get_profile(self) -> port.Profile | None:
+        client = self._live_client()
+        try:
+            full = await asyncio.wait_for(
+                client(functions.users.GetFullUserRequest(types.InputUserSelf())),
+                CALL_TIMEOUT_S,
+            )
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        me = next((u for u in full.users if getattr(u, "is_self", False)), None)
+        me = me or (full.users[0] if full.users else None)
+        return port.Profile(
+            first_name=getattr(me, "first_name", None),
+            last_name=getattr(me, "last_name", None),
+            about=full.full_user.about,
+        )
+
+    async def set_profile(self, first_name: str, last_name: str | None, about: str | None) -> None:
+        client = self._live_client()
+        request = functions.account.UpdateProfileRequest(
+            first_name=first_name, last_name=last_name or "", about=about or ""
+        )
+        try:
+            await asyncio.wait_for(client(request), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+
+    async def set_photo(self, jpeg: bytes) -> None:
+        client = self._live_client()
+        try:
+            await asyncio.wait_for(self._replace_photo(client, jpeg), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+
+    async def _replace_photo(self, client: Any, jpeg: bytes) -> None:
+        uploaded = await client.upload_file(io.BytesIO(jpeg), file_name="profile.jpg")
+        result = await client(functions.photos.UploadProfilePhotoRequest(file=uploaded))
+        new_id = getattr(result.photo, "id", None)
+        photos = await client(
+            functions.photos.GetUserPhotosRequest(
+                user_id=types.InputUserSelf(), offset=0, max_id=0, limit=100
+            )
+        )
+        old = [
+            types.InputPhoto(id=p.id, access_hash=p.access_hash, file_reference=p.file_reference)
+            for p in photos.photos
+            if isinstance(p, types.Photo) and p.id != new_id
+        ]
+        if old:  # the previous pictures go: the profile shows one, the company's
+            await client(functions.photos.DeletePhotosRequest(id=old))
 
     @property
     def connected(self) -> bool:
@@ -542,6 +632,9 @@ class TelethonBackend:
                 await self._close_client()
             if self._stopping:
                 return
+            if self._login_event.is_set():
+                self._login_event.clear()
+                continue  # logged out or replaced by a new login on purpose: no outage
             await self._report("disconnected", f"reconnecting in {backoff:.0f} s")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -550,7 +643,9 @@ class TelethonBackend:
         """Poll the store until a logged-in session other than `seen` is there."""
         seen_key = seen.get("auth_key") if seen else None
         while not self._stopping:
-            await asyncio.sleep(LOGIN_POLL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._login_event.wait(), LOGIN_POLL_S)
+            self._login_event.clear()
             snapshot = await self._load()
             if (
                 snapshot is not None
@@ -959,12 +1054,28 @@ def _media_facts(raw: Any) -> tuple[port.MediaKind | None, str | None, str | Non
 
 
 class _LoginSession(DatabaseSession):
-    """A session under construction: nothing is stored until an account is logged in with it,
-    so an abandoned login never overwrites what the instance had."""
+    """A session under construction. Until an account is logged in with it, it is kept apart
+    (the pending row, -instance) so an abandoned login never overwrites what the instance had,
+    and a login can be resumed by another process: the code is bound to this auth key."""
+
+    def __init__(
+        self, writer: SessionWriter, pending: SessionWriter, snapshot: Snapshot | None = None
+    ) -> None:
+        super().__init__(writer, snapshot)
+        self._pending = pending
+        self.login: dict[str, Any] = dict(snapshot.get("login") or {}) if snapshot else {}
+
+    def snapshot(self) -> Snapshot:
+        data = super().snapshot()
+        if self.account is None:
+            data["login"] = self.login
+        return data
 
     def save(self) -> None:
         if self.account is not None:
             super().save()
+        elif self._auth_key is not None:
+            self._pending.submit(self.snapshot())
 
     def close(self) -> None:
         self.save()
@@ -1010,16 +1121,33 @@ class TelethonLogin:
     """One login attempt. Its steps share one connected client, hence one auth key: a code is
     bound to the key that asked for it (reference/telethon-notes.md §2.3)."""
 
-    def __init__(self, instance: int, store: SessionStore, config: TelethonConfig | None) -> None:
+    def __init__(
+        self,
+        instance: int,
+        store: SessionStore,
+        config: TelethonConfig | None,
+        pending: Snapshot | None = None,
+    ) -> None:
         self.instance = instance
         self._config = config
         self._writer = SessionWriter(store, instance)
-        self._session = _LoginSession(self._writer)
+        self._pending = SessionWriter(store, -instance)
+        self._session = _LoginSession(self._writer, self._pending, pending)
         self._client: Any = None
-        self._phone: str | None = None
-        self._code_hash: str | None = None
+        self._phone: str | None = self._session.login.get("phone")
+        self._code_hash: str | None = self._session.login.get("code_hash")
         self._qr: Any = None
         self.account: port.Account | None = None
+
+    @classmethod
+    async def resume(
+        cls, instance: int, store: SessionStore, config: TelethonConfig | None
+    ) -> TelethonLogin | None:
+        """The login another process (or an earlier run) left waiting for its code."""
+        pending = await store.load(-instance)
+        if pending is None or not pending.get("login", {}).get("code_hash"):
+            return None
+        return cls(instance, store, config, pending)
 
     async def _connected(self) -> Any:
         if self._config is None:
@@ -1046,6 +1174,10 @@ class TelethonLogin:
             raise _login_error(exc) from exc
         self._phone = digits
         self._code_hash = sent.phone_code_hash
+        # Kept with the auth key that asked for the code: the next step may come later.
+        self._session.login = {"phone": digits, "code_hash": sent.phone_code_hash}
+        self._session.save()
+        await self._pending.flush()
         return port.LoginStep("code_sent")
 
     async def submit_code(self, code: str) -> port.LoginStep:
@@ -1121,13 +1253,21 @@ class TelethonLogin:
         await self.close()
         return port.LoginStep("ready", account=self.account)
 
-    async def close(self) -> None:
+    async def suspend(self) -> None:
+        """Disconnect but keep a pending login for later (a restart of the gateway)."""
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.disconnect(), CONNECT_TIMEOUT_S)
         self._session.save()
         await self._writer.flush()
+        await self._pending.flush()
+
+    async def close(self) -> None:
+        """End the attempt; a pending (unfinished) login is forgotten."""
+        await self.suspend()
+        self._pending.submit(None)
+        await self._pending.flush()
 
 
 async def log_out(instance: int, store: SessionStore, config: TelethonConfig | None) -> bool:

@@ -33,14 +33,6 @@ PERSON_PHONE = "34612345678"
 WAIT_S = 15.0
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 def config_for(fake: FakeTelegram) -> TelethonConfig:
     return TelethonConfig(
         api_id=12345,

@@ -1,0 +1,236 @@
+"""The admin console: GET /admin/ (one page, its CSS and JS), its sign-in, and two read views.
+
+The page is plain HTML, CSS and JavaScript from app/static/console/, served by the app itself
+(no CDN: it works offline) under a strict Content-Security-Policy. It signs in with the admin
+token (POST /admin/session: a cookie session, app/console_auth.py) and then calls the same
+admin JSON API as scripts do; `require_admin` accepts the cookie plus its X-CSRF-Token.
+
+Two admin endpoints exist for the console: GET /admin/recipients and GET /admin/messages, the
+same answers as /api/v1/recipients and /api/v1/messages but for every client (the console has
+no API client credentials).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from app import console_auth
+from app.errors import ApiError
+from app.routes.common import (
+    JSON,
+    native_error,
+    parse_json_object,
+    read_body,
+    require_admin,
+    services,
+)
+from app.routes.messages import message_page, recipient_page
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "console"
+ASSETS = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
+SIGN_IN_BODY_LIMIT = 4096
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+def _errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return native_error(exc)
+
+    return wrapped
+
+
+def _admin(handler: Handler) -> Handler:
+    async def checked(request: Request) -> Response:
+        require_admin(request)
+        return await handler(request)
+
+    return _errors(checked)
+
+
+# --- the page -------------------------------------------------------------------------------
+
+
+async def to_console(request: Request) -> Response:
+    # Relative, so that it also works behind a proxy that mounts the gateway under a prefix.
+    return RedirectResponse("admin/", status_code=308)
+
+
+async def page(request: Request) -> Response:
+    return FileResponse(
+        STATIC_DIR / "index.html",
+        media_type="text/html; charset=utf-8",
+        headers=SECURITY_HEADERS,
+    )
+
+
+async def asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        return native_error(ApiError("not_found", f"No console file {name!r}"))
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
+
+
+# --- the session ----------------------------------------------------------------------------
+
+
+async def _given_token(request: Request) -> str:
+    body = await read_body(request, SIGN_IN_BODY_LIMIT)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("utf-8", "replace")).get("token", [])
+        token = values[0] if values else None
+    else:
+        token = parse_json_object(body).get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise ApiError("missing_field", "Missing field 'token' (the admin token)")
+    return token.strip()
+
+
+def _set_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    response.set_cookie(
+        console_auth.SESSION_COOKIE,
+        value,
+        max_age=max_age,
+        path=console_auth.COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _session_body(session: console_auth.ConsoleSession) -> dict[str, object]:
+    return {
+        "signed_in": True,
+        "csrf_token": session.csrf_token,
+        "expires_at": session.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@_errors
+async def sign_in(request: Request) -> Response:
+    svc = services(request)
+    state = console_auth.console_state(request.app.state)
+    address = request.client.host if request.client else "unknown"
+    now = svc.clock()
+    wait_s = state.limiter.retry_after_s(address, now)
+    if wait_s is not None:
+        raise ApiError(
+            "too_many_attempts",
+            f"Too many wrong admin tokens from this address: try again in {wait_s} s",
+            headers={"Retry-After": str(wait_s)},
+        )
+    token = await _given_token(request)
+    if not hmac.compare_digest(token.encode(), svc.admin_token.encode()):
+        state.limiter.failed(address, now)
+        raise ApiError(
+            "unauthorized",
+            "The admin token is wrong. It is in the file tgw.admin-token beside the database "
+            "(`tgw admin-token` prints it), or [security] admin_token in the configuration.",
+        )
+    state.limiter.succeeded(address)
+    cookie, session = console_auth.issue(svc.admin_token, now)
+    response = JSON(_session_body(session))
+    _set_cookie(request, response, cookie, console_auth.SESSION_TTL_S)
+    return response
+
+
+@_errors
+async def session_info(request: Request) -> Response:
+    """The current session's CSRF token and expiry (a reloaded page needs the token again)."""
+    svc = services(request)
+    session = console_auth.current_session(
+        svc.admin_token,
+        request.cookies.get(console_auth.SESSION_COOKIE),
+        svc.clock(),
+        request.app.state,
+    )
+    if session is None:
+        raise ApiError("unauthorized", "Not signed in to the console")
+    return JSON(_session_body(session))
+
+
+@_errors
+async def sign_out(request: Request) -> Response:
+    svc = services(request)
+    now = svc.clock()
+    session = console_auth.current_session(
+        svc.admin_token, request.cookies.get(console_auth.SESSION_COOKIE), now, request.app.state
+    )
+    if session is not None:
+        given = request.headers.get(console_auth.CSRF_HEADER)
+        if not console_auth.csrf_matches(session, given):
+            raise ApiError(
+                "csrf", f"The {console_auth.CSRF_HEADER} header is missing or does not match"
+            )
+        console_auth.console_state(request.app.state).sign_out(session, now)
+    response = JSON({"signed_in": False})
+    _set_cookie(request, response, "", 0)
+    return response
+
+
+# --- read views for the console -------------------------------------------------------------
+
+
+@_admin
+async def admin_recipients(request: Request) -> Response:
+    """GET /admin/recipients?status=&instance=&limit=: as /api/v1/recipients."""
+    svc = services(request)
+    async with svc.read_factory() as session:
+        page_ = await recipient_page(session, request.query_params)
+    return JSON(page_)
+
+
+@_admin
+async def admin_messages(request: Request) -> Response:
+    """GET /admin/messages?status=&after=&limit=&order=: every client's messages.
+
+    Newest first by default (`order=oldest` for the API's order); `next` is the cursor.
+    """
+    svc = services(request)
+    order = request.query_params.get("order") or "newest"
+    if order not in ("newest", "oldest"):
+        raise ApiError("invalid_field", "'order' must be newest or oldest")
+    async with svc.read_factory() as session:
+        page_ = await message_page(
+            session, request.query_params, None, newest_first=order == "newest"
+        )
+    return JSON(page_)
+
+
+routes = [
+    Route("/admin", to_console, methods=["GET"]),
+    Route("/admin/", page, methods=["GET"]),
+    Route("/admin/static/{name:str}", asset, methods=["GET"]),
+    Route("/admin/session", sign_in, methods=["POST"]),
+    Route("/admin/session", session_info, methods=["GET"]),
+    Route("/admin/session", sign_out, methods=["DELETE"]),
+    Route("/admin/recipients", admin_recipients, methods=["GET"]),
+    Route("/admin/messages", admin_messages, methods=["GET"]),
+]

@@ -1,0 +1,152 @@
+"""Admin API: logging an instance in and out, and its profile (SPEC §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.errors import ApiError
+from app.models import Instance
+from app.routes.admin import _instance_number, _json, _sandbox, admin
+from app.routes.common import JSON, read_body, services
+from outbound.onboarding import qr_png
+from outbound.profile import MAX_PHOTO_INPUT_BYTES
+
+
+async def _known_instance(request: Request) -> int:
+    number = _instance_number(request)
+    async with services(request).read_factory() as session:
+        if await session.get(Instance, number) is None:
+            raise ApiError("unknown_instance", f"No instance {number}")
+    return number
+
+
+def _text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        if required:
+            raise ApiError("missing_field", f"Missing field '{key}'")
+        return None
+    if not isinstance(value, str):
+        raise ApiError("invalid_field", f"'{key}' must be a string")
+    return value
+
+
+@admin
+async def start_login(request: Request) -> Response:
+    number = await _known_instance(request)
+    phone = _text_field(await _json(request), "phone")
+    assert phone is not None
+    return JSON(await services(request).onboarding.start_code(number, phone))
+
+
+@admin
+async def submit_code(request: Request) -> Response:
+    number = await _known_instance(request)
+    data = await _json(request)
+    code = data.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    code = _text_field({"code": code}, "code")
+    assert code is not None
+    return JSON(await services(request).onboarding.submit_code(number, code))
+
+
+@admin
+async def submit_password(request: Request) -> Response:
+    number = await _known_instance(request)
+    # The password is passed on and forgotten: never logged, never stored.
+    password = _text_field(await _json(request), "password")
+    assert password is not None
+    return JSON(await services(request).onboarding.submit_password(number, password))
+
+
+@admin
+async def start_qr(request: Request) -> Response:
+    number = await _known_instance(request)
+    return JSON(await services(request).onboarding.start_qr(number))
+
+
+@admin
+async def login_state(request: Request) -> Response:
+    number = await _known_instance(request)
+    return JSON(services(request).onboarding.state(number))
+
+
+@admin
+async def login_qr_png(request: Request) -> Response:
+    number = await _known_instance(request)
+    url = services(request).onboarding.qr_url(number)
+    if url is None:
+        raise ApiError("not_found", f"No QR login is waiting on instance {number}")
+    return Response(qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@admin
+async def logout(request: Request) -> Response:
+    number = await _known_instance(request)
+    await services(request).onboarding.logout(number)
+    return JSON({"status": "logged_out", "instance": number})
+
+
+@admin
+async def put_profile(request: Request) -> Response:
+    number = await _known_instance(request)
+    data = await _json(request)
+    first = _text_field(data, "first_name")
+    assert first is not None
+    last = _text_field(data, "last_name", required=False)
+    about = _text_field(data, "about", required=False)
+    svc = services(request)
+    await svc.profiles.set_names(number, first, last, about)
+    conf = svc.settings.instance(number)
+    return JSON(await svc.profiles.view(number, conf.profile if conf else None))
+
+
+@admin
+async def put_photo(request: Request) -> Response:
+    number = await _known_instance(request)
+    body = await read_body(request, MAX_PHOTO_INPUT_BYTES)
+    svc = services(request)
+    photo = await svc.profiles.set_photo(number, body)
+    view = await svc.profiles.view(number, None)
+    return JSON({"photo_url": view["photo_url"], "width": photo.width, "height": photo.height})
+
+
+@admin
+async def get_photo(request: Request) -> Response:
+    number = await _known_instance(request)
+    data = await services(request).profiles.photo(number)
+    if data is None:
+        raise ApiError("not_found", f"Instance {number} has no profile picture set by tgw")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
+
+
+@admin
+async def sandbox_scan(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    if not sandbox.scan():
+        raise ApiError(
+            "no_login",
+            f"No QR login is waiting on sandbox instance {sandbox.instance}:"
+            " start one with POST /admin/instances/{n}/login/qr",
+        )
+    return JSON({"scanned": True})
+
+
+routes = [
+    Route("/admin/instances/{n:str}/login", start_login, methods=["POST"]),
+    Route("/admin/instances/{n:str}/login", login_state, methods=["GET"]),
+    Route("/admin/instances/{n:str}/login/code", submit_code, methods=["POST"]),
+    Route("/admin/instances/{n:str}/login/password", submit_password, methods=["POST"]),
+    Route("/admin/instances/{n:str}/login/qr", start_qr, methods=["POST"]),
+    Route("/admin/instances/{n:str}/login/qr.png", login_qr_png, methods=["GET"]),
+    Route("/admin/instances/{n:str}/logout", logout, methods=["POST"]),
+    Route("/admin/instances/{n:str}/profile", put_profile, methods=["PUT"]),
+    Route("/admin/instances/{n:str}/profile/photo", put_photo, methods=["PUT"]),
+    Route("/admin/instances/{n:str}/profile/photo", get_photo, methods=["GET"]),
+    Route("/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
+]
