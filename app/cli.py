@@ -158,12 +158,12 @@ def serve(
     )
     _migrate(settings)
     token, token_path = admin_token(settings)
-    secret_key(settings)
+    key = secret_key(settings)
     if token_path is not None:
         click.echo(f"tgw: admin token in {token_path} (print it with `tgw admin-token`)")
     backends = ", ".join(f"{i.number}:{i.backend}" for i in settings.instances)
     click.echo(f"tgw: serving on http://{server.host}:{server.port} (instances {backends})")
-    services = build_services(settings, token)
+    services = build_services(settings, token, secret_key=key)
     uvicorn.run(
         create_app(services),
         host=server.host,

@@ -18,6 +18,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "media_type_mismatch": 400,
     "missing_credentials": 401,
     "unauthorized": 401,
+    "forbidden": 403,
     "not_found": 404,
     "unknown_instance": 404,
     "method_not_allowed": 405,

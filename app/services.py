@@ -18,11 +18,15 @@ from app.db import (
     create_session_factory,
     is_sqlite,
 )
+from app.media_links import MediaLinks
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
 from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
+from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
+from inbound.webhooks.endpoints import SecretBox
+from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
 
 
@@ -73,11 +77,16 @@ class Services:
     background_sql: SqlRunner
     enqueuer: Enqueuer
     admin_token: str
+    # Seals webhook signing secrets at rest; signs media links (both from the secret_key).
+    secret_box: SecretBox
+    media_links: MediaLinks
     backends: dict[int, TelegramBackend] = field(default_factory=dict)
     sandboxes: dict[int, SandboxTelegram] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     # False in tests that drive workers step by step.
     run_workers: bool = True
+    # How webhook hosts are resolved for the private-target check (tests swap it).
+    resolve_host: Resolver = system_resolver
     extra_engines: list[AsyncEngine] = field(default_factory=list)
     extra_runners: list[SqlRunner] = field(default_factory=list)
 
@@ -95,17 +104,29 @@ def build_services(
     *,
     clock: Callable[[], datetime] = utcnow,
     run_workers: bool = True,
+    secret_key: str | None = None,
 ) -> Services:
+    """`secret_key`: the deployment's (`tgw serve` passes the configured or generated one).
+
+    Without one (tests, tools), the configured one is used, else a key derived from the admin
+    token: media links and sealed webhook secrets then change if the admin token does.
+    """
+    key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     engine = create_engine(settings.database.url)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
     write_lock = WriteLock() if is_sqlite(settings.database.url) else None
-    factory = create_session_factory(engine, write_lock)
+    wakeup = Wakeup()
+
+    def events_written() -> None:
+        # A unit of work appended events and committed: the webhook worker looks now.
+        wakeup.notify(WEBHOOK_TOPIC)
+
+    factory = create_session_factory(engine, write_lock, on_events=events_written)
     # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
     read_factory = factory
-    wakeup = Wakeup()
     stamps = QueueClock(clock)
     # Accepting API requests: a client waits for each commit, so these writes go first.
-    sql = SqlRunner(engine, write_lock, urgent=True)
+    sql = SqlRunner(engine, write_lock, urgent=True, on_events=events_written)
     services = Services(
         settings=settings,
         engine=engine,
@@ -118,6 +139,8 @@ def build_services(
         background_sql=sql,
         enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
+        secret_box=SecretBox.from_secret_key(key),
+        media_links=MediaLinks(key, settings.public_url, clock),
         run_workers=run_workers,
     )
     sandbox_factory = factory
@@ -130,8 +153,10 @@ def build_services(
         # Accepting a message (the 200) always waits for the disk.
         relaxed_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
         services.extra_engines.append(relaxed_engine)
-        sandbox_factory = create_session_factory(relaxed_engine, write_lock)
-        services.background_sql = SqlRunner(relaxed_engine, write_lock, synchronous="NORMAL")
+        sandbox_factory = create_session_factory(relaxed_engine, write_lock, events_written)
+        services.background_sql = SqlRunner(
+            relaxed_engine, write_lock, synchronous="NORMAL", on_events=events_written
+        )
         services.extra_runners.append(services.background_sql)
     for conf in settings.instances:
         if conf.backend == "sandbox":

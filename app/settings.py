@@ -129,8 +129,50 @@ class RegistrationSettings(_Section):
 
 class WebhookSettings(_Section):
     url: str
-    secret: str | None = None
-    events: list[str] | None = None
+    secret: str | None = None  # whsec_ + base64 of 24 to 64 bytes; generated once if absent
+    events: list[str] | None = None  # None: every event type
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        if not value.startswith("whsec_"):
+            raise ValueError("must start with 'whsec_'")
+        try:
+            size = len(base64.b64decode(value[6:], validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("must be 'whsec_' followed by standard base64") from exc
+        if not 24 <= size <= 64:
+            raise ValueError(f"must hold 24 to 64 bytes once decoded (holds {size})")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str] | None) -> list[str] | None:
+        from app.events import EVENT_TYPES
+
+        if value is None:
+            return None
+        unknown = sorted(set(value) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event type(s) {unknown}; known: {list(EVENT_TYPES)}")
+        if not value:
+            raise ValueError("is empty; leave it out for every event type")
+        return value
 
 
 class WebhookDeliverySettings(_Section):
@@ -139,6 +181,13 @@ class WebhookDeliverySettings(_Section):
     retry_schedule_s: list[float] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
+
+    @field_validator("retry_schedule_s")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(step < 0 for step in value):
+            raise ValueError("delays must be 0 or more seconds")
+        return value
 
 
 class Settings(_Section):
