@@ -66,8 +66,15 @@ async def _checked_url(svc: Services, value: Any) -> str:
         raise ApiError("invalid_field", str(exc)) from exc
 
 
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
 def _endpoint_id(request: Request) -> str:
-    return str(request.path_params["id"])
+    endpoint_id = str(request.path_params["id"])
+    # Never hand the database what cannot be an id (PostgreSQL refuses a NUL outright).
+    if not endpoint_id or len(endpoint_id) > 40 or not set(endpoint_id) <= _ID_CHARS:
+        raise _missing(endpoint_id[:60])
+    return endpoint_id
 
 
 def _missing(endpoint_id: str) -> ApiError:
@@ -183,7 +190,7 @@ async def test_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     now = svc.clock()
-    event_id = f"evt_test_{uuid.uuid4().hex}"
+    event_id = f"evt_test_{uuid.uuid4().hex[:24]}"
     body = {
         "type": TEST_EVENT_TYPE,
         "id": event_id,
