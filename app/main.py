@@ -43,6 +43,7 @@ async def start_instances(services: Services, *, workers: bool = True) -> list[a
             services.wakeup,
             services.clock,
             services.stamps,
+            sql=services.background_sql,
         )
         await backend.start(processor)
         account = await backend.me()
