@@ -88,6 +88,9 @@ async def sync_webhooks(services: Services) -> None:
 
 def webhook_client() -> httpx.AsyncClient:
     """The delivery worker's HTTP client: never follows redirects; one pool for all."""
+    # httpx logs every request at INFO: at hundreds of deliveries a second that is noise (and
+    # CPU); every attempt is in the delivery log instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
     return httpx.AsyncClient(follow_redirects=False, limits=limits, trust_env=False)
 
