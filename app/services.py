@@ -53,6 +53,24 @@ class Metrics:
             ["instance"],
             registry=self.registry,
         )
+        self.webhook_deliveries = Gauge(
+            "tgw_webhook_deliveries",
+            "Webhook deliveries not yet delivered, by endpoint and status (read at scrape time)",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.webhook_oldest_pending = Gauge(
+            "tgw_webhook_oldest_pending_seconds",
+            "Age of the oldest pending delivery per endpoint (0: none)",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.webhook_enabled = Gauge(
+            "tgw_webhook_endpoint_enabled",
+            "1 while the endpoint is enabled (a 410 or the admin disables it)",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "tgw_requests_refused",
             "Send requests refused, by HTTP status",

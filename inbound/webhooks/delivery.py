@@ -52,6 +52,7 @@ EXCERPT_BYTES = 1024
 # Longest wait between rounds: covers events written by other processes.
 POLL_S = 0.5
 USER_AGENT = "tgw-webhooks/1"
+MAX_FAILED_ROUNDS = 3
 
 A = table_of(DeliveryAttempt)
 _P = D.alias("p")
@@ -217,6 +218,7 @@ class DeliveryWorker:
         self._in_flight: dict[str, int] = {}
         self._finished: list[Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._failed_rounds = 0
 
     # --- driving ---
 
@@ -242,9 +244,19 @@ class DeliveryWorker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("webhook worker: a round failed; retrying")
-            self._finished = finished + self._finished  # record them next time
+            self._failed_rounds += 1
+            if self._failed_rounds < MAX_FAILED_ROUNDS:
+                log.exception("webhook worker: a round failed; retrying")
+                self._finished = finished + self._finished  # record them next time
+            else:
+                # Outcomes that cannot be recorded must not block every later round: their rows
+                # stay `delivering` and go again when their lease ends (at least once).
+                log.exception(
+                    "webhook worker: rounds keep failing; %d outcomes dropped", len(finished)
+                )
+                self._failed_rounds = 0
             return POLL_S
+        self._failed_rounds = 0
         for claim in claims:
             self._start(claim)
         return wait_s
@@ -336,6 +348,12 @@ class DeliveryWorker:
         return max(0.0, (nxt - now).total_seconds())
 
     def _record(self, conn: Connection, outcomes: list[Outcome], now: datetime) -> None:
+        if not outcomes:
+            return
+        # An endpoint deleted while its delivery was in flight took the delivery with it.
+        ids = [o.claim.id for o in outcomes]
+        alive = set(conn.execute(select(D.c.id).where(D.c.id.in_(ids))).scalars())
+        outcomes = [o for o in outcomes if o.claim.id in alive]
         if not outcomes:
             return
         attempts: list[dict[str, Any]] = []

@@ -399,3 +399,48 @@ async def test_a_rotated_secret_signs_with_both_secrets_for_24_hours(
     async with delivery_worker(services, receiver) as worker:
         await worker.step()
     assert len(receiver.requests[1].headers["webhook-signature"].split(" ")) == 1
+
+
+async def test_metrics_show_open_deliveries_and_their_age(
+    services: Services, receiver: Receiver, clock: Clock
+) -> None:
+    from app.main import create_app
+
+    endpoint_id, _ = await add_endpoint(services)
+    await write_event(services)
+    receiver.answers = [500]
+    async with delivery_worker(services, receiver) as worker:
+        await worker.step()
+    clock.advance(30)
+    transport = httpx.ASGITransport(app=create_app(services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tgw.test") as http:
+        text = (await http.get("/metrics")).text
+    assert f'tgw_webhook_deliveries{{endpoint="{endpoint_id}",status="pending"}} 1.0' in text
+    assert f'tgw_webhook_oldest_pending_seconds{{endpoint="{endpoint_id}"}} 30.0' in text
+    assert f'tgw_webhook_endpoint_enabled{{endpoint="{endpoint_id}"}} 1.0' in text
+
+
+async def test_an_endpoint_deleted_mid_delivery_does_not_block_the_worker(
+    services: Services, receiver: Receiver
+) -> None:
+    from app.models import WebhookEndpoint
+    from inbound.webhooks.endpoints import delete_endpoint
+
+    doomed, _ = await add_endpoint(services, url="https://doomed.example.com/")
+    await write_event(services)
+    async with delivery_worker(services, receiver) as worker:
+        claims, _ = await services.background_sql.run(
+            partial(worker._unit, outcomes=[], now=services.clock(), claim=True)
+        )
+        outcomes = [await worker.attempt(c) for c in claims]
+        async with transaction(services.factory) as session:
+            row = await session.get(WebhookEndpoint, doomed)
+            assert row is not None
+            await delete_endpoint(session, row)
+        await services.background_sql.run(
+            partial(worker._unit, outcomes=outcomes, now=services.clock(), claim=False)
+        )
+        kept, _ = await add_endpoint(services)
+        await write_event(services)
+        assert await worker.step() == 1
+    assert [d.endpoint_id for d in await deliveries(services)] == [kept]
