@@ -212,6 +212,15 @@ class Settings(_Section):
             raise ValueError("instance numbers must be unique")
         return value
 
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_urls(cls, value: list[WebhookSettings]) -> list[WebhookSettings]:
+        urls = [w.url for w in value]
+        duplicates = sorted({u for u in urls if urls.count(u) > 1})
+        if duplicates:
+            raise ValueError(f"each URL once (endpoints are matched by URL): {duplicates}")
+        return value
+
     @property
     def public_url(self) -> str:
         if self.server.public_url:

@@ -88,3 +88,9 @@ def test_a_bad_webhook_in_tgw_toml_is_a_settings_error(tmp_path: Any) -> None:
     path.write_text('[[webhooks]]\nurl = "https://a.example.com/"\nsecret = "nope"\n')
     with pytest.raises(SettingsError, match=r"webhooks\.0\.secret"):
         load_settings(str(path), environ={})
+
+
+def test_the_same_url_twice_is_refused() -> None:
+    hook = {"url": "https://a.example.com/"}
+    with pytest.raises(Exception, match="each URL once"):
+        Settings.model_validate({"webhooks": [hook, hook]})

@@ -4,6 +4,7 @@ receiver: signing, retries, ordering per conversation, 410, redirects, dead lett
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -444,3 +445,27 @@ async def test_an_endpoint_deleted_mid_delivery_does_not_block_the_worker(
         await write_event(services)
         assert await worker.step() == 1
     assert [d.endpoint_id for d in await deliveries(services)] == [kept]
+
+
+async def test_the_running_worker_delivers_what_is_written_while_it_runs(
+    services: Services, receiver: Receiver
+) -> None:
+    """`run()`: woken by the commit of each event (no polling), attempts in tasks, records in
+    later rounds; bounded in time, cancelled at the end."""
+    endpoint_id, _ = await add_endpoint(services)
+    async with delivery_worker(services, receiver) as worker:
+        task = asyncio.create_task(worker.run())
+        try:
+            ids = [await write_event(services, number=f"3460000000{i % 3}") for i in range(9)]
+            for _ in range(500):  # at most 10 s
+                rows = await deliveries(services, endpoint_id)
+                if len(rows) == 9 and {d.status for d in rows} == {"delivered"}:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError(f"not all delivered: {[d.status for d in rows]}")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert sorted(receiver.ids) == sorted(ids)
