@@ -239,7 +239,13 @@ class DeliveryWorker:
         finished, self._finished = self._finished, []
         try:
             claims, wait_s = await self._sql.run(
-                partial(self._unit, outcomes=finished, now=self._clock(), claim=True)
+                partial(
+                    self._unit,
+                    outcomes=finished,
+                    now=self._clock(),
+                    claim=True,
+                    in_flight=dict(self._in_flight),
+                )
             )
         except asyncio.CancelledError:
             raise
@@ -286,7 +292,7 @@ class DeliveryWorker:
         Returns the number of attempts made.
         """
         claims, _ = await self._sql.run(
-            partial(self._unit, outcomes=[], now=self._clock(), claim=True)
+            partial(self._unit, outcomes=[], now=self._clock(), claim=True, in_flight={})
         )
         outcomes = await asyncio.gather(*(self.attempt(c) for c in claims))
         await self._sql.run(partial(self._unit, outcomes=outcomes, now=self._clock(), claim=False))
@@ -305,19 +311,26 @@ class DeliveryWorker:
     # --- the unit of work (runs on the SqlRunner) ---
 
     def _unit(
-        self, conn: Connection, outcomes: list[Outcome], now: datetime, claim: bool
+        self,
+        conn: Connection,
+        outcomes: list[Outcome],
+        now: datetime,
+        claim: bool,
+        in_flight: dict[str, int] | None = None,
     ) -> tuple[list[Claim], float]:
+        """`in_flight`: a copy of the attempts running per endpoint (this runs on the SQLite
+        writer thread, while the event loop changes the live count)."""
         self._record(conn, outcomes, now)
         if not claim:
             return [], 0.0
         _, more = fan_out(conn, now)
-        claims = self._claim(conn, now)
+        claims = self._claim(conn, now, in_flight or {})
         if claims or more:
             return claims, 0.0
         return claims, self._next_due_in(conn, now)
 
-    def _claim(self, conn: Connection, now: datetime) -> list[Claim]:
-        room = MAX_IN_FLIGHT - sum(self._in_flight.values())
+    def _claim(self, conn: Connection, now: datetime, in_flight: dict[str, int]) -> list[Claim]:
+        room = MAX_IN_FLIGHT - sum(in_flight.values())
         if room <= 0:
             return []
         query = _SEL_CLAIMABLE
@@ -327,7 +340,7 @@ class DeliveryWorker:
         taken: dict[str, int] = {}
         chosen: list[Claim] = []
         for row in rows:
-            busy = self._in_flight.get(row.endpoint_id, 0) + taken.get(row.endpoint_id, 0)
+            busy = in_flight.get(row.endpoint_id, 0) + taken.get(row.endpoint_id, 0)
             if busy >= self._per_endpoint:
                 continue
             taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1

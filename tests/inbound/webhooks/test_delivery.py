@@ -469,3 +469,15 @@ async def test_the_running_worker_delivers_what_is_written_while_it_runs(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert sorted(receiver.ids) == sorted(ids)
+
+
+async def test_deliveries_in_flight_per_endpoint_are_bounded(
+    services: Services, receiver: Receiver
+) -> None:
+    await add_endpoint(services)
+    for i in range(5):
+        await write_event(services, number=f"3460000000{i}")  # five conversations
+    async with delivery_worker(services, receiver, per_endpoint=2) as worker:
+        assert await worker.step() == 2
+        assert await worker.step() == 2
+        assert await worker.step() == 1
