@@ -18,6 +18,7 @@ from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.routes.admin import admin, read_json_object
 from app.routes.common import JSON, int_param, services
+from app.sealing import SealError
 from app.services import Services
 from inbound.webhooks.delivery import TOPIC
 from inbound.webhooks.endpoints import (
@@ -122,8 +123,16 @@ async def get_webhook(request: Request) -> Response:
             raise _missing(endpoint_id)
         counts = await delivery_counts(session, endpoint_id)
     # The admin may read the secret (a config endpoint's generated one has no other way out).
-    secret = svc.secret_box.open(endpoint.id, endpoint.secret)
-    return JSON({**endpoint_view(endpoint, now, counts), "secret": secret})
+    try:
+        secret: str | None = svc.secret_box.open(endpoint.id, endpoint.secret)
+        problem = None
+    except SealError:
+        secret = None
+        problem = "the stored secret does not open (was secret_key changed?): rotate it"
+    view = {**endpoint_view(endpoint, now, counts), "secret": secret}
+    if problem:
+        view["secret_problem"] = problem
+    return JSON(view)
 
 
 @admin

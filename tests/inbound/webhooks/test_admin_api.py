@@ -314,3 +314,20 @@ async def test_random_bodies_and_ids_never_cause_a_500(admin_http: httpx.AsyncCl
         assert response.status_code < 500, (method, path, body, response.text)
         if response.status_code >= 400:
             assert response.json()["error"]["message"]
+
+
+async def test_a_secret_sealed_under_another_key_is_reported_not_a_500(
+    admin_http: httpx.AsyncClient, services: Services
+) -> None:
+    from inbound.webhooks.endpoints import SecretBox
+
+    endpoint_id = (await create(admin_http))["id"]
+    services.secret_box = SecretBox.from_secret_key("another deployment's key")
+    response = await admin_http.get(f"/admin/webhooks/{endpoint_id}", headers=ADMIN)
+    assert response.status_code == 200
+    assert response.json()["secret"] is None
+    assert "rotate it" in response.json()["secret_problem"]
+    rotated = await admin_http.post(f"/admin/webhooks/{endpoint_id}/rotate-secret", headers=ADMIN)
+    assert rotated.status_code == 200
+    again = await admin_http.get(f"/admin/webhooks/{endpoint_id}", headers=ADMIN)
+    assert again.json()["secret"] == rotated.json()["secret"]

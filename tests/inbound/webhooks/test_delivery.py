@@ -481,3 +481,22 @@ async def test_deliveries_in_flight_per_endpoint_are_bounded(
         assert await worker.step() == 2
         assert await worker.step() == 2
         assert await worker.step() == 1
+
+
+async def test_after_rotating_away_from_an_unreadable_secret_the_new_one_signs(
+    services: Services, receiver: Receiver, clock: Clock
+) -> None:
+    from app.models import WebhookEndpoint
+    from inbound.webhooks.endpoints import SecretBox, rotate_secret
+
+    endpoint_id, _ = await add_endpoint(services)
+    services.secret_box = SecretBox.from_secret_key("the secret_key changed")
+    async with transaction(services.factory) as session:
+        row = await session.get(WebhookEndpoint, endpoint_id)
+        assert row is not None
+        new = rotate_secret(row, services.secret_box, clock.now)
+    await write_event(services)
+    async with delivery_worker(services, receiver) as worker:
+        await worker.step()
+    [request] = receiver.requests
+    Webhook(new).verify(request.content, dict(request.headers))
