@@ -41,19 +41,21 @@ def fan_out(conn: Connection, now: datetime, batch: int = FANOUT_BATCH) -> tuple
         # Several processes may fan out: each endpoint's cursor is moved by one at a time.
         query = query.with_for_update(skip_locked=True)
     endpoints = conn.execute(query).all()
-    if not endpoints:
-        return 0, False
-    low = min(int(e.last_seq) for e in endpoints)
-    events = conn.execute(_SEL_EVENTS, {"after": low, "limit": batch}).all()
-    if not events:
-        return 0, False
     rows: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
+    more = False
+    # Each endpoint reads from its own cursor (endpoints at the same position share the read):
+    # one far behind (re-enabled after a long pause) must not hold up the others.
+    read: dict[int, list[Any]] = {}
     for endpoint in endpoints:
-        types = set(orjson.loads(endpoint.events)) if endpoint.events else None
-        mine = [ev for ev in events if ev.seq > endpoint.last_seq]
+        after = int(endpoint.last_seq)
+        if after not in read:
+            read[after] = list(conn.execute(_SEL_EVENTS, {"after": after, "limit": batch}))
+        mine = read[after]
         if not mine:
             continue
+        more = more or len(mine) >= batch
+        types = set(orjson.loads(endpoint.events)) if endpoint.events else None
         rows.extend(
             delivery_row(endpoint.id, ev.seq, ev.id, ev.type, ev.conversation, now)
             for ev in mine
@@ -64,7 +66,7 @@ def fan_out(conn: Connection, now: datetime, batch: int = FANOUT_BATCH) -> tuple
         conn.execute(_INSERT_DELIVERIES, rows)
     if moves:
         conn.execute(_MOVE_CURSOR, moves)
-    return len(rows), len(events) >= batch
+    return len(rows), more
 
 
 def delivery_row(

@@ -500,3 +500,19 @@ async def test_after_rotating_away_from_an_unreadable_secret_the_new_one_signs(
         await worker.step()
     [request] = receiver.requests
     Webhook(new).verify(request.content, dict(request.headers))
+
+
+async def test_an_endpoint_far_behind_does_not_hold_up_the_others(services: Services) -> None:
+    from inbound.webhooks.fanout import fan_out
+
+    behind, _ = await add_endpoint(services)
+    for i in range(6):
+        await write_event(services, text=f"old-{i}")
+    current, _ = await add_endpoint(services)
+    await write_event(services, text="new")
+    created, more = await services.background_sql.run(
+        partial(fan_out, now=services.clock(), batch=2)
+    )
+    assert more and created == 3
+    assert len(await deliveries(services, current)) == 1  # at once, not after the backlog
+    assert len(await deliveries(services, behind)) == 2
