@@ -96,7 +96,9 @@ _FROM = D.join(E, E.c.id == D.c.endpoint_id).outerjoin(EV, EV.c.seq == D.c.event
 _SEL_CLAIMABLE = (
     select(*_CLAIM_COLUMNS)
     .select_from(_FROM)
-    .where(_CLAIMABLE)
+    # Endpoints with all their slots busy are left out, so that one endpoint's backlog does
+    # not fill the batch and keep the others waiting.
+    .where(_CLAIMABLE, D.c.endpoint_id.not_in(bindparam("full", expanding=True)))
     .order_by(D.c.id)
     .limit(bindparam("limit"))
 )
@@ -337,7 +339,8 @@ class DeliveryWorker:
         query = _SEL_CLAIMABLE
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=D)
-        rows = conn.execute(query, {"now": now, "limit": CLAIM_BATCH}).all()
+        full = [e for e, n in in_flight.items() if n >= self._per_endpoint]
+        rows = conn.execute(query, {"now": now, "limit": CLAIM_BATCH, "full": full}).all()
         taken: dict[str, int] = {}
         chosen: list[Claim] = []
         for row in rows:

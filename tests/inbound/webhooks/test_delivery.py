@@ -516,3 +516,32 @@ async def test_an_endpoint_far_behind_does_not_hold_up_the_others(services: Serv
     assert more and created == 3
     assert len(await deliveries(services, current)) == 1  # at once, not after the backlog
     assert len(await deliveries(services, behind)) == 2
+
+
+async def test_a_busy_endpoint_backlog_does_not_starve_another_endpoint(
+    services: Services, receiver: Receiver
+) -> None:
+    from inbound.webhooks import delivery
+
+    services.resolve_host = public_dns
+    busy, _ = await add_endpoint(services, url="https://busy.example.com/")
+    for i in range(6):
+        await write_event(services, number=f"3460000000{i}")
+    other, _ = await add_endpoint(services, url="https://other.example.com/")
+    await write_event(services, number="34600000099")
+    async with delivery_worker(services, receiver, per_endpoint=2) as worker:
+        original = delivery.CLAIM_BATCH
+        delivery.CLAIM_BATCH = 3  # the busy endpoint's heads alone would fill a batch
+        try:
+            claims, _ = await services.background_sql.run(
+                partial(
+                    worker._unit,
+                    outcomes=[],
+                    now=services.clock(),
+                    claim=True,
+                    in_flight={busy: 2},
+                )
+            )
+        finally:
+            delivery.CLAIM_BATCH = original
+    assert [c.endpoint_id for c in claims] == [other]
