@@ -333,6 +333,80 @@ def clients_revoke(
 
 
 @main.command()
+@click.option("--instance", default=1, show_default=True, type=int)
+@click.option("--phone", default=None, help="The account's number (asked for if not given).")
+@click.option("--qr", is_flag=True, help="Log in by scanning a QR code with the phone instead.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a session that is still logged in (stop `tgw serve` first).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def login(
+    ctx: click.Context,
+    instance: int,
+    phone: str | None,
+    qr: bool,
+    force: bool,
+    as_json: bool,
+    sub_config: str | None,
+) -> None:
+    """Log the instance's Telegram account in: phone, code, 2FA password (or --qr)."""
+    from app import terminal_login
+    from app.telegram.port import LoginError
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    key = secret_key(settings)
+    try:
+        step = _run(terminal_login.login(settings, key, instance, phone=phone, qr=qr, force=force))
+    except terminal_login.Abort as exc:
+        click.echo(f"tgw: {exc}", err=True)
+        sys.exit(1)
+    except LoginError as exc:
+        if as_json:
+            click.echo(json.dumps({"error": {"code": exc.code, "message": str(exc)}}))
+        click.echo(f"tgw: login failed ({exc.code}): {exc}", err=True)
+        sys.exit(1)
+    account = step.account
+    data = {
+        "instance": instance,
+        "step": step.step,
+        "user_id": account.user_id if account else None,
+        "phone": account.phone if account else None,
+    }
+    _echo(
+        data,
+        as_json,
+        f"instance {instance}: {terminal_login.describe(step)}."
+        " `tgw serve` uses this session (a running one picks it up within seconds).",
+    )
+
+
+@main.command()
+@click.option("--instance", default=1, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+@config_option
+@click.pass_context
+def logout(ctx: click.Context, instance: int, as_json: bool, sub_config: str | None) -> None:
+    """Log the instance's Telegram session out (at Telegram too) and forget it."""
+    from app import terminal_login
+
+    settings = _ctx(ctx, sub_config).settings
+    _migrate(settings)
+    key = secret_key(settings)
+    try:
+        had = _run(terminal_login.logout(settings, key, instance))
+    except terminal_login.Abort as exc:
+        click.echo(f"tgw: {exc}", err=True)
+        sys.exit(1)
+    text = f"instance {instance}: logged out" if had else f"instance {instance}: no session"
+    _echo({"instance": instance, "logged_out": had}, as_json, text)
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True)
 @config_option
 @click.pass_context

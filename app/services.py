@@ -24,6 +24,8 @@ from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
 from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
+from app.telegram.session_store import SessionStore
+from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, telethon_config
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.targets import Resolver, system_resolver
@@ -107,6 +109,9 @@ class Services:
     resolve_host: Resolver = system_resolver
     extra_engines: list[AsyncEngine] = field(default_factory=list)
     extra_runners: list[SqlRunner] = field(default_factory=list)
+    # Sealed Telegram sessions (None only when no secret_key was given: tests without Telethon).
+    session_store: SessionStore | None = None
+    telethon: TelethonConfig | None = None
 
     async def close(self) -> None:
         for runner in [self.sql, *self.extra_runners]:
@@ -123,13 +128,15 @@ def build_services(
     clock: Callable[[], datetime] = utcnow,
     run_workers: bool = True,
     secret_key: str | None = None,
+    telethon: TelethonConfig | None = None,
 ) -> Services:
-    """`secret_key`: the deployment's (`tgw serve` passes the configured or generated one).
+    """Build everything. `secret_key` seals Telegram sessions (the CLI reads it or tgw.key);
+    `telethon` overrides the [telegram] section (tests pass a fake server's transport).
 
-    Without one (tests, tools), the configured one is used, else a key derived from the admin
-    token: media links and sealed webhook secrets then change if the admin token does.
+    Webhook secrets are sealed and media links signed under the same secret_key; without one
+    (tests, tools) under a key derived from the admin token, which then must not change.
     """
-    key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
+    webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     engine = create_engine(settings.database.url)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
     write_lock = WriteLock() if is_sqlite(settings.database.url) else None
@@ -157,8 +164,8 @@ def build_services(
         background_sql=sql,
         enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
-        secret_box=SecretBox.from_secret_key(key),
-        media_links=MediaLinks(key, settings.public_url, clock),
+        secret_box=SecretBox.from_secret_key(webhook_key),
+        media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
     )
     sandbox_factory = factory
@@ -183,6 +190,15 @@ def build_services(
             )
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
-        # Telethon instances get their backend in the Telethon issue; until then they stay
-        # logged_out and their queue holds.
+    key = secret_key or settings.security.secret_key
+    if key:
+        services.session_store = SessionStore(factory, key, clock)
+    services.telethon = telethon or telethon_config(settings)
+    for conf in settings.instances:
+        if conf.backend == "telethon" and services.session_store is not None:
+            services.backends[conf.number] = TelethonBackend(
+                conf.number, services.session_store, services.telethon, clock
+            )
+        # Without a secret key (tests of other parts) Telethon instances have no backend:
+        # they stay logged_out and their queue holds.
     return services

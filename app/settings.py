@@ -66,9 +66,33 @@ class SecuritySettings(_Section):
 class TelegramSettings(_Section):
     api_id: int | None = None
     api_hash: str | None = None
+    # A non-production MTProto server (Telegram's test DCs, a self-hosted one): "host:port".
     server: str | None = None
-    dc_id: int = 2
+    dc_id: int = Field(default=2, ge=1)
     public_key_file: str | None = None
+
+    @field_validator("server")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"must be host:port, not {value!r}")
+        return value
+
+    @field_validator("public_key_file")
+    @classmethod
+    def _readable(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            text = Path(value).expanduser().read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from exc
+        if "PUBLIC KEY-----" not in text:
+            raise ValueError(f"{value} is not a PEM public key (BEGIN RSA PUBLIC KEY)")
+        return value
 
 
 class ProfileSettings(_Section):

@@ -405,7 +405,14 @@ class InboundProcessor:
             if inst is None:
                 return
             if change.state == "disconnected":
-                await set_instance_status(session, inst, inst.status, "disconnected", now)
+                await set_instance_status(session, inst, inst.status, change.detail, now)
+            elif (
+                change.state == "ready"
+                and inst.paused_until is not None
+                and inst.paused_until > now
+            ):
+                # Back online during a FloodWait: the pause stands (the worker ends it).
+                await set_instance_status(session, inst, inst.status, None, now)
             else:
                 await set_instance_status(session, inst, change.state, change.detail, now)
 

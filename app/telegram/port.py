@@ -240,3 +240,41 @@ class AlreadySent(TelegramError):
 RECIPIENT_ERRORS: dict[str, type[RecipientError]] = {
     cls.code: cls for cls in (UserBlocked, UserDeactivated, PrivacyRestricted, PeerInvalid)
 }
+
+
+# --- logging an account in (terminal now, admin API later) ---
+
+LoginErrorCode = Literal[
+    "phone_invalid",
+    "phone_unregistered",
+    "phone_banned",
+    "code_invalid",
+    "code_expired",
+    "password_invalid",
+    "flood_wait",
+    "qr_expired",
+    "not_configured",
+    "unreachable",
+    "login_failed",
+]
+
+
+class LoginError(TelegramError):
+    """A login step failed; `code` is stable (SPEC §5), the message says what to do."""
+
+    def __init__(self, code: LoginErrorCode, message: str, *, seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.code: LoginErrorCode = code
+        self.seconds = seconds
+
+
+LoginStepName = Literal["code_sent", "password_needed", "awaiting_qr", "ready"]
+
+
+@dataclass(frozen=True)
+class LoginStep:
+    step: LoginStepName
+    account: Account | None = None
+    qr_url: str | None = None
+    expires_at: datetime | None = None
+    password_hint: str | None = None

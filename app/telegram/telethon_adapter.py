@@ -1,23 +1,41 @@
 """The Telethon backend: the ONLY module that imports telethon (ruff TID251 enforces it).
 
-This first part is the session storage: a Telethon `Session` kept in the gateway's database,
-sealed at rest, with the update state and entity cache that catching up after downtime needs
-(reference/telethon-notes.md §1.4). A StringSession would lose both.
+Four parts, each converting between Telethon and the port (app/telegram/port.py):
+- `DatabaseSession`: a Telethon session kept in the gateway's database, sealed at rest, with
+  the update state and entity cache that catching up after downtime needs
+  (reference/telethon-notes.md §1.4); a StringSession would lose both;
+- `to_port_error`: Telethon's errors onto the port's error tree;
+- `TelethonBackend`: one logged-in account: sends with the pipeline's random_id, turns updates
+  into port updates, reconnects, notices revocation, catches up after downtime;
+- `TelethonLogin`: the login steps (code, 2FA password, QR) for the terminal and the admin API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as dt
+import inspect
+import io
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from telethon import errors
-from telethon.crypto import AuthKey
+from cryptography.hazmat.primitives import serialization
+from telethon import TelegramClient, errors, events, functions
+from telethon.crypto import AuthKey, rsa
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
+from app.settings import Settings
 from app.telegram import port
-from app.telegram.session_store import SessionWriter, Snapshot
+from app.telegram.session_store import SessionStore, SessionWriter, Snapshot
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_VERSION = 1
 
@@ -32,8 +50,32 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
     def __init__(self, writer: SessionWriter, snapshot: Snapshot | None = None) -> None:
         super().__init__()
         self._writer = writer
+        # The account logged in with this key (None while a login is under way): a running
+        # gateway only takes over a session that has one.
+        self.account: dict[str, Any] | None = None
+        # Set once the key stopped working (revoked from a phone): kept for the record, never
+        # used again; a new login replaces the whole snapshot.
+        self.revoked: str | None = None
+        # When true, Telethon's own writes of the account's update state are ignored: Telethon
+        # advances it as soon as updates arrive, before the gateway has stored them. The
+        # backend records the state itself once everything before it was handled
+        # (`commit_update_state`), so a crash replays rather than loses (dedupe by message id).
+        self.guard_update_state = False
         if snapshot is not None:
             self.restore(snapshot)
+
+    def set_update_state(self, entity_id: int, state: Any) -> None:
+        if entity_id == 0 and self.guard_update_state:
+            return
+        super().set_update_state(entity_id, state)
+
+    def commit_update_state(self, state: Any) -> None:
+        """Record the account's update state (everything up to it has been handled) and save."""
+        super().set_update_state(0, state)
+        self.save()
+
+    def stored_update_state(self) -> Any:
+        return self._update_states.get(0)
 
     def snapshot(self) -> Snapshot:
         key = self._auth_key.key if self._auth_key is not None else None
@@ -55,6 +97,8 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
                 ]
                 for entity_id, state in self._update_states.items()
             },
+            "account": self.account,
+            "revoked": self.revoked,
         }
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -77,6 +121,8 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
             )
             for entity_id, (pts, qts, date, seq) in snapshot["states"].items()
         }
+        self.account = snapshot.get("account")
+        self.revoked = snapshot.get("revoked")
 
     def save(self) -> None:
         self._writer.submit(self.snapshot())
@@ -128,6 +174,8 @@ _SESSION_GONE = (
     errors.UserDeactivatedError,
     errors.UserDeactivatedBanError,
     errors.AuthKeyDuplicatedError,
+    # The server no longer knows the auth key at all (the transport answers 404).
+    errors.AuthKeyNotFound,
 )
 
 
@@ -156,3 +204,948 @@ def to_port_error(exc: BaseException) -> port.TelegramError:
     # Server-side trouble (500, RPC_CALL_FAIL, TIMEOUT), network loss, timeouts, the unknown:
     # retried later with the same random_id, which is always safe.
     return port.TransientError(repr(exc))
+
+
+# --- connecting ---
+
+
+@dataclass(frozen=True)
+class TelethonConfig:
+    """What it takes to reach Telegram (or any MTProto server: `server`, `dc_id`, key)."""
+
+    api_id: int
+    api_hash: str
+    server: tuple[str, int] | None = None
+    dc_id: int = 2
+    public_key_pem: str | None = None
+    device_model: str = "tgw gateway"
+    app_version: str = "tgw"
+    # Tests swap the transport framing (Telethon Connection class); None: TCP full.
+    connection: Any = None
+
+
+def telethon_config(settings: Settings) -> TelethonConfig | None:
+    """The [telegram] section as a TelethonConfig; None when api_id/api_hash are not set."""
+    tg = settings.telegram
+    if tg.api_id is None or not tg.api_hash:
+        return None
+    server: tuple[str, int] | None = None
+    if tg.server:
+        host, _, port_text = tg.server.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise ValueError(f"[telegram] server must be host:port, not {tg.server!r}")
+        server = (host.strip("[]"), int(port_text))
+    pem = None
+    if tg.public_key_file:
+        pem = _pkcs1_pem(Path(tg.public_key_file).expanduser().read_bytes())
+    return TelethonConfig(
+        api_id=tg.api_id, api_hash=tg.api_hash, server=server, dc_id=tg.dc_id, public_key_pem=pem
+    )
+
+
+def _pkcs1_pem(pem: bytes) -> str:
+    """Telethon wants PKCS#1 ("BEGIN RSA PUBLIC KEY"); accept an SPKI "BEGIN PUBLIC KEY" too."""
+    key = serialization.load_pem_public_key(pem)
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode()
+
+
+_added_keys: set[str] = set()
+
+
+def _trust_public_key(pem: str) -> None:
+    """Teach Telethon an extra server RSA key (a test DC or a self-hosted MTProto server)."""
+    if pem in _added_keys:
+        return
+    rsa.add_key(pem, old=False)
+    _added_keys.add(pem)
+
+
+class _GatewayClient(TelegramClient):  # type: ignore[misc]
+    """TelegramClient that knows when every update it took in has been handled.
+
+    Telethon applies updates to its update state before dispatching them; with
+    `sequential_updates=True` it dispatches them one at a time from its update loop. Counting
+    what `_preprocess_updates` hands over and what `_dispatch_update` finished tells when the
+    state Telethon holds is covered by handled updates: only then is it written down.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        on_settled: Callable[[], None],
+        on_reconnected: Callable[[], Awaitable[None]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.tgw_pending = 0
+        self._tgw_on_settled = on_settled
+        self._tgw_on_reconnected = on_reconnected
+
+    async def _handle_auto_reconnect(self) -> None:
+        # Telethon reconnects with a new MTProto session and does not ask for what it missed
+        # meanwhile (reference/telethon-notes.md §9: #1125, #4235): ask now.
+        await super()._handle_auto_reconnect()
+        try:
+            await self.catch_up()
+        finally:
+            await self._tgw_on_reconnected()
+
+    # Telethon 1.39 preprocesses synchronously, later versions asynchronously.
+    if inspect.iscoroutinefunction(TelegramClient._preprocess_updates):
+
+        async def _preprocess_updates(self, updates: Any, users: Any, chats: Any) -> Any:
+            self.tgw_pending += len(updates)
+            return await super()._preprocess_updates(updates, users, chats)
+
+    else:
+
+        def _preprocess_updates(self, updates: Any, users: Any, chats: Any) -> Any:  # type: ignore[misc]
+            self.tgw_pending += len(updates)
+            return super()._preprocess_updates(updates, users, chats)
+
+    async def _dispatch_update(self, update: Any) -> None:
+        try:
+            await super()._dispatch_update(update)
+        finally:
+            self.tgw_pending -= 1
+            if self.tgw_pending <= 0:
+                self.tgw_pending = 0
+                self._tgw_on_settled()
+
+
+def _new_client(
+    config: TelethonConfig,
+    session: DatabaseSession,
+    *,
+    on_settled: Callable[[], None] | None = None,
+    on_reconnected: Callable[[], Awaitable[None]] | None = None,
+    live: bool = False,
+) -> Any:
+    if config.public_key_pem:
+        _trust_public_key(config.public_key_pem)
+    if config.server is not None and not session.server_address:
+        session.set_dc(config.dc_id, config.server[0], config.server[1])
+    kwargs: dict[str, Any] = {
+        "device_model": config.device_model,
+        "system_version": "Linux",
+        "app_version": config.app_version,
+        "raise_last_call_error": True,
+        "timeout": CONNECT_TIMEOUT_S,
+        "receive_updates": True,
+    }
+    if config.connection is not None:
+        kwargs["connection"] = config.connection
+    if live:
+        kwargs.update(
+            # One at a time and in order: "Hi" is stored before the contact card that follows.
+            sequential_updates=True,
+            catch_up=True,
+            # Every FloodWait goes to the pipeline, which pauses the queue in the database.
+            flood_sleep_threshold=0,
+            # The send worker retries with the same random_id; Telethon itself does not.
+            request_retries=0,
+            # Telethon reconnects a few times by itself, then the supervisor takes over.
+            connection_retries=2,
+            retry_delay=1,
+            auto_reconnect=True,
+        )
+        client = _GatewayClient(
+            session,
+            config.api_id,
+            config.api_hash,
+            on_settled=on_settled or _noop,
+            on_reconnected=on_reconnected or _anoop,
+            **kwargs,
+        )
+    else:
+        kwargs.update(flood_sleep_threshold=0, request_retries=2)
+        client = TelegramClient(session, config.api_id, config.api_hash, **kwargs)
+    # Customer text goes out exactly as written, never parsed as Markdown.
+    client.parse_mode = None
+    return client
+
+
+def _noop() -> None:
+    return None
+
+
+async def _anoop() -> None:
+    return None
+
+
+CONNECT_TIMEOUT_S = 15
+# How long `tgw serve` waits for Telegram before it starts serving HTTP all the same.
+FIRST_CONNECT_WAIT_S = 5
+CALL_TIMEOUT_S = 60
+CATCH_UP_EVERY_S = 120
+WATCH_EVERY_S = 1.0
+REPORT_DOWN_AFTER_S = 3.0
+LOGIN_POLL_S = 2.0
+MAX_BACKOFF_S = 300.0
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+HANDLER_TRIES = 5
+# Private chats whose read marks are checked after a (re)connect.
+RECONCILE_DIALOGS = 200
+
+
+def _account_of(user: Any) -> port.Account:
+    return port.Account(
+        user_id=int(user.id),
+        phone=user.phone,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        username=user.username,
+    )
+
+
+def _account_dict(account: port.Account) -> dict[str, Any]:
+    return {
+        "user_id": account.user_id,
+        "phone": account.phone,
+        "first_name": account.first_name,
+        "last_name": account.last_name,
+        "username": account.username,
+    }
+
+
+def _account_from_dict(data: dict[str, Any]) -> port.Account:
+    return port.Account(
+        user_id=int(data["user_id"]),
+        phone=data.get("phone"),
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
+        username=data.get("username"),
+    )
+
+
+# --- the backend ---
+
+
+class TelethonBackend:
+    """One instance's Telegram account through Telethon (the port's TelegramBackend).
+
+    A supervisor task owns the client: it connects when a logged-in session is stored, reports
+    `ready`, `disconnected` and `revoked` through `on_update`, reconnects with backoff, and
+    while no usable session exists it waits for one (`tgw login` in another process, or the
+    admin API, stores it).
+    """
+
+    def __init__(
+        self,
+        instance: int,
+        store: SessionStore,
+        config: TelethonConfig | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.instance = instance
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._writer = SessionWriter(store, instance)
+        self._on_update: port.UpdateHandler | None = None
+        self._client: Any = None
+        self._session: DatabaseSession | None = None
+        self._account: port.Account | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._connected = asyncio.Event()
+        # An update that could not be handled: the stored update state stays before it until
+        # a restart offers it again (catch-up).
+        self._stuck = False
+        self._state_reported: tuple[str, str | None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.status_detail: str | None = None
+
+    # -- lifecycle --
+
+    async def start(self, on_update: port.UpdateHandler) -> None:
+        self._on_update = on_update
+        self._stopping = False
+        snapshot = await self._load()
+        if snapshot is not None and snapshot.get("account") and not snapshot.get("revoked"):
+            self._account = _account_from_dict(snapshot["account"])
+        self._supervisor = asyncio.create_task(
+            self._supervise(), name=f"telethon-instance-{self.instance}"
+        )
+        if self._account is not None:
+            # Give the first connection a moment, so a healthy start reports `ready` at once;
+            # if Telegram is unreachable the supervisor keeps trying in the background.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._connected.wait()), FIRST_CONNECT_WAIT_S)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._close_client()
+        await self._writer.flush()
+
+    async def me(self) -> port.Account | None:
+        return self._account
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self._connected.is_set()
+
+    async def _load(self) -> Snapshot | None:
+        try:
+            return await self._store.load(self.instance)
+        except Exception:
+            log.exception("instance %s: the stored Telegram session does not open", self.instance)
+            return None
+
+    async def _report(self, state: port.InstanceState, detail: str | None = None) -> None:
+        self.status_detail = detail
+        if self._state_reported == (state, detail):
+            return
+        self._state_reported = (state, detail)
+        if self._on_update is not None:
+            try:
+                await self._on_update(port.ConnectionChanged(state, detail))
+            except Exception:
+                log.exception("instance %s: could not record status %s", self.instance, state)
+
+    async def _supervise(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            snapshot = await self._load()
+            if self._config is None:
+                await self._report(
+                    "logged_out", "set [telegram] api_id and api_hash (my.telegram.org)"
+                )
+                return
+            if snapshot is None or not snapshot.get("account") or snapshot.get("revoked"):
+                self._account = None
+                if snapshot is not None and snapshot.get("revoked"):
+                    await self._report("revoked", snapshot["revoked"])
+                else:
+                    await self._report("logged_out", None)
+                await self._wait_for_login(snapshot)
+                continue
+            try:
+                await self._run_client(snapshot)
+                backoff = 1.0
+            except port.SessionRevoked as exc:
+                await self._revoked(str(exc))
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("instance %s: Telegram connection lost: %r", self.instance, exc)
+            finally:
+                await self._close_client()
+            if self._stopping:
+                return
+            await self._report("disconnected", f"reconnecting in {backoff:.0f} s")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _wait_for_login(self, seen: Snapshot | None) -> None:
+        """Poll the store until a logged-in session other than `seen` is there."""
+        seen_key = seen.get("auth_key") if seen else None
+        while not self._stopping:
+            await asyncio.sleep(LOGIN_POLL_S)
+            snapshot = await self._load()
+            if (
+                snapshot is not None
+                and snapshot.get("account")
+                and not snapshot.get("revoked")
+                and snapshot.get("auth_key") != seen_key
+            ):
+                return
+            if snapshot is None and seen is not None:
+                return  # logged out meanwhile: report it
+
+    async def _run_client(self, snapshot: Snapshot) -> None:
+        assert self._config is not None
+        session = DatabaseSession(self._writer, snapshot)
+        session.guard_update_state = True
+        self._session = session
+        self._stuck = False
+        client = _new_client(
+            self._config,
+            session,
+            on_settled=self._settled,
+            on_reconnected=self._reconnected,
+            live=True,
+        )
+        self._client = client
+        client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
+        client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
+        try:
+            await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
+            me = await asyncio.wait_for(client.get_me(), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        if me is None:
+            raise port.SessionRevoked("the stored session is no longer logged in")
+        self._account = _account_of(me)
+        session.account = _account_dict(self._account)
+        if session.stored_update_state() is None:
+            # First start after a login that stored no update state: begin from now.
+            self._settled()
+        session.save()
+        self._connected.set()
+        await self._report("ready", None)
+        self._spawn(self._reconcile_reads(client))
+        ticker = asyncio.create_task(self._watch(client))
+        try:
+            await client.run_until_disconnected()
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _reconnected(self) -> None:
+        await self._report("ready", None)
+        if self._client is not None:
+            self._spawn(self._reconcile_reads(self._client))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reconcile_reads(self, client: Any) -> None:
+        """Read receipts given while the gateway was away: Telethon's catch-up drops them
+        (they come as other_updates with a pts), so read them off the dialogs instead."""
+        try:
+            async for dialog in client.iter_dialogs(limit=RECONCILE_DIALOGS):
+                peer = dialog.dialog.peer
+                read_max = int(dialog.dialog.read_outbox_max_id or 0)
+                if isinstance(peer, types.PeerUser) and read_max > 0:
+                    await self._deliver(port.OutboxRead(user_id=int(peer.user_id), max_id=read_max))
+        except Exception:
+            log.warning("instance %s: could not read the dialogs' read marks", self.instance)
+
+    async def _watch(self, client: Any) -> None:
+        """Report a network loss that lasts, and catch up now and then: a reconnect can drop
+        updates silently (reference/telethon-notes.md §9)."""
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        last_catch_up = loop.time()
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            now = loop.time()
+            try:
+                if not client._sender._transport_connected():
+                    down_since = down_since if down_since is not None else now
+                    if now - down_since >= REPORT_DOWN_AFTER_S:
+                        await self._report("disconnected", "network lost; reconnecting")
+                    continue
+                down_since = None
+                if now - last_catch_up >= CATCH_UP_EVERY_S:
+                    last_catch_up = now
+                    await client.catch_up()
+            except Exception:
+                log.exception("instance %s: connection watch failed", self.instance)
+
+    async def _close_client(self) -> None:
+        self._connected.clear()
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), CONNECT_TIMEOUT_S)
+        if self._session is not None and self._session.account and not self._session.revoked:
+            self._session.save()
+
+    async def _revoked(self, detail: str) -> None:
+        """The key is dead: remember it, hold the queue, wait for a new login."""
+        log.warning("instance %s: Telegram session revoked: %s", self.instance, detail)
+        self._account = None
+        stored = await self._load()
+        if stored is None:  # logged out on purpose (tgw logout)
+            await self._report("logged_out", None)
+            return
+        if self._session is not None:
+            self._session.revoked = detail or "revoked"
+            self._session.save()
+            await self._writer.flush()
+        await self._report("revoked", detail)
+
+    def _settled(self) -> None:
+        """Every update Telethon took in is handled: its update state can be written down."""
+        client, session = self._client, self._session
+        if client is None or session is None or self._stuck:
+            return
+        state, _channels = client._message_box.session_state()
+        if state["pts"] == 0:  # NO_SEQ: nothing known yet
+            return
+        session.commit_update_state(types.updates.State(**state, unread_count=0))
+
+    # -- updates in --
+
+    async def _deliver(self, update: port.Update) -> None:
+        """Hand one update to the pipeline; retry a few times, then leave it for catch-up."""
+        assert self._on_update is not None
+        delay = 0.2
+        for attempt in range(1, HANDLER_TRIES + 1):
+            try:
+                await self._on_update(update)
+                return
+            except Exception:
+                log.exception(
+                    "instance %s: update not handled (try %s of %s)",
+                    self.instance,
+                    attempt,
+                    HANDLER_TRIES,
+                )
+                if attempt < HANDLER_TRIES:
+                    await asyncio.sleep(delay)
+                    delay *= 4
+        # Keep the stored update state before this update: the next start offers it again.
+        self._stuck = True
+
+    async def _on_new_message(self, event: Any) -> None:
+        if not event.is_private:
+            return
+        message = event.message
+        try:
+            sender = event.sender or await event.get_sender()
+        except Exception:
+            sender = None
+        if sender is None or not isinstance(sender, types.User):
+            log.warning("instance %s: message %s without a known sender", self.instance, message.id)
+            return
+        incoming = await self._incoming(message, sender)
+        await self._deliver(incoming)
+
+    async def _incoming(self, message: Any, sender: Any) -> port.IncomingMessage:
+        contact = None
+        media = None
+        raw = message.media
+        if isinstance(raw, types.MessageMediaContact):
+            contact = port.SharedContact(
+                phone=raw.phone_number or "",
+                user_id=int(raw.user_id or 0),
+                first_name=raw.first_name or None,
+                last_name=raw.last_name or None,
+            )
+        elif isinstance(raw, types.MessageMediaPhoto | types.MessageMediaDocument):
+            media = await self._download(message, raw)
+        reply_to = None
+        if message.reply_to is not None:
+            reply_to = getattr(message.reply_to, "reply_to_msg_id", None)
+        return port.IncomingMessage(
+            message_id=int(message.id),
+            date=message.date,
+            sender=port.Sender(
+                user_id=int(sender.id),
+                access_hash=sender.access_hash,
+                phone=sender.phone,
+                first_name=sender.first_name,
+                last_name=sender.last_name,
+                username=sender.username,
+                is_bot=bool(sender.bot),
+            ),
+            text=message.message or "",
+            contact=contact,
+            media=media,
+            reply_to_message_id=reply_to,
+        )
+
+    async def _download(self, message: Any, raw: Any) -> port.IncomingMedia | None:
+        kind, filename, mime = _media_facts(raw)
+        if kind is None:
+            return None
+        size = message.file.size if message.file is not None else None
+        if size is not None and size > MAX_DOWNLOAD_BYTES:
+            log.warning("instance %s: media of %s bytes not downloaded", self.instance, size)
+            return None
+        data = await asyncio.wait_for(
+            self._client.download_media(message, file=bytes), CALL_TIMEOUT_S
+        )
+        if not isinstance(data, bytes):
+            return None
+        return port.IncomingMedia(kind=kind, data=data, filename=filename, mime_type=mime)
+
+    async def _on_read(self, event: Any) -> None:
+        if event.outbox and isinstance(event.original_update.peer, types.PeerUser):
+            user_id = event.original_update.peer.user_id
+            await self._deliver(port.OutboxRead(user_id=int(user_id), max_id=int(event.max_id)))
+
+    # -- sending --
+
+    def _live_client(self) -> Any:
+        if self._client is None or not self._connected.is_set():
+            if self._account is None:
+                raise port.NotLoggedIn(f"instance {self.instance} is not logged in")
+            raise port.TransientError("not connected to Telegram (reconnecting)")
+        return self._client
+
+    async def send(self, message: port.OutgoingMessage) -> port.SentMessage:
+        client = self._live_client()
+        try:
+            return await asyncio.wait_for(self._send(client, message), CALL_TIMEOUT_S)
+        except Exception as exc:
+            error = to_port_error(exc)
+            if isinstance(error, port.SessionRevoked):
+                await self._revoked(str(error))
+                if self._client is not None:
+                    # The supervisor finds the key marked revoked and waits for a login.
+                    await self._client.disconnect()
+            raise error from exc
+
+    async def _send(self, client: Any, message: port.OutgoingMessage) -> port.SentMessage:
+        peer = _input_peer(message.peer)
+        reply_to = (
+            types.InputReplyToMessage(reply_to_msg_id=message.reply_to_message_id)
+            if message.reply_to_message_id
+            else None
+        )
+        request: Any
+        if message.media is None:
+            request = functions.messages.SendMessageRequest(
+                peer=peer,
+                message=message.text or "",
+                random_id=message.random_id,
+                reply_to=reply_to,
+                no_webpage=False,
+            )
+        else:
+            media = await self._upload(client, message.media)
+            request = functions.messages.SendMediaRequest(
+                peer=peer,
+                media=media,
+                message=message.caption or "",
+                random_id=message.random_id,
+                reply_to=reply_to,
+            )
+        result = await client(request)
+        return _sent_message(result, message.random_id, self._clock)
+
+    async def _upload(self, client: Any, media: port.OutgoingMedia) -> Any:
+        uploaded = await client.upload_file(io.BytesIO(media.data), file_name=media.filename)
+        if media.kind == "image" and media.mime_type in ("image/jpeg", "image/png"):
+            return types.InputMediaUploadedPhoto(file=uploaded)
+        attributes: list[Any] = [types.DocumentAttributeFilename(file_name=media.filename)]
+        if media.kind in ("audio", "voice_note"):
+            attributes.insert(
+                0, types.DocumentAttributeAudio(duration=0, voice=media.kind == "voice_note")
+            )
+        return types.InputMediaUploadedDocument(
+            file=uploaded,
+            mime_type=media.mime_type,
+            attributes=attributes,
+            force_file=media.kind == "document",
+        )
+
+    async def resolve_group(self, group_name: str, admin_number: str) -> port.GroupPeer:
+        client = self._live_client()
+        try:
+            return await asyncio.wait_for(
+                self._resolve_group(client, group_name, admin_number), CALL_TIMEOUT_S
+            )
+        except port.TelegramError:
+            raise
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+
+    async def _resolve_group(
+        self, client: Any, group_name: str, admin_number: str
+    ) -> port.GroupPeer:
+        wanted = group_name.strip().casefold()
+        # The account's chats are its dialogs (Telegram has no "all my groups" call any more).
+        chats = [dialog.entity async for dialog in client.iter_dialogs(limit=None)]
+        matches = [
+            chat
+            for chat in chats
+            if isinstance(chat, types.Chat | types.Channel)
+            and (chat.title or "").strip().casefold() == wanted
+            and not getattr(chat, "left", False)
+            and not getattr(chat, "deactivated", False)
+            and (not isinstance(chat, types.Channel) or chat.megagroup)
+        ]
+        admin_digits = "".join(ch for ch in admin_number if ch.isdigit())
+        unknown: list[port.GroupPeer] = []
+        for chat in matches:
+            peer = (
+                port.GroupPeer(chat.id, chat.access_hash, is_channel=True)
+                if isinstance(chat, types.Channel)
+                else port.GroupPeer(chat.id)
+            )
+            creator_phone = await self._creator_phone(client, chat)
+            if creator_phone == admin_digits:
+                return peer
+            if creator_phone is None:
+                unknown.append(peer)
+        if len(unknown) == 1:
+            return unknown[0]  # the creator's number is hidden; the title alone is unique
+        raise port.GroupNotFound(
+            f"the account is not in a group named {group_name!r} created by {admin_number}"
+        )
+
+    async def _creator_phone(self, client: Any, chat: Any) -> str | None:
+        """The digits of the group creator's number; None when Telegram does not show it."""
+        if isinstance(chat, types.Channel):
+            if chat.creator and self._account is not None:
+                return self._account.phone
+            return None
+        full = await client(functions.messages.GetFullChatRequest(chat_id=chat.id))
+        participants = getattr(full.full_chat, "participants", None)
+        creator_id = None
+        for member in getattr(participants, "participants", None) or []:
+            if isinstance(member, types.ChatParticipantCreator):
+                creator_id = member.user_id
+        for user in full.users:
+            if user.id == creator_id and user.phone:
+                return str(user.phone)
+        return None
+
+
+def _input_peer(peer: port.Peer) -> Any:
+    if isinstance(peer, port.UserPeer):
+        return types.InputPeerUser(user_id=peer.user_id, access_hash=peer.access_hash or 0)
+    if peer.is_channel:
+        return types.InputPeerChannel(channel_id=peer.chat_id, access_hash=peer.access_hash or 0)
+    return types.InputPeerChat(chat_id=peer.chat_id)
+
+
+def _sent_message(result: Any, random_id: int, clock: Callable[[], datetime]) -> port.SentMessage:
+    """The Telegram id of what was just sent (UpdateShortSentMessage or the paired updates)."""
+    if isinstance(result, types.UpdateShortSentMessage):
+        return port.SentMessage(int(result.id), result.date or clock())
+    updates = list(getattr(result, "updates", None) or [])
+    message_id = next(
+        (
+            u.id
+            for u in updates
+            if isinstance(u, types.UpdateMessageID) and u.random_id == random_id
+        ),
+        None,
+    )
+    date = getattr(result, "date", None)
+    for update in updates:
+        if not isinstance(update, types.UpdateNewMessage | types.UpdateNewChannelMessage):
+            continue
+        sent = update.message
+        if (message_id is None and getattr(sent, "out", False)) or sent.id == message_id:
+            message_id, date = sent.id, sent.date
+            break
+    if message_id is None:
+        raise port.TransientError(f"Telegram did not say which message it created: {result!r}")
+    return port.SentMessage(int(message_id), date or clock())
+
+
+def _media_facts(raw: Any) -> tuple[port.MediaKind | None, str | None, str | None]:
+    """(kind, file name, MIME type) of a photo or document a person sent."""
+    if isinstance(raw, types.MessageMediaPhoto):
+        return ("image", "photo.jpg", "image/jpeg") if raw.photo else (None, None, None)
+    document = raw.document
+    if not isinstance(document, types.Document):
+        return None, None, None
+    filename = None
+    kind: port.MediaKind = "document"
+    for attribute in document.attributes:
+        if isinstance(attribute, types.DocumentAttributeFilename):
+            filename = attribute.file_name
+        elif isinstance(attribute, types.DocumentAttributeAudio):
+            kind = "voice_note" if attribute.voice else "audio"
+    if kind == "document" and (document.mime_type or "").startswith("image/") and filename is None:
+        kind = "image"
+    return kind, filename, document.mime_type
+
+
+# --- logging in ---
+
+
+class _LoginSession(DatabaseSession):
+    """A session under construction: nothing is stored until an account is logged in with it,
+    so an abandoned login never overwrites what the instance had."""
+
+    def save(self) -> None:
+        if self.account is not None:
+            super().save()
+
+    def close(self) -> None:
+        self.save()
+
+
+def _login_error(exc: BaseException) -> port.LoginError:
+    if isinstance(exc, port.LoginError):
+        return exc
+    if isinstance(exc, errors.FloodWaitError | errors.PhoneNumberFloodError):
+        seconds = int(getattr(exc, "seconds", 0) or 0) or None
+        wait = f" for {seconds} s" if seconds else ""
+        return port.LoginError(
+            "flood_wait",
+            f"Telegram asks to wait{wait} before trying again (too many login attempts)",
+            seconds=seconds,
+        )
+    if isinstance(exc, errors.PhonePasswordFloodError):
+        return port.LoginError("flood_wait", "too many password attempts; wait and try later")
+    if isinstance(exc, errors.PhoneNumberInvalidError):
+        return port.LoginError("phone_invalid", "Telegram does not accept this phone number")
+    if isinstance(exc, errors.PhoneNumberBannedError):
+        return port.LoginError("phone_banned", "this phone number is banned from Telegram")
+    if isinstance(exc, errors.PhoneNumberUnoccupiedError):
+        return port.LoginError(
+            "phone_unregistered",
+            "no Telegram account uses this number: sign up in the Telegram app first",
+        )
+    if isinstance(exc, errors.PhoneCodeInvalidError | errors.PhoneCodeEmptyError):
+        return port.LoginError("code_invalid", "the code is wrong; check it and try again")
+    if isinstance(exc, errors.PhoneCodeExpiredError):
+        return port.LoginError(
+            "code_expired",
+            "the code expired (or was shared through Telegram): request a new one",
+        )
+    if isinstance(exc, errors.PasswordHashInvalidError):
+        return port.LoginError("password_invalid", "the 2FA password is wrong")
+    if isinstance(exc, OSError | TimeoutError | ConnectionError):
+        return port.LoginError("unreachable", f"cannot reach Telegram: {exc!r}")
+    return port.LoginError("login_failed", f"Telegram refused the login: {exc}")
+
+
+class TelethonLogin:
+    """One login attempt. Its steps share one connected client, hence one auth key: a code is
+    bound to the key that asked for it (reference/telethon-notes.md §2.3)."""
+
+    def __init__(self, instance: int, store: SessionStore, config: TelethonConfig | None) -> None:
+        self.instance = instance
+        self._config = config
+        self._writer = SessionWriter(store, instance)
+        self._session = _LoginSession(self._writer)
+        self._client: Any = None
+        self._phone: str | None = None
+        self._code_hash: str | None = None
+        self._qr: Any = None
+        self.account: port.Account | None = None
+
+    async def _connected(self) -> Any:
+        if self._config is None:
+            raise port.LoginError(
+                "not_configured", "set [telegram] api_id and api_hash first (my.telegram.org)"
+            )
+        if self._client is None:
+            self._client = _new_client(self._config, self._session)
+            try:
+                await asyncio.wait_for(self._client.connect(), CONNECT_TIMEOUT_S)
+            except Exception as exc:
+                self._client = None
+                raise _login_error(exc) from exc
+        return self._client
+
+    async def request_code(self, phone: str) -> port.LoginStep:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if not 7 <= len(digits) <= 15:
+            raise port.LoginError("phone_invalid", f"{phone!r} is not a phone number")
+        client = await self._connected()
+        try:
+            sent = await asyncio.wait_for(client.send_code_request(digits), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise _login_error(exc) from exc
+        self._phone = digits
+        self._code_hash = sent.phone_code_hash
+        return port.LoginStep("code_sent")
+
+    async def submit_code(self, code: str) -> port.LoginStep:
+        if self._phone is None or self._code_hash is None:
+            raise port.LoginError("code_expired", "no code was requested: start with the phone")
+        client = await self._connected()
+        try:
+            user = await asyncio.wait_for(
+                client.sign_in(
+                    phone=self._phone, code=code.strip(), phone_code_hash=self._code_hash
+                ),
+                CALL_TIMEOUT_S,
+            )
+        except errors.SessionPasswordNeededError:
+            return port.LoginStep("password_needed", password_hint=await self._hint(client))
+        except Exception as exc:
+            raise _login_error(exc) from exc
+        return await self._logged_in(user)
+
+    async def submit_password(self, password: str) -> port.LoginStep:
+        client = await self._connected()
+        try:
+            # Telethon computes the SRP check locally: the password never leaves this process.
+            user = await asyncio.wait_for(client.sign_in(password=password), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise _login_error(exc) from exc
+        return await self._logged_in(user)
+
+    async def _hint(self, client: Any) -> str | None:
+        with contextlib.suppress(Exception):
+            info = await client(functions.account.GetPasswordRequest())
+            return str(info.hint) if info.hint else None
+        return None
+
+    async def start_qr(self) -> port.LoginStep:
+        client = await self._connected()
+        try:
+            self._qr = await asyncio.wait_for(client.qr_login(), CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise _login_error(exc) from exc
+        return self._qr_step()
+
+    def _qr_step(self) -> port.LoginStep:
+        return port.LoginStep("awaiting_qr", qr_url=self._qr.url, expires_at=self._qr.expires)
+
+    async def wait_qr(self, timeout_s: float) -> port.LoginStep:
+        """Wait for the scan; on expiry a fresh token is made (the step carries its URL)."""
+        if self._qr is None:
+            return await self.start_qr()
+        client = await self._connected()
+        try:
+            user = await self._qr.wait(timeout=timeout_s)
+        except TimeoutError:
+            try:
+                await asyncio.wait_for(self._qr.recreate(), CALL_TIMEOUT_S)
+            except Exception as exc:
+                raise _login_error(exc) from exc
+            return self._qr_step()
+        except errors.SessionPasswordNeededError:
+            return port.LoginStep("password_needed", password_hint=await self._hint(client))
+        except Exception as exc:
+            raise _login_error(exc) from exc
+        return await self._logged_in(user)
+
+    async def _logged_in(self, user: Any) -> port.LoginStep:
+        if not isinstance(user, types.User):
+            raise port.LoginError("login_failed", f"unexpected answer from Telegram: {user!r}")
+        self.account = _account_of(user)
+        self._session.account = _account_dict(self.account)
+        self._session.revoked = None
+        # Disconnecting stores the update state Telethon fetched at login: the gateway then
+        # catches up on everything said to the number from this moment on.
+        await self.close()
+        return port.LoginStep("ready", account=self.account)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), CONNECT_TIMEOUT_S)
+        self._session.save()
+        await self._writer.flush()
+
+
+async def log_out(instance: int, store: SessionStore, config: TelethonConfig | None) -> bool:
+    """End the stored session at Telegram and forget it. False when there was none."""
+    snapshot = await store.load(instance)
+    if snapshot is None:
+        return False
+    writer = SessionWriter(store, instance)
+    if config is not None and snapshot.get("auth_key") and not snapshot.get("revoked"):
+        session = DatabaseSession(writer, snapshot)
+        client = _new_client(config, session)
+        try:
+            await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(client.log_out(), CALL_TIMEOUT_S)
+        except Exception as exc:  # unreachable or already dead: forget it here all the same
+            log.warning("instance %s: log out at Telegram failed: %r", instance, exc)
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+    writer.submit(None)
+    await writer.flush()
+    return True

@@ -60,3 +60,47 @@ def test_bad_config_stops_the_cli_with_exit_code_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "sending.per_secnd" in result.stderr
+
+
+def test_telegram_server_must_be_host_and_port() -> None:
+    with pytest.raises(SettingsError, match=r"telegram\.server.*host:port"):
+        load_settings(None, environ={"TGW_TELEGRAM__SERVER": "149.154.167.40"})
+    settings = load_settings(None, environ={"TGW_TELEGRAM__SERVER": "149.154.167.40:443"})
+    assert settings.telegram.server == "149.154.167.40:443"
+
+
+def test_telegram_public_key_file_must_be_a_readable_pem_key(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(SettingsError, match=r"public_key_file.*cannot read"):
+        load_settings(None, environ={"TGW_TELEGRAM__PUBLIC_KEY_FILE": str(missing)})
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("hello")
+    with pytest.raises(SettingsError, match="not a PEM public key"):
+        load_settings(None, environ={"TGW_TELEGRAM__PUBLIC_KEY_FILE": str(garbage)})
+
+
+def test_an_spki_public_key_is_converted_for_telethon(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from app.telegram.telethon_adapter import telethon_config
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    spki = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    path = tmp_path / "server.pem"
+    path.write_bytes(spki)
+    env = {
+        "TGW_TELEGRAM__API_ID": "1",
+        "TGW_TELEGRAM__API_HASH": "x" * 32,
+        "TGW_TELEGRAM__SERVER": "127.0.0.1:4430",
+        "TGW_TELEGRAM__DC_ID": "3",
+        "TGW_TELEGRAM__PUBLIC_KEY_FILE": str(path),
+    }
+    config = telethon_config(load_settings(None, environ=env))
+    assert config is not None
+    assert (config.server, config.dc_id) == (("127.0.0.1", 4430), 3)
+    assert config.public_key_pem is not None
+    assert config.public_key_pem.startswith("-----BEGIN RSA PUBLIC KEY-----")
+    assert telethon_config(load_settings(None, environ={})) is None

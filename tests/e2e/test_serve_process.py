@@ -163,6 +163,8 @@ class ServeHarness:
     """Starts `tgw serve --sandbox` processes that share one working folder and database."""
 
     root: Path
+    # False: `tgw serve` as configured (Telethon instances; tests/e2e/test_telethon_process.py).
+    sandbox: bool = True
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     processes: list[ServerProcess] = field(default_factory=list)
     _starts: Iterator[int] = field(default_factory=itertools.count)
@@ -200,7 +202,7 @@ class ServeHarness:
         log_path = self.root / f"serve-{next(self._starts)}.log"
         log_file = log_path.open("wb")
         command = [
-            sys.executable, "-m", "app", "serve", "--sandbox",
+            sys.executable, "-m", "app", "serve", *(["--sandbox"] if self.sandbox else []),
             "--config", str(self.config_path), "--port", str(port),
         ]  # fmt: skip
         try:

@@ -81,3 +81,7 @@ def test_an_unknown_400_is_rejected_with_its_message() -> None:
     error = errors.BadRequestError(request=None, message="SOMETHING_NEW", code=400)
     mapped = to_port_error(error)
     assert isinstance(mapped, port.MessageRejected) and "SOMETHING_NEW" in str(mapped)
+
+
+def test_an_auth_key_the_server_no_longer_knows_is_a_revoked_session() -> None:
+    assert isinstance(to_port_error(errors.AuthKeyNotFound()), port.SessionRevoked)
