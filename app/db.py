@@ -75,6 +75,11 @@ class WriteLock:
 
 SessionFactory = async_sessionmaker[AsyncSession]
 WRITE_OPTION = "tgw_write"
+# Set (on a session's or a connection's `info`) by the code that appends to the event log, so
+# that the unit of work calls its `on_events` hook after the commit: the webhook worker wakes at
+# once instead of at its next poll.
+EVENTS_WRITTEN = "tgw_events_written"
+OnEvents = Callable[[], None]
 T = TypeVar("T")
 SyncWork = Callable[[Connection], T]
 
@@ -158,12 +163,25 @@ def _configure_sqlite(engine: AsyncEngine | Engine, synchronous: str) -> None:
 
 
 def create_session_factory(
-    engine: AsyncEngine, write_lock: WriteLock | None = None
+    engine: AsyncEngine, write_lock: WriteLock | None = None, on_events: OnEvents | None = None
 ) -> SessionFactory:
-    """Sessions for `engine`. On SQLite, pass the one `write_lock` of the database file."""
+    """Sessions for `engine`. On SQLite, pass the one `write_lock` of the database file.
+
+    `on_events` is called after a `transaction` that appended events has committed.
+    """
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, info={"write_lock": write_lock}
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        info={"write_lock": write_lock, "on_events": on_events},
     )
+
+
+def _after_commit(session: AsyncSession) -> None:
+    if session.info.pop(EVENTS_WRITTEN, False):
+        hook: OnEvents | None = session.info.get("on_events")
+        if hook is not None:
+            hook()
 
 
 @asynccontextmanager
@@ -180,10 +198,11 @@ async def transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             async with session.begin():
                 await session.connection(execution_options={WRITE_OPTION: True})
                 yield session
-            return
-        async with lock, session.begin():
-            await session.connection(execution_options={WRITE_OPTION: True})
-            yield session
+        else:
+            async with lock, session.begin():
+                await session.connection(execution_options={WRITE_OPTION: True})
+                yield session
+        _after_commit(session)
 
 
 async def ping(engine: AsyncEngine) -> None:
@@ -208,10 +227,13 @@ class SqlRunner:
         synchronous: str = "FULL",
         *,
         urgent: bool = False,
+        on_events: OnEvents | None = None,
     ) -> None:
         self._engine = engine
         self._lock = write_lock
         self._urgent = urgent
+        # Called after a unit of work that appended events has committed (see EVENTS_WRITTEN).
+        self.on_events = on_events
         self._sync_engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._checkpointer: ThreadPoolExecutor | None = None
@@ -233,19 +255,32 @@ class SqlRunner:
         if self._sync_engine is None or self._executor is None:
             async with self._engine.begin() as conn:
                 await conn.execution_options(**{WRITE_OPTION: True})
-                return await conn.run_sync(work)
-        loop = asyncio.get_running_loop()
-        if self._lock is None:
-            return await loop.run_in_executor(self._executor, self._run_here, work)
-        async with self._lock.hold(self._urgent):
-            return await loop.run_in_executor(self._executor, self._run_here, work)
+                result = await conn.run_sync(work)
+                info = conn.sync_connection.info if conn.sync_connection is not None else {}
+                wrote_events = bool(info.pop(EVENTS_WRITTEN, False))
+        else:
+            loop = asyncio.get_running_loop()
+            if self._lock is None:
+                result, wrote_events = await loop.run_in_executor(
+                    self._executor, self._run_here, work
+                )
+            else:
+                async with self._lock.hold(self._urgent):
+                    result, wrote_events = await loop.run_in_executor(
+                        self._executor, self._run_here, work
+                    )
+        if wrote_events and self.on_events is not None:
+            self.on_events()
+        return result
 
-    def _run_here(self, work: SyncWork[T]) -> T:
+    def _run_here(self, work: SyncWork[T]) -> tuple[T, bool]:
         assert self._sync_engine is not None
         with self._sync_engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
-                return work(conn)
+                result = work(conn)
+                wrote_events = bool(conn.info.pop(EVENTS_WRITTEN, False))
+            return result, wrote_events
 
     async def checkpoint(self) -> tuple[int, int, int] | None:
         """Copy the SQLite WAL into the database (PASSIVE: readers and writers go on).

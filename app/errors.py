@@ -19,6 +19,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "missing_credentials": 401,
     "unauthorized": 401,
     "csrf": 403,  # a console (cookie) request without its X-CSRF-Token
+    "forbidden": 403,
     "not_found": 404,
     "unknown_instance": 404,
     "method_not_allowed": 405,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db import EVENTS_WRITTEN
 from app.models import Event, table_of
 
 EVENT_TYPES = (
@@ -31,6 +33,19 @@ _SEQ_LOCK_KEY = 0x7467770001
 _SEQ_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
+def conversation_key(
+    instance: int | None, number: str | None = None, group: str | None = None
+) -> str | None:
+    """The chat an event belongs to; webhooks deliver the events of one chat in seq order."""
+    if instance is None:
+        return None
+    if group is not None:
+        return f"{instance}:g:{group}"[:300]
+    if number is not None:
+        return f"{instance}:{number}"
+    return str(instance)  # the instance's own events (instance.status)
+
+
 def event_row(
     type_: str,
     *,
@@ -40,8 +55,12 @@ def event_row(
     number: str | None = None,
     message: str | None = None,
     gateway_number: str | None = None,
+    conversation: str | None = None,
 ) -> dict[str, Any]:
-    """The columns of a new event (its `seq` comes from the database)."""
+    """The columns of a new event (its `seq` comes from the database).
+
+    `conversation` defaults to the instance and number (see `conversation_key`).
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
     top = {"number": number, "message": message, "gateway_number": gateway_number}
@@ -50,6 +69,7 @@ def event_row(
         "type": type_,
         "instance": instance,
         "number": number,
+        "conversation": conversation or conversation_key(instance, number),
         "created_at": now,
         "payload": orjson.dumps({"top": top, "data": data}).decode(),
     }
@@ -65,6 +85,7 @@ async def append_event(
     number: str | None = None,
     message: str | None = None,
     gateway_number: str | None = None,
+    conversation: str | None = None,
 ) -> Event:
     """Add one event to the session's transaction; `seq` is assigned on flush."""
     row = event_row(
@@ -75,11 +96,14 @@ async def append_event(
         number=number,
         message=message,
         gateway_number=gateway_number,
+        conversation=conversation,
     )
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(_SEQ_LOCK, {"k": _SEQ_LOCK_KEY})
     event = Event(**row)
     session.add(event)
+    # `transaction()` wakes the webhook worker once this commits.
+    session.info[EVENTS_WRITTEN] = True
     return event
 
 
@@ -90,22 +114,58 @@ def append_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(_SEQ_LOCK, {"k": _SEQ_LOCK_KEY})
     conn.execute(insert(table_of(Event)), rows)
+    # `SqlRunner.run` wakes the webhook worker once this commits.
+    conn.info[EVENTS_WRITTEN] = True
 
 
-def render_event(row: Event) -> dict[str, Any]:
+# Turns the stored media description ({"id", "kind", ...}) into a signed download link.
+MediaLinker = Callable[[dict[str, Any]], str]
+
+
+def render_event(row: Event, media_link: MediaLinker | None = None) -> dict[str, Any]:
     """The public shape of an event (webhook body and GET /api/v1/events)."""
-    stored = orjson.loads(row.payload)
+    return render_stored(
+        type_=row.type,
+        id_=row.id,
+        seq=row.seq,
+        created_at=row.created_at,
+        instance=row.instance,
+        payload=row.payload,
+        media_link=media_link,
+    )
+
+
+def render_stored(
+    *,
+    type_: str,
+    id_: str,
+    seq: int | None,
+    created_at: datetime,
+    instance: int | None,
+    payload: str,
+    media_link: MediaLinker | None = None,
+) -> dict[str, Any]:
+    """`render_event` from the columns (the webhook worker reads them with Core).
+
+    Media links are made at rendering time, not stored: each delivery attempt and each
+    backfill read gets a link that is valid from then on, however late it comes.
+    """
+    stored = orjson.loads(payload)
     top = stored.get("top", {})
+    data = stored.get("data", {})
+    media = data.get("media") if isinstance(data, dict) else None
+    if media_link is not None and isinstance(media, dict) and media.get("id"):
+        data["media"] = {**media, "url": media_link(media)}
     return {
-        "type": row.type,
-        "id": row.id,
-        "seq": row.seq,
-        "timestamp": row.created_at.isoformat().replace("+00:00", "Z"),
-        "instance_id": row.instance,
+        "type": type_,
+        "id": id_,
+        "seq": seq,
+        "timestamp": created_at.isoformat().replace("+00:00", "Z"),
+        "instance_id": instance,
         "gateway_number": top.get("gateway_number"),
         "number": top.get("number"),
         "message": top.get("message"),
-        "data": stored.get("data", {}),
+        "data": data,
     }
 
 

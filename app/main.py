@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,10 +19,22 @@ from app.db import transaction
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease
 from app.models import Instance
-from app.routes import admin, console, docs, health, messages, onboarding, whatsmate
+from app.routes import (
+    admin,
+    console,
+    docs,
+    health,
+    media,
+    messages,
+    onboarding,
+    webhooks,
+    whatsmate,
+)
 from app.routes.common import JSON
 from app.services import Services
 from inbound.processor import InboundProcessor
+from inbound.webhooks.delivery import DeliveryWorker
+from inbound.webhooks.endpoints import sync_config
 from outbound.worker import SendWorker
 
 log = logging.getLogger(__name__)
@@ -84,6 +97,7 @@ async def start_instance(
         services.wakeup,
         services.clock,
         services.stamps,
+        sql=services.background_sql,
     )
     await backend.start(processor)
     account = await backend.me()
@@ -128,6 +142,42 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
     )
 
 
+async def sync_webhooks(services: Services) -> None:
+    """Make the `[[webhooks]]` of the config exist (before the delivery worker starts)."""
+    async with transaction(services.factory) as session:
+        await sync_config(session, services.settings, services.secret_box, services.clock())
+
+
+def webhook_client() -> httpx.AsyncClient:
+    """The delivery worker's HTTP client: never follows redirects; one pool for all."""
+    # httpx logs every request at INFO: at hundreds of deliveries a second that is noise (and
+    # CPU); every attempt is in the delivery log instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+    return httpx.AsyncClient(follow_redirects=False, limits=limits, trust_env=False)
+
+
+def make_delivery_worker(
+    services: Services, client: httpx.AsyncClient, **kwargs: Any
+) -> DeliveryWorker:
+    return DeliveryWorker(
+        services.background_sql,
+        services.settings.webhook_delivery,
+        services.secret_box,
+        services.wakeup,
+        services.clock,
+        client,
+        media_link=services.media_links.url,
+        resolve=kwargs.pop("resolve", services.resolve_host),
+        **kwargs,
+    )
+
+
+async def run_delivery_worker(services: Services) -> None:
+    async with webhook_client() as client:
+        await make_delivery_worker(services, client).run()
+
+
 CHECKPOINT_INTERVAL_S = 1.0
 
 
@@ -146,7 +196,9 @@ def create_app(services: Services) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         if services.run_workers:
+            await sync_webhooks(services)
             tasks = await start_instances(services)
+            tasks.append(asyncio.create_task(run_delivery_worker(services), name="webhooks"))
             if services.engine.dialect.name == "sqlite":
                 tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
             # What exists now lives as long as the process: keep the garbage collector from
@@ -193,6 +245,8 @@ def create_app(services: Services) -> Starlette:
             *admin.routes,
             *onboarding.routes,
             *console.routes,
+            *webhooks.routes,
+            *media.routes,
             *health.routes,
             *docs.routes,
         ],

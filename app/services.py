@@ -19,6 +19,7 @@ from app.db import (
     is_sqlite,
 )
 from app.lease import InstanceLease
+from app.media_links import MediaLinks
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
@@ -26,6 +27,9 @@ from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
 from app.telegram.session_store import SessionStore
 from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, telethon_config
+from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
+from inbound.webhooks.endpoints import SecretBox
+from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
 from outbound.onboarding import Onboarding
 from outbound.profile import Profiles
@@ -54,6 +58,24 @@ class Metrics:
             ["instance"],
             registry=self.registry,
         )
+        self.webhook_deliveries = Gauge(
+            "tgw_webhook_deliveries",
+            "Webhook deliveries not yet delivered, by endpoint and status (read at scrape time)",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.webhook_oldest_pending = Gauge(
+            "tgw_webhook_oldest_pending_seconds",
+            "Age of the oldest pending delivery per endpoint (0: none)",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.webhook_enabled = Gauge(
+            "tgw_webhook_endpoint_enabled",
+            "1 while the endpoint is enabled (a 410 or the admin disables it)",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "tgw_requests_refused",
             "Send requests refused, by HTTP status",
@@ -78,11 +100,16 @@ class Services:
     background_sql: SqlRunner
     enqueuer: Enqueuer
     admin_token: str
+    # Seals webhook signing secrets at rest; signs media links (both from the secret_key).
+    secret_box: SecretBox
+    media_links: MediaLinks
     backends: dict[int, TelegramBackend] = field(default_factory=dict)
     sandboxes: dict[int, SandboxTelegram] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     # False in tests that drive workers step by step.
     run_workers: bool = True
+    # How webhook hosts are resolved for the private-target check (tests swap it).
+    resolve_host: Resolver = system_resolver
     extra_engines: list[AsyncEngine] = field(default_factory=list)
     extra_runners: list[SqlRunner] = field(default_factory=list)
     # Sealed Telegram sessions (None only when no secret_key was given: tests without Telethon).
@@ -115,17 +142,27 @@ def build_services(
     telethon: TelethonConfig | None = None,
 ) -> Services:
     """Build everything. `secret_key` seals Telegram sessions (the CLI reads it or tgw.key);
-    `telethon` overrides the [telegram] section (tests pass a fake server's transport)."""
+    `telethon` overrides the [telegram] section (tests pass a fake server's transport).
+
+    Webhook secrets are sealed and media links signed under the same secret_key; without one
+    (tests, tools) under a key derived from the admin token, which then must not change.
+    """
+    webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     engine = create_engine(settings.database.url)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
     write_lock = WriteLock() if is_sqlite(settings.database.url) else None
-    factory = create_session_factory(engine, write_lock)
+    wakeup = Wakeup()
+
+    def events_written() -> None:
+        # A unit of work appended events and committed: the webhook worker looks now.
+        wakeup.notify(WEBHOOK_TOPIC)
+
+    factory = create_session_factory(engine, write_lock, on_events=events_written)
     # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
     read_factory = factory
-    wakeup = Wakeup()
     stamps = QueueClock(clock)
     # Accepting API requests: a client waits for each commit, so these writes go first.
-    sql = SqlRunner(engine, write_lock, urgent=True)
+    sql = SqlRunner(engine, write_lock, urgent=True, on_events=events_written)
     services = Services(
         settings=settings,
         engine=engine,
@@ -138,6 +175,8 @@ def build_services(
         background_sql=sql,
         enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
+        secret_box=SecretBox.from_secret_key(webhook_key),
+        media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
     )
     sandbox_factory = factory
@@ -150,8 +189,10 @@ def build_services(
         # Accepting a message (the 200) always waits for the disk.
         relaxed_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
         services.extra_engines.append(relaxed_engine)
-        sandbox_factory = create_session_factory(relaxed_engine, write_lock)
-        services.background_sql = SqlRunner(relaxed_engine, write_lock, synchronous="NORMAL")
+        sandbox_factory = create_session_factory(relaxed_engine, write_lock, events_written)
+        services.background_sql = SqlRunner(
+            relaxed_engine, write_lock, synchronous="NORMAL", on_events=events_written
+        )
         services.extra_runners.append(services.background_sql)
     for conf in settings.instances:
         if conf.backend == "sandbox":

@@ -153,8 +153,50 @@ class RegistrationSettings(_Section):
 
 class WebhookSettings(_Section):
     url: str
-    secret: str | None = None
-    events: list[str] | None = None
+    secret: str | None = None  # whsec_ + base64 of 24 to 64 bytes; generated once if absent
+    events: list[str] | None = None  # None: every event type
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        if not value.startswith("whsec_"):
+            raise ValueError("must start with 'whsec_'")
+        try:
+            size = len(base64.b64decode(value[6:], validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("must be 'whsec_' followed by standard base64") from exc
+        if not 24 <= size <= 64:
+            raise ValueError(f"must hold 24 to 64 bytes once decoded (holds {size})")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str] | None) -> list[str] | None:
+        from app.events import EVENT_TYPES
+
+        if value is None:
+            return None
+        unknown = sorted(set(value) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event type(s) {unknown}; known: {list(EVENT_TYPES)}")
+        if not value:
+            raise ValueError("is empty; leave it out for every event type")
+        return value
 
 
 class WebhookDeliverySettings(_Section):
@@ -163,6 +205,13 @@ class WebhookDeliverySettings(_Section):
     retry_schedule_s: list[float] = Field(
         default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
+
+    @field_validator("retry_schedule_s")
+    @classmethod
+    def _non_negative(cls, value: list[float]) -> list[float]:
+        if any(step < 0 for step in value):
+            raise ValueError("delays must be 0 or more seconds")
+        return value
 
 
 class Settings(_Section):
@@ -185,6 +234,15 @@ class Settings(_Section):
         numbers = [i.number for i in value]
         if len(set(numbers)) != len(numbers):
             raise ValueError("instance numbers must be unique")
+        return value
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_urls(cls, value: list[WebhookSettings]) -> list[WebhookSettings]:
+        urls = [w.url for w in value]
+        duplicates = sorted({u for u in urls if urls.count(u) > 1})
+        if duplicates:
+            raise ValueError(f"each URL once (endpoints are matched by URL): {duplicates}")
         return value
 
     @property

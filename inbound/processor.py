@@ -11,13 +11,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory, transaction
+from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event
 from app.instances import set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
@@ -32,6 +33,7 @@ from app.telegram.port import (
     Sender,
     Update,
 )
+from inbound.forward import forward, received_data
 from inbound.greetings import GreetingMatcher, ReplyKind, reply_text
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,12 @@ class InboundProcessor:
         wakeup: Wakeup,
         clock: Callable[[], datetime],
         stamps: QueueClock | None = None,
+        sql: SqlRunner | None = None,
     ) -> None:
+        """`sql`: when given, ordinary messages of registered people take the Core hot path
+        (inbound/forward.py) on it; everything else goes through the dialogue below."""
         self.instance = instance
+        self._sql = sql
         self._factory = factory
         self._settings = settings
         self._wakeup = wakeup
@@ -83,6 +89,12 @@ class InboundProcessor:
         if sender.user_id == SERVICE_USER_ID or sender.is_bot:
             return  # never answer Telegram's service account (login codes) or bots
         now = self._clock()
+        if self._sql is not None and self._ordinary(msg):
+            outcome = await self._sql.run(
+                partial(forward, instance=self.instance, msg=msg, now=now)
+            )
+            if outcome != "slow":
+                return
         replied = False
         async with transaction(self._factory) as session:
             seen = await session.scalar(
@@ -107,6 +119,16 @@ class InboundProcessor:
             await self._store(session, msg, recipient, handling, now)
         if replied:
             self._wakeup.notify(f"send:{self.instance}")
+
+    def _ordinary(self, msg: IncomingMessage) -> bool:
+        """Not a contact card, a greeting or a stop word: nothing for the dialogue to do if the
+        sender is registered."""
+        if msg.contact is not None:
+            return False
+        text = msg.text if msg.media is None else ""
+        return not text or (
+            self._matcher.greeting(text) is None and self._matcher.stop(text) is None
+        )
 
     async def _dialogue(
         self,
@@ -306,7 +328,7 @@ class InboundProcessor:
     async def _received_data(
         self, session: AsyncSession, row: InboundMessage, msg: IncomingMessage
     ) -> dict[str, Any]:
-        reply_to = None
+        ours = None
         if msg.reply_to_message_id is not None:
             ours = await session.scalar(
                 select(col(Message.id)).where(
@@ -316,33 +338,14 @@ class InboundProcessor:
                     )
                 )
             )
-            reply_to = {"telegram_message_id": msg.reply_to_message_id, "message_id": ours}
-        media = None
-        if msg.media is not None:
-            media = {
-                "id": row.media_id,
-                "kind": msg.media.kind,
-                "filename": msg.media.filename,
-                "mime_type": msg.media.mime_type,
-                "size": len(msg.media.data),
-                "sha256": hashlib.sha256(msg.media.data).hexdigest(),
-            }
-        s = msg.sender
-        return {
-            "id": row.id,
-            "telegram_message_id": msg.message_id,
-            "sender": {
-                "user_id": s.user_id,
-                "first_name": s.first_name,
-                "last_name": s.last_name,
-                "username": s.username,
-                "number": row.number,
-            },
-            "text": msg.text or None,
-            "reply_to": reply_to,
-            "media": media,
-            "received_at": row.received_at.isoformat(),
-        }
+        return received_data(
+            inbound_id=row.id,
+            msg=msg,
+            number=row.number,
+            media_id=row.media_id,
+            received_at=row.received_at,
+            reply_to_ours=ours,
+        )
 
     async def _gateway_number(self, session: AsyncSession) -> str | None:
         inst = await session.get(Instance, self.instance)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
-from app.events import append_event, append_events, event_row
+from app.events import append_event, append_events, conversation_key, event_row
 from app.instances import set_instance_status
 from app.models import (
     InboundMessage,
@@ -539,6 +539,7 @@ class SendWorker:
                 number=row.to_number,
                 gateway_number=self._gateway_number,
                 data=message_event_data(dict(row._mapping), state),
+                conversation=conversation_key(self.instance, row.to_number, row.group_name),
             )
         )
 
@@ -667,6 +668,7 @@ async def fail_message(
             instance=row.instance,
             number=row.to_number,
             gateway_number=inst.phone if inst else None,
+            conversation=conversation_key(row.instance, row.to_number, row.group_name),
             data=message_event_data(
                 row.model_dump(), {"status": "failed", "error_code": code, "failed_at": now}
             ),

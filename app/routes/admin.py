@@ -51,6 +51,9 @@ async def _json(request: Request) -> dict[str, Any]:
     return parse_json_object(await read_body(request, ADMIN_BODY_LIMIT))
 
 
+read_json_object = _json
+
+
 def _expiry(data: dict[str, Any]) -> datetime | None:
     raw = data.get("expires_at")
     if raw is None or raw == "":

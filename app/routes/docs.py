@@ -1222,16 +1222,18 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             {"name": TAG_CLIENTS, "description": "Admin token: API clients."},
             {"name": TAG_INSTANCES, "description": "Admin token: gateway instances."},
             {"name": TAG_SANDBOX, "description": "Admin token: sandbox instances only."},
+            *docs_webhooks.TAGS,
             {"name": TAG_PROBES, "description": "Unauthenticated."},
         ],
         "paths": {
             **_v3_paths(limits),
             **_native_paths(),
             **_admin_paths(),
+            **docs_webhooks.paths(),
             **_probe_paths(),
         },
         "components": {
-            "schemas": _schemas(limits),
+            "schemas": {**_schemas(limits), **docs_webhooks.schemas()},
             "responses": _error_responses(limits, largest_body),
             "parameters": {
                 "Instance": param(
@@ -1269,6 +1271,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             },
         },
     }
+
+
+from app.routes import docs_webhooks  # noqa: E402  (it builds on the helpers above)
 
 
 async def openapi(request: Request) -> Response:

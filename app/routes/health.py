@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.db import ping
-from app.models import Instance, Message
+from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
 from app.routes.common import JSON, services
 
 
@@ -38,13 +38,41 @@ async def metrics(request: Request) -> Response:
                 )
             ).all()
             instances = list(await session.scalars(select(Instance)))
+            # Open deliveries only: the delivered ones are the bulk of the table.
+            open_deliveries = (
+                await session.execute(
+                    select(
+                        col(WebhookDelivery.endpoint_id),
+                        col(WebhookDelivery.status),
+                        func.count(),
+                        func.min(col(WebhookDelivery.created_at)),
+                    )
+                    .where(col(WebhookDelivery.status).in_(("pending", "delivering", "dead")))
+                    .group_by(col(WebhookDelivery.endpoint_id), col(WebhookDelivery.status))
+                )
+            ).all()
+            endpoints = (
+                await session.execute(select(col(WebhookEndpoint.id), col(WebhookEndpoint.enabled)))
+            ).all()
     except Exception:  # the database being down must not break the scrape
-        counts, instances = [], []
+        counts, instances, open_deliveries, endpoints = [], [], [], []
     for instance, status, count in counts:
         svc.metrics.queue.labels(str(instance), status).set(count)
     for inst in instances:
         up = inst.status == "ready" and inst.status_detail != "disconnected"
         svc.metrics.instance_up.labels(str(inst.number)).set(1 if up else 0)
+    now = svc.clock()
+    for endpoint_id, enabled in endpoints:
+        svc.metrics.webhook_enabled.labels(endpoint_id).set(1 if enabled else 0)
+        for status in ("pending", "delivering", "dead"):
+            svc.metrics.webhook_deliveries.labels(endpoint_id, status).set(0)
+        svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(0)
+    for endpoint_id, status, count, oldest in open_deliveries:
+        svc.metrics.webhook_deliveries.labels(endpoint_id, status).set(count)
+        since = UTCDateTime().process_result_value(oldest, svc.engine.dialect)
+        if status == "pending" and since is not None:
+            age = max(0.0, (now - since).total_seconds())
+            svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(age)
     return Response(
         generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

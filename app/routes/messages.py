@@ -300,7 +300,7 @@ async def events(request: Request) -> Response:
             rows = await list_events(session, after=after, limit=limit)
     except ApiError as exc:
         return native_error(exc)
-    data = [render_event(r) for r in rows]
+    data = [render_event(r, svc.media_links.url) for r in rows]
     return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})
 
 

@@ -17,7 +17,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from app.routes import admin, docs, health, messages, whatsmate
+from app.routes import admin, docs, health, media, messages, webhooks, whatsmate
 from app.services import Services
 from tests.conftest import make_settings
 
@@ -35,6 +35,10 @@ EXPECTED_PATHS = [
     "/api/v1/recipients",
     "/admin/clients",
     "/admin/sandbox/{n}/inbound",
+    "/admin/webhooks",
+    "/admin/webhooks/{id}/deliveries",
+    "/admin/deliveries/{id}/replay",
+    "/media/{id}",
     "/healthz",
 ]
 
@@ -224,7 +228,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
     """Every route is described, and every described operation reaches a route."""
     routes = [
         r
-        for module in (whatsmate, messages, admin, health, docs)
+        for module in (whatsmate, messages, admin, webhooks, media, health, docs)
         for r in module.routes
         if isinstance(r, Route)
     ]

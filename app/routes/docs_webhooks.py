@@ -1,0 +1,344 @@
+"""The OpenAPI description of the webhook admin API and the media links (app/routes/webhooks.py,
+app/routes/media.py); merged into the document by app/routes/docs.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.events import EVENT_TYPES
+from app.routes.docs import (
+    ADMIN_AUTH,
+    NO_AUTH,
+    Schema,
+    array,
+    body,
+    boolean,
+    errors,
+    integer,
+    json_content,
+    nullable,
+    obj,
+    ok,
+    operation,
+    param,
+    ref,
+    string,
+    timestamp,
+)
+from inbound.webhooks.endpoints import DELIVERY_STATUSES
+
+TAG_WEBHOOKS = "Admin: webhooks"
+TAG_MEDIA = "Media links"
+TAGS = [
+    {
+        "name": TAG_WEBHOOKS,
+        "description": (
+            "Admin token: webhook endpoints and their deliveries. Deliveries are signed with "
+            "Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)."
+        ),
+    },
+    {"name": TAG_MEDIA, "description": "Signed, expiring links to inbound media."},
+]
+
+_EVENTS = nullable(
+    {
+        **array(string("Event type.", enum=list(EVENT_TYPES)), "Event types; null: every type."),
+        "minItems": 1,
+    }
+)
+_URL = string(
+    "http(s) URL; private and loopback targets are refused unless allow_private_targets.",
+    format="uri",
+    maxLength=2048,
+)
+_SECRET = string("Signing secret: 'whsec_' + base64 of 24 to 64 bytes.", pattern="^whsec_")
+
+
+def schemas() -> dict[str, Schema]:
+    counts = obj({s: integer(f"Deliveries {s}.", minimum=0) for s in DELIVERY_STATUSES})
+    endpoint = {
+        "id": string("Endpoint id (ep_...)."),
+        "url": _URL,
+        "events": _EVENTS,
+        "enabled": boolean("Whether deliveries go out."),
+        "status": string("enabled or disabled.", enum=["enabled", "disabled"]),
+        "disabled_reason": nullable(string("Why it is disabled (a 410, the admin, the config).")),
+        "disabled_at": timestamp("When it was disabled.", null=True),
+        "source": string("Where it comes from.", enum=["api", "config"]),
+        "previous_secret_until": timestamp(
+            "During a rotation: until when the old secret also signs.", null=True
+        ),
+        "last_seq": integer("Fan-out position in the event log.", minimum=0),
+        "created_at": timestamp("Created."),
+        "updated_at": timestamp("Last changed."),
+        "deliveries": counts,
+    }
+    required = ("id", "url", "events", "enabled", "status", "source", "created_at")
+    attempt = obj(
+        {
+            "attempted_at": timestamp("When."),
+            "status_code": nullable(integer("HTTP status; null: no answer.")),
+            "latency_ms": integer("Time to the answer (or the failure).", minimum=0),
+            "response_excerpt": nullable(string("First 1 KiB of the response body.")),
+            "error": nullable(string("Timeout, connection error, refused target...")),
+        },
+        ("attempted_at", "status_code", "latency_ms"),
+    )
+    return {
+        "WebhookEndpoint": obj(endpoint, required, "A webhook endpoint."),
+        "WebhookEndpointWithSecret": obj(
+            {**endpoint, "secret": _SECRET}, (*required, "secret"), "An endpoint and its secret."
+        ),
+        "WebhookEndpointList": obj(
+            {"data": array(ref("WebhookEndpoint"), "Endpoints, oldest first.")}, ("data",)
+        ),
+        "WebhookDelivery": obj(
+            {
+                "id": integer("Delivery id."),
+                "endpoint_id": string("Endpoint id."),
+                "event_id": string("Event id: the webhook-id header, the same on every try."),
+                "event_type": string("Event type (or webhook.test)."),
+                "event_seq": nullable(integer("The event's seq; null for a test event.")),
+                "conversation": nullable(string("Ordering key: instance and number.")),
+                "status": string("Delivery state.", enum=list(DELIVERY_STATUSES)),
+                "attempts": integer("Tries in this run of the schedule.", minimum=0),
+                "next_attempt_at": timestamp("Next try, while pending.", null=True),
+                "last_status_code": nullable(integer("Last HTTP status.")),
+                "last_error": nullable(string("Last failure.")),
+                "created_at": timestamp("Created."),
+                "delivered_at": timestamp("When a 2xx came back.", null=True),
+                "attempt_log": array(attempt, "Every attempt, oldest first."),
+            },
+            ("id", "endpoint_id", "event_id", "status", "attempts", "attempt_log"),
+        ),
+        "WebhookDeliveryList": obj(
+            {
+                "data": array(ref("WebhookDelivery"), "Deliveries, newest first."),
+                "next_before": nullable(integer("Pass as 'before' for older ones; null: no more.")),
+            },
+            ("data", "next_before"),
+        ),
+    }
+
+
+def paths() -> dict[str, Any]:
+    endpoint_id = param("id", "path", string("Endpoint id."), "The endpoint id (ep_...).")
+    missing = errors("Admin", 401, 404, e404="No such endpoint.")
+    return {
+        "/admin/webhooks": {
+            "post": operation(
+                "createWebhook",
+                TAG_WEBHOOKS,
+                "Create a webhook endpoint",
+                "It receives the events written from now on. The answer holds its signing "
+                "secret (also readable later with GET /admin/webhooks/{id}).",
+                {
+                    "201": ok("Created.", ref("WebhookEndpointWithSecret")),
+                    **errors("Admin", 400, 401),
+                },
+                security=ADMIN_AUTH,
+                request_body=body(
+                    obj(
+                        {"url": _URL, "events": _EVENTS, "secret": _SECRET},
+                        ("url",),
+                    ),
+                    "The endpoint; a secret is generated unless given.",
+                ),
+            ),
+            "get": operation(
+                "listWebhooks",
+                TAG_WEBHOOKS,
+                "List webhook endpoints",
+                "Every endpoint with its state and delivery counts; no secrets.",
+                {"200": ok("Endpoints.", ref("WebhookEndpointList")), **errors("Admin", 401)},
+                security=ADMIN_AUTH,
+            ),
+        },
+        "/admin/webhooks/{id}": {
+            "get": operation(
+                "getWebhook",
+                TAG_WEBHOOKS,
+                "Get a webhook endpoint",
+                "The endpoint, its delivery counts and its signing secret.",
+                {"200": ok("The endpoint.", ref("WebhookEndpointWithSecret")), **missing},
+                security=ADMIN_AUTH,
+                parameters=[endpoint_id],
+            ),
+            "patch": operation(
+                "updateWebhook",
+                TAG_WEBHOOKS,
+                "Update a webhook endpoint",
+                "Change the URL, the event filter, or enable/disable it. Re-enabling delivers "
+                "what it missed while disabled.",
+                {
+                    "200": ok("The endpoint.", ref("WebhookEndpoint")),
+                    **errors("Admin", 400),
+                    **missing,
+                },
+                security=ADMIN_AUTH,
+                parameters=[endpoint_id],
+                request_body=body(
+                    obj(
+                        {
+                            "url": _URL,
+                            "events": _EVENTS,
+                            "enabled": boolean("Deliver (true) or hold (false)."),
+                        }
+                    ),
+                    "The fields to change.",
+                ),
+            ),
+            "delete": operation(
+                "deleteWebhook",
+                TAG_WEBHOOKS,
+                "Delete a webhook endpoint",
+                "The endpoint, its deliveries and their attempt log are removed.",
+                {
+                    "200": ok(
+                        "Deleted.",
+                        obj(
+                            {"id": string("Endpoint id."), "deleted": boolean("Always true.")},
+                            ("id", "deleted"),
+                        ),
+                    ),
+                    **missing,
+                },
+                security=ADMIN_AUTH,
+                parameters=[endpoint_id],
+            ),
+        },
+        "/admin/webhooks/{id}/rotate-secret": {
+            "post": operation(
+                "rotateWebhookSecret",
+                TAG_WEBHOOKS,
+                "Rotate the signing secret",
+                "A new secret; for 24 h deliveries carry signatures with both the old and the "
+                "new secret.",
+                {
+                    "200": ok(
+                        "The new secret.",
+                        obj(
+                            {
+                                "id": string("Endpoint id."),
+                                "secret": _SECRET,
+                                "previous_secret_until": timestamp("The old secret signs until."),
+                            },
+                            ("id", "secret", "previous_secret_until"),
+                        ),
+                    ),
+                    **missing,
+                },
+                security=ADMIN_AUTH,
+                parameters=[endpoint_id],
+            )
+        },
+        "/admin/webhooks/{id}/deliveries": {
+            "get": operation(
+                "listWebhookDeliveries",
+                TAG_WEBHOOKS,
+                "Deliveries and their attempts",
+                "Newest first, each with every attempt (time, status, latency, response excerpt).",
+                {
+                    "200": ok("Deliveries.", ref("WebhookDeliveryList")),
+                    **errors("Admin", 400),
+                    **missing,
+                },
+                security=ADMIN_AUTH,
+                parameters=[
+                    endpoint_id,
+                    param(
+                        "status",
+                        "query",
+                        string("Status.", enum=list(DELIVERY_STATUSES)),
+                        "Only deliveries in this state.",
+                    ),
+                    param(
+                        "before",
+                        "query",
+                        integer("Delivery id.", minimum=0),
+                        "The 'next_before' of the last page.",
+                    ),
+                    param(
+                        "limit",
+                        "query",
+                        integer("Page size.", minimum=1, maximum=500, default=50),
+                        "Page size.",
+                    ),
+                ],
+            )
+        },
+        "/admin/webhooks/{id}/test": {
+            "post": operation(
+                "testWebhook",
+                TAG_WEBHOOKS,
+                "Send a test event",
+                "Queues a signed 'webhook.test' event for this endpoint (whatever its filter); "
+                "follow it in the deliveries.",
+                {
+                    "202": ok(
+                        "Queued.",
+                        obj(
+                            {
+                                "delivery_id": integer("Delivery id."),
+                                "event": {"type": "object", "description": "The body sent."},
+                            },
+                            ("delivery_id", "event"),
+                        ),
+                    ),
+                    **errors("Admin", 409, e409="The endpoint is disabled."),
+                    **missing,
+                },
+                security=ADMIN_AUTH,
+                parameters=[endpoint_id],
+            )
+        },
+        "/admin/deliveries/{id}/replay": {
+            "post": operation(
+                "replayDelivery",
+                TAG_WEBHOOKS,
+                "Replay a delivery",
+                "Send a delivered or dead delivery again, with the same webhook-id and a fresh "
+                "run of the retry schedule; the earlier attempts stay in the log.",
+                {
+                    "200": ok("Pending again.", ref("WebhookDelivery")),
+                    **errors(
+                        "Admin",
+                        409,
+                        e409="The delivery is pending already, or its endpoint is disabled.",
+                    ),
+                    **errors("Admin", 401, 404, e404="No such delivery."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[param("id", "path", integer("Delivery id."), "The delivery id.")],
+            )
+        },
+        "/media/{id}": {
+            "get": operation(
+                "getMedia",
+                TAG_MEDIA,
+                "Download inbound media",
+                "The link comes in events as data.media.url, signed and valid for 24 h from "
+                "when the event was rendered; no other authentication.",
+                {
+                    "200": {
+                        "description": "The file.",
+                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "403": {
+                        "description": "The link was altered, is incomplete or has expired.",
+                        "content": json_content(ref("NativeError")),
+                    },
+                    "404": {
+                        "description": "The medium is no longer stored.",
+                        "content": json_content(ref("NativeError")),
+                    },
+                },
+                security=NO_AUTH,
+                parameters=[
+                    param("id", "path", string("Media id."), "The media id."),
+                    param("exp", "query", integer("Unix time."), "Expiry.", required=True),
+                    param("sig", "query", string("Signature."), "Signature.", required=True),
+                ],
+            )
+        },
+    }

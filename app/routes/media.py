@@ -1,0 +1,42 @@
+"""GET /media/{id}: inbound media behind a signed, expiring link (app/media_links.py)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.errors import ApiError
+from app.media_links import LinkError
+from app.models import MediaBlob, table_of
+from app.routes.common import native_error, services
+
+B = table_of(MediaBlob)
+_SEL_BLOB = select(B.c.data, B.c.mime_type)
+
+
+async def get_media(request: Request) -> Response:
+    svc = services(request)
+    media_id = str(request.path_params["id"])
+    params = request.query_params
+    try:
+        svc.media_links.check(media_id, params.get("exp"), params.get("sig"))
+    except LinkError as exc:
+        return native_error(ApiError("forbidden", str(exc)))
+    async with svc.read_factory() as session:
+        row = (await session.execute(_SEL_BLOB.where(B.c.id == media_id))).first()
+    if row is None:
+        return native_error(ApiError("not_found", "This medium is no longer stored"))
+    return Response(
+        bytes(row.data),
+        media_type=row.mime_type or "application/octet-stream",
+        headers={
+            "cache-control": "private, max-age=3600",
+            "x-content-type-options": "nosniff",
+            "content-disposition": "attachment",
+        },
+    )
+
+
+routes = [Route("/media/{id:str}", get_media, methods=["GET"])]

@@ -1,0 +1,348 @@
+"""Admin API for webhooks (SPEC §5): endpoints, their deliveries, replay and test events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlmodel import col
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.db import transaction
+from app.errors import ApiError
+from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from app.routes.admin import admin, read_json_object
+from app.routes.common import JSON, int_param, services
+from app.sealing import SealError
+from app.services import Services
+from inbound.webhooks.delivery import TOPIC
+from inbound.webhooks.endpoints import (
+    DELIVERY_STATUSES,
+    create_endpoint,
+    delete_endpoint,
+    delivery_counts,
+    endpoint_view,
+    parse_events,
+    parse_secret,
+    parse_url,
+    rotate_secret,
+    set_enabled,
+)
+from inbound.webhooks.fanout import delivery_row
+from inbound.webhooks.targets import TargetError, check_target
+
+TEST_EVENT_TYPE = "webhook.test"
+CREATE_FIELDS = {"url", "events", "secret"}
+PATCH_FIELDS = {"url", "events", "enabled"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _only(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApiError(
+            "invalid_field",
+            f"unknown field(s) {', '.join(repr(k) for k in unknown)}; "
+            f"accepted: {', '.join(sorted(allowed))}",
+        )
+
+
+async def _checked_url(svc: Services, value: Any) -> str:
+    url = parse_url(value)
+    try:
+        return await check_target(
+            url,
+            allow_private=svc.settings.webhook_delivery.allow_private_targets,
+            resolve=svc.resolve_host,
+        )
+    except TargetError as exc:
+        raise ApiError("invalid_field", str(exc)) from exc
+
+
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def _endpoint_id(request: Request) -> str:
+    endpoint_id = str(request.path_params["id"])
+    # Never hand the database what cannot be an id (PostgreSQL refuses a NUL outright).
+    if not endpoint_id or len(endpoint_id) > 40 or not set(endpoint_id) <= _ID_CHARS:
+        raise _missing(endpoint_id[:60])
+    return endpoint_id
+
+
+def _missing(endpoint_id: str) -> ApiError:
+    return ApiError("not_found", f"No webhook endpoint with id {endpoint_id!r}")
+
+
+@admin
+async def create_webhook(request: Request) -> Response:
+    svc = services(request)
+    data = await read_json_object(request)
+    _only(data, CREATE_FIELDS)
+    if "url" not in data:
+        raise ApiError("missing_field", "Missing field 'url'")
+    url = await _checked_url(svc, data["url"])
+    events = parse_events(data.get("events"))
+    secret = parse_secret(data["secret"]) if data.get("secret") is not None else None
+    now = svc.clock()
+    async with transaction(svc.factory) as session:
+        endpoint, secret = await create_endpoint(
+            session, svc.secret_box, url=url, events=events, now=now, secret=secret
+        )
+    return JSON({**endpoint_view(endpoint, now), "secret": secret}, status_code=201)
+
+
+@admin
+async def list_webhooks(request: Request) -> Response:
+    svc = services(request)
+    now = svc.clock()
+    async with svc.read_factory() as session:
+        endpoints = list(
+            await session.scalars(select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at)))
+        )
+        views = [endpoint_view(e, now, await delivery_counts(session, e.id)) for e in endpoints]
+    return JSON({"data": views})
+
+
+@admin
+async def get_webhook(request: Request) -> Response:
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    now = svc.clock()
+    async with svc.read_factory() as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise _missing(endpoint_id)
+        counts = await delivery_counts(session, endpoint_id)
+    # The admin may read the secret (a config endpoint's generated one has no other way out).
+    try:
+        secret: str | None = svc.secret_box.open(endpoint.id, endpoint.secret)
+        problem = None
+    except SealError:
+        secret = None
+        problem = "the stored secret does not open (was secret_key changed?): rotate it"
+    view = {**endpoint_view(endpoint, now, counts), "secret": secret}
+    if problem:
+        view["secret_problem"] = problem
+    return JSON(view)
+
+
+@admin
+async def update_webhook(request: Request) -> Response:
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    data = await read_json_object(request)
+    _only(data, PATCH_FIELDS)
+    url = await _checked_url(svc, data["url"]) if "url" in data else None
+    events = parse_events(data["events"]) if "events" in data else None
+    enabled = data.get("enabled")
+    if "enabled" in data and not isinstance(enabled, bool):
+        raise ApiError("invalid_field", "'enabled' must be true or false")
+    now = svc.clock()
+    async with transaction(svc.factory) as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise _missing(endpoint_id)
+        if url is not None:
+            endpoint.url = url
+        if "events" in data:
+            endpoint.events = orjson.dumps(events).decode() if events is not None else None
+        if isinstance(enabled, bool):
+            set_enabled(endpoint, enabled, now, "disabled through the admin API")
+        endpoint.updated_at = now
+        counts = await delivery_counts(session, endpoint_id)
+    svc.wakeup.notify(TOPIC)  # re-enabled: its waiting deliveries go at once
+    return JSON(endpoint_view(endpoint, now, counts))
+
+
+@admin
+async def remove_webhook(request: Request) -> Response:
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    async with transaction(svc.factory) as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise _missing(endpoint_id)
+        await delete_endpoint(session, endpoint)
+    return JSON({"id": endpoint_id, "deleted": True})
+
+
+@admin
+async def rotate_webhook_secret(request: Request) -> Response:
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    now = svc.clock()
+    async with transaction(svc.factory) as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise _missing(endpoint_id)
+        secret = rotate_secret(endpoint, svc.secret_box, now)
+    return JSON(
+        {
+            "id": endpoint_id,
+            "secret": secret,
+            "previous_secret_until": _iso(endpoint.previous_secret_until),
+        }
+    )
+
+
+@admin
+async def test_webhook(request: Request) -> Response:
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    now = svc.clock()
+    event_id = f"evt_test_{uuid.uuid4().hex[:24]}"
+    body = {
+        "type": TEST_EVENT_TYPE,
+        "id": event_id,
+        "seq": None,
+        "timestamp": _iso(now),
+        "instance_id": None,
+        "gateway_number": None,
+        "number": None,
+        "message": None,
+        "data": {"endpoint_id": endpoint_id, "text": "A test event from tgw."},
+    }
+    async with transaction(svc.factory) as session:
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None:
+            raise _missing(endpoint_id)
+        if not endpoint.enabled:
+            raise ApiError(
+                "conflict",
+                f"The endpoint is disabled ({endpoint.disabled_reason}); enable it first",
+            )
+        row = delivery_row(
+            endpoint_id, None, event_id, TEST_EVENT_TYPE, None, now, orjson.dumps(body).decode()
+        )
+        delivery = WebhookDelivery(**row)
+        session.add(delivery)
+        await session.flush()
+        delivery_id = delivery.id
+    svc.wakeup.notify(TOPIC)
+    return JSON({"delivery_id": delivery_id, "event": body}, status_code=202)
+
+
+def delivery_view(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "endpoint_id": row.endpoint_id,
+        "event_id": row.event_id,
+        "event_type": row.event_type,
+        "event_seq": row.event_seq,
+        "conversation": row.conversation,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": _iso(row.next_attempt_at) if row.status == "pending" else None,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "created_at": _iso(row.created_at),
+        "delivered_at": _iso(row.delivered_at),
+        "attempt_log": [
+            {
+                "attempted_at": _iso(a.attempted_at),
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "response_excerpt": a.response_excerpt,
+                "error": a.error,
+            }
+            for a in attempts
+        ],
+    }
+
+
+async def _attempts_of(session: Any, ids: list[int]) -> dict[int, list[DeliveryAttempt]]:
+    found: dict[int, list[DeliveryAttempt]] = {i: [] for i in ids}
+    if ids:
+        rows = await session.scalars(
+            select(DeliveryAttempt)
+            .where(col(DeliveryAttempt.delivery_id).in_(ids))
+            .order_by(col(DeliveryAttempt.id))
+        )
+        for attempt in rows:
+            found[attempt.delivery_id].append(attempt)
+    return found
+
+
+@admin
+async def list_deliveries(request: Request) -> Response:
+    """Newest first; `before` (a delivery id) pages back; `status` filters."""
+    svc = services(request)
+    endpoint_id = _endpoint_id(request)
+    params = request.query_params
+    status = params.get("status") or None
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise ApiError("invalid_field", f"'status' must be one of {', '.join(DELIVERY_STATUSES)}")
+    limit = int_param(params.get("limit"), "limit", 50, 1, 500)
+    before = int_param(params.get("before"), "before", 0, 0, 2**62)
+    async with svc.read_factory() as session:
+        if await session.get(WebhookEndpoint, endpoint_id) is None:
+            raise _missing(endpoint_id)
+        query = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id)
+        if status is not None:
+            query = query.where(col(WebhookDelivery.status) == status)
+        if before:
+            query = query.where(col(WebhookDelivery.id) < before)
+        rows = list(
+            await session.scalars(query.order_by(col(WebhookDelivery.id).desc()).limit(limit))
+        )
+        attempts = await _attempts_of(session, [r.id for r in rows if r.id is not None])
+    data = [delivery_view(r, attempts.get(r.id or 0, [])) for r in rows]
+    more = len(rows) == limit
+    return JSON({"data": data, "next_before": data[-1]["id"] if data and more else None})
+
+
+@admin
+async def replay_delivery(request: Request) -> Response:
+    svc = services(request)
+    raw = str(request.path_params["id"])
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError("not_found", f"No delivery with id {raw!r} (delivery ids are integers)")
+    delivery_id = int(raw)
+    now = svc.clock()
+    async with transaction(svc.factory) as session:
+        row = await session.get(WebhookDelivery, delivery_id)
+        if row is None:
+            raise ApiError("not_found", f"No delivery with id {delivery_id}")
+        if row.status in ("pending", "delivering"):
+            raise ApiError(
+                "conflict", f"Delivery {delivery_id} is {row.status} already: it will be sent"
+            )
+        endpoint = await session.get(WebhookEndpoint, row.endpoint_id)
+        if endpoint is not None and not endpoint.enabled:
+            raise ApiError(
+                "conflict",
+                f"The endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); "
+                'enable it first (PATCH /admin/webhooks/{id} {"enabled": true})',
+            )
+        # A fresh run of the retry schedule; the earlier attempts stay in the log.
+        await session.execute(
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id) == delivery_id)
+            .values(status="pending", attempts=0, next_attempt_at=now, delivered_at=None)
+        )
+        await session.refresh(row)
+        attempts = await _attempts_of(session, [delivery_id])
+    svc.wakeup.notify(TOPIC)
+    return JSON(delivery_view(row, attempts[delivery_id]))
+
+
+routes = [
+    Route("/admin/webhooks", create_webhook, methods=["POST"]),
+    Route("/admin/webhooks", list_webhooks, methods=["GET"]),
+    Route("/admin/webhooks/{id:str}", get_webhook, methods=["GET"]),
+    Route("/admin/webhooks/{id:str}", update_webhook, methods=["PATCH"]),
+    Route("/admin/webhooks/{id:str}", remove_webhook, methods=["DELETE"]),
+    Route("/admin/webhooks/{id:str}/rotate-secret", rotate_webhook_secret, methods=["POST"]),
+    Route("/admin/webhooks/{id:str}/deliveries", list_deliveries, methods=["GET"]),
+    Route("/admin/webhooks/{id:str}/test", test_webhook, methods=["POST"]),
+    Route("/admin/deliveries/{id:str}/replay", replay_delivery, methods=["POST"]),
+]
