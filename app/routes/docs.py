@@ -523,13 +523,22 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
                 "user_id": nullable(integer("The account's Telegram user id.")),
                 "profile": {
                     "type": ["object", "null"],
-                    "description": "Configured profile.",
+                    "description": "The profile tgw last set (else the configured one).",
                     "properties": {
                         "first_name": nullable(string("First name.")),
                         "last_name": nullable(string("Last name.")),
                         "about": nullable(string("Bio.")),
+                        "photo_url": nullable(
+                            string("The current picture (GET, admin token), if tgw set one.")
+                        ),
                     },
                 },
+                "session_owner": nullable(
+                    string(
+                        "Which gateway process has the session open (one at a time).",
+                        enum=["this process", "another process"],
+                    )
+                ),
                 "queue": obj(
                     {s: integer(f"Messages {s}.", minimum=0) for s in MESSAGE_STATUSES},
                     tuple(MESSAGE_STATUSES),
@@ -1223,6 +1232,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             {"name": TAG_INSTANCES, "description": "Admin token: gateway instances."},
             {"name": TAG_SANDBOX, "description": "Admin token: sandbox instances only."},
             *docs_webhooks.TAGS,
+            *docs_onboarding.TAGS,
             {"name": TAG_PROBES, "description": "Unauthenticated."},
         ],
         "paths": {
@@ -1230,10 +1240,15 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             **_native_paths(),
             **_admin_paths(),
             **docs_webhooks.paths(),
+            **docs_onboarding.paths(),
             **_probe_paths(),
         },
         "components": {
-            "schemas": {**_schemas(limits), **docs_webhooks.schemas()},
+            "schemas": {
+                **_schemas(limits),
+                **docs_webhooks.schemas(),
+                **docs_onboarding.schemas(),
+            },
             "responses": _error_responses(limits, largest_body),
             "parameters": {
                 "Instance": param(
@@ -1273,7 +1288,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     }
 
 
-from app.routes import docs_webhooks  # noqa: E402  (it builds on the helpers above)
+from app.routes import docs_onboarding, docs_webhooks  # noqa: E402  (built on the above)
 
 
 async def openapi(request: Request) -> Response:

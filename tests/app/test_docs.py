@@ -17,7 +17,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from app.routes import admin, docs, health, media, messages, webhooks, whatsmate
+from app.routes import admin, docs, health, media, messages, onboarding, webhooks, whatsmate
 from app.services import Services
 from tests.conftest import make_settings
 
@@ -228,7 +228,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
     """Every route is described, and every described operation reaches a route."""
     routes = [
         r
-        for module in (whatsmate, messages, admin, webhooks, media, health, docs)
+        for module in (whatsmate, messages, admin, onboarding, webhooks, media, health, docs)
         for r in module.routes
         if isinstance(r, Route)
     ]

@@ -1,0 +1,272 @@
+"""The OpenAPI description of logging instances in and out and of their profile
+(app/routes/onboarding.py); merged into the document by app/routes/docs.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.routes.docs import (
+    ADMIN_AUTH,
+    Schema,
+    body,
+    errors,
+    integer,
+    json_content,
+    nullable,
+    obj,
+    ok,
+    operation,
+    param,
+    ref,
+    string,
+    timestamp,
+)
+
+TAG_LOGIN = "Admin: login and profile"
+TAGS = [
+    {
+        "name": TAG_LOGIN,
+        "description": (
+            "Admin token: bring a number into service (phone, code, 2FA password, or QR), log "
+            "it out, set its name, bio and picture. Every step is an instance.status event."
+        ),
+    }
+]
+
+_STEPS = ["idle", "code_sent", "password_needed", "awaiting_qr", "ready"]
+_LOGIN_ERRORS = (
+    "phone_invalid, phone_unregistered, phone_banned, code_invalid, code_expired, "
+    "password_invalid, login_failed"
+)
+
+
+def schemas() -> dict[str, Schema]:
+    error = obj(
+        {"code": string("Stable error code."), "message": string("What happened.")},
+        ("code", "message"),
+    )
+    return {
+        "LoginState": obj(
+            {
+                "step": string("Where the login stands.", enum=_STEPS),
+                "method": string("How it started.", enum=["code", "qr"]),
+                "url": string("The QR code's tg://login?token=... (awaiting_qr)."),
+                "expires_at": timestamp("When that QR token expires.", null=True),
+                "password_hint": nullable(string("The 2FA password's hint.")),
+                "user_id": integer("The account (ready)."),
+                "phone": nullable(string("The account's number (ready).")),
+                "error": error,
+            },
+            ("step",),
+        ),
+        "Profile": obj(
+            {
+                "first_name": nullable(string("First name.")),
+                "last_name": nullable(string("Last name.")),
+                "about": nullable(string("Bio.")),
+                "photo_url": nullable(string("The current picture.")),
+            }
+        ),
+        "ProfilePhoto": obj(
+            {
+                "photo_url": nullable(string("The new picture.")),
+                "width": integer("Width in pixels (at most 1280)."),
+                "height": integer("Height in pixels (at most 1280)."),
+            },
+            ("photo_url", "width", "height"),
+        ),
+    }
+
+
+def _native(description: str) -> dict[str, Any]:
+    return {"description": description, "content": json_content(ref("NativeError"))}
+
+
+def paths() -> dict[str, Any]:
+    n = param("n", "path", integer("Instance.", minimum=1), "Instance number.")
+    unknown = errors("Admin", 401, 404, e404="No such instance.")
+    step_errors = {
+        **errors("Admin", 400, e400=f"Missing or bad field, or a login error: {_LOGIN_ERRORS}."),
+        **unknown,
+        **errors("Admin", 409, e409="Not expected now (no_login, already_logged_in)."),
+        "429": {
+            **_native("flood_wait: Telegram asks to wait `seconds` (also in Retry-After)."),
+            "headers": {"Retry-After": {"description": "Seconds.", "schema": {"type": "integer"}}},
+        },
+        "503": _native("unreachable: Telegram cannot be reached."),
+    }
+
+    def step(operation_id: str, summary: str, description: str, field: str | None) -> Any:
+        request = None
+        if field is not None:
+            request = body(obj({field: string(f"The {field}.")}, (field,)), f"The {field}.")
+        return operation(
+            operation_id,
+            TAG_LOGIN,
+            summary,
+            description,
+            {"200": ok("The login's next step.", ref("LoginState")), **step_errors},
+            security=ADMIN_AUTH,
+            parameters=[n],
+            request_body=request,
+        )
+
+    return {
+        "/admin/instances/{n}/login": {
+            "post": step(
+                "startLogin",
+                "Start a login with the phone number",
+                "Telegram sends a code to the Telegram app on that number (sandbox: 12345).",
+                "phone",
+            ),
+            "get": operation(
+                "getLogin",
+                TAG_LOGIN,
+                "Where the login stands",
+                "Poll it: the QR URL changes when its token is refreshed.",
+                {"200": ok("The login.", ref("LoginState")), **unknown},
+                security=ADMIN_AUTH,
+                parameters=[n],
+            ),
+        },
+        "/admin/instances/{n}/login/code": {
+            "post": step(
+                "submitLoginCode",
+                "Enter the code",
+                "Answers password_needed when the account has two-step verification.",
+                "code",
+            )
+        },
+        "/admin/instances/{n}/login/password": {
+            "post": step(
+                "submitLoginPassword",
+                "Enter the 2FA password",
+                "Checked with Telegram's SRP; never logged or stored.",
+                "password",
+            )
+        },
+        "/admin/instances/{n}/login/qr": {
+            "post": step(
+                "startQrLogin",
+                "Start a QR login",
+                "Show the URL as a QR code (or GET .../login/qr.png) and scan it with Telegram on"
+                " the phone; the token is refreshed before it expires until it is scanned.",
+                None,
+            )
+        },
+        "/admin/instances/{n}/login/qr.png": {
+            "get": operation(
+                "getLoginQrPng",
+                TAG_LOGIN,
+                "The QR code as a PNG image",
+                "The current token's QR code.",
+                {
+                    "200": {
+                        "description": "PNG image.",
+                        "content": {"image/png": {"schema": string("PNG", format="binary")}},
+                    },
+                    **errors("Admin", 401, 404, e404="No QR login is waiting."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+        "/admin/instances/{n}/logout": {
+            "post": operation(
+                "logoutInstance",
+                TAG_LOGIN,
+                "Log the instance out",
+                "Ends the session at Telegram and forgets it; the queue holds until a new login.",
+                {
+                    "200": ok(
+                        "Logged out.",
+                        obj(
+                            {"status": string("logged_out"), "instance": integer("Instance.")},
+                            ("status",),
+                        ),
+                    ),
+                    **unknown,
+                    **errors("Admin", 409),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+        "/admin/instances/{n}/profile": {
+            "put": operation(
+                "setProfile",
+                TAG_LOGIN,
+                "Set the name and bio",
+                "first_name is required (at most 64 characters); about at most 70.",
+                {
+                    "200": ok("The profile.", ref("Profile")),
+                    **errors("Admin", 400, 401, 404, 409),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    obj(
+                        {
+                            "first_name": string("First name.", maxLength=64),
+                            "last_name": nullable(string("Last name.", maxLength=64)),
+                            "about": nullable(string("Bio.", maxLength=70)),
+                        },
+                        ("first_name",),
+                    ),
+                    "The profile.",
+                ),
+            )
+        },
+        "/admin/instances/{n}/profile/photo": {
+            "put": operation(
+                "setProfilePhoto",
+                TAG_LOGIN,
+                "Set the profile picture",
+                "The body is the JPEG or PNG file; it is resized to at most 1280 px and replaces"
+                " the previous picture.",
+                {
+                    "200": ok("The picture.", ref("ProfilePhoto")),
+                    **errors("Admin", 400, 401, 404, 409),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body={
+                    "description": "JPEG or PNG bytes.",
+                    "required": True,
+                    "content": {
+                        "image/jpeg": {"schema": string("JPEG", format="binary")},
+                        "image/png": {"schema": string("PNG", format="binary")},
+                    },
+                },
+            ),
+            "get": operation(
+                "getProfilePhoto",
+                TAG_LOGIN,
+                "The current profile picture",
+                "The JPEG tgw set last.",
+                {
+                    "200": {
+                        "description": "JPEG image.",
+                        "content": {"image/jpeg": {"schema": string("JPEG", format="binary")}},
+                    },
+                    **errors("Admin", 401, 404, e404="No such instance, or no picture."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            ),
+        },
+        "/admin/sandbox/{n}/scan": {
+            "post": operation(
+                "sandboxScanQr",
+                "Admin: sandbox",
+                "The simulated phone scans the QR code",
+                "Completes a QR login waiting on a sandbox instance.",
+                {
+                    "200": ok("Scanned.", obj({"scanned": {"type": "boolean"}}, ("scanned",))),
+                    **errors("Admin", 401, 404, 409),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+    }
