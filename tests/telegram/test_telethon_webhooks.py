@@ -26,12 +26,9 @@ from tests.telegram.test_telethon_backend import (
     _rows_including,
     _send_text,
     eventually,
-    fake,
     message_row,
     ready_gateway,
 )
-
-__all__ = ["fake"]  # the fixture
 
 
 @pytest.fixture
