@@ -16,6 +16,7 @@ import click
 
 from app.db import create_engine, create_session_factory, transaction
 from app.instances import set_instance_status, sync_instances
+from app.lease import InstanceLease
 from app.models import Instance
 from app.settings import Settings
 from app.telegram.port import LoginError, LoginStep
@@ -37,6 +38,17 @@ async def _store(settings: Settings, key: str) -> AsyncIterator[tuple[SessionSto
         factory = create_session_factory(engine)
         yield SessionStore(factory, key, lambda: datetime.now(UTC)), factory
     finally:
+        await engine.dispose()
+
+
+async def _gateway_running(settings: Settings, instance: int) -> bool:
+    """Whether a `tgw serve` holds the instance's lease (app/lease.py)."""
+    engine = create_engine(settings.database.url)
+    lease = InstanceLease(engine, settings.database.url, instance)
+    try:
+        return not await lease.try_acquire()
+    finally:
+        await lease.release()
         await engine.dispose()
 
 
@@ -149,11 +161,17 @@ async def login(
     config = _config(settings, instance)
     async with _store(settings, key) as (store, factory):
         existing = await store.load(instance)
-        if existing and existing.get("account") and not existing.get("revoked") and not force:
-            account = existing["account"]
+        healthy = bool(existing and existing.get("account") and not existing.get("revoked"))
+        if healthy and not force:
+            account = existing["account"] if existing else {}
             raise Abort(
                 f"instance {instance} is already logged in (user id {account['user_id']},"
                 f" +{account.get('phone') or '?'}); run `tgw logout` first or pass --force"
+            )
+        if healthy and await _gateway_running(settings, instance):
+            raise Abort(
+                f"a running `tgw serve` uses instance {instance}'s session: stop it first (or"
+                " log out through its admin API), then log in again"
             )
         flow = TelethonLogin(instance, store, config)
         try:

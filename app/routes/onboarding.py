@@ -24,6 +24,20 @@ async def _known_instance(request: Request) -> int:
     return number
 
 
+async def _owned_instance(request: Request) -> int:
+    """An instance whose session this process owns (app/lease.py): only the owner may log it
+    in or out or change its profile, or two processes would fight over one session."""
+    number = await _known_instance(request)
+    lease = services(request).leases.get(number)
+    if lease is not None and not lease.held:
+        raise ApiError(
+            "conflict",
+            f"Another tgw process has instance {number}'s Telegram session open: use that"
+            " process's admin API (this one takes over if it stops)",
+        )
+    return number
+
+
 def _text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str | None:
     value = data.get(key)
     if value is None or value == "":
@@ -37,7 +51,7 @@ def _text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str
 
 @admin
 async def start_login(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     phone = _text_field(await _json(request), "phone")
     assert phone is not None
     return JSON(await services(request).onboarding.start_code(number, phone))
@@ -45,7 +59,7 @@ async def start_login(request: Request) -> Response:
 
 @admin
 async def submit_code(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     data = await _json(request)
     code = data.get("code")
     if isinstance(code, int) and not isinstance(code, bool):
@@ -57,7 +71,7 @@ async def submit_code(request: Request) -> Response:
 
 @admin
 async def submit_password(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     # The password is passed on and forgotten: never logged, never stored.
     password = _text_field(await _json(request), "password")
     assert password is not None
@@ -66,7 +80,7 @@ async def submit_password(request: Request) -> Response:
 
 @admin
 async def start_qr(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     return JSON(await services(request).onboarding.start_qr(number))
 
 
@@ -87,14 +101,14 @@ async def login_qr_png(request: Request) -> Response:
 
 @admin
 async def logout(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     await services(request).onboarding.logout(number)
     return JSON({"status": "logged_out", "instance": number})
 
 
 @admin
 async def put_profile(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     data = await _json(request)
     first = _text_field(data, "first_name")
     assert first is not None
@@ -108,7 +122,7 @@ async def put_profile(request: Request) -> Response:
 
 @admin
 async def put_photo(request: Request) -> Response:
-    number = await _known_instance(request)
+    number = await _owned_instance(request)
     body = await read_body(request, MAX_PHOTO_INPUT_BYTES)
     svc = services(request)
     photo = await svc.profiles.set_photo(number, body)

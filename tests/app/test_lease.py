@@ -63,3 +63,33 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
         for backend in second.backends.values():
             await backend.stop()
         await second.close()
+
+
+async def test_only_the_owner_logs_an_instance_in_or_out(schema: str, clock: Clock) -> None:
+    first = build_services(make_settings(schema), ADMIN_TOKEN, clock=clock, run_workers=False)
+    second = build_services(make_settings(schema), ADMIN_TOKEN, clock=clock, run_workers=False)
+    tasks = [
+        *await start_instances(first, workers=False),
+        *await start_instances(second, workers=False),
+    ]
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(second)), base_url="http://b"
+        ) as http_b:
+            for path, body in (
+                ("/logout", None),
+                ("/login", {"phone": "4915123456789"}),
+                ("/profile", {"first_name": "X"}),
+            ):
+                method = http_b.put if path == "/profile" else http_b.post
+                response = await method(f"/admin/instances/1{path}", json=body, headers=ADMIN)
+                assert response.status_code == 409, path
+                assert "Another tgw process" in response.json()["error"]["message"]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for svc in (first, second):
+            for backend in svc.backends.values():
+                await backend.stop()
+            await svc.close()
