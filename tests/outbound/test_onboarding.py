@@ -201,3 +201,36 @@ class TestWithA2faPassword:
         right = await post(http, "/login/password", {"password": "s3cret!"})
         assert right.json()["step"] == "ready"
         assert "s3cret!" not in str(await status_events(services))
+
+
+class TestConfiguredProfile:
+    @pytest.fixture
+    def settings_overrides(self, tmp_path: Any) -> dict[str, Any]:
+        photo = tmp_path / "logo.png"
+        Image.new("RGB", (2000, 1000), (0, 128, 0)).save(photo, format="PNG")
+        profile = {"first_name": "Acme", "about": "Orders and invoices", "photo": str(photo)}
+        return {"instances": [{"number": 1, "backend": "sandbox", "profile": profile}]}
+
+    async def test_the_configured_profile_is_applied_once_at_startup(
+        self, http: httpx.AsyncClient, services: Services
+    ) -> None:
+        from app.main import start_instances
+
+        view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
+        assert (view["first_name"], view["about"]) == ("Acme", "Orders and invoices")
+        assert (view["photo_width"], view["photo_height"]) == (1280, 640)
+        account = await services.sandboxes[1].get_profile()
+        assert account is not None and account.first_name == "Acme"
+        # The admin renames the account; a restart with the same config leaves it alone.
+        renamed = await http.put(
+            "/admin/instances/1/profile", json={"first_name": "Renamed"}, headers=ADMIN
+        )
+        assert renamed.status_code == 200
+        for backend in services.backends.values():
+            await backend.stop()
+        for lease in services.leases.values():
+            await lease.release()  # as if the process stopped
+        assert await start_instances(services, workers=False) == []
+        assert services.leases[1].held  # started as the owner: the config was looked at
+        view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
+        assert view["first_name"] == "Renamed"
