@@ -69,7 +69,7 @@
   }
 
   function append(node, children) {
-    for (const child of children.flat(Infinity)) {
+    for (const child of [children].flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -94,6 +94,13 @@
   function phone(number) {
     if (!number) return "—";
     return /^\d+$/.test(number) ? "+" + number : String(number);
+  }
+
+  // Which gateway process holds the Telegram session (a lease: one owner per session).
+  function owner(inst) {
+    if (!inst.session_owner) return null;
+    const here = inst.session_owner === "this process";
+    return ["Session", here ? "held by this gateway process" : "held by another tgw process (this one serves HTTP only)"];
   }
 
   function badge(status, label) {
@@ -437,6 +444,7 @@
         ["Phone", phone(inst.phone)],
         ["Backend", inst.backend || "—"],
         ["Detail", inst.status_detail || "—"],
+        owner(inst),
         inst.paused_until ? ["Paused until", when(inst.paused_until)] : null,
       ]),
       queueLine(inst.queue),
@@ -511,6 +519,7 @@
           ["Backend", inst.backend || "—"],
           ["Telegram user id", inst.user_id === null || inst.user_id === undefined ? "—" : String(inst.user_id)],
           ["Detail", inst.status_detail || "—"],
+          owner(inst),
           inst.paused_until ? ["Paused until", when(inst.paused_until)] : null,
         ]),
         queueLine(inst.queue)));
