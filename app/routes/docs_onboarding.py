@@ -23,6 +23,7 @@ from app.routes.docs import (
 )
 
 TAG_LOGIN = "Admin: login and profile"
+TAG_CONSOLE = "Admin: console"
 TAGS = [
     {
         "name": TAG_LOGIN,
@@ -30,7 +31,14 @@ TAGS = [
             "Admin token: bring a number into service (phone, code, 2FA password, or QR), log "
             "it out, set its name, bio and picture. Every step is an instance.status event."
         ),
-    }
+    },
+    {
+        "name": TAG_CONSOLE,
+        "description": (
+            "The web console at /admin/ signs in with the admin token and then uses a cookie "
+            "session; requests that change something carry its X-CSRF-Token header."
+        ),
+    },
 ]
 
 _STEPS = ["idle", "code_sent", "password_needed", "awaiting_qr", "ready"]
@@ -66,6 +74,14 @@ def schemas() -> dict[str, Schema]:
                 "about": nullable(string("Bio.")),
                 "photo_url": nullable(string("The current picture.")),
             }
+        ),
+        "ConsoleSession": obj(
+            {
+                "signed_in": {"type": "boolean"},
+                "csrf_token": string("Send it as X-CSRF-Token with every change."),
+                "expires_at": timestamp("When the session ends (12 h)."),
+            },
+            ("signed_in",),
         ),
         "ProfilePhoto": obj(
             {
@@ -254,6 +270,85 @@ def paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
             ),
+        },
+        "/admin/session": {
+            "post": operation(
+                "consoleSignIn",
+                TAG_CONSOLE,
+                "Sign in to the console",
+                "Checks the admin token and sets an HttpOnly, SameSite=Strict session cookie. "
+                "10 wrong tokens from one address in 5 minutes lock it out for the rest of them.",
+                {
+                    "200": ok("Signed in.", ref("ConsoleSession")),
+                    **errors("Admin", 400, 401),
+                    "429": _native("too_many_attempts: wait `Retry-After` seconds."),
+                },
+                security=[],
+                request_body=body(
+                    obj({"token": string("The admin token.")}, ("token",)),
+                    "The admin token (JSON or a form field).",
+                ),
+            ),
+            "get": operation(
+                "consoleSession",
+                TAG_CONSOLE,
+                "The current console session",
+                "Its CSRF token again (after a page reload).",
+                {"200": ok("The session.", ref("ConsoleSession")), **errors("Admin", 401)},
+                security=[],
+            ),
+            "delete": operation(
+                "consoleSignOut",
+                TAG_CONSOLE,
+                "Sign out",
+                "Deletes the cookie; the session is refused from then on.",
+                {"200": ok("Signed out.", ref("ConsoleSession")), **errors("Admin", 401)},
+                security=[],
+            ),
+        },
+        "/admin/recipients": {
+            "get": operation(
+                "adminListRecipients",
+                TAG_CONSOLE,
+                "List recipients (admin)",
+                "The answer of GET /api/v1/recipients, with the admin token or the console "
+                "session.",
+                {"200": ok("Recipients.", ref("RecipientList")), **errors("Admin", 400, 401)},
+                security=ADMIN_AUTH,
+                parameters=[
+                    param(
+                        "status",
+                        "query",
+                        string("registered|pending|unregistered|all"),
+                        "By status.",
+                    ),
+                    param("instance", "query", integer("Instance.", minimum=1), "One instance."),
+                    param("limit", "query", integer("Page size.", minimum=1), "Page size."),
+                ],
+            )
+        },
+        "/admin/messages": {
+            "get": operation(
+                "adminListMessages",
+                TAG_CONSOLE,
+                "List messages (admin)",
+                "Every client's messages and the gateway's own replies, newest first by default.",
+                {"200": ok("A page of messages.", ref("MessageList")), **errors("Admin", 400, 401)},
+                security=ADMIN_AUTH,
+                parameters=[
+                    param("status", "query", string("queued|sending|sent|read|failed"), "Filter."),
+                    param(
+                        "after", "query", string("Cursor (`next` of the previous page)."), "Cursor."
+                    ),
+                    param("limit", "query", integer("Page size.", minimum=1), "Page size."),
+                    param(
+                        "order",
+                        "query",
+                        string("newest or oldest", enum=["newest", "oldest"]),
+                        "Order.",
+                    ),
+                ],
+            )
         },
         "/admin/sandbox/{n}/scan": {
             "post": operation(
