@@ -10,11 +10,13 @@ import asyncio
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from app.models import Message
+
+T = TypeVar("T")
 
 
 def new_random_id() -> int:
@@ -127,3 +129,15 @@ class Wakeup:
         finally:
             event.clear()
         return True
+
+
+def settle(futures: Iterable[asyncio.Future[T]], outcomes: Iterable[T | BaseException]) -> None:
+    """Answer each waiting caller of a group commit with its own outcome (a result or the
+    exception it raised); a caller that gave up already (cancelled) is skipped."""
+    for future, outcome in zip(futures, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -33,7 +33,7 @@ from app.telegram.port import (
     Sender,
     Update,
 )
-from inbound.forward import forward, received_data
+from inbound.forward import forward, forward_many, received_data
 from inbound.greetings import GreetingMatcher, ReplyKind, reply_text
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,36 @@ class InboundProcessor:
             await self._store(session, msg, recipient, handling, now)
         if replied:
             self._wakeup.notify(f"send:{self.instance}")
+
+    async def on_messages(self, messages: Sequence[IncomingMessage]) -> int:
+        """Handle private messages in order, as `on_message` one after the other would; return
+        how many of the leading ones are handled (the caller gives the next to `on_message`).
+
+        For a backend that hands over a burst of updates (the sandbox's pump): the ordinary
+        messages of registered people among them are stored in one unit of work instead of one
+        each. The first message that needs the dialogue ends the batch, so that nothing after
+        it is stored before it.
+        """
+        if self._sql is None:
+            return 0
+        stop = len(messages)
+        ordinary: list[IncomingMessage] = []
+        positions: list[int] = []
+        for index, msg in enumerate(messages):
+            if msg.sender.user_id == SERVICE_USER_ID or msg.sender.is_bot:
+                continue  # as on_message: nothing to do
+            if not self._ordinary(msg):
+                stop = index
+                break
+            ordinary.append(msg)
+            positions.append(index)
+        if ordinary:
+            outcomes = await self._sql.run(
+                partial(forward_many, instance=self.instance, messages=ordinary, now=self._clock())
+            )
+            if outcomes[-1] == "slow":
+                return positions[len(outcomes) - 1]
+        return stop
 
     def _ordinary(self, msg: IncomingMessage) -> bool:
         """Not a contact card, a greeting or a stop word: nothing for the dialogue to do if the

@@ -26,7 +26,7 @@ from app.clients import ClientCache
 from app.db import SessionFactory, SqlRunner
 from app.errors import ApiError
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
-from app.queueing import QueueClock, Wakeup, message_row
+from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
 from outbound.validation import CheckedMedia
 
@@ -196,13 +196,7 @@ class Enqueuer:
                 outcomes = [await self._accept_alone(item, now) for item in batch]
             except Exception as exc:  # the batch did not commit: nothing of it was accepted
                 outcomes = [exc] * len(batch)
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if item.future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    item.future.set_exception(outcome)
-                else:
-                    item.future.set_result(outcome)
+            settle((item.future for item in batch), outcomes)
 
     async def _accept_alone(self, item: _Pending, now: datetime) -> Answer | BaseException:
         try:

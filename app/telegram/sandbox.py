@@ -14,18 +14,20 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import heapq
 import hmac
+import itertools
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
@@ -38,7 +40,7 @@ from app.models import (
     table_of,
 )
 from app.models import SandboxUser as SandboxUserRow
-from app.queueing import Wakeup
+from app.queueing import Wakeup, settle
 from app.telegram.port import (
     MEDIA_KINDS,
     Account,
@@ -110,12 +112,89 @@ _SEL_DUPLICATE = select(_M.c.message_id).where(
 _SEL_GROUP = select(_G.c.chat_id).where(
     _G.c.instance == bindparam("instance"), _G.c.chat_id == bindparam("chat_id")
 )
-_NEXT_ID = (
+_INSERT_MESSAGE = insert(_M)
+
+# The inbound side: people writing to the gateway (admin endpoint) and the update pump.
+_UP = table_of(SandboxUpdate)
+_INSERT_ACCOUNT = insert(_A)
+# Takes a batch's message ids in one statement; the row lock makes it safe on PostgreSQL too,
+# where a SELECT then UPDATE could hand the same ids to two transactions.
+_TAKE_MESSAGE_IDS = (
     update(_A)
     .where(_A.c.instance == bindparam("b_instance"))
-    .values(last_message_id=bindparam("b_message_id"))
+    .values(last_message_id=_A.c.last_message_id + bindparam("b_count"))
+    .returning(_A.c.last_message_id)
 )
-_INSERT_MESSAGE = insert(_M)
+_SEL_USERS = select(
+    _U.c.id,
+    _U.c.user_id,
+    _U.c.number,
+    _U.c.first_name,
+    _U.c.last_name,
+    _U.c.username,
+    _U.c.phone_visible,
+    _U.c.is_bot,
+).where(_U.c.instance == bindparam("instance"), _U.c.number.in_(bindparam("numbers")))
+_INSERT_USER = insert(_U)
+_UPDATE_USER = (
+    update(_U)
+    .where(_U.c.id == bindparam("b_id"))
+    .values(
+        first_name=bindparam("b_first"),
+        last_name=bindparam("b_last"),
+        username=bindparam("b_username"),
+        phone_visible=bindparam("b_visible"),
+        is_bot=bindparam("b_bot"),
+    )
+)
+# sort_by_parameter_order: the ids come back in the order of the rows given (one per request).
+_INSERT_UPDATES = insert(_UP).returning(_UP.c.id, sort_by_parameter_order=True)
+_SET_CONSUMED = (
+    update(_A)
+    .where(_A.c.instance == bindparam("b_instance"))
+    .values(consumed_update_id=bindparam("b_consumed"))
+)
+_SEL_CONSUMED = select(_A.c.consumed_update_id).where(_A.c.instance == bindparam("instance"))
+# The next updates with everything the port needs to show them (the message and its sender):
+# one query per batch instead of three per update.
+_SEL_UPDATES = (
+    select(
+        _UP.c.id,
+        _UP.c.type,
+        _UP.c.user_id.label("read_user_id"),
+        _UP.c.max_id,
+        _M.c.message_id,
+        _M.c.kind,
+        _M.c.text,
+        _M.c.caption,
+        _M.c.filename,
+        _M.c.mime_type,
+        _M.c.data,
+        _M.c.reply_to,
+        _M.c.contact_number,
+        _M.c.contact_user_id,
+        _M.c.sent_at,
+        _U.c.user_id.label("sender_id"),
+        _U.c.access_hash,
+        _U.c.number,
+        _U.c.phone_visible,
+        _U.c.first_name,
+        _U.c.last_name,
+        _U.c.username,
+        _U.c.is_bot,
+    )
+    .select_from(
+        _UP.outerjoin(
+            _M, and_(_M.c.instance == _UP.c.instance, _M.c.message_id == _UP.c.message_id)
+        ).outerjoin(_U, and_(_U.c.instance == _M.c.instance, _U.c.user_id == _M.c.user_id))
+    )
+    .where(_UP.c.instance == bindparam("instance"), _UP.c.id > bindparam("after"))
+    .order_by(_UP.c.id)
+    .limit(bindparam("limit"))
+)
+# Updates the pump reads at once; inbound requests written in one transaction at most.
+UPDATE_BATCH = 200
+INBOUND_BATCH = 256
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "blocked": lambda: UserBlocked("USER_IS_BLOCKED"),
@@ -126,6 +205,17 @@ FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "transient": lambda: TransientError("RPC_CALL_FAIL"),
     "revoked": lambda: SessionRevoked("AUTH_KEY_UNREGISTERED"),
 }
+
+
+@runtime_checkable
+class MessageBatchHandler(Protocol):
+    """An update handler that also takes several private messages at once
+    (inbound/processor.py): the pump hands it each run of consecutive messages it reads."""
+
+    async def on_messages(self, messages: Sequence[IncomingMessage]) -> int:
+        """Handle the messages in order; how many of the leading ones were handled (the pump
+        offers the next to the handler alone)."""
+        ...
 
 
 class SandboxInputError(ValueError):
@@ -161,6 +251,70 @@ class InboundPerson:
     is_bot: bool = False
 
 
+@dataclass
+class _Inbound:
+    """A message a person writes, waiting for its batch (see `SandboxTelegram.inbound`)."""
+
+    person: InboundPerson
+    row: dict[str, Any]  # its sandbox_message columns, less those the batch assigns
+    future: asyncio.Future[tuple[int, int]]
+
+
+def _inbound_row(
+    instance: int,
+    person: InboundPerson,
+    text: str | None,
+    contact: dict[str, Any] | None,
+    media: dict[str, Any] | None,
+    reply_to: int | None,
+) -> dict[str, Any]:
+    """Check an inbound message (SandboxInputError) and give its row; checked before it joins
+    a batch, so that a malformed request fails alone and writes nothing."""
+    kind = "text"
+    data = None
+    filename = mime = None
+    contact_number = contact_user_id = None
+    if contact is not None:
+        kind = "contact"
+        contact_number = str(contact.get("number") or "").lstrip("+")
+        if not contact_number.isdigit():
+            raise SandboxInputError("contact.number must be a phone number")
+        raw_id = contact.get("user_id")
+        contact_user_id = int(raw_id) if raw_id is not None else fake_user_id(contact_number)
+    elif media is not None:
+        kind = str(media.get("kind") or "")
+        if kind not in MEDIA_KINDS:
+            raise SandboxInputError(f"media.kind must be one of {', '.join(MEDIA_KINDS)}")
+        try:
+            data = base64.b64decode(str(media.get("base64") or ""), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SandboxInputError("media.base64 is not valid base64") from exc
+        if not data:
+            raise SandboxInputError("media.base64 is empty")
+        filename = media.get("filename")
+        mime = media.get("mime_type")
+    elif not text:
+        raise SandboxInputError("give text, contact or media")
+    return {
+        "instance": instance,
+        "direction": "in",
+        "chat_id": None,
+        "number": person.number,
+        "kind": kind,
+        "text": text if kind in ("text", "contact") else None,
+        "caption": text if kind in MEDIA_KINDS else None,
+        "filename": filename,
+        "mime_type": mime,
+        "size": len(data) if data else None,
+        "sha256": hashlib.sha256(data).hexdigest() if data else None,
+        "data": data,
+        "random_id": None,
+        "reply_to": reply_to,
+        "contact_number": contact_number,
+        "contact_user_id": contact_user_id,
+    }
+
+
 class SandboxTelegram:
     """One sandbox instance: the port's backend plus the simulation's controls."""
 
@@ -187,7 +341,16 @@ class SandboxTelegram:
         self._poll_interval_s = poll_interval_s
         self._pump: asyncio.Task[None] | None = None
         self._failures: dict[int, int] = {}
+        # How far the gateway got in the update stream: in memory as each update is handled,
+        # in the database (`_saved_update_id`) with the next batch's read.
         self.consumed_update_id = 0
+        self._saved_update_id = 0
+        # wait_consumed's callers, by the update id they wait for (a heap).
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiting_order = itertools.count()
+        # inbound() requests waiting for the next batch, and the task that writes them.
+        self._inbox: list[_Inbound] = []
+        self._inbox_writer: asyncio.Task[None] | None = None
 
     @property
     def _topic(self) -> str:
@@ -217,6 +380,7 @@ class SandboxTelegram:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+            await self._save_position()  # fewer replays at the next start
 
     async def me(self) -> Account | None:
         async with self._factory() as session:
@@ -335,8 +499,10 @@ class SandboxTelegram:
             chat_id = conn.execute(_SEL_GROUP, params).scalar()
             if chat_id is None:
                 return PeerInvalid("CHAT_ID_INVALID")
-        message_id = int(account.last_message_id) + 1
-        conn.execute(_NEXT_ID, {"b_instance": instance, "b_message_id": message_id})
+        # Atomic (row lock on PostgreSQL): an inbound batch may take ids at the same time.
+        message_id = int(
+            conn.execute(_TAKE_MESSAGE_IDS, {"b_instance": instance, "b_count": 1}).scalar_one()
+        )
         media = message.media
         conn.execute(
             _INSERT_MESSAGE,
@@ -394,23 +560,12 @@ class SandboxTelegram:
             )
         return GroupPeer(chat_id=group.chat_id)
 
-    # --- internals ---
-
-    async def _user_by_id(self, session: Any, user_id: int) -> SandboxUserRow | None:
-        row: SandboxUserRow | None = await session.scalar(
-            select(SandboxUserRow).where(
-                and_(
-                    col(SandboxUserRow.instance) == self.instance,
-                    col(SandboxUserRow.user_id) == user_id,
-                )
-            )
-        )
-        return row
+    # --- internals: the update pump ---
 
     async def _pump_updates(self, on_update: UpdateHandler) -> None:
-        async with self._factory() as session:
-            account = await session.get(SandboxAccount, self.instance)
-            self.consumed_update_id = account.consumed_update_id if account else 0
+        position = await self._sql.run(self._read_position)
+        self._saved_update_id = position
+        self._advance(position)  # also answers any request that waited for what was done
         while True:
             try:
                 handled = await self._deliver_batch(on_update)
@@ -422,26 +577,39 @@ class SandboxTelegram:
                 )
                 handled = 0
                 await asyncio.sleep(self._poll_interval_s)
-            if handled == 0:
+            if handled < UPDATE_BATCH:
+                # Caught up as of that read. What this process wrote since has woken the topic
+                # (the wait then returns at once), so no second read just to find nothing;
+                # other processes' writes are found at the next poll, as when idle.
                 await self._wakeup.wait(self._topic, self._poll_interval_s)
 
+    def _read_position(self, conn: Connection) -> int:
+        return int(conn.execute(_SEL_CONSUMED, {"instance": self.instance}).scalar() or 0)
+
     async def _deliver_batch(self, on_update: UpdateHandler) -> int:
-        async with self._factory() as session:
-            rows = list(
-                await session.scalars(
-                    select(SandboxUpdate)
-                    .where(
-                        and_(
-                            col(SandboxUpdate.instance) == self.instance,
-                            col(SandboxUpdate.id) > self.consumed_update_id,
-                        )
-                    )
-                    .order_by(col(SandboxUpdate.id))
-                    .limit(200)
-                )
-            )
-            updates = [(row.id or 0, await self._to_port(session, row)) for row in rows]
-        for update_id, pushed in updates:
+        """Offer the next updates in order; how many were read (0: none is waiting)."""
+        position = self.consumed_update_id
+        save = position > self._saved_update_id
+        rows = await self._sql.run(partial(self._next_updates, position=position, save=save))
+        self._saved_update_id = max(self._saved_update_id, position)
+        updates = [(int(row.id), self._to_port(row)) for row in rows]
+        many = on_update if isinstance(on_update, MessageBatchHandler) else None
+        index = 0
+        while index < len(updates):
+            if many is not None:
+                run: list[tuple[int, IncomingMessage]] = []
+                for update_id, pushed in updates[index:]:
+                    if not isinstance(pushed, IncomingMessage):
+                        break
+                    run.append((update_id, pushed))
+                if len(run) > 1:
+                    handled = await self._offer_many(many, run)
+                    index += handled
+                    if handled == len(run):
+                        continue
+                    # The next one goes alone (below): it may need the dialogue, or it may be
+                    # the one that fails, and its failures are counted as one update's.
+            update_id, pushed = updates[index]
             if pushed is not None:
                 try:
                     await on_update(pushed)
@@ -459,54 +627,97 @@ class SandboxTelegram:
                         failures,
                     )
                 self._failures.pop(update_id, None)
-            async with transaction(self._factory) as session:
-                account = await session.get(SandboxAccount, self.instance)
-                if account is not None:
-                    account.consumed_update_id = update_id
-            self.consumed_update_id = update_id
-            self._wakeup.notify(f"sandbox-consumed:{self.instance}")
+            self._advance(update_id)
+            index += 1
         return len(updates)
 
-    async def _to_port(self, session: Any, row: SandboxUpdate) -> Update | None:
-        if row.type == "read":
-            return OutboxRead(user_id=row.user_id or 0, max_id=row.max_id or 0)
-        msg = await session.scalar(
-            select(SandboxMessage).where(
-                and_(
-                    col(SandboxMessage.instance) == self.instance,
-                    col(SandboxMessage.message_id) == row.message_id,
-                )
+    async def _offer_many(
+        self, many: MessageBatchHandler, run: list[tuple[int, IncomingMessage]]
+    ) -> int:
+        """Hand consecutive messages to the handler at once; how many it handled."""
+        try:
+            handled = await many.on_messages([pushed for _, pushed in run])
+        except Exception:
+            log.warning(
+                "sandbox %s: a batch of %d updates failed; offered one by one",
+                self.instance,
+                len(run),
+                exc_info=True,
             )
-        )
-        if msg is None or msg.user_id is None:
-            return None
-        user = await self._user_by_id(session, msg.user_id)
-        if user is None:
+            return 0
+        for update_id, _ in run[:handled]:
+            self._failures.pop(update_id, None)
+            self._advance(update_id)
+        return handled
+
+    def _next_updates(self, conn: Connection, position: int, save: bool) -> list[Row[Any]]:
+        """Record the position reached (the previous batch's updates) and read the next batch,
+        in one transaction.
+
+        The position is stored a batch late rather than after every update: an update handled
+        but not yet recorded when the process dies is offered again at the next start, which
+        the handler takes as a replay (it is idempotent, keyed by the Telegram message id),
+        exactly as one handled just before a crash always was.
+        """
+        if save:
+            self._record_position(conn, position)
+        params = {"instance": self.instance, "after": position, "limit": UPDATE_BATCH}
+        return list(conn.execute(_SEL_UPDATES, params))
+
+    def _record_position(self, conn: Connection, position: int) -> None:
+        conn.execute(_SET_CONSUMED, {"b_instance": self.instance, "b_consumed": position})
+
+    async def _save_position(self) -> None:
+        position = self.consumed_update_id
+        if position <= self._saved_update_id:
+            return
+        try:
+            await self._sql.run(partial(self._record_position, position=position))
+        except Exception:  # replayed at the next start: harmless, see _next_updates
+            log.warning("sandbox %s: could not record the update position", self.instance)
+            return
+        self._saved_update_id = position
+
+    def _advance(self, update_id: int) -> None:
+        """Update `update_id` is handled: answer the requests that wait for it."""
+        self.consumed_update_id = update_id
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= update_id:
+            future = heapq.heappop(waiting)[2]
+            if not future.done():
+                future.set_result(None)
+
+    def _to_port(self, row: Row[Any]) -> Update | None:
+        """An update as the port shows it (a row of `_SEL_UPDATES`); None when its message or
+        sender is gone."""
+        if row.type == "read":
+            return OutboxRead(user_id=row.read_user_id or 0, max_id=row.max_id or 0)
+        if row.sender_id is None:
             return None
         sender = Sender(
-            user_id=user.user_id,
-            access_hash=user.access_hash,
-            phone=user.number if user.phone_visible else None,
-            first_name=user.first_name,
-            last_name=user.last_name,
-            username=user.username,
-            is_bot=user.is_bot,
+            user_id=row.sender_id,
+            access_hash=row.access_hash,
+            phone=row.number if row.phone_visible else None,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            username=row.username,
+            is_bot=bool(row.is_bot),
         )
         contact = None
-        if msg.contact_number is not None:
-            contact = SharedContact(phone=msg.contact_number, user_id=msg.contact_user_id or 0)
+        if row.contact_number is not None:
+            contact = SharedContact(phone=row.contact_number, user_id=row.contact_user_id or 0)
         media = None
-        if msg.kind in MEDIA_KINDS and msg.data is not None:
-            kind: MediaKind = msg.kind
-            media = IncomingMedia(kind, msg.data, msg.filename, msg.mime_type)
+        if row.kind in MEDIA_KINDS and row.data is not None:
+            kind: MediaKind = row.kind
+            media = IncomingMedia(kind, row.data, row.filename, row.mime_type)
         return IncomingMessage(
-            message_id=msg.message_id,
-            date=msg.sent_at,
+            message_id=row.message_id,
+            date=row.sent_at,
             sender=sender,
-            text=msg.text or msg.caption or "",
+            text=row.text or row.caption or "",
             contact=contact,
             media=media,
-            reply_to_message_id=msg.reply_to,
+            reply_to_message_id=row.reply_to,
         )
 
     # --- the simulation's controls (admin endpoints) ---
@@ -520,101 +731,167 @@ class SandboxTelegram:
         media: dict[str, Any] | None = None,
         reply_to: int | None = None,
     ) -> tuple[int, int]:
-        """As if `person` wrote to the gateway: (telegram message id, update id)."""
-        await self.ensure_account()
-        kind = "text"
-        data = None
-        filename = mime = None
-        contact_number = contact_user_id = None
-        if contact is not None:
-            kind = "contact"
-            contact_number = str(contact.get("number") or "").lstrip("+")
-            if not contact_number.isdigit():
-                raise SandboxInputError("contact.number must be a phone number")
-            raw_id = contact.get("user_id")
-            contact_user_id = int(raw_id) if raw_id is not None else fake_user_id(contact_number)
-        elif media is not None:
-            kind = str(media.get("kind") or "")
-            if kind not in MEDIA_KINDS:
-                raise SandboxInputError(f"media.kind must be one of {', '.join(MEDIA_KINDS)}")
-            try:
-                data = base64.b64decode(str(media.get("base64") or ""), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise SandboxInputError("media.base64 is not valid base64") from exc
-            if not data:
-                raise SandboxInputError("media.base64 is empty")
-            filename = media.get("filename")
-            mime = media.get("mime_type")
-        elif not text:
-            raise SandboxInputError("give text, contact or media")
-        async with transaction(self._factory) as session:
-            account = await session.get(SandboxAccount, self.instance)
-            assert account is not None
-            user = await self._upsert_user(session, person)
-            account.last_message_id += 1
-            message_id = account.last_message_id
-            session.add(
-                SandboxMessage(
-                    instance=self.instance,
-                    message_id=message_id,
-                    direction="in",
-                    user_id=user.user_id,
-                    number=person.number,
-                    kind=kind,
-                    text=text if kind in ("text", "contact") else None,
-                    caption=text if kind in MEDIA_KINDS else None,
-                    filename=filename,
-                    mime_type=mime,
-                    size=len(data) if data else None,
-                    sha256=hashlib.sha256(data).hexdigest() if data else None,
-                    data=data,
-                    reply_to=reply_to,
-                    contact_number=contact_number,
-                    contact_user_id=contact_user_id,
-                    sent_at=self._clock(),
-                )
-            )
-            update = SandboxUpdate(instance=self.instance, type="message", message_id=message_id)
-            session.add(update)
-            await session.flush()
-            update_id = update.id or 0
-        self._wakeup.notify(self._topic)
-        return message_id, update_id
+        """As if `person` wrote to the gateway: (telegram message id, update id).
 
-    async def _upsert_user(self, session: Any, person: InboundPerson) -> SandboxUserRow:
-        user: SandboxUserRow | None = await session.scalar(
-            select(SandboxUserRow).where(
-                and_(
-                    col(SandboxUserRow.instance) == self.instance,
-                    col(SandboxUserRow.number) == person.number,
+        People writing at the same time are written together (group commit, as
+        outbound/accept.py does for sends): requests that arrive while a batch is being written
+        join the next one, and a batch is one transaction of prebuilt statements on the
+        SqlRunner. Each caller is answered once its batch has committed.
+        """
+        row = _inbound_row(self.instance, person, text, contact, media, reply_to)
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._inbox.append(_Inbound(person, row, future))
+        if self._inbox_writer is None or self._inbox_writer.done():
+            self._inbox_writer = asyncio.create_task(self._write_inbound())
+        # shield: a caller that goes away must not cancel the batch the others wait on
+        return await asyncio.shield(future)
+
+    async def _write_inbound(self) -> None:
+        while self._inbox:
+            batch = self._inbox[:INBOUND_BATCH]
+            del self._inbox[:INBOUND_BATCH]
+            now = self._clock()
+            outcomes: list[tuple[int, int] | BaseException]
+            try:
+                outcomes = list(
+                    await self._sql.run(partial(self._store_inbound, batch=batch, now=now))
                 )
+            except Exception as exc:
+                outcomes = [exc]
+                if len(batch) > 1:
+                    # One bad request (a value the database refuses) must not fail the others
+                    # of its batch: written one by one, only that one fails.
+                    outcomes = [await self._store_alone(item, now) for item in batch]
+            if any(not isinstance(outcome, BaseException) for outcome in outcomes):
+                self._wakeup.notify(self._topic)  # the pump looks now, not at its next poll
+            settle((item.future for item in batch), outcomes)
+
+    async def _store_alone(self, item: _Inbound, now: datetime) -> tuple[int, int] | BaseException:
+        try:
+            return (await self._sql.run(partial(self._store_inbound, batch=[item], now=now)))[0]
+        except Exception as exc:
+            return exc
+
+    def _store_inbound(
+        self, conn: Connection, batch: list[_Inbound], now: datetime
+    ) -> list[tuple[int, int]]:
+        """A batch of inbound messages in one transaction (on the SqlRunner): the people, the
+        messages with their ids, and one update each, in arrival order."""
+        instance = self.instance
+        params = {"b_instance": instance, "b_count": len(batch)}
+        last_id = conn.execute(_TAKE_MESSAGE_IDS, params).scalar()
+        if last_id is None:  # the account is made on start(); a request may come first
+            phone = gateway_phone(instance)
+            conn.execute(
+                _INSERT_ACCOUNT,
+                {
+                    "instance": instance,
+                    "phone": phone,
+                    "user_id": fake_user_id(phone),
+                    "last_message_id": len(batch),
+                },
             )
-        )
-        if user is None:
-            user_id = fake_user_id(person.number)
-            user = SandboxUserRow(
-                instance=self.instance,
-                user_id=user_id,
-                access_hash=fake_access_hash(self.instance, user_id),
-                number=person.number,
+            last_id = len(batch)
+        first_id = int(last_id) - len(batch) + 1
+        user_ids = self._upsert_users(conn, [item.person for item in batch])
+        messages = [
+            {
+                **item.row,
+                "message_id": first_id + index,
+                "user_id": user_ids[item.person.number],
+                "sent_at": now,
+            }
+            for index, item in enumerate(batch)
+        ]
+        conn.execute(_INSERT_MESSAGE, messages)
+        updates = [
+            {"instance": instance, "type": "message", "message_id": m["message_id"]}
+            for m in messages
+        ]
+        update_ids = conn.execute(_INSERT_UPDATES, updates).scalars().all()
+        return [(int(m["message_id"]), int(u)) for m, u in zip(messages, update_ids, strict=True)]
+
+    def _upsert_users(self, conn: Connection, people: list[InboundPerson]) -> dict[str, int]:
+        """Create or refresh the people of a batch; their user ids by number.
+
+        A person who writes twice in one batch ends with the names of the later message, as
+        if the two had been written one after the other.
+        """
+        instance = self.instance
+        latest = {person.number: person for person in people}
+        found = {
+            row.number: row
+            for row in conn.execute(_SEL_USERS, {"instance": instance, "numbers": list(latest)})
+        }
+        user_ids: dict[str, int] = {}
+        new: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for number, person in latest.items():
+            names = (
+                person.first_name,
+                person.last_name,
+                person.username,
+                person.phone_visible,
+                person.is_bot,
             )
-            session.add(user)
-        user.first_name = person.first_name
-        user.last_name = person.last_name
-        user.username = person.username
-        user.phone_visible = person.phone_visible
-        user.is_bot = person.is_bot
-        return user
+            row = found.get(number)
+            if row is None:
+                user_id = fake_user_id(number)
+                new.append(
+                    {
+                        "instance": instance,
+                        "user_id": user_id,
+                        "access_hash": fake_access_hash(instance, user_id),
+                        "number": number,
+                        "first_name": person.first_name,
+                        "last_name": person.last_name,
+                        "username": person.username,
+                        "phone_visible": person.phone_visible,
+                        "is_bot": person.is_bot,
+                    }
+                )
+            else:
+                user_id = int(row.user_id)
+                stored = (
+                    row.first_name,
+                    row.last_name,
+                    row.username,
+                    bool(row.phone_visible),
+                    bool(row.is_bot),
+                )
+                if stored != names:
+                    changed.append(
+                        {
+                            "b_id": row.id,
+                            "b_first": person.first_name,
+                            "b_last": person.last_name,
+                            "b_username": person.username,
+                            "b_visible": person.phone_visible,
+                            "b_bot": person.is_bot,
+                        }
+                    )
+            user_ids[number] = user_id
+        if new:
+            conn.execute(_INSERT_USER, new)
+        if changed:
+            conn.execute(_UPDATE_USER, changed)
+        return user_ids
 
     async def wait_consumed(self, update_id: int, timeout_s: float) -> bool:
         """Wait until the gateway has handled update `update_id` (in this process)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.consumed_update_id < update_id:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            await self._wakeup.wait(f"sandbox-consumed:{self.instance}", min(remaining, 0.2))
+        if self.consumed_update_id >= update_id:
+            return True
+        if len(self._waiting) > 4096:
+            # Requests that gave up (no pump runs here: another process holds the instance).
+            self._waiting = [entry for entry in self._waiting if not entry[2].done()]
+            heapq.heapify(self._waiting)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (update_id, next(self._waiting_order), future))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await future
+        except TimeoutError:
+            return False
         return True
 
     async def sent_log(self, number: str | None = None) -> list[dict[str, Any]]:

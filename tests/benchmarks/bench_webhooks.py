@@ -20,7 +20,9 @@ receiver and httpx cost without the gateway.
 Phases: (1) baseline at --rate for --duration; (2) baseline closed loop, --messages requests;
 (3) gateway at --rate for --duration; (4) gateway closed loop (--concurrency posters),
 --messages messages: the sustained rate is delivered webhooks per second from the first post
-to the last arrival. Exit status 0 whatever the figures; 1 if a request failed or a message
+to the last arrival. Each gateway phase also prints the CPU the gateway process used, in
+cores (from /proc, where there is one): near 1.0 it is bound by its event loop and the GIL,
+not by the database. Exit status 0 whatever the figures; 1 if a request failed or a message
 never arrived.
 """
 
@@ -202,6 +204,8 @@ class Figures:
     stage_ms: list[float] = field(default_factory=list)
     missing: int = 0
     elapsed_s: float = 0.0
+    # CPU time the gateway process used over the phase, in cores (None: not measured).
+    gateway_cores: float | None = None
 
     def pct(self, q: float, stage: bool = False) -> float:
         values = self.stage_ms if stage else self.latencies_ms
@@ -217,6 +221,8 @@ class Figures:
     def line(self) -> str:
         extra = f", {self.missing} never arrived" if self.missing else ""
         extra += f", {len(self.failures)} failed requests" if self.failures else ""
+        if self.gateway_cores is not None:
+            extra += f"   gateway CPU {self.gateway_cores:.2f} cores"
         return (
             f"{self.label:<44} {len(self.latencies_ms):>6} arrived in {self.elapsed_s:6.2f} s "
             f"= {self.rate:7.1f}/s   p50 {self.pct(50):7.1f} ms   p99 {self.pct(99):7.1f} ms"
@@ -231,6 +237,15 @@ class Figures:
 
 
 Post = Callable[[int], Awaitable[None]]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def collect(receiver: Process, client: httpx.AsyncClient) -> dict[str, tuple[float, float]]:
@@ -248,9 +263,13 @@ async def measure(
     *,
     rate: float | None,
     concurrency: int,
+    gateway: Process | None = None,
 ) -> Figures:
     """Post `count` messages (open loop at `rate`, or closed loop), then match arrivals."""
     started: dict[str, float] = {}
+    # The gateway's CPU over the phase: near 1.0 means its one event loop (and the GIL it
+    # shares with the SQLite writer thread) is the limit, not the database or the disk.
+    cpu0 = cpu_seconds(gateway.proc.pid) if gateway is not None else None
     t0 = time.monotonic()
     next_index = iter(range(count))
 
@@ -286,6 +305,10 @@ async def measure(
             if set(started) <= set(arrivals) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
+    if gateway is not None and cpu0 is not None:
+        cpu1 = cpu_seconds(gateway.proc.pid)
+        if cpu1 is not None:
+            figures.gateway_cores = (cpu1 - cpu0) / (time.monotonic() - t0)
     last = t0
     for text, due in started.items():
         if text in arrivals:
@@ -420,6 +443,7 @@ async def run(args: argparse.Namespace) -> int:
                     receiver,
                     rate=args.rate,
                     concurrency=1,
+                    gateway=gateway,
                 )
             )
             print(results[-1].line(), flush=True)
@@ -432,6 +456,7 @@ async def run(args: argparse.Namespace) -> int:
                     receiver,
                     rate=None,
                     concurrency=args.concurrency,
+                    gateway=gateway,
                 )
             )
             print(results[-1].line(), flush=True)
@@ -483,6 +508,7 @@ async def run(args: argparse.Namespace) -> int:
                         receiver,
                         rate=args.rate2,
                         concurrency=1,
+                        gateway=gateway,
                     )
                 )
                 print(results[-1].line(), flush=True)
@@ -494,7 +520,7 @@ async def run(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    at_rate, sustained, drained = results[2], results[3], results[4]
+    at_rate, sustained, stage = results[2], results[3], results[4]
     print()
     print(
         f"p99 at {args.rate:g}/s: {at_rate.pct(99):.1f} ms (target < {TARGET_P99_MS:g} ms; "
@@ -503,7 +529,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     print(
         f"sustained, sandbox to receiver: {sustained.rate:.0f} webhooks/s; webhook stage "
-        f"alone: {drained.rate:.0f}/s (target >= {TARGET_RATE:g}; baseline "
+        f"alone: {stage.rate:.0f}/s (target >= {TARGET_RATE:g}; baseline "
         f"{results[1].rate:.0f}/s)"
     )
     bad = [f for f in results if f.failures or f.missing]
