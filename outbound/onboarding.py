@@ -77,7 +77,7 @@ class Onboarding:
         self._backends = backends
         self._factory = factory
         self._clock = clock
-        self._timeout_s = login_timeout_s
+        self.login_timeout_s = login_timeout_s
         self._pending: dict[int, PendingLogin] = {}
         self._last_error: dict[int, dict[str, Any]] = {}
         # Longest wait for a scan before the token is checked (tokens live about 30 s).
@@ -158,13 +158,13 @@ class Onboarding:
         pending.timer = asyncio.create_task(self._expire_later(number, pending))
 
     async def _expire_later(self, number: int, pending: PendingLogin) -> None:
-        await asyncio.sleep(self._timeout_s)
+        await asyncio.sleep(self.login_timeout_s)
         if self._pending.get(number) is pending:
             log.info("instance %s: login timed out", number)
             await self._end(number, timer_done=True)
             self._last_error[number] = {
                 "code": "login_timeout",
-                "message": f"the login was left unfinished for {self._timeout_s:.0f} s",
+                "message": f"the login was left unfinished for {self.login_timeout_s:.0f} s",
             }
             await self._status(number, "logged_out", "login timed out")
 

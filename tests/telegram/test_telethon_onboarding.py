@@ -148,3 +148,38 @@ async def test_profile_and_picture_reach_telegram(
             assert shown.size == (1280, 1280)
             red, _green, blue = shown.convert("RGB").getpixel((640, 640))
             assert blue > 200 and red < 50
+
+
+async def test_a_code_requested_before_a_restart_can_be_entered_after_it(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (_services, http):
+        started = await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert started.json()["step"] == "code_sent"
+    # The gateway restarted: the pending login (auth key, phone, code hash) was kept sealed.
+    async with gateway(schema, clock, fake) as (services, http):
+        done = await post(http, "/login/code", {"code": fake.login_code})
+        assert done.status_code == 200, done.text
+        assert done.json()["user_id"] == account.user_id
+        me = await eventually(services.backends[1].me, "the backend to take the new session")
+        assert me.user_id == account.user_id
+        # The code was bound to the first auth key: the fake refuses it from any other key.
+        assert len(fake.requests_of("SendCodeRequest")) == 1
+
+
+async def test_a_login_left_alone_times_out(schema: str, clock: Clock, fake: FakeTelegram) -> None:
+    fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        services.onboarding.login_timeout_s = 0.3
+        await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert (await instance_row(services)).status == "awaiting_code"
+
+        async def timed_out() -> bool:
+            return (await instance_row(services)).status == "logged_out"
+
+        await eventually(timed_out, "the login to time out")
+        state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
+        assert state["step"] == "idle" and state["error"]["code"] == "login_timeout"
+        late = await post(http, "/login/code", {"code": fake.login_code})
+        assert late.status_code == 409
