@@ -80,6 +80,8 @@ class Onboarding:
         self.login_timeout_s = login_timeout_s
         self._pending: dict[int, PendingLogin] = {}
         self._last_error: dict[int, dict[str, Any]] = {}
+        # The outcome of the last login that completed here, until the next one or a logout.
+        self._completed: dict[int, dict[str, Any]] = {}
         # Longest wait for a scan before the token is checked (tokens live about 30 s).
         self.qr_round_s = 30.0
 
@@ -115,6 +117,8 @@ class Onboarding:
     def state(self, number: int) -> dict[str, Any]:
         pending = self._pending.get(number)
         if pending is None:
+            if number in self._completed:
+                return dict(self._completed[number])
             body: dict[str, Any] = {"step": "idle"}
             if number in self._last_error:
                 body["error"] = self._last_error[number]
@@ -149,6 +153,7 @@ class Onboarding:
         pending = PendingLogin(flow=backend.new_login(), step="starting", method=method)
         self._pending[number] = pending
         self._last_error.pop(number, None)
+        self._completed.pop(number, None)
         self._arm_timer(number, pending)
         return pending
 
@@ -193,10 +198,11 @@ class Onboarding:
                 pending.timer.cancel()
             await self._ready(number, step)
             await self._backend(number).login_completed()
-            body: dict[str, Any] = {"step": "ready"}
+            body: dict[str, Any] = {"step": "ready", "method": pending.method}
             if step.account is not None:
                 body["user_id"] = step.account.user_id
                 body["phone"] = step.account.phone
+            self._completed[number] = body
             return body
         self._arm_timer(number, pending)
         await self._status(number, STATUS_OF_STEP[step.step])
@@ -291,6 +297,7 @@ class Onboarding:
     async def logout(self, number: int) -> None:
         backend = self._backend(number)
         await self._end(number)
+        self._completed.pop(number, None)
         await backend.log_out()  # the backend reports `logged_out` (an instance.status event)
 
     async def close(self) -> None:

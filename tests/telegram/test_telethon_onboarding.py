@@ -48,7 +48,14 @@ async def test_code_and_2fa_login_over_http_puts_the_number_in_service(
         bad = await post(http, "/login/password", {"password": "wrong"})
         assert (bad.status_code, bad.json()["error"]["code"]) == (400, "password_invalid")
         done = await post(http, "/login/password", {"password": "pa55word"})
-        assert done.json() == {"step": "ready", "user_id": account.user_id, "phone": GATEWAY_PHONE}
+        assert done.json() == {
+            "step": "ready",
+            "method": "code",
+            "user_id": account.user_id,
+            "phone": GATEWAY_PHONE,
+        }
+        polled = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
+        assert polled["step"] == "ready"  # GET .../login tells the outcome too
         me = await eventually(services.backends[1].me, "the backend to take the new session")
         assert me.user_id == account.user_id
         assert (await instance_row(services)).status == "ready"
@@ -92,7 +99,7 @@ async def test_qr_login_over_http_refreshes_the_token_and_completes_on_scan(
         fake.scan_qr(account)
         await eventually(lambda: ready(services), "the scan to log the number in")
         state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
-        assert state["step"] == "idle"
+        assert (state["step"], state["method"]) == ("ready", "qr")
 
 
 async def test_logout_over_http_ends_the_session_at_telegram(

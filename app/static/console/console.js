@@ -526,9 +526,11 @@
     }
 
     function keyOf() {
-      const loggedIn = LOGGED_IN.includes(inst.status) && login.step === "idle";
-      if (loggedIn || login.step === "ready") return "ready|" + (inst.phone || "");
-      return login.step + "|" + (login.url || "");
+      // "ready" comes from the instance's status: a login that completed here may since have
+      // been revoked from a phone.
+      const finished = login.step === "idle" || login.step === "ready";
+      if (finished && LOGGED_IN.includes(inst.status)) return "ready|" + (inst.phone || "");
+      return (login.step === "ready" ? "idle" : login.step) + "|" + (login.url || "");
     }
 
     function renderLogin() {
@@ -540,13 +542,14 @@
       heldKey = null;
       shownKey = key;
       if (!login.error) loginErrors.clear();
-      loginBody.dataset.step = ready ? "ready" : login.step;
+      const shown = key.slice(0, key.indexOf("|"));
+      loginBody.dataset.step = shown;
       if (ready) return replace(loginBody, readyPanel());
-      if (login.step === "code_sent") return replace(loginBody, codePanel());
-      if (login.step === "password_needed") return replace(loginBody, passwordPanel());
-      if (login.step === "awaiting_qr") return replace(loginBody, qrPanel());
-      if (login.step === "idle") return replace(loginBody, phonePanel());
-      return replace(loginBody, h("p", { class: "muted", text: "Working… (" + login.step + ")" }));
+      if (shown === "code_sent") return replace(loginBody, codePanel());
+      if (shown === "password_needed") return replace(loginBody, passwordPanel());
+      if (shown === "awaiting_qr") return replace(loginBody, qrPanel());
+      if (shown === "idle") return replace(loginBody, phonePanel());
+      return replace(loginBody, h("p", { class: "muted", text: "Working… (" + shown + ")" }));
     }
 
     function loginErrorText(error) {
@@ -592,7 +595,8 @@
       const answer = await work();
       if (answer && answer.step) {
         login = Object.assign({}, answer, { error: null });
-        renderLogin();
+        // A completed login shows once the instance's new status is in (no flash of the form).
+        if (answer.step !== "ready") renderLogin();
       }
       await refreshInstance();
       await refreshLogin();
