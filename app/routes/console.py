@@ -23,12 +23,12 @@ from starlette.routing import Route
 
 from app import console_auth
 from app.errors import ApiError
+from app.routes.admin import admin
 from app.routes.common import (
     JSON,
     native_error,
     parse_json_object,
     read_body,
-    require_admin,
     services,
 )
 from app.routes.messages import message_page, recipient_page
@@ -63,14 +63,6 @@ def _errors(handler: Handler) -> Handler:
             return native_error(exc)
 
     return wrapped
-
-
-def _admin(handler: Handler) -> Handler:
-    async def checked(request: Request) -> Response:
-        require_admin(request)
-        return await handler(request)
-
-    return _errors(checked)
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -198,7 +190,7 @@ async def sign_out(request: Request) -> Response:
 # --- read views for the console -------------------------------------------------------------
 
 
-@_admin
+@admin
 async def admin_recipients(request: Request) -> Response:
     """GET /admin/recipients?status=&instance=&limit=: as /api/v1/recipients."""
     svc = services(request)
@@ -207,7 +199,7 @@ async def admin_recipients(request: Request) -> Response:
     return JSON(page_)
 
 
-@_admin
+@admin
 async def admin_messages(request: Request) -> Response:
     """GET /admin/messages?status=&after=&limit=&order=: every client's messages.
 

@@ -87,6 +87,15 @@ async def log_in(services: Services, fake: FakeTelegram, password: str | None = 
         await flow.close()
 
 
+async def logged_in_beforehand(schema: str, clock: Clock, fake: FakeTelegram) -> None:
+    """The number was logged in (as `tgw login` does) before the gateway starts."""
+    services = telethon_services(schema, clock, fake)
+    try:
+        await log_in(services, fake)
+    finally:
+        await services.close()
+
+
 async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
     """Poll until `check` returns something truthy (network and update loop run meanwhile)."""
     deadline = asyncio.get_running_loop().time() + WAIT_S
@@ -303,9 +312,7 @@ async def test_greeting_from_a_visible_phone_registers_and_answers_in_spanish(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Ana")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, _http):
         assert (await instance_row(services)).status == "ready"
         await greet(services, fake, account, person, "¡Hola!")
@@ -326,9 +333,7 @@ async def test_hidden_phone_registers_through_its_own_contact_card(
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Bo", phone_visible=False)
     stranger = fake.add_person("34699999999", first_name="Other")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, _http):
         fake.person_sends(person, account, "Hi")
         await eventually(lambda: inbound_rows(services), "the greeting")
@@ -356,9 +361,7 @@ async def test_each_kind_of_send_carries_its_bytes_name_attributes_and_random_id
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Ana")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     png = _png()
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
     ogg = b"OggS" + bytes(2000)
@@ -457,9 +460,7 @@ async def ready_gateway(
     """Logged in, one registered person, the registration reply sent."""
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Ana")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, http):
         await greet(services, fake, account, person)
         await drain(make_worker(services, 1))
@@ -569,9 +570,7 @@ async def test_messages_sent_while_the_gateway_was_down_arrive_once_each(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Ana")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, _http):
         await greet(services, fake, account, person)
     # The gateway is down: the person writes three times.
@@ -719,9 +718,7 @@ async def test_a_read_receipt_given_while_the_gateway_was_down_still_marks_read(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     person = fake.add_person(PERSON_PHONE, first_name="Ana")
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, http, *_):
         await greet(services, fake, account, person)
         headers = await api_headers(http)

@@ -18,8 +18,7 @@ from tests.telegram.test_telethon_backend import (
     eventually,
     gateway,
     instance_row,
-    log_in,
-    telethon_services,
+    logged_in_beforehand,
 )
 
 
@@ -106,9 +105,7 @@ async def test_logout_over_http_ends_the_session_at_telegram(
     schema: str, clock: Clock, fake: FakeTelegram
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, http):
         assert (await instance_row(services)).status == "ready"
         response = await post(http, "/logout")
@@ -126,9 +123,7 @@ async def test_profile_and_picture_reach_telegram(
     schema: str, clock: Clock, fake: FakeTelegram
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
-    services0 = telethon_services(schema, clock, fake)
-    await log_in(services0, fake)
-    await services0.close()
+    await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (_services, http):
         names = await http.put(
             "/admin/instances/1/profile",
