@@ -116,7 +116,8 @@ async def _through_gateway(
         except httpx.TransportError as exc:
             raise ProfileFailure(
                 f"another process holds instance {instance}'s session but its admin API at"
-                f" {base} does not answer ({exc!r})"
+                f" {base} ([server] host and port of this configuration) does not answer"
+                f" ({exc!r})"
             ) from exc
     profile: dict[str, Any] = response.json()["profile"]
     return profile

@@ -61,8 +61,10 @@ def prepare_photo(data: bytes) -> Photo:
             out = io.BytesIO()
             picture.save(out, format="JPEG", quality=90, optimize=True)
             return Photo(out.getvalue(), picture.width, picture.height)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ApiError("invalid_image", f"Not a readable JPEG or PNG image: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ApiError("invalid_image", "Not a JPEG or PNG image (the bytes are not one)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ApiError("invalid_image", f"The image is damaged and cannot be read: {exc}") from exc
     except Image.DecompressionBombError as exc:
         raise ApiError("invalid_image", "The image is too large to decode") from exc
 
