@@ -337,6 +337,19 @@ class TelegramSession(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class InstanceLease(SQLModel, table=True):
+    """Who holds an instance's Telegram session (app/lease.py). `token` grows with every new
+    holder: the owner's writes check it, so a process that lost the lease cannot write."""
+
+    __tablename__ = "instance_lease"
+
+    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    owner: str = Field(max_length=64)
+    token: int = Field(sa_type=BigInt)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class InstanceProfile(SQLModel, table=True):
     """The profile the gateway last gave an instance's account (admin API, CLI or config)."""
 

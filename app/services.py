@@ -18,7 +18,7 @@ from app.db import (
     create_session_factory,
     is_sqlite,
 )
-from app.lease import InstanceLease
+from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
@@ -120,8 +120,18 @@ class Services:
     profiles: Profiles = field(init=False)
     # Who owns each instance's session (app/lease.py); filled by start_instances.
     leases: dict[int, InstanceLease] = field(default_factory=dict)
+    # The tasks that keep each lease and hold the instance while it is ours (app/main.py).
+    owner_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop_owning(self) -> None:
+        """Give every instance up: workers stopped, sessions closed, leases released."""
+        tasks, self.owner_tasks = self.owner_tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
+        await self.stop_owning()
         await self.onboarding.close()
         for lease in self.leases.values():
             await lease.release()
@@ -210,10 +220,18 @@ def build_services(
     if key:
         services.session_store = SessionStore(factory, key, clock)
     services.telethon = telethon or telethon_config(settings)
+    # Telegram drops a connection that goes silent well before another process may take the
+    # instance's lease over (app/lease.py).
+    lease_timing = LeaseTiming(settings.telegram.lease_ttl_s)
     for conf in settings.instances:
         if conf.backend == "telethon" and services.session_store is not None:
             services.backends[conf.number] = TelethonBackend(
-                conf.number, services.session_store, services.telethon, clock
+                conf.number,
+                services.session_store,
+                services.telethon,
+                clock,
+                ping_every_s=lease_timing.ping_every_s,
+                disconnect_after_s=lease_timing.telegram_disconnect_s,
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.

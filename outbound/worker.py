@@ -29,6 +29,7 @@ from sqlmodel import col
 from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event, append_events, conversation_key, event_row
 from app.instances import set_instance_status
+from app.lease import InstanceLease, LeaseLost
 from app.models import (
     InboundMessage,
     Instance,
@@ -144,8 +145,11 @@ class SendWorker:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch_size: int = 64,
+        fence: InstanceLease | None = None,
     ) -> None:
         self.instance = instance
+        # The instance's lease: a claim is only made while this process holds it.
+        self._fence = fence
         self._backend = backend
         self._factory = factory
         self._sql = sql
@@ -173,6 +177,8 @@ class SendWorker:
                 wait_s = await self.step()
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                wait_s = IDLE_POLL_S  # the session is being given up: this worker is stopped soon
             except Exception:
                 log.exception("send worker %s: step failed", self.instance)
                 wait_s = IDLE_POLL_S
@@ -245,6 +251,8 @@ class SendWorker:
     # --- claiming (runs on the SqlRunner) ---
 
     def _claim(self, conn: Connection, now: datetime) -> tuple[list[Claimed], float]:
+        if self._fence is not None:
+            self._fence.guard_sync(conn)
         # `sending` rows whose lease ran out were claimed by a process that died mid-send.
         query = (
             select(*_CLAIM_COLUMNS)

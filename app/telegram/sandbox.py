@@ -63,6 +63,7 @@ from app.telegram.port import (
     Profile,
     Sender,
     SentMessage,
+    SessionFence,
     SessionRevoked,
     SharedContact,
     TelegramError,
@@ -340,6 +341,7 @@ class SandboxTelegram:
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._pump: asyncio.Task[None] | None = None
+        self._fence: SessionFence | None = None
         self._failures: dict[int, int] = {}
         # How far the gateway got in the update stream: in memory as each update is handled,
         # in the database (`_saved_update_id`) with the next batch's read.
@@ -369,8 +371,9 @@ class SandboxTelegram:
 
     # --- the port ---
 
-    async def start(self, on_update: UpdateHandler) -> None:
+    async def start(self, on_update: UpdateHandler, *, fence: SessionFence | None = None) -> None:
         await self.ensure_account()
+        self._fence = fence
         self._on_update = on_update
         self._pump = asyncio.create_task(self._pump_updates(on_update), name=self._topic)
 
@@ -412,6 +415,8 @@ class SandboxTelegram:
 
     async def log_in(self, phone: str) -> Account:
         async with transaction(self._factory) as session:
+            if self._fence is not None:
+                await self._fence.guard(session)
             account = await session.get(SandboxAccount, self.instance)
             if account is None:
                 account = SandboxAccount(instance=self.instance, phone=phone, user_id=0)
@@ -430,6 +435,8 @@ class SandboxTelegram:
 
     async def log_out(self) -> None:
         async with transaction(self._factory) as session:
+            if self._fence is not None:
+                await self._fence.guard(session)
             account = await session.get(SandboxAccount, self.instance)
             if account is not None:
                 account.logged_in = False
