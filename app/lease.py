@@ -8,8 +8,9 @@ the session, and gives the session up *before* anybody else can take the lease o
   new holder, and an expiry (on PostgreSQL by the database's own clock: no two machines'
   clocks are compared). The holder renews it every `renew_every_s`; another process takes it
   only once it expired or was released. On SQLite the holder also keeps an exclusive `flock` on
-  a file beside the database (the kernel drops it when the process dies); a holder whose lock
-  file was deleted or replaced counts its lease as lost.
+  a file beside the database (the kernel drops it when the process dies, and whoever locks the
+  same file next takes over at once); a holder whose lock file was deleted or replaced counts
+  its lease as lost, and a process that locks the new file waits for the expiry.
 - The holder counts its lease as valid for `fence_after_s` after the start of its last renewal
   that succeeded (a monotonic clock, which also runs while the process is stopped). That is
   well inside the expiry the database holds, so the holder stops using the session (its client
@@ -93,12 +94,14 @@ _NOW = {"postgresql": "clock_timestamp()", "sqlite": ":now"}
 _LATER = {"postgresql": "clock_timestamp() + make_interval(secs => :ttl)", "sqlite": ":later"}
 _EARLIER = {"postgresql": "clock_timestamp() - interval '1 second'", "sqlite": ":earlier"}
 _ACQUIRE = """
-INSERT INTO instance_lease (instance, owner, token, expires_at, acquired_at)
-VALUES (:n, :owner, 1, {later}, {now})
+INSERT INTO instance_lease (instance, owner, token, expires_at, acquired_at, lock_file)
+VALUES (:n, :owner, 1, {later}, {now}, :lock_file)
 ON CONFLICT (instance) DO UPDATE
 SET owner = excluded.owner, token = instance_lease.token + 1,
-    expires_at = excluded.expires_at, acquired_at = excluded.acquired_at
+    expires_at = excluded.expires_at, acquired_at = excluded.acquired_at,
+    lock_file = excluded.lock_file
 WHERE instance_lease.expires_at < {now} OR instance_lease.owner = excluded.owner
+    OR instance_lease.lock_file = excluded.lock_file
 RETURNING token
 """
 _RENEW = """
@@ -171,7 +174,15 @@ class InstanceLease:
         return statement.bindparams(*(p for p in params if f":{p.key}" in str(statement)))
 
     def _params(self, **extra: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {"n": self.instance, "owner": self.owner, **extra}
+        lock_file = None
+        if self._lock_identity is not None:
+            lock_file = f"{self._lock_identity[0]}:{self._lock_identity[1]}"
+        params: dict[str, Any] = {
+            "n": self.instance,
+            "owner": self.owner,
+            "lock_file": lock_file,
+            **extra,
+        }
         if self._postgres:
             params["ttl"] = self.timing.ttl_s
         else:

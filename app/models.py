@@ -348,6 +348,9 @@ class InstanceLease(SQLModel, table=True):
     token: int = Field(sa_type=BigInt)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     acquired_at: datetime = Field(sa_type=UTCDateTime)
+    # SQLite: the lock file the holder locked ("device:inode"). A process that locks that same
+    # file knows its holder died (the kernel freed the lock) and need not wait for the expiry.
+    lock_file: str | None = Field(default=None, max_length=64)
 
 
 class InstanceProfile(SQLModel, table=True):

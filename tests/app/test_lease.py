@@ -4,6 +4,7 @@ session alone, and takes over when the owner stops (app/lease.py)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -289,3 +290,18 @@ async def test_a_gateway_whose_renewals_hang_closes_the_session_before_the_takeo
         await first.close()
         await second.close()
         await asyncio.gather(*first_tasks, *second_tasks, return_exceptions=True)
+
+
+async def test_on_sqlite_a_dead_holders_lease_is_taken_at_once(schema: str) -> None:
+    if not schema.startswith("sqlite"):
+        pytest.skip("PostgreSQL: a dead holder's lease passes on when it expires")
+    first, second = lease_of(schema, ttl_s=600), lease_of(schema, ttl_s=600)
+    try:
+        assert await first.try_acquire()
+        # The process dies: the kernel drops its lock; its row has not expired.
+        assert first._fd is not None
+        os.close(first._fd)
+        first._fd, first.token = None, None
+        assert await second.try_acquire()
+    finally:
+        await close(first, second)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 import app.models
@@ -28,6 +29,7 @@ def upgrade() -> None:
         sa.Column("token", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", app.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("acquired_at", app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lock_file", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.PrimaryKeyConstraint("instance"),
     )
 

@@ -21,6 +21,7 @@ import os
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,8 @@ class FakeTelegram:
         self._connections: set[Connection] = set()
         # Every connection ever made, open or closed, in order (who was connected when).
         self.connection_log: list[Connection] = []
+        # Called as each connection opens (a test may find out which process made it).
+        self.on_connection: Callable[[Connection], None] | None = None
         self.delay_disconnect_pings = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
@@ -314,6 +317,8 @@ class FakeTelegram:
         conn = Connection(self, writer)
         self._connections.add(conn)
         self.connection_log.append(conn)
+        if self.on_connection is not None:
+            self.on_connection(conn)
         try:
             await conn.run(reader)
         finally:
