@@ -93,4 +93,3 @@ def test_removing_an_invalid_number_says_why_without_a_traceback(tmp_path: Path)
     assert result.returncode == 1
     assert "Destination number is invalid" in result.stderr
     assert "Traceback" not in result.stderr
-
