@@ -10,12 +10,10 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.private_postgres import PrivatePostgres
 from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client, poll
@@ -66,14 +64,6 @@ def overlaps(connections: list[tuple[int | None, float, float]]) -> list[Any]:
             if pid_a != pid_b and open_a < close_b and open_b < close_a:
                 found.append(((pid_a, open_a, close_a), (pid_b, open_b, close_b)))
     return found
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def session_owner(server: ServerProcess, harness: ServeHarness) -> str | None:

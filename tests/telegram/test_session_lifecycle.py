@@ -55,7 +55,10 @@ async def assert_logged_out_everywhere(
     assert await services.backends[1].me() is None
     assert not await stored_session(services)
     assert (await instance_row(services)).status == "logged_out"
+    await connections_closed(fake, account, keys)
 
+
+async def connections_closed(fake: FakeTelegram, account: FakeUser, keys: set[int]) -> None:
     async def closed() -> bool:
         return live_connections(fake, account, keys) == 0
 
@@ -145,11 +148,7 @@ async def test_a_refused_auth_logout_still_closes_and_forgets_the_session_and_sa
         assert row.status_detail is not None and "did not confirm" in row.status_detail
         last = (await status_events(services))[-1]
         assert last["status"] == "logged_out" and "did not confirm" in last["detail"]
-
-        async def closed() -> bool:
-            return live_connections(fake, account, keys) == 0
-
-        await eventually(closed, "the refused session's connection to close")
+        await connections_closed(fake, account, keys)
         # The supervisor looks for a new session again: a new login is taken up.
         again = await code_login(http, fake)
         assert again.json()["step"] == "ready", again.text
