@@ -171,22 +171,27 @@ async def test_the_next_holder_gets_a_greater_fencing_token(schema: str) -> None
         await close(first, second)
 
 
-async def test_an_unrenewed_postgres_lease_passes_on_only_after_it_expires(
-    schema: str,
-) -> None:
-    if schema.startswith("sqlite"):
-        pytest.skip("SQLite: a live holder's lock file keeps the lease, expired or not")
+async def test_a_dead_holders_lease_passes_on_no_sooner_than_it_may(schema: str) -> None:
+    """The holder dies without releasing. PostgreSQL: the lease passes on once it expired by
+    the database's clock, not sooner. SQLite: a live holder's lock file keeps the lease even
+    past its expiry; once the holder is dead (the kernel freed its lock) it passes on at once."""
     first, second = lease_of(schema, ttl_s=3), lease_of(schema, ttl_s=3)
     try:
         assert await first.try_acquire()
         started = time.monotonic()
-        while not await second.try_acquire():
-            assert time.monotonic() - started < 10, "the lease never expired"
-            await asyncio.sleep(0.1)
-        waited = time.monotonic() - started
-        assert waited >= 3 - 0.2  # the database's expiry, not sooner
-        # By then the first holder counted its lease as given up (after fence_after_s).
-        assert not first.valid()
+        if schema.startswith("sqlite"):
+            await asyncio.sleep(3.2)  # expired by its row
+            assert not await second.try_acquire()  # the live holder's lock still stands
+            assert first._fd is not None
+            os.close(first._fd)  # the holder dies: the kernel drops its lock
+            first._fd, first.token = None, None
+            assert await second.try_acquire()
+        else:
+            first.token = None  # the holder dies: nothing releases the lease
+            while not await second.try_acquire():
+                assert time.monotonic() - started < 10, "the lease never expired"
+                await asyncio.sleep(0.1)
+            assert time.monotonic() - started >= 3 - 0.2  # the expiry, not sooner
     finally:
         await close(first, second)
 
@@ -290,18 +295,3 @@ async def test_a_gateway_whose_renewals_hang_closes_the_session_before_the_takeo
         await first.close()
         await second.close()
         await asyncio.gather(*first_tasks, *second_tasks, return_exceptions=True)
-
-
-async def test_on_sqlite_a_dead_holders_lease_is_taken_at_once(schema: str) -> None:
-    if not schema.startswith("sqlite"):
-        pytest.skip("PostgreSQL: a dead holder's lease passes on when it expires")
-    first, second = lease_of(schema, ttl_s=600), lease_of(schema, ttl_s=600)
-    try:
-        assert await first.try_acquire()
-        # The process dies: the kernel drops its lock; its row has not expired.
-        assert first._fd is not None
-        os.close(first._fd)
-        first._fd, first.token = None, None
-        assert await second.try_acquire()
-    finally:
-        await close(first, second)
