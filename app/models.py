@@ -72,6 +72,8 @@ class Instance(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     paused_until: datetime | None = _ts(nullable=True)
+    # When the instance entered its current status (a detail change does not move it).
+    status_since: datetime | None = _ts(nullable=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 

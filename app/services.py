@@ -52,6 +52,19 @@ class Metrics:
             ["instance", "status"],
             registry=self.registry,
         )
+        self.instance_status = Gauge(
+            "tgw_instance_status",
+            "1 for the instance's current status (its connection and the account's condition:"
+            " ready, flood_wait, restricted, frozen, banned, deactivated, revoked, ...), else 0",
+            ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_status_since = Gauge(
+            "tgw_instance_status_since_seconds",
+            "Seconds since the instance entered its current status",
+            ["instance"],
+            registry=self.registry,
+        )
         self.instance_up = Gauge(
             "tgw_instance_up",
             "1 when the instance is ready to send",

@@ -28,7 +28,7 @@ from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event, append_events, conversation_key, event_row
-from app.instances import set_instance_status
+from app.instances import NEEDS_LOGIN, set_instance_status
 from app.lease import InstanceLease, LeaseLost
 from app.models import (
     InboundMessage,
@@ -42,6 +42,7 @@ from app.models import (
 from app.queueing import Wakeup
 from app.settings import Settings
 from app.telegram.port import (
+    AccountFrozen,
     AlreadySent,
     FloodWait,
     MediaKind,
@@ -66,7 +67,8 @@ CLAIM_LEASE = timedelta(seconds=10)
 SEND_TIMEOUT_S = 60.0
 PEER_FLOOD_PAUSE = timedelta(hours=1)
 IDLE_POLL_S = 1.0
-HELD_STATUSES = ("revoked", "logged_out", "awaiting_code", "awaiting_password", "awaiting_qr")
+FROZEN_PAUSE = timedelta(hours=6)
+HELD_STATUSES = (*NEEDS_LOGIN, "awaiting_code", "awaiting_password", "awaiting_qr")
 
 
 M = table_of(Message)
@@ -444,8 +446,10 @@ class SendWorker:
             return Outcome("release", error_code="flood_wait", detail=str(exc.seconds))
         except PeerFlood as exc:
             return Outcome("release", error_code="peer_flood", detail=str(exc))
-        except SessionRevoked as exc:
-            return Outcome("release", error_code="revoked", detail=str(exc))
+        except AccountFrozen as exc:
+            return Outcome("release", error_code="frozen", detail=str(exc))
+        except SessionRevoked as exc:  # revoked, or the account banned or deleted
+            return Outcome("release", error_code=exc.status, detail=str(exc))
         except NotLoggedIn as exc:
             return Outcome("release", error_code="logged_out", detail=str(exc))
         except RecipientError as exc:
@@ -584,13 +588,25 @@ class SendWorker:
             await set_instance_status(
                 session,
                 inst,
-                "flood_wait",
-                "PEER_FLOOD: Telegram limits this account for messaging people; check @SpamBot",
+                "restricted",
+                "PEER_FLOOD: Telegram limits this account for messaging people; check @SpamBot."
+                f" Sending pauses for {PEER_FLOOD_PAUSE.total_seconds() / 3600:.0f} h",
                 now,
                 wait_s=int(PEER_FLOOD_PAUSE.total_seconds()),
             )
-        elif outcome.error_code == "revoked":
-            await set_instance_status(session, inst, "revoked", outcome.detail, now)
+        elif outcome.error_code == "frozen":
+            inst.paused_until = now + FROZEN_PAUSE
+            await set_instance_status(
+                session,
+                inst,
+                "frozen",
+                f"{outcome.detail}. Sending pauses for"
+                f" {FROZEN_PAUSE.total_seconds() / 3600:.0f} h, then tries again",
+                now,
+                wait_s=int(FROZEN_PAUSE.total_seconds()),
+            )
+        elif outcome.error_code in ("revoked", "banned", "deactivated"):
+            await set_instance_status(session, inst, outcome.error_code, outcome.detail, now)
         else:
             await set_instance_status(session, inst, "logged_out", outcome.detail, now)
 

@@ -123,7 +123,7 @@ class OutboxRead:
     max_id: int
 
 
-InstanceState = Literal["ready", "disconnected", "revoked", "logged_out"]
+InstanceState = Literal["ready", "disconnected", "revoked", "banned", "deactivated", "logged_out"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,26 @@ class MessageRejected(TelegramError):
 
 class SessionRevoked(TelegramError):
     """The login is gone (terminated from a phone, logged out, key unregistered)."""
+
+    # The instance status it leads to: the account's condition when Telegram says why.
+    status: Literal["revoked", "banned", "deactivated"] = "revoked"
+
+
+class AccountBanned(SessionRevoked):
+    """Telegram banned the account (USER_DEACTIVATED_BAN, PHONE_NUMBER_BANNED)."""
+
+    status = "banned"
+
+
+class AccountDeactivated(SessionRevoked):
+    """The account was deleted (USER_DEACTIVATED)."""
+
+    status = "deactivated"
+
+
+class AccountFrozen(TelegramError):
+    """Telegram froze the account (FROZEN_METHOD_INVALID): it stays logged in but may not send
+    until an appeal succeeds."""
 
 
 class NotLoggedIn(TelegramError):

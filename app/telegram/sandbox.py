@@ -44,6 +44,9 @@ from app.queueing import Wakeup, settle
 from app.telegram.port import (
     MEDIA_KINDS,
     Account,
+    AccountBanned,
+    AccountDeactivated,
+    AccountFrozen,
     AlreadySent,
     ConnectionChanged,
     FloodWait,
@@ -205,6 +208,13 @@ FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "peer_flood": lambda: PeerFlood("PEER_FLOOD"),
     "transient": lambda: TransientError("RPC_CALL_FAIL"),
     "revoked": lambda: SessionRevoked("AUTH_KEY_UNREGISTERED"),
+    # The account's condition (instance statuses frozen, banned, deactivated).
+    "account_frozen": lambda: AccountFrozen(
+        "Telegram froze this account (FROZEN_METHOD_INVALID): it can log in but not send;"
+        " appeal through @SpamBot"
+    ),
+    "account_banned": lambda: AccountBanned("Telegram banned this account (USER_DEACTIVATED_BAN)"),
+    "account_deleted": lambda: AccountDeactivated("the account was deleted (USER_DEACTIVATED)"),
 }
 
 

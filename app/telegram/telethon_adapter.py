@@ -58,6 +58,8 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
         # Set once the key stopped working (revoked from a phone): kept for the record, never
         # used again; a new login replaces the whole snapshot.
         self.revoked: str | None = None
+        # Why: "revoked", or the account's condition ("banned", "deactivated").
+        self.revoked_status: str | None = None
         # When true, Telethon's own writes of the account's update state are ignored: Telethon
         # advances it as soon as updates arrive, before the gateway has stored them. The
         # backend records the state itself once everything before it was handled
@@ -101,6 +103,7 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
             },
             "account": self.account,
             "revoked": self.revoked,
+            "revoked_status": self.revoked_status,
         }
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -125,6 +128,7 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
         }
         self.account = snapshot.get("account")
         self.revoked = snapshot.get("revoked")
+        self.revoked_status = snapshot.get("revoked_status")
 
     def save(self) -> None:
         if self._writer is not None:
@@ -179,12 +183,18 @@ _SESSION_GONE = (
     errors.AuthKeyUnregisteredError,
     errors.SessionRevokedError,
     errors.SessionExpiredError,
-    errors.UserDeactivatedError,
-    errors.UserDeactivatedBanError,
     errors.AuthKeyDuplicatedError,
     # The server no longer knows the auth key at all (the transport answers 404).
     errors.AuthKeyNotFound,
 )
+
+
+def _is_frozen(exc: BaseException) -> bool:
+    """FROZEN_METHOD_INVALID and its kin: newer Telethon has classes for them (a FloodError
+    whose `message` says only "FLOOD"); older ones keep Telegram's text in `message`."""
+    if not isinstance(exc, errors.RPCError):
+        return False
+    return type(exc).__name__.startswith("Frozen") or str(exc.message).startswith("FROZEN_")
 
 
 def to_port_error(exc: BaseException) -> port.TelegramError:
@@ -204,6 +214,16 @@ def to_port_error(exc: BaseException) -> port.TelegramError:
             return error(str(exc))
     if isinstance(exc, _REJECTED):
         return port.MessageRejected(str(exc))
+    # The account's condition, where Telegram tells it.
+    if isinstance(exc, errors.UserDeactivatedBanError | errors.PhoneNumberBannedError):
+        return port.AccountBanned(f"Telegram banned this account ({exc.message})")
+    if isinstance(exc, errors.UserDeactivatedError):
+        return port.AccountDeactivated(f"the account was deleted ({exc.message})")
+    if _is_frozen(exc):
+        return port.AccountFrozen(
+            "Telegram froze this account (FROZEN_METHOD_INVALID): it can log in but not send;"
+            " appeal through @SpamBot"
+        )
     if isinstance(exc, _SESSION_GONE):
         return port.SessionRevoked(str(exc))
     if isinstance(exc, errors.RPCError) and exc.code in (400, 403, 406):
@@ -765,7 +785,7 @@ class TelethonBackend:
                     continue  # replaced or logged out on purpose: no outage
                 await self._close_client()
                 if isinstance(error, port.SessionRevoked):
-                    await self._revoked(str(error))
+                    await self._revoked(error)
                     continue
             if self._stopping:
                 return
@@ -786,8 +806,11 @@ class TelethonBackend:
             if not _usable(snapshot):
                 self._account = None
                 if snapshot is not None and snapshot.get("revoked"):
-                    self.state = "revoked"
-                    await self._report("revoked", snapshot["revoked"])
+                    status: port.InstanceState = "revoked"
+                    if snapshot.get("revoked_status") in ("banned", "deactivated"):
+                        status = snapshot["revoked_status"]
+                    self.state = status
+                    await self._report(status, snapshot["revoked"])
                 else:
                     self.state = "logged_out"
                     await self._report("logged_out", None)
@@ -796,7 +819,7 @@ class TelethonBackend:
             try:
                 await self._open_now(snapshot)
             except port.SessionRevoked as exc:
-                await self._revoked(str(exc))
+                await self._revoked(exc)
                 return "no_session"
             except _OpeningAborted:
                 return "aborted"
@@ -948,9 +971,13 @@ class TelethonBackend:
         if self._session is not None and self._session.account and not self._session.revoked:
             self._session.save()
 
-    async def _revoked(self, detail: str) -> None:
-        """The key is dead (under the lock): remember it, hold the queue, wait for a login."""
-        log.warning("instance %s: Telegram session revoked: %s", self.instance, detail)
+    async def _revoked(self, error: port.SessionRevoked) -> None:
+        """The key is dead (under the lock): remember it and why (revoked, or the account
+        banned or deleted), hold the queue, wait for a login."""
+        detail = str(error)
+        log.warning(
+            "instance %s: Telegram session ended (%s): %s", self.instance, error.status, detail
+        )
         self._account = None
         stored = await self._load()
         if stored is None:  # logged out on purpose (tgw logout)
@@ -960,11 +987,12 @@ class TelethonBackend:
         session = self._session
         if session is not None and stored.get("auth_key") == session.snapshot().get("auth_key"):
             session.revoked = detail or "revoked"
+            session.revoked_status = error.status
             session.save()
             with contextlib.suppress(Exception):
                 await self._writer.flush()
-        self.state = "revoked"
-        await self._report("revoked", detail)
+        self.state = error.status
+        await self._report(error.status, detail)
 
     def _settled(self) -> None:
         """Every update Telethon took in is handled: its update state can be written down."""
@@ -1083,10 +1111,11 @@ class TelethonBackend:
         except Exception as exc:
             error = to_port_error(exc)
             if isinstance(error, port.SessionRevoked):
-                await self._revoked(str(error))
-                if self._client is not None:
-                    # The supervisor finds the key marked revoked and waits for a login.
-                    await self._client.disconnect()
+                async with self._lock:  # a transition: one at a time with the others
+                    if self._client is client:
+                        await self._revoked(error)
+                        # The supervisor finds the key marked revoked and waits for a login.
+                        await self._close_client()
             raise error from exc
 
     async def _send(self, client: Any, message: port.OutgoingMessage) -> port.SentMessage:

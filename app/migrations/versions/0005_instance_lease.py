@@ -1,4 +1,4 @@
-"""instance lease
+"""instance lease, instance status_since
 
 Revision ID: 0005
 Revises: 0004
@@ -33,6 +33,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("instance"),
     )
 
+    op.add_column(
+        "instance", sa.Column("status_since", app.models.UTCDateTime(timezone=True), nullable=True)
+    )
+
 
 def downgrade() -> None:
+    op.drop_column("instance", "status_since")
     op.drop_table("instance_lease")
