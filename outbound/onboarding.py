@@ -198,18 +198,21 @@ class Onboarding:
                 pending.timer.cancel()
             # The backend opens the new session first: `ready` is only reported once it is
             # open and usable (a profile change right after it works).
-            backend = self._backend(number)
-            await backend.login_completed()
             body: dict[str, Any] = {"step": "ready", "method": pending.method}
             if step.account is not None:
                 body["user_id"] = step.account.user_id
                 body["phone"] = step.account.phone
+            # GET .../login tells the outcome from now on (the session opens meanwhile).
+            self._completed[number] = body
+            backend = self._backend(number)
+            await backend.login_completed()
             if await backend.me() is None:
                 # A logout came while the new session was opening: it wins; `ready` is not
                 # written over the `logged_out` it reported.
+                if self._completed.get(number) is body:
+                    del self._completed[number]
                 return body
             await self._ready(number, step)
-            self._completed[number] = body
             return body
         self._arm_timer(number, pending)
         await self._status(number, STATUS_OF_STEP[step.step])

@@ -147,6 +147,14 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "session_owner": (
             lease.describe()["session_owner"] if (lease := svc.leases.get(inst.number)) else None
         ),
+        # The session's own state machine in this process (logged_out, connecting, ready,
+        # logging_out, revoked, ...); None where the backend keeps none (sandbox) or the
+        # session is another process's.
+        "session_state": (
+            getattr(svc.backends.get(inst.number), "state", None)
+            if lease is not None and lease.held
+            else None
+        ),
         "profile": await svc.profiles.view(inst.number, conf.profile if conf else None),
         "queue": {
             s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")

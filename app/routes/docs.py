@@ -519,6 +519,13 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
                     "End of a pause (flood wait, restriction, frozen account).", null=True
                 ),
                 "status_since": timestamp("When the instance entered this status.", null=True),
+                "session_state": nullable(
+                    string(
+                        "The Telegram session's state in the process that holds it: logged_out,"
+                        " connecting, ready, logging_out, revoked, banned, deactivated (null for"
+                        " sandbox instances and on a process that does not hold the session)."
+                    )
+                ),
                 "phone": nullable(string("The account's phone number.")),
                 "user_id": nullable(integer("The account's Telegram user id.")),
                 "profile": {

@@ -758,7 +758,9 @@ class TelethonBackend:
                 await self._pause(1.0)
                 continue
             generation = self._generation
-            if self._client is None:
+            if self._client is None or not self._connected.is_set():
+                # (A client a login is still opening is not run yet: opening it takes the lock,
+                # so the supervisor waits for it there.)
                 outcome = await self._open_as_supervisor(generation)
                 if outcome == "no_session":
                     await self._wait_for_login()
@@ -800,8 +802,9 @@ class TelethonBackend:
         async with self._lock:
             if self._generation != generation or self._stopping:
                 return "aborted"
-            if self._client is not None:
+            if self._client is not None and self._connected.is_set():
                 return "open"  # a login opened the new session meanwhile
+            await self._close_client()  # a client left half-open, if any
             snapshot = await self._load()
             if not _usable(snapshot):
                 self._account = None
@@ -813,7 +816,9 @@ class TelethonBackend:
                     await self._report(status, snapshot["revoked"])
                 else:
                     self.state = "logged_out"
-                    await self._report("logged_out", None)
+                    if self._state_reported is None or self._state_reported[0] != "logged_out":
+                        # (A logout's own report, with its detail, stands.)
+                        await self._report("logged_out", None)
                 return "no_session"
             assert snapshot is not None
             try:

@@ -111,9 +111,13 @@ async def test_a_logout_right_after_a_login_ends_logged_out_at_telegram_and_here
         # Nothing comes back to life afterwards (no reconnect with the old key).
         await asyncio.sleep(0)
         assert (await instance_row(services)).status == "logged_out"
+        view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
+        assert view["session_state"] == "logged_out"
         again = await code_login(http, fake)
         assert again.json()["step"] == "ready", again.text
         assert (await instance_row(services)).status == "ready"
+        view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
+        assert view["session_state"] == "ready"
         await assert_no_false_alarms(services)
 
 
