@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -212,8 +213,12 @@ def build_services(
     services.telethon = telethon or telethon_config(settings)
     for conf in settings.instances:
         if conf.backend == "telethon" and services.session_store is not None:
+            # Each instance reaches Telegram its own way ([[instances]] proxy).
+            config = services.telethon
+            if config is not None:
+                config = dataclasses.replace(config, proxy=conf.proxy)
             services.backends[conf.number] = TelethonBackend(
-                conf.number, services.session_store, services.telethon, clock
+                conf.number, services.session_store, config, clock
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.
