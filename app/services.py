@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -238,10 +239,14 @@ def build_services(
     lease_timing = LeaseTiming(settings.telegram.lease_ttl_s)
     for conf in settings.instances:
         if conf.backend == "telethon" and services.session_store is not None:
+            # Each instance reaches Telegram its own way ([[instances]] proxy).
+            config = services.telethon
+            if config is not None:
+                config = dataclasses.replace(config, proxy=conf.proxy)
             services.backends[conf.number] = TelethonBackend(
                 conf.number,
                 services.session_store,
-                services.telethon,
+                config,
                 clock,
                 ping_every_s=lease_timing.ping_every_s,
                 disconnect_after_s=lease_timing.telegram_disconnect_s,

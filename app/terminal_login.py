@@ -7,6 +7,7 @@ it stores is picked up by `tgw serve`, already running or started later.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -67,7 +68,7 @@ def _config(settings: Settings, instance: int) -> TelethonConfig:
             "set [telegram] api_id and api_hash (from https://my.telegram.org, 'API development"
             " tools'), e.g. TGW_TELEGRAM__API_ID and TGW_TELEGRAM__API_HASH"
         )
-    return config
+    return dataclasses.replace(config, proxy=conf.proxy)
 
 
 def _describe(step: LoginStep) -> str:

@@ -27,13 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from python_socks import ProxyType
 from telethon import TelegramClient, errors, events, functions
 from telethon.crypto import AuthKey, rsa
 from telethon.network import ConnectionTcpFull
+from telethon.network.connection import (
+    ConnectionTcpMTProxyIntermediate,
+    ConnectionTcpMTProxyRandomizedIntermediate,
+)
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
-from app.settings import Settings
+from app.settings import Proxy, Settings
 from app.telegram import port
 from app.telegram.session_store import SessionStore, SessionWriter, Snapshot
 
@@ -250,6 +255,17 @@ class TelethonConfig:
     app_version: str = "tgw"
     # Tests swap the transport framing (Telethon Connection class); None: TCP full.
     connection: Any = None
+    # The instance's proxy ([[instances]] proxy); None: straight to Telegram.
+    proxy: Proxy | None = None
+
+    def __post_init__(self) -> None:
+        # An MTProxy is a transport of its own (it sets the Connection class): it cannot be
+        # combined with another `connection`, and neither silently replaces the other.
+        if self.connection is not None and self.proxy is not None and self.proxy.is_mtproxy:
+            raise ValueError(
+                "an MTProxy sets the connection class itself: give `connection` or an MTProxy"
+                " `proxy`, not both"
+            )
 
 
 def telethon_config(settings: Settings) -> TelethonConfig | None:
@@ -341,6 +357,42 @@ class _GatewayClient(TelegramClient):  # type: ignore[misc]
                 self._tgw_on_settled()
 
 
+def _proxy_kwargs(proxy: Proxy | None) -> dict[str, Any]:
+    """TelegramClient arguments for an instance's proxy ({} without one).
+
+    SOCKS5, SOCKS4 and HTTP CONNECT go through python-socks, which Telethon uses when it is
+    installed (remote DNS; Telegram's addresses are IPs anyway). An MTProxy is a transport:
+    obfuscated2 keyed with the secret, intermediate framing, random padding for a "dd" secret;
+    it sets `connection`, which is why TelethonConfig refuses it next to a `connection` of its
+    own. Fake-TLS ("ee") secrets are refused when the config is read: Telethon 1.x cannot.
+    """
+    if proxy is None:
+        return {}
+    if proxy.is_mtproxy:
+        assert proxy.secret is not None
+        connection = (
+            ConnectionTcpMTProxyRandomizedIntermediate
+            if proxy.padded
+            else ConnectionTcpMTProxyIntermediate
+        )
+        # Telethon takes the secret as hex, drops a leading "dd" or "ee" and keeps 16 bytes:
+        # a plain secret that itself starts with dd or ee needs that prefix to pass unchanged.
+        secret = proxy.secret.hex()
+        if proxy.padded or secret[:2] in ("dd", "ee"):
+            secret = "dd" + secret
+        return {"connection": connection, "proxy": (proxy.host, proxy.port, secret)}
+    return {
+        "proxy": {
+            "proxy_type": proxy.scheme,
+            "addr": proxy.host,
+            "port": proxy.port,
+            "username": proxy.username,
+            "password": proxy.password,
+            "rdns": True,
+        }
+    }
+
+
 def _new_client(
     config: TelethonConfig,
     session: DatabaseSession,
@@ -364,6 +416,7 @@ def _new_client(
     }
     if config.connection is not None:
         kwargs["connection"] = config.connection
+    kwargs.update(_proxy_kwargs(config.proxy))
     if fence is not None:
         kwargs["connection"] = _fenced_connection(
             kwargs.get("connection", ConnectionTcpFull), fence
@@ -422,6 +475,8 @@ async def _anoop() -> None:
 
 
 CONNECT_TIMEOUT_S = 15
+# How long a failed login waits for the proxy to say why it refused (`_proxy_refusal`).
+PROXY_PROBE_S = 5
 # How long `tgw serve` waits for Telegram before it starts serving HTTP all the same.
 FIRST_CONNECT_WAIT_S = 5
 CALL_TIMEOUT_S = 60
@@ -1350,6 +1405,30 @@ def _login_error(exc: BaseException) -> port.LoginError:
     return port.LoginError("login_failed", f"Telegram refused the login: {exc}")
 
 
+async def _proxy_refusal(proxy: Proxy | None, session: DatabaseSession) -> str | None:
+    """Why a SOCKS or HTTP proxy will not connect to the session's data centre (None: it will,
+    or there is no such proxy). Telethon retries a refused proxy connection and then reports
+    only "Connection to Telegram failed"; one handshake of our own tells the admin why."""
+    if proxy is None or proxy.is_mtproxy or not session.server_address:
+        return None
+    # Imported only now, as Telethon does: it swaps python-socks' error classes before the
+    # first import, so that its retry loop sees them as connection errors.
+    from python_socks.async_.asyncio import Proxy as SocksProxy
+
+    kind = {"socks5": ProxyType.SOCKS5, "socks4": ProxyType.SOCKS4, "http": ProxyType.HTTP}
+    probe = SocksProxy.create(
+        kind[proxy.scheme], proxy.host, proxy.port, proxy.username, proxy.password, True
+    )
+    try:
+        sock = await probe.connect(
+            dest_host=session.server_address, dest_port=session.port, timeout=PROXY_PROBE_S
+        )
+    except Exception as exc:  # python-socks' errors (Telethon swaps some of their classes)
+        return str(exc) or repr(exc)
+    sock.close()
+    return None
+
+
 class TelethonLogin:
     """One login attempt. Its steps share one connected client, hence one auth key: a code is
     bound to the key that asked for it (reference/telethon-notes.md §2.3)."""
@@ -1400,6 +1479,12 @@ class TelethonLogin:
                 await asyncio.wait_for(self._client.connect(), CONNECT_TIMEOUT_S)
             except Exception as exc:
                 self._client = None
+                proxy = self._config.proxy
+                refusal = await _proxy_refusal(proxy, self._session)
+                if refusal is not None:
+                    raise port.LoginError(
+                        "unreachable", f"the proxy {proxy} refused to reach Telegram: {refusal}"
+                    ) from exc
                 raise _login_error(exc) from exc
         return self._client
 

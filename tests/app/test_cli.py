@@ -93,3 +93,18 @@ def test_removing_an_invalid_number_says_why_without_a_traceback(tmp_path: Path)
     assert result.returncode == 1
     assert "Destination number is invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_a_malformed_proxy_exits_2_naming_the_instance_and_the_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "tgw.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/tgw.db"\n'
+        '[[instances]]\nnumber = 1\nproxy = "socks5://ops:hunter2@10.0.0.1"\n'
+    )
+    result = tgw(tmp_path, "serve")
+    assert result.returncode == 2, result.stderr
+    assert "tgw: configuration error:" in result.stderr
+    assert "[[instances]] number 1: proxy: the port is missing" in result.stderr
+    assert "hunter2" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import SettingsError, load_settings
+from app.settings import Proxy, Settings, SettingsError, load_settings
 
 
 def test_no_file_and_no_environment_gives_the_spec_defaults(tmp_path: Path) -> None:
@@ -104,3 +104,120 @@ def test_an_spki_public_key_is_converted_for_telethon(tmp_path: Path) -> None:
     assert config.public_key_pem is not None
     assert config.public_key_pem.startswith("-----BEGIN RSA PUBLIC KEY-----")
     assert telethon_config(load_settings(None, environ={})) is None
+
+
+# --- [[instances]] proxy ---
+
+
+def _instance_proxy(tmp_path: Path, value: str) -> Settings:
+    config = tmp_path / "tgw.toml"
+    config.write_text(f'[[instances]]\nnumber = 1\nproxy = "{value}"\n')
+    return load_settings(str(config), environ={})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("socks5://10.0.0.1:1080", Proxy("socks5", "10.0.0.1", 1080)),
+        (
+            "SOCKS5://ops:p%40ss%3Aword@proxy.example:1080",
+            Proxy("socks5", "proxy.example", 1080, username="ops", password="p@ss:word"),
+        ),
+        ("socks4://ops@10.0.0.1:1080", Proxy("socks4", "10.0.0.1", 1080, username="ops")),
+        (
+            "http://ops:secret@[2001:db8::1]:3128",
+            Proxy("http", "2001:db8::1", 3128, username="ops", password="secret"),
+        ),
+        (
+            "mtproxy://0123456789ABCDEF0123456789abcdef@mt.example:443",
+            Proxy("mtproxy", "mt.example", 443, secret=bytes.fromhex("0123456789abcdef" * 2)),
+        ),
+        (
+            "mtproxy://dd0123456789abcdef0123456789abcdef@mt.example:443",
+            Proxy(
+                "mtproxy",
+                "mt.example",
+                443,
+                secret=bytes.fromhex("0123456789abcdef" * 2),
+                padded=True,
+            ),
+        ),
+    ],
+)
+def test_each_form_of_proxy_is_parsed(tmp_path: Path, value: str, expected: Proxy) -> None:
+    settings = _instance_proxy(tmp_path, value)
+    assert settings.instances[0].proxy == expected
+
+
+def test_no_proxy_by_default() -> None:
+    assert load_settings(None, environ={}).instances[0].proxy is None
+
+
+def test_a_proxy_never_shows_its_password_or_secret(tmp_path: Path) -> None:
+    socks = _instance_proxy(tmp_path, "socks5://ops:hunter2@10.0.0.1:1080").instances[0].proxy
+    assert str(socks) == "socks5://ops:***@10.0.0.1:1080"
+    assert "hunter2" not in repr(socks)
+    secret = "0123456789abcdef0123456789abcdef"
+    mtproxy = _instance_proxy(tmp_path, f"mtproxy://dd{secret}@mt.example:443").instances[0].proxy
+    assert str(mtproxy) == "mtproxy://dd<secret>@mt.example:443"
+    assert secret not in repr(mtproxy) and "0123" not in repr(mtproxy)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10.0.0.1:1080", "must be a URL"),
+        ("ftp://10.0.0.1:21", "unknown proxy type 'ftp'"),
+        ("https://10.0.0.1:3128", r"https://\) is not supported"),
+        ("tg://proxy?server=mt.example&port=443&secret=00", "write it as mtproxy://"),
+        ("socks5://10.0.0.1", "the port is missing"),
+        ("socks5://10.0.0.1:0", "port must be a number from 1 to 65535"),
+        ("socks5://10.0.0.1:99999", "port must be a number from 1 to 65535"),
+        ("socks5://10.0.0.1:x", "port must be a number from 1 to 65535"),
+        ("socks5://:1080", "the host is missing"),
+        ("socks5://10.0.0.1:1080/path", "nothing after the port"),
+        ("socks5://ops@10.0.0.1:1080", "both the user name and the password"),
+        ("http://:secret@10.0.0.1:3128", "both the user name and the password"),
+        ("socks4://ops:secret@10.0.0.1:1080", "SOCKS4 has no passwords"),
+        ("mtproxy://mt.example:443", "MTProxy secret is missing"),
+        ("mtproxy://a:b@mt.example:443", "takes a secret, not user:password"),
+        ("mtproxy://xyz@mt.example:443", "must be hexadecimal"),
+        ("mtproxy://0123@mt.example:443", "32 hex digits, or dd followed by 32"),
+        ("mtproxy://aa0123456789abcdef0123456789abcdef@mt.example:443", "32 hex digits"),
+        (
+            "mtproxy://ee0123456789abcdef0123456789abcdef6578616d706c652e636f6d@mt.example:443",
+            "fake-TLS MTProxy secrets .* not supported by Telethon",
+        ),
+        (
+            "mtproxy://7gEjRWeJq83vASNFZ4mrze9leGFtcGxlLmNvbQ@mt.example:443",  # base64 "ee..."
+            "fake-TLS MTProxy secrets",
+        ),
+    ],
+)
+def test_a_malformed_proxy_is_refused_naming_the_instance_and_the_key(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=rf"\[\[instances\]\] number 1: proxy: .*{message}"):
+        _instance_proxy(tmp_path, value)
+
+
+def test_a_refused_proxy_does_not_echo_its_password(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        _instance_proxy(tmp_path, "socks5://ops:hunter2@10.0.0.1:99999")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_an_instance_without_a_number_is_named_by_its_place(tmp_path: Path) -> None:
+    config = tmp_path / "tgw.toml"
+    config.write_text('[[instances]]\nnumber = 1\n[[instances]]\nproxy = "socks5://h"\n')
+    with pytest.raises(SettingsError) as refused:
+        load_settings(str(config), environ={})
+    assert "[[instances]] entry 2: number: Field required" in str(refused.value)
+    assert "[[instances]] entry 2: proxy: the port is missing" in str(refused.value)
+
+
+def test_a_proxy_given_as_a_table_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "tgw.toml"
+    config.write_text('[[instances]]\nnumber = 1\nproxy = {scheme = "socks5", host = "h"}\n')
+    with pytest.raises(SettingsError, match=r"number 1: proxy: must be a string"):
+        load_settings(str(config), environ={})
