@@ -178,3 +178,26 @@ async def test_a_logout_after_a_qr_login_is_never_reported_revoked(
             assert (await post(http, "/logout")).status_code == 200
             await assert_logged_out_everywhere(services, fake, account, keys)
         await assert_no_false_alarms(services)
+
+
+async def test_a_logout_during_the_catch_up_after_a_login_ends_logged_out(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        started = await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert started.status_code == 200, started.text
+        # The open session's getDifference (its catch-up) is held; one before it is the
+        # login's own.
+        catching_up = fake.hold_next("GetDifferenceRequest", skip=1)
+        done = await post(http, "/login/code", {"code": fake.login_code})
+        assert done.json()["step"] == "ready"
+        await asyncio.wait_for(catching_up.arrived.wait(), 15)
+        keys = set(fake.authorized_keys(account))
+        logout = await post(http, "/logout")
+        assert logout.status_code == 200, logout.text
+        catching_up.release()
+        await assert_logged_out_everywhere(services, fake, account, keys)
+        again = await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert again.status_code == 200, again.text
+        await assert_no_false_alarms(services)
