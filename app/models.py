@@ -223,6 +223,27 @@ class InboundMessage(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class LoginAlertRecord(SQLModel, table=True):
+    """A login to an instance's account from another device that was announced (an
+    `account.login_alert` event): Telegram's update and its 777000 notice of the same login are
+    paired here, so the login makes one event (inbound/login_alerts.py)."""
+
+    __tablename__ = "login_alert"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "auth_hash", name="uq_login_alert_hash"),
+        sa.UniqueConstraint("instance", "notice_message_id", name="uq_login_alert_notice"),
+        sa.Index("ix_login_alert_instance_at", "instance", "login_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int = Field(foreign_key="instance.number")
+    # The new session's hash (updateNewAuthorization), the notice's Telegram message id.
+    auth_hash: int | None = Field(default=None, sa_type=BigInt)
+    notice_message_id: int | None = Field(default=None, sa_type=BigInt)
+    login_at: datetime = Field(sa_type=UTCDateTime)
+    event_id: str = Field(max_length=40)
+
+
 # --- the sandbox's simulated Telegram (SPEC §8); its own state, never the gateway's ---
 
 

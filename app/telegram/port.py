@@ -132,7 +132,31 @@ class ConnectionChanged:
     detail: str | None = None
 
 
-Update = IncomingMessage | OutboxRead | ConnectionChanged
+LoginAlertSource = Literal["update", "service_notice"]
+
+
+@dataclass(frozen=True)
+class LoginAlert:
+    """Someone logged in to the account from another device.
+
+    Telegram says so twice: with updateNewAuthorization (`source="update"`: it carries the new
+    session's `hash`; `unconfirmed` while the login awaits confirmation from another session)
+    and with a "New login" message from its service account 777000 (`source="service_notice"`:
+    its `text`, with `device` and `location` read from it, and its `message_id`). The receiver
+    makes one alert of the two (inbound/login_alerts.py).
+    """
+
+    source: LoginAlertSource
+    date: datetime
+    hash: int | None = None
+    device: str | None = None
+    location: str | None = None
+    unconfirmed: bool | None = None  # None: not known (the notice does not say)
+    text: str | None = None
+    message_id: int | None = None
+
+
+Update = IncomingMessage | OutboxRead | ConnectionChanged | LoginAlert
 UpdateHandler = Callable[[Update], Awaitable[None]]
 
 
