@@ -320,7 +320,7 @@ class SandboxUpdate(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
     instance: int
-    type: str = Field(max_length=16)  # message | read
+    type: str = Field(max_length=16)  # message | read | login
     message_id: int | None = Field(default=None, sa_type=BigInt)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     max_id: int | None = Field(default=None, sa_type=BigInt)
@@ -348,6 +348,32 @@ class SandboxFault(SQLModel, table=True):
     number: str | None = Field(default=None, max_length=20)
     times_left: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SandboxAuthorization(SQLModel, table=True):
+    """A logged-in session of the sandbox account: the gateway's own (`current`) and the ones
+    POST /admin/sandbox/{n}/new-login adds. An ended one keeps its row (`ended_at`)."""
+
+    __tablename__ = "sandbox_authorization"
+    __table_args__ = (sa.UniqueConstraint("instance", "hash", name="uq_sandbox_auth_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    hash: int = Field(sa_type=BigInt)
+    current: bool = False
+    device_model: str = Field(max_length=255)
+    platform: str = Field(default="", max_length=64)
+    system_version: str = Field(default="", max_length=64)
+    app_name: str = Field(default="", max_length=255)
+    app_version: str = Field(default="", max_length=64)
+    official_app: bool = False
+    ip: str = Field(default="", max_length=64)
+    location: str = Field(default="", max_length=255)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    active_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = _ts(nullable=True)
+    # The sandbox_update that announced it (None for the gateway's own).
+    update_id: int | None = Field(default=None, sa_type=BigInt)
 
 
 class TelegramSession(SQLModel, table=True):

@@ -183,6 +183,29 @@ class SessionFence(Protocol):
     async def guard(self, session: Any) -> None: ...
 
 
+@dataclass(frozen=True)
+class Authorization:
+    """One logged-in session of the account (Telegram's account.getAuthorizations).
+
+    `hash` names it for `end_authorization`; `current` is the gateway's own session.
+    """
+
+    hash: int
+    current: bool
+    device_model: str
+    platform: str
+    system_version: str
+    app_name: str
+    app_version: str
+    ip: str
+    country: str
+    region: str
+    date_created: datetime | None
+    date_active: datetime | None
+    official_app: bool = False
+    password_pending: bool = False
+
+
 class TelegramBackend(Protocol):
     """One Telegram user account (one instance)."""
 
@@ -222,6 +245,13 @@ class TelegramBackend(Protocol):
 
     async def set_photo(self, jpeg: bytes) -> None:
         """Make `jpeg` the profile picture, replacing the previous ones."""
+
+    async def list_authorizations(self) -> list[Authorization]:
+        """The account's logged-in sessions, the gateway's own (`current`) first."""
+
+    async def end_authorization(self, hash: int) -> None:
+        """End another session of the account. Raises CurrentAuthorization for the gateway's
+        own (log_out ends that), AuthorizationNotFound for a hash the account does not have."""
 
 
 # --- the error tree ---
@@ -299,6 +329,19 @@ class AccountFrozen(TelegramError):
 
 class NotLoggedIn(TelegramError):
     """No account is logged in on this instance yet."""
+
+
+class AuthorizationNotFound(TelegramError):
+    """HASH_INVALID: the account has no session with this hash (ended already, or never)."""
+
+
+class CurrentAuthorization(TelegramError):
+    """The session named is the gateway's own: only logging out ends it."""
+
+
+class FreshResetForbidden(TelegramError):
+    """FRESH_RESET_AUTHORISATION_FORBIDDEN: Telegram lets a session end others only once it is
+    about a day old."""
 
 
 class TransientError(TelegramError):
