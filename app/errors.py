@@ -52,6 +52,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "flood_wait": 429,
     "unreachable": 503,
     "invalid_image": 400,
+    # the account's sessions
+    "current_session": 409,  # the gateway's own: log out to end it
+    "session_too_new": 409,  # FRESH_RESET_AUTHORISATION_FORBIDDEN
 }
 
 

@@ -24,6 +24,7 @@ EVENT_TYPES = (
     "recipient.registered",
     "recipient.unregistered",
     "instance.status",
+    "account.login_alert",
 )
 
 # Any constant works; it only has to be the same in every process of the deployment.
@@ -43,7 +44,7 @@ def conversation_key(
         return f"{instance}:g:{group}"[:300]
     if number is not None:
         return f"{instance}:{number}"
-    return str(instance)  # the instance's own events (instance.status)
+    return str(instance)  # the instance's own events (instance.status, account.login_alert)
 
 
 def event_row(

@@ -223,6 +223,27 @@ class InboundMessage(SQLModel, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class LoginAlertRecord(SQLModel, table=True):
+    """A login to an instance's account from another device that was announced (an
+    `account.login_alert` event): Telegram's update and its 777000 notice of the same login are
+    paired here, so the login makes one event (inbound/login_alerts.py)."""
+
+    __tablename__ = "login_alert"
+    __table_args__ = (
+        sa.UniqueConstraint("instance", "auth_hash", name="uq_login_alert_hash"),
+        sa.UniqueConstraint("instance", "notice_message_id", name="uq_login_alert_notice"),
+        sa.Index("ix_login_alert_instance_at", "instance", "login_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int = Field(foreign_key="instance.number")
+    # The new session's hash (updateNewAuthorization), the notice's Telegram message id.
+    auth_hash: int | None = Field(default=None, sa_type=BigInt)
+    notice_message_id: int | None = Field(default=None, sa_type=BigInt)
+    login_at: datetime = Field(sa_type=UTCDateTime)
+    event_id: str = Field(max_length=40)
+
+
 # --- the sandbox's simulated Telegram (SPEC §8); its own state, never the gateway's ---
 
 
@@ -299,7 +320,7 @@ class SandboxUpdate(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
     instance: int
-    type: str = Field(max_length=16)  # message | read
+    type: str = Field(max_length=16)  # message | read | login
     message_id: int | None = Field(default=None, sa_type=BigInt)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     max_id: int | None = Field(default=None, sa_type=BigInt)
@@ -327,6 +348,32 @@ class SandboxFault(SQLModel, table=True):
     number: str | None = Field(default=None, max_length=20)
     times_left: int = 1
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SandboxAuthorization(SQLModel, table=True):
+    """A logged-in session of the sandbox account: the gateway's own (`current`) and the ones
+    POST /admin/sandbox/{n}/new-login adds. An ended one keeps its row (`ended_at`)."""
+
+    __tablename__ = "sandbox_authorization"
+    __table_args__ = (sa.UniqueConstraint("instance", "hash", name="uq_sandbox_auth_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    hash: int = Field(sa_type=BigInt)
+    current: bool = False
+    device_model: str = Field(max_length=255)
+    platform: str = Field(default="", max_length=64)
+    system_version: str = Field(default="", max_length=64)
+    app_name: str = Field(default="", max_length=255)
+    app_version: str = Field(default="", max_length=64)
+    official_app: bool = False
+    ip: str = Field(default="", max_length=64)
+    location: str = Field(default="", max_length=255)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    active_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = _ts(nullable=True)
+    # The sandbox_update that announced it (None for the gateway's own).
+    update_id: int | None = Field(default=None, sa_type=BigInt)
 
 
 class TelegramSession(SQLModel, table=True):

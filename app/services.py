@@ -34,6 +34,7 @@ from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
 from outbound.onboarding import Onboarding
 from outbound.profile import Profiles
+from outbound.sessions import Sessions
 
 
 @dataclass
@@ -132,6 +133,8 @@ class Services:
     # Logging instances in over the admin API, and their profiles (set in build_services).
     onboarding: Onboarding = field(init=False)
     profiles: Profiles = field(init=False)
+    # The account's logged-in sessions at Telegram (its devices), not database sessions.
+    sessions: Sessions = field(init=False)
     # Who owns each instance's session (app/lease.py); filled by start_instances.
     leases: dict[int, InstanceLease] = field(default_factory=dict)
     # The tasks that keep each lease and hold the instance while it is ours (app/main.py).
@@ -255,4 +258,5 @@ def build_services(
         # they stay logged_out and their queue holds.
     services.onboarding = Onboarding(services.backends, factory, clock)
     services.profiles = Profiles(services.backends, factory, clock)
+    services.sessions = Sessions(services.backends)
     return services

@@ -29,12 +29,14 @@ from app.telegram.port import (
     SERVICE_USER_ID,
     ConnectionChanged,
     IncomingMessage,
+    LoginAlert,
     OutboxRead,
     Sender,
     Update,
 )
 from inbound.forward import forward, forward_many, received_data
 from inbound.greetings import GreetingMatcher, ReplyKind, reply_text
+from inbound.login_alerts import record_login_alert
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,8 @@ class InboundProcessor:
             await self.on_read(update)
         elif isinstance(update, ConnectionChanged):
             await self.on_connection(update)
+        elif isinstance(update, LoginAlert):
+            await self.on_login_alert(update)
 
     # --- private messages ---
 
@@ -427,6 +431,21 @@ class InboundProcessor:
                             "read_at": now.isoformat(),
                         },
                     )
+
+    # --- logins from other devices ---
+
+    async def on_login_alert(self, alert: LoginAlert) -> None:
+        """One `account.login_alert` per login, whether Telegram's update, its 777000 notice or
+        both announce it (inbound/login_alerts.py). The notice is never answered or stored as a
+        message: the backends hand it over as this alert, not as an IncomingMessage."""
+        async with transaction(self._factory) as session:
+            await record_login_alert(
+                session,
+                self.instance,
+                alert,
+                now=self._clock(),
+                gateway_number=await self._gateway_number(session),
+            )
 
     async def on_connection(self, change: ConnectionChanged) -> None:
         now = self._clock()

@@ -24,7 +24,9 @@ from app.routes.common import (
     require_admin,
     services,
 )
+from app.telegram.port import NotLoggedIn
 from app.telegram.sandbox import InboundPerson, SandboxInputError, SandboxTelegram
+from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -131,6 +133,7 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
                 )
             ).all()
         )
+        login_alerts = await recent_login_alerts(session, inst.number)
     conf = svc.settings.instance(inst.number)
     return {
         "number": inst.number,
@@ -159,6 +162,8 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "queue": {
             s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
         },
+        # The latest logins to the account from other devices (account.login_alert events).
+        "login_alerts": login_alerts,
     }
 
 
@@ -288,6 +293,31 @@ async def sandbox_faults(request: Request) -> Response:
     return JSON({"id": fault_id}, status_code=201)
 
 
+def _optional_text(data: dict[str, Any], key: str, default: str) -> str:
+    value = data.get(key)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str):
+        raise ApiError("invalid_field", f"'{key}' must be a string")
+    if len(value) > 255:
+        raise ApiError("invalid_field", f"'{key}' may have at most 255 characters")
+    return value.strip() or default
+
+
+@admin
+async def sandbox_new_login(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    data = await _json(request)
+    device = _optional_text(data, "device", "Telegram Desktop, 5.0, Windows 10")
+    location = _optional_text(data, "location", "Berlin, Germany")
+    try:
+        hash_, update_id = await sandbox.login_from_device(device, location)
+    except NotLoggedIn as exc:
+        raise ApiError("not_logged_in", str(exc)) from exc
+    handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
+    return JSON({"hash": str(hash_), "device": device, "location": location, "handled": handled})
+
+
 routes = [
     Route("/admin/clients", create_client, methods=["POST"]),
     Route("/admin/clients", list_clients, methods=["GET"]),
@@ -299,4 +329,5 @@ routes = [
     Route("/admin/sandbox/{n:str}/read", sandbox_read, methods=["POST"]),
     Route("/admin/sandbox/{n:str}/groups", sandbox_groups, methods=["POST"]),
     Route("/admin/sandbox/{n:str}/faults", sandbox_faults, methods=["POST"]),
+    Route("/admin/sandbox/{n:str}/new-login", sandbox_new_login, methods=["POST"]),
 ]

@@ -466,7 +466,9 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
         "RecipientList": obj({"data": array(ref("Recipient"), "Recipients.")}, ("data",)),
         "Event": obj(
             {
-                "type": string("Event type, e.g. message.sent or recipient.registered."),
+                "type": string(
+                    "Event type, e.g. message.sent, recipient.registered or account.login_alert."
+                ),
                 "id": string("Event id (evt_...)."),
                 "seq": integer("Position in the event log; increases.", minimum=1),
                 "timestamp": timestamp("When it happened."),
@@ -550,6 +552,13 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
                     {s: integer(f"Messages {s}.", minimum=0) for s in MESSAGE_STATUSES},
                     tuple(MESSAGE_STATUSES),
                     "Messages of this instance by status.",
+                ),
+                "login_alerts": array(
+                    {
+                        **ref("LoginAlert"),
+                        "description": "With the event's `id` and `received_at`.",
+                    },
+                    "The latest logins from other devices (account.login_alert), newest first.",
                 ),
             },
             ("number", "backend", "status", "queue"),

@@ -8,7 +8,9 @@ from typing import Any
 from app.routes.docs import (
     ADMIN_AUTH,
     Schema,
+    array,
     body,
+    boolean,
     errors,
     integer,
     json_content,
@@ -29,7 +31,9 @@ TAGS = [
         "name": TAG_LOGIN,
         "description": (
             "Admin token: bring a number into service (phone, code, 2FA password, or QR), log "
-            "it out, set its name, bio and picture. Every step is an instance.status event."
+            "it out, set its name, bio and picture, see and end the account's other sessions. "
+            "Every login step is an instance.status event; a login from another device is an "
+            "account.login_alert event."
         ),
     },
     {
@@ -82,6 +86,52 @@ def schemas() -> dict[str, Schema]:
                 "expires_at": timestamp("When the session ends (12 h)."),
             },
             ("signed_in",),
+        ),
+        "Session": obj(
+            {
+                "hash": string("Names the session (a 64-bit integer, as a string)."),
+                "current": boolean("The gateway's own session (ended only by logging out)."),
+                "device_model": string("Device, as the app reports it."),
+                "platform": string("Platform."),
+                "system_version": string("Operating system."),
+                "app_name": string("The Telegram app."),
+                "app_version": string("Its version."),
+                "ip": string("Last IP address."),
+                "country": string("Country (from the IP address)."),
+                "region": string("Region."),
+                "date_created": timestamp("When it logged in (UTC).", null=True),
+                "date_active": timestamp("When it was last active (UTC).", null=True),
+                "official_app": boolean("An official Telegram app."),
+                "password_pending": boolean("Logged in with the code, the 2FA password not yet."),
+            },
+            ("hash", "current", "device_model", "app_name", "date_created", "date_active"),
+        ),
+        "SessionList": obj(
+            {"data": array(ref("Session"), "The gateway's own first, then the most recent.")},
+            ("data",),
+        ),
+        "LoginAlert": obj(
+            {
+                "instance": integer("Instance."),
+                "hash": nullable(
+                    string("The new session (null when only the 777000 notice was seen).")
+                ),
+                "device": nullable(string("Its device, as Telegram names it.")),
+                "location": nullable(string("Where, as Telegram says (city, country, IP).")),
+                "date": timestamp("When it logged in."),
+                "unconfirmed": nullable(
+                    boolean("Awaiting confirmation from another session (null: not known).")
+                ),
+                "source": string(
+                    "What announced it first: Telegram's update or its 777000 notice.",
+                    enum=["update", "service_notice"],
+                ),
+                "text": nullable(string("The notice's text (source service_notice).")),
+            },
+            ("instance", "date", "source"),
+            "The data of an account.login_alert event: someone logged in to the account from "
+            "another device. One event per login, whether Telegram's update, its notice or both "
+            "arrive.",
         ),
         "ProfilePhoto": obj(
             {
@@ -348,6 +398,109 @@ def paths() -> dict[str, Any]:
                         "Order.",
                     ),
                 ],
+            )
+        },
+        "/admin/instances/{n}/sessions": {
+            "get": operation(
+                "listSessions",
+                TAG_LOGIN,
+                "The account's sessions (devices)",
+                "Telegram's list of the sessions logged in to the account "
+                "(account.getAuthorizations), the gateway's own (current) first. Only the tgw "
+                "process that has the instance's session open answers it.",
+                {
+                    "200": ok("The sessions.", ref("SessionList")),
+                    **unknown,
+                    **errors(
+                        "Admin",
+                        409,
+                        e409="not_logged_in, or another tgw process has the session open.",
+                    ),
+                    "503": _native("unavailable: Telegram did not answer."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+        "/admin/instances/{n}/sessions/{hash}": {
+            "delete": operation(
+                "endSession",
+                TAG_LOGIN,
+                "End another session",
+                "Logs that device out (account.resetAuthorization). The gateway's own session "
+                "cannot be ended here (409 current_session): log the instance out for that. "
+                "Telegram lets a session end others only once it is about a day old (409 "
+                "session_too_new).",
+                {
+                    "200": ok(
+                        "Ended.",
+                        obj(
+                            {"hash": string("The session."), "ended": boolean("true")},
+                            ("hash", "ended"),
+                        ),
+                    ),
+                    **errors("Admin", 400, e400="The hash is not a 64-bit integer."),
+                    **errors("Admin", 401),
+                    **errors("Admin", 404, e404="No such instance, or no such session."),
+                    **errors(
+                        "Admin",
+                        409,
+                        e409="current_session, session_too_new, not_logged_in, or another tgw"
+                        " process has the session open.",
+                    ),
+                    "503": _native("unavailable: Telegram did not answer."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[
+                    n,
+                    param(
+                        "hash",
+                        "path",
+                        string("Session hash.", pattern="^-?[0-9]{1,19}$"),
+                        "The session, from GET .../sessions.",
+                    ),
+                ],
+            )
+        },
+        "/admin/sandbox/{n}/new-login": {
+            "post": operation(
+                "sandboxNewLogin",
+                "Admin: sandbox",
+                "Someone logs in from another device",
+                "Adds a session to the sandbox account and announces it as Telegram does "
+                '(updateNewAuthorization, then the 777000 "New login" notice): one '
+                "account.login_alert event follows. Answers once the gateway has handled it.",
+                {
+                    "200": ok(
+                        "The new session.",
+                        obj(
+                            {
+                                "hash": string("The new session."),
+                                "device": string("Its device."),
+                                "location": string("Its location."),
+                                "handled": boolean("Whether the gateway handled it in time."),
+                            },
+                            ("hash", "device", "location", "handled"),
+                        ),
+                    ),
+                    **errors("Admin", 400, 401),
+                    **errors("Admin", 404, e404="Unknown instance, or not a sandbox instance."),
+                    **errors("Admin", 409, e409="not_logged_in."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    obj(
+                        {
+                            "device": string(
+                                "Device name.", default="Telegram Desktop, 5.0, Windows 10"
+                            ),
+                            "location": string("Location.", default="Berlin, Germany"),
+                        }
+                    ),
+                    "The device (both fields optional).",
+                    required=False,
+                ),
             )
         },
         "/admin/sandbox/{n}/scan": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -139,6 +140,34 @@ async def get_photo(request: Request) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
+# Telegram's session hashes are signed 64-bit integers, written in decimal.
+_HASH = re.compile(r"-?[0-9]{1,19}")
+_HASH_RANGE = range(-(2**63), 2**63)
+
+
+def _session_hash(request: Request) -> int:
+    raw = request.path_params["hash"]
+    if not _HASH.fullmatch(raw) or int(raw) not in _HASH_RANGE:
+        raise ApiError(
+            "invalid_field", f"{raw!r} is not a session hash: use one from GET .../sessions"
+        )
+    return int(raw)
+
+
+@admin
+async def list_sessions(request: Request) -> Response:
+    number = await _owned_instance(request)
+    return JSON({"data": await services(request).sessions.list(number)})
+
+
+@admin
+async def end_session(request: Request) -> Response:
+    number = await _owned_instance(request)
+    hash_ = _session_hash(request)
+    await services(request).sessions.end(number, hash_)
+    return JSON({"hash": str(hash_), "ended": True})
+
+
 @admin
 async def sandbox_scan(request: Request) -> Response:
     sandbox = _sandbox(request)
@@ -162,5 +191,7 @@ routes = [
     Route("/admin/instances/{n:str}/profile", put_profile, methods=["PUT"]),
     Route("/admin/instances/{n:str}/profile/photo", put_photo, methods=["PUT"]),
     Route("/admin/instances/{n:str}/profile/photo", get_photo, methods=["GET"]),
+    Route("/admin/instances/{n:str}/sessions", list_sessions, methods=["GET"]),
+    Route("/admin/instances/{n:str}/sessions/{hash:str}", end_session, methods=["DELETE"]),
     Route("/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
 ]

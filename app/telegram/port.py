@@ -132,7 +132,31 @@ class ConnectionChanged:
     detail: str | None = None
 
 
-Update = IncomingMessage | OutboxRead | ConnectionChanged
+LoginAlertSource = Literal["update", "service_notice"]
+
+
+@dataclass(frozen=True)
+class LoginAlert:
+    """Someone logged in to the account from another device.
+
+    Telegram says so twice: with updateNewAuthorization (`source="update"`: it carries the new
+    session's `hash`; `unconfirmed` while the login awaits confirmation from another session)
+    and with a "New login" message from its service account 777000 (`source="service_notice"`:
+    its `text`, with `device` and `location` read from it, and its `message_id`). The receiver
+    makes one alert of the two (inbound/login_alerts.py).
+    """
+
+    source: LoginAlertSource
+    date: datetime
+    hash: int | None = None
+    device: str | None = None
+    location: str | None = None
+    unconfirmed: bool | None = None  # None: not known (the notice does not say)
+    text: str | None = None
+    message_id: int | None = None
+
+
+Update = IncomingMessage | OutboxRead | ConnectionChanged | LoginAlert
 UpdateHandler = Callable[[Update], Awaitable[None]]
 
 
@@ -157,6 +181,29 @@ class SessionFence(Protocol):
     def valid(self) -> bool: ...
 
     async def guard(self, session: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One logged-in session of the account (Telegram's account.getAuthorizations).
+
+    `hash` names it for `end_authorization`; `current` is the gateway's own session.
+    """
+
+    hash: int
+    current: bool
+    device_model: str
+    platform: str
+    system_version: str
+    app_name: str
+    app_version: str
+    ip: str
+    country: str
+    region: str
+    date_created: datetime | None
+    date_active: datetime | None
+    official_app: bool = False
+    password_pending: bool = False
 
 
 class TelegramBackend(Protocol):
@@ -198,6 +245,13 @@ class TelegramBackend(Protocol):
 
     async def set_photo(self, jpeg: bytes) -> None:
         """Make `jpeg` the profile picture, replacing the previous ones."""
+
+    async def list_authorizations(self) -> list[Authorization]:
+        """The account's logged-in sessions, the gateway's own (`current`) first."""
+
+    async def end_authorization(self, hash: int) -> None:
+        """End another session of the account. Raises CurrentAuthorization for the gateway's
+        own (log_out ends that), AuthorizationNotFound for a hash the account does not have."""
 
 
 # --- the error tree ---
@@ -275,6 +329,19 @@ class AccountFrozen(TelegramError):
 
 class NotLoggedIn(TelegramError):
     """No account is logged in on this instance yet."""
+
+
+class AuthorizationNotFound(TelegramError):
+    """HASH_INVALID: the account has no session with this hash (ended already, or never)."""
+
+
+class CurrentAuthorization(TelegramError):
+    """The session named is the gateway's own: only logging out ends it."""
+
+
+class FreshResetForbidden(TelegramError):
+    """FRESH_RESET_AUTHORISATION_FORBIDDEN: Telegram lets a session end others only once it is
+    about a day old."""
 
 
 class TransientError(TelegramError):

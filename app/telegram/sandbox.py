@@ -33,6 +33,7 @@ from sqlmodel import col
 from app.db import SessionFactory, SqlRunner, transaction
 from app.models import (
     SandboxAccount,
+    SandboxAuthorization,
     SandboxFault,
     SandboxGroup,
     SandboxMessage,
@@ -41,19 +42,25 @@ from app.models import (
 )
 from app.models import SandboxUser as SandboxUserRow
 from app.queueing import Wakeup, settle
+from app.telegram.notices import login_alert_from_notice, login_notice_text
 from app.telegram.port import (
     MEDIA_KINDS,
+    SERVICE_USER_ID,
     Account,
     AccountBanned,
     AccountDeactivated,
     AccountFrozen,
     AlreadySent,
+    Authorization,
+    AuthorizationNotFound,
     ConnectionChanged,
+    CurrentAuthorization,
     FloodWait,
     GroupNotFound,
     GroupPeer,
     IncomingMedia,
     IncomingMessage,
+    LoginAlert,
     LoginError,
     LoginStep,
     MediaKind,
@@ -248,6 +255,11 @@ def fake_access_hash(instance: int, user_id: int) -> int:
     return _stable_int("hash", instance, user_id, bits=62)
 
 
+# Telegram's service account's number; no real phone number is this short, so no sandbox
+# person (whose numbers are validated) can have it.
+SERVICE_NUMBER = "42777"
+
+
 def gateway_phone(instance: int) -> str:
     return f"4230{instance:08d}"  # +423 is unassigned: this never collides with a real number
 
@@ -434,6 +446,7 @@ class SandboxTelegram:
             account.phone = phone
             account.user_id = fake_user_id(phone)
             account.logged_in = True
+            await self._end_own_authorization(session)  # a new login is a new session
             result = Account(
                 user_id=account.user_id,
                 phone=phone,
@@ -450,6 +463,7 @@ class SandboxTelegram:
             account = await session.get(SandboxAccount, self.instance)
             if account is not None:
                 account.logged_in = False
+            await self._end_own_authorization(session)
         await self._tell(ConnectionChanged("logged_out"))
 
     async def _tell(self, update: ConnectionChanged) -> None:
@@ -478,6 +492,98 @@ class SandboxTelegram:
         if await self.me() is None:
             raise NotLoggedIn(f"sandbox instance {self.instance} is not logged in")
         self.photo_sha256 = hashlib.sha256(jpeg).hexdigest()  # what "Telegram" now shows
+
+    # --- sessions: account.getAuthorizations / resetAuthorization, simulated ---
+
+    async def list_authorizations(self) -> list[Authorization]:
+        async with transaction(self._factory) as session:
+            await self._logged_in_account(session)
+            own = await self._own_authorization(session)
+            own.active_at = self._clock()
+            rows = await session.scalars(
+                select(SandboxAuthorization)
+                .where(
+                    and_(
+                        col(SandboxAuthorization.instance) == self.instance,
+                        col(SandboxAuthorization.ended_at).is_(None),
+                    )
+                )
+                .order_by(
+                    col(SandboxAuthorization.current).desc(),
+                    col(SandboxAuthorization.created_at).desc(),
+                    col(SandboxAuthorization.id).desc(),
+                )
+            )
+            return [_authorization(row) for row in rows]
+
+    async def end_authorization(self, hash: int) -> None:
+        async with transaction(self._factory) as session:
+            await self._logged_in_account(session)
+            own = await self._own_authorization(session)
+            if hash == own.hash:
+                raise CurrentAuthorization("this is the gateway's own session: log out instead")
+            row = await session.scalar(
+                select(SandboxAuthorization).where(
+                    and_(
+                        col(SandboxAuthorization.instance) == self.instance,
+                        col(SandboxAuthorization.hash) == hash,
+                        col(SandboxAuthorization.ended_at).is_(None),
+                    )
+                )
+            )
+            if row is None:
+                raise AuthorizationNotFound("HASH_INVALID")
+            row.ended_at = self._clock()
+
+    async def _logged_in_account(self, session: Any) -> SandboxAccount:
+        account: SandboxAccount | None = await session.get(SandboxAccount, self.instance)
+        if account is None or not account.logged_in:
+            raise NotLoggedIn(f"sandbox instance {self.instance} is not logged in")
+        return account
+
+    async def _own_authorization(self, session: Any) -> SandboxAuthorization:
+        """The gateway's session, made when first asked for (one per login)."""
+        own: SandboxAuthorization | None = await session.scalar(
+            select(SandboxAuthorization).where(
+                and_(
+                    col(SandboxAuthorization.instance) == self.instance,
+                    col(SandboxAuthorization.current).is_(True),
+                    col(SandboxAuthorization.ended_at).is_(None),
+                )
+            )
+        )
+        if own is None:
+            now = self._clock()
+            own = SandboxAuthorization(
+                instance=self.instance,
+                hash=_new_authorization_hash(),
+                current=True,
+                device_model="tgw gateway",
+                platform="Linux",
+                system_version="Linux",
+                app_name="tgw",
+                app_version="tgw",
+                ip="127.0.0.1",
+                location="Sandbox",
+                created_at=now,
+                active_at=now,
+            )
+            session.add(own)
+            await session.flush()
+        return own
+
+    async def _end_own_authorization(self, session: Any) -> None:
+        await session.execute(
+            update(SandboxAuthorization)
+            .where(
+                and_(
+                    col(SandboxAuthorization.instance) == self.instance,
+                    col(SandboxAuthorization.current).is_(True),
+                    col(SandboxAuthorization.ended_at).is_(None),
+                )
+            )
+            .values(ended_at=self._clock())
+        )
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         result = await self._sql.run(partial(self._send, message=message, now=self._clock()))
@@ -609,7 +715,8 @@ class SandboxTelegram:
         save = position > self._saved_update_id
         rows = await self._sql.run(partial(self._next_updates, position=position, save=save))
         self._saved_update_id = max(self._saved_update_id, position)
-        updates = [(int(row.id), self._to_port(row)) for row in rows]
+        logins = await self._login_alerts(rows)  # {} unless the batch announces a login
+        updates = [(int(row.id), self._to_port(row, logins)) for row in rows]
         many = on_update if isinstance(on_update, MessageBatchHandler) else None
         index = 0
         while index < len(updates):
@@ -695,6 +802,30 @@ class SandboxTelegram:
             return
         self._saved_update_id = position
 
+    async def _login_alerts(self, rows: Sequence[Row[Any]]) -> dict[int, LoginAlert]:
+        """The login updates of a batch as port alerts, by update id (one query, when any)."""
+        ids = [int(row.id) for row in rows if row.type == "login"]
+        if not ids:
+            return {}
+        return await self._sql.run(partial(self._read_logins, update_ids=ids))
+
+    def _read_logins(self, conn: Connection, update_ids: list[int]) -> dict[int, LoginAlert]:
+        auth = table_of(SandboxAuthorization)
+        found = conn.execute(
+            select(auth).where(auth.c.instance == self.instance, auth.c.update_id.in_(update_ids))
+        )
+        return {
+            int(row.update_id): LoginAlert(
+                source="update",
+                date=row.created_at,
+                hash=int(row.hash),
+                device=row.device_model,
+                location=row.location,
+                unconfirmed=True,
+            )
+            for row in found
+        }
+
     def _advance(self, update_id: int) -> None:
         """Update `update_id` is handled: answer the requests that wait for it."""
         self.consumed_update_id = update_id
@@ -704,13 +835,20 @@ class SandboxTelegram:
             if not future.done():
                 future.set_result(None)
 
-    def _to_port(self, row: Row[Any]) -> Update | None:
+    def _to_port(self, row: Row[Any], logins: dict[int, LoginAlert] | None = None) -> Update | None:
         """An update as the port shows it (a row of `_SEL_UPDATES`); None when its message or
         sender is gone."""
         if row.type == "read":
             return OutboxRead(user_id=row.read_user_id or 0, max_id=row.max_id or 0)
+        if row.type == "login":
+            return (logins or {}).get(int(row.id))
         if row.sender_id is None:
             return None
+        if row.sender_id == SERVICE_USER_ID:
+            # Telegram's "New login" notice comes as the alert, never as a message.
+            notice = login_alert_from_notice(row.text or "", row.sent_at, int(row.message_id))
+            if notice is not None:
+                return notice
         sender = Sender(
             user_id=row.sender_id,
             access_hash=row.access_hash,
@@ -1011,6 +1149,96 @@ class SandboxTelegram:
             session.add(fault)
             await session.flush()
             return fault.id or 0
+
+    async def login_from_device(self, device: str, location: str) -> tuple[int, int]:
+        """Someone logs in to the account from another device: a new session, announced as
+        Telegram does, with updateNewAuthorization and then the "New login" notice of 777000.
+        (the new session's hash, the update id of the notice)."""
+        now = self._clock()
+        async with transaction(self._factory) as session:
+            account = await self._logged_in_account(session)
+            await self._own_authorization(session)
+            announce = SandboxUpdate(instance=self.instance, type="login")
+            session.add(announce)
+            await session.flush()
+            new = SandboxAuthorization(
+                instance=self.instance,
+                hash=_new_authorization_hash(),
+                device_model=device,
+                app_name="Telegram",
+                official_app=True,
+                location=location,
+                created_at=now,
+                active_at=now,
+                update_id=announce.id,
+            )
+            session.add(new)
+            await self._service_user(session)
+            params = {"b_instance": self.instance, "b_count": 1}
+            message_id = int((await session.execute(_TAKE_MESSAGE_IDS, params)).scalar_one())
+            text = login_notice_text(account.first_name, now, device, location)
+            session.add(
+                SandboxMessage(
+                    instance=self.instance,
+                    message_id=message_id,
+                    direction="in",
+                    user_id=SERVICE_USER_ID,
+                    kind="text",
+                    text=text,
+                    sent_at=now,
+                )
+            )
+            notice = SandboxUpdate(instance=self.instance, type="message", message_id=message_id)
+            session.add(notice)
+            await session.flush()
+            result = (new.hash, notice.id or 0)
+        self._wakeup.notify(self._topic)
+        return result
+
+    async def _service_user(self, session: Any) -> None:
+        """Telegram's service account (777000), which writes the notices."""
+        found = await session.scalar(
+            select(SandboxUserRow).where(
+                and_(
+                    col(SandboxUserRow.instance) == self.instance,
+                    col(SandboxUserRow.user_id) == SERVICE_USER_ID,
+                )
+            )
+        )
+        if found is None:
+            session.add(
+                SandboxUserRow(
+                    instance=self.instance,
+                    user_id=SERVICE_USER_ID,
+                    access_hash=fake_access_hash(self.instance, SERVICE_USER_ID),
+                    number=SERVICE_NUMBER,
+                    first_name="Telegram",
+                    phone_visible=False,
+                )
+            )
+            await session.flush()
+
+
+def _new_authorization_hash() -> int:
+    return secrets.randbits(62) + 1
+
+
+def _authorization(row: SandboxAuthorization) -> Authorization:
+    return Authorization(
+        hash=row.hash,
+        current=row.current,
+        device_model=row.device_model,
+        platform=row.platform,
+        system_version=row.system_version,
+        app_name=row.app_name,
+        app_version=row.app_version,
+        ip=row.ip,
+        country=row.location,
+        region="",
+        date_created=row.created_at,
+        date_active=row.active_at,
+        official_app=row.official_app,
+    )
 
 
 SANDBOX_LOGIN_CODE = "12345"

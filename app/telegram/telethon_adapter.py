@@ -40,6 +40,7 @@ from telethon.tl import types
 
 from app.settings import Proxy, Settings
 from app.telegram import port
+from app.telegram.notices import login_alert_from_notice
 from app.telegram.session_store import SessionStore, SessionWriter, Snapshot
 
 log = logging.getLogger(__name__)
@@ -916,6 +917,7 @@ class TelethonBackend:
         )
         client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
         client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
+        self._add_login_handlers(client)
         self.state = "connecting"
         self._session, self._client, self._stuck = session, client, False
         try:
@@ -1090,6 +1092,8 @@ class TelethonBackend:
     async def _on_new_message(self, event: Any) -> None:
         if not event.is_private:
             return
+        if event.sender_id == port.SERVICE_USER_ID and await self._on_service_notice(event.message):
+            return
         message = event.message
         try:
             sender = event.sender or await event.get_sender()
@@ -1154,6 +1158,53 @@ class TelethonBackend:
         if event.outbox and isinstance(event.original_update.peer, types.PeerUser):
             user_id = event.original_update.peer.user_id
             await self._deliver(port.OutboxRead(user_id=int(user_id), max_id=int(event.max_id)))
+
+    # -- logins from other devices, and the account's sessions --
+
+    def _add_login_handlers(self, client: Any) -> None:
+        client.add_event_handler(
+            self._on_new_authorization, events.Raw(types.UpdateNewAuthorization)
+        )
+
+    async def _on_new_authorization(self, update: Any) -> None:
+        await self._deliver(_login_alert(update, self._clock))
+
+    async def _on_service_notice(self, message: Any) -> bool:
+        """Telegram's "New login" notice goes to the pipeline as a LoginAlert, never as a
+        message; False for any other message of 777000 (login codes), which goes on as before."""
+        alert = login_alert_from_notice(message.message or "", message.date, int(message.id))
+        if alert is None:
+            return False
+        await self._deliver(alert)
+        return True
+
+    async def list_authorizations(self) -> list[port.Authorization]:
+        client = self._live_client()
+        try:
+            found = await asyncio.wait_for(
+                client(functions.account.GetAuthorizationsRequest()), CALL_TIMEOUT_S
+            )
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        return [_authorization_of(a) for a in found.authorizations]
+
+    async def end_authorization(self, hash: int) -> None:
+        # Checked here rather than left to Telegram: ending the gateway's own session from
+        # this call would leave a session stored that no longer works.
+        if any(a.current and a.hash == hash for a in await self.list_authorizations()):
+            raise port.CurrentAuthorization("this is the gateway's own session: log out instead")
+        client = self._live_client()
+        request = functions.account.ResetAuthorizationRequest(hash=hash)
+        try:
+            ended = await asyncio.wait_for(client(request), CALL_TIMEOUT_S)
+        except errors.HashInvalidError as exc:
+            raise port.AuthorizationNotFound(str(exc)) from exc
+        except errors.FreshResetAuthorisationForbiddenError as exc:
+            raise port.FreshResetForbidden(str(exc)) from exc
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        if not ended:
+            raise port.TransientError("Telegram answered that it did not end the session")
 
     # -- sending --
 
@@ -1283,6 +1334,47 @@ class TelethonBackend:
             if user.id == creator_id and user.phone:
                 return str(user.phone)
         return None
+
+
+def _login_alert(update: Any, clock: Callable[[], datetime]) -> port.LoginAlert:
+    """updateNewAuthorization as a port alert.
+
+    Since layer 163 (Telethon 1.39 speaks 199, 1.45 229: the same fields) it is `hash` and, while
+    the new session awaits confirmation (`unconfirmed`), its `date`, `device` and `location`;
+    without `unconfirmed` it only tells that session `hash` was confirmed. Older layers named
+    the hash `auth_key_id` and always carried the details.
+    """
+    raw_hash = getattr(update, "hash", None)
+    if raw_hash is None:
+        raw_hash = getattr(update, "auth_key_id", None)
+    unconfirmed = bool(getattr(update, "unconfirmed", True))
+    return port.LoginAlert(
+        source="update",
+        date=getattr(update, "date", None) or clock(),
+        hash=int(raw_hash) if raw_hash is not None else None,
+        device=getattr(update, "device", None) or None,
+        location=getattr(update, "location", None) or None,
+        unconfirmed=unconfirmed,
+    )
+
+
+def _authorization_of(raw: Any) -> port.Authorization:
+    return port.Authorization(
+        hash=int(raw.hash),
+        current=bool(raw.current),
+        device_model=raw.device_model or "",
+        platform=raw.platform or "",
+        system_version=raw.system_version or "",
+        app_name=raw.app_name or "",
+        app_version=raw.app_version or "",
+        ip=raw.ip or "",
+        country=raw.country or "",
+        region=raw.region or "",
+        date_created=raw.date_created,
+        date_active=raw.date_active,
+        official_app=bool(raw.official_app),
+        password_pending=bool(raw.password_pending),
+    )
 
 
 def _input_peer(peer: port.Peer) -> Any:

@@ -372,3 +372,30 @@ async def test_console_manages_a_webhook_and_replays_a_delivery(harness: ServeHa
             listed = await console.http.get("/admin/webhooks", headers=harness.admin_headers)
             assert listed.json()["data"] == []
             await console.no_error_shown("on the webhooks page")
+
+
+async def test_console_shows_a_login_alert_and_ends_that_session(harness: ServeHarness) -> None:
+    """A login from another device appears on the instance page (the alert, then the session in
+    the list); its End button logs it out; the gateway's own session has none."""
+    async with signed_in_console(harness) as console:
+        page, http = console.page, console.http
+        await page.click('#instances [data-instance="1"] a.button')
+        own = page.locator("#sessions tbody tr")
+        await own.locator("text=this gateway").wait_for()
+        assert await own.count() == 1
+        assert await page.locator("#sessions button[data-end]").count() == 0
+        login = await http.post(
+            "/admin/sandbox/1/new-login",
+            json={"device": "Pixel 8", "location": "Lisbon, Portugal"},
+            headers=harness.admin_headers,
+        )
+        assert login.status_code == 200, login.text
+        other = login.json()["hash"]
+        await page.wait_for_selector("#login-alerts li:has-text('Pixel 8')")
+        await page.wait_for_selector("#toast:has-text('New login to the account')")
+        await page.click(f'#sessions button[data-end="{other}"]')  # confirmed by the handler
+        await page.wait_for_selector("#toast:has-text('Session ended')")
+        await page.wait_for_selector(f'#sessions tr[data-key="{other}"]', state="detached")
+        listed = await http.get("/admin/instances/1/sessions", headers=harness.admin_headers)
+        assert [s["current"] for s in listed.json()["data"]] == [True]
+        await console.no_error_shown("on the instance page with its sessions")

@@ -585,10 +585,117 @@ async def test_unsupported_methods_fail_fast_and_are_logged(
 ) -> None:
     client = await logged_in(make_client, fake, account)
     with caplog.at_level(logging.WARNING), pytest.raises(errors.BadRequestError) as caught:
-        await w(client(functions.account.GetAuthorizationsRequest()))
+        await w(client(functions.account.GetWebAuthorizationsRequest()))
     assert caught.value.message == "METHOD_NOT_SUPPORTED_BY_FAKE"
-    assert fake.unsupported == ["GetAuthorizationsRequest"]
-    assert "GetAuthorizationsRequest" in caplog.text
+    assert fake.unsupported == ["GetWebAuthorizationsRequest"]
+    assert "GetWebAuthorizationsRequest" in caplog.text
+
+
+# --- sessions (authorizations) and logins from other devices ---
+
+
+async def test_authorizations_list_every_session_of_the_account_the_caller_current(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    gateway = await logged_in(make_client, fake, account, device_model="Gateway", app_version="9")
+    await logged_in(make_client, fake, account, device_model="Phone")
+    listed = await w(gateway(functions.account.GetAuthorizationsRequest()))
+    by_device = {a.device_model: a for a in listed.authorizations}
+    assert set(by_device) == {"Gateway", "Phone"}
+    assert by_device["Gateway"].current and not by_device["Phone"].current
+    assert by_device["Gateway"].app_version == "9" and by_device["Gateway"].api_id == API_ID
+    assert by_device["Gateway"].hash != by_device["Phone"].hash
+    assert by_device["Gateway"].date_created is not None
+
+
+async def test_resetting_a_session_closes_its_connections_and_unregisters_its_key(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    gateway = await logged_in(make_client, fake, account, device_model="Gateway")
+    phone = await logged_in(make_client, fake, account, device_model="Phone")
+    listed = await w(gateway(functions.account.GetAuthorizationsRequest()))
+    other = next(a for a in listed.authorizations if a.device_model == "Phone")
+    record = next(k for k in fake.account_keys(account) if k.auth_hash == other.hash)
+    connections = [c for c in fake._connections if c.key is record]
+    assert connections
+    assert await w(gateway(functions.account.ResetAuthorizationRequest(hash=other.hash))) is True
+    assert all(c.closed for c in connections)
+    assert not fake.key_alive(record)
+    with pytest.raises(errors.AuthKeyUnregisteredError):
+        await w(phone(functions.updates.GetStateRequest()))
+    left = await w(gateway(functions.account.GetAuthorizationsRequest()))
+    assert [a.device_model for a in left.authorizations] == ["Gateway"]
+
+
+async def test_resetting_an_unknown_or_the_own_session_is_hash_invalid(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    client = await logged_in(make_client, fake, account)
+    own = (await w(client(functions.account.GetAuthorizationsRequest()))).authorizations[0]
+    for hash_ in (own.hash, 12345):
+        with pytest.raises(errors.HashInvalidError):
+            await w(client(functions.account.ResetAuthorizationRequest(hash=hash_)))
+    assert await w(client.get_me()) is not None  # still logged in
+
+
+async def test_a_young_session_may_not_reset_others_when_the_fake_says_so(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    client = await logged_in(make_client, fake, account)
+    other = fake.new_login(account)
+    fake.fresh_reset_s = 24 * 3600
+    with pytest.raises(errors.FreshResetAuthorisationForbiddenError):
+        await w(client(functions.account.ResetAuthorizationRequest(hash=other.auth_hash)))
+    assert fake.key_alive(other)
+
+
+async def test_new_login_pushes_the_update_then_the_777000_notice(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    client = await logged_in(make_client, fake, account)
+    order: list[str] = []
+
+    async def note(event: Any) -> None:
+        order.append("notice" if isinstance(event, events.NewMessage.Event) else "update")
+
+    client.add_event_handler(note, events.Raw(types.UpdateNewAuthorization))
+    client.add_event_handler(note, events.NewMessage(incoming=True))
+    raw = collect(client, events.Raw(types.UpdateNewAuthorization))
+    messages = collect(client, events.NewMessage(incoming=True))
+    record = fake.new_login(
+        account, device="Pixel 8", location="Lisbon, Portugal", ip="198.51.100.4"
+    )
+    update = await w(raw.get())
+    assert (update.hash, update.unconfirmed, update.device) == (record.auth_hash, True, "Pixel 8")
+    assert update.location == "Lisbon, Portugal (IP = 198.51.100.4)" and update.date is not None
+    notice = await w(messages.get())
+    assert notice.sender_id == 777000
+    assert notice.raw_text.startswith("New login. Dear Acme, we detected a login")
+    assert "Location: Lisbon, Portugal (IP = 198.51.100.4)" in notice.raw_text
+    assert order == ["update", "notice"]
+    listed = await w(client(functions.account.GetAuthorizationsRequest()))
+    new = next(a for a in listed.authorizations if a.hash == record.auth_hash)
+    assert (new.device_model, new.country, new.region, new.ip) == (
+        "Pixel 8",
+        "Portugal",
+        "Lisbon",
+        "198.51.100.4",
+    )
+    assert new.official_app and not new.current
+
+
+async def test_a_login_while_offline_leaves_only_the_notice_for_catch_up(
+    fake: FakeTelegram, make_client: MakeClient, account: FakeUser
+) -> None:
+    client = await logged_in(make_client, fake, account)
+    state = await w(client(functions.updates.GetStateRequest()))
+    await w(client.disconnect())
+    fake.new_login(account, device="Pixel 8")  # nobody connected gets the update
+    await w(client.connect())
+    request = functions.updates.GetDifferenceRequest(pts=state.pts, date=state.date, qts=0)
+    difference = await w(client(request))
+    assert [m.peer_id.user_id for m in difference.new_messages] == [777000]
+    assert not any(isinstance(u, types.UpdateNewAuthorization) for u in difference.other_updates)
 
 
 # --- groups, contacts, profile ---

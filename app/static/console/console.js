@@ -52,6 +52,7 @@
     "recipient.registered",
     "recipient.unregistered",
     "instance.status",
+    "account.login_alert",
   ];
 
   const state = { csrf: null, generation: 0, timers: new Set() };
@@ -515,6 +516,7 @@
     const loginErrors = errorBox();
     loginErrors.node.id = "login-error";
     const profile = profilePanel(base);
+    const devices = sessionsPanel(base);
 
     append(root, [
       h("p", {}, h("a", { href: "#/instances", text: "← All instances" })),
@@ -525,6 +527,7 @@
         h("section", { class: "card", "aria-labelledby": "login-title" },
           h("h2", { id: "login-title", text: "Telegram login" }), loginErrors.node, loginBody),
         profile.node),
+      devices.node,
     ]);
 
     let inst = null;
@@ -590,6 +593,7 @@
         errors.clear();
         renderHeader();
         profile.update(inst.profile);
+        devices.update(inst);
         renderLogin();
       } catch (err) {
         errors.show(err);
@@ -820,6 +824,103 @@
         if (!filled) {
           filled = true; // later polls must not overwrite what the admin is typing
           fill(profile);
+        }
+      },
+    };
+  }
+
+  // The account's sessions at Telegram (the devices it is logged in on), with an End button for
+  // the others, and the latest logins from other devices (account.login_alert events).
+  function sessionsPanel(base) {
+    const errors = errorBox();
+    const alertsSlot = h("div", { id: "login-alerts" });
+    const list = h("div", { id: "sessions" });
+    const refresh = h("button", { class: "button quiet", type: "button", id: "sessions-refresh", text: "Refresh" });
+    let loggedIn = null;
+    let newestAlert; // the id of the latest alert shown; undefined before the first answer
+
+    // "Linux" and "Linux", "tgw" and "tgw": a part repeated is shown once.
+    function parts(...values) {
+      return [...new Set(values.filter(Boolean))].join(" ") || "—";
+    }
+
+    function place(s) {
+      const area = [s.region, s.country].filter(Boolean).join(", ");
+      return [area, s.ip].filter(Boolean).join(" · ") || "—";
+    }
+
+    function endButton(session) {
+      const button = h("button", { class: "button danger", type: "button", "data-end": session.hash, text: "End" });
+      button.addEventListener("click", () => {
+        const name = session.device_model || "this device";
+        if (!window.confirm("End the session on " + name + "? That device is logged out of the account.")) return;
+        busy(button, async () => {
+          await api("DELETE", base + "/sessions/" + encodeURIComponent(session.hash));
+          toast("Session ended");
+          await load();
+        }, errors);
+      });
+      return button;
+    }
+
+    const columns = [
+      { label: "Device", value: (s) => [s.device_model || "—", s.current ? [" ", badge("ready", "this gateway")] : null] },
+      { label: "App", value: (s) => parts(s.app_name, s.app_version) },
+      { label: "System", value: (s) => parts(s.platform, s.system_version) },
+      { label: "Where", value: place },
+      { label: "Last active", value: (s) => when(s.date_active) },
+      { label: "End", value: (s) => (s.current ? h("span", { class: "muted small", text: "log out to end it" }) : endButton(s)) },
+    ];
+
+    async function load() {
+      if (!loggedIn) {
+        errors.clear();
+        replace(list, h("p", { class: "muted", text: "Log the instance in to see where the account is logged in." }));
+        return;
+      }
+      try {
+        const answer = await api("GET", base + "/sessions");
+        errors.clear();
+        const rows = answer.data.map((s) => Object.assign({ __key: s.hash }, s));
+        replace(list, table(columns, rows, "No sessions."));
+      } catch (err) {
+        errors.show(err);
+      }
+    }
+
+    function renderAlerts(alerts) {
+      if (!alerts.length) return replace(alertsSlot);
+      return replace(alertsSlot, h("div", { class: "notice", role: "status" },
+        h("strong", { text: "Logins from other devices" }),
+        h("ul", {}, alerts.map((a) => h("li", { "data-alert": a.id },
+          when(a.date), " — ", a.device || "an unknown device",
+          a.location ? " (" + a.location + ")" : "",
+          a.unconfirmed ? [" ", badge("pending", "unconfirmed")] : null))),
+        h("p", { class: "muted small", text: "Not you or your team? End that session below." })));
+    }
+
+    refresh.addEventListener("click", () => busy(refresh, load, errors));
+
+    const node = h("section", { class: "card", id: "sessions-card", "aria-labelledby": "sessions-title" },
+      h("div", { class: "row spread" }, h("h2", { id: "sessions-title", text: "Sessions" }), refresh),
+      h("p", { class: "muted small", text: "Where this Telegram account is logged in." }),
+      alertsSlot,
+      errors.node,
+      list);
+
+    return {
+      node,
+      update(inst) {
+        const alerts = inst.login_alerts || [];
+        renderAlerts(alerts);
+        const newest = alerts.length ? alerts[0].id : null;
+        const fresh = newestAlert !== undefined && newest !== null && newest !== newestAlert;
+        if (fresh) toast("New login to the account: " + (alerts[0].device || "an unknown device"));
+        newestAlert = newest;
+        const nowLoggedIn = LOGGED_IN.includes(inst.status);
+        if (nowLoggedIn !== loggedIn || fresh) {
+          loggedIn = nowLoggedIn;
+          load();
         }
       },
     };

@@ -15,6 +15,7 @@ Only the network is fake: the client is an unmodified Telethon `TelegramClient`.
     await client.sign_in(account.phone, fake.login_code)
 
     fake.person_sends(person, account, "Hi")  # pushed live as UpdateNewMessage
+    other = fake.new_login(account, device="Pixel 8")  # UpdateNewAuthorization + 777000 notice
     ...
     await client.disconnect()
     await fake.stop()

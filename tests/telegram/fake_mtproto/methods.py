@@ -103,6 +103,8 @@ class Methods:
             "UploadProfilePhotoRequest": self.upload_profile_photo,
             "GetUserPhotosRequest": self.get_user_photos,
             "DeletePhotosRequest": self.delete_photos,
+            "GetAuthorizationsRequest": self.get_authorizations,
+            "ResetAuthorizationRequest": self.reset_authorization,
         }
         self.table: dict[str, tuple[Handler, bool]] = {
             **{name: (h, False) for name, h in public.items()},
@@ -171,6 +173,7 @@ class Methods:
         call.key.user_id = user.user_id
         call.key.password_user_id = None
         call.key.revoked = False
+        call.key.logged_in_at = now()
         return make(types.auth.Authorization, user=self.world.user_view(user, user))
 
     def _account_by_phone(self, phone: str) -> FakeUser:
@@ -809,3 +812,33 @@ class Methods:
                 account.profile_photos.remove(photo.id)
                 deleted.append(photo.id)
         return vector_of_longs(deleted)
+
+    # --- sessions (account.getAuthorizations / account.resetAuthorization) ---
+
+    def get_authorizations(self, call: Call, request: Any) -> Any:
+        account = call.account
+        keys = self.server.account_keys(account)
+        return make(
+            types.account.Authorizations,
+            authorization_ttl_days=180,
+            authorizations=[self.server.authorization_tl(k, current=k is call.key) for k in keys],
+        )
+
+    def reset_authorization(self, call: Call, request: Any) -> Any:
+        """Telegram documents two errors: 400 HASH_INVALID and 406
+        FRESH_RESET_AUTHORISATION_FORBIDDEN (the caller's session is younger than about a day;
+        `FakeTelegram.fresh_reset_s`, 0 by default). What it answers for the caller's own hash
+        is not documented: the fake assumes HASH_INVALID (auth.logOut is how a session ends
+        itself)."""
+        account = call.account
+        target = next(
+            (k for k in self.server.account_keys(account) if k.auth_hash == request.hash), None
+        )
+        if target is None or target is call.key:
+            raise RpcFail("HASH_INVALID")
+        logged_in = call.key.logged_in_at
+        age_s = (now() - logged_in).total_seconds() if logged_in is not None else float("inf")
+        if age_s < self.server.fresh_reset_s:
+            raise RpcFail("FRESH_RESET_AUTHORISATION_FORBIDDEN", 406)
+        self.server.end_authorization(target)
+        return True

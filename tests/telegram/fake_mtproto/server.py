@@ -39,8 +39,8 @@ from .crypto import (
 )
 from .handshake import Handshake, HandshakeError
 from .methods import Call, Methods
-from .tl import RPC_RESULT_ID, RpcFail, now, read_object, serialize_result, unwrap
-from .world import AuthKeyRecord, FakeUser, LoginToken, SentRecord, World
+from .tl import RPC_RESULT_ID, RpcFail, make, now, read_object, serialize_result, unwrap
+from .world import AuthKeyRecord, Device, FakeUser, LoginToken, SentRecord, World
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,9 @@ class FakeTelegram:
         self.init_connections: list[Any] = []  # the InitConnectionRequest wrappers seen
         self.unsupported: list[str] = []  # names of requests answered METHOD_NOT_SUPPORTED_BY_FAKE
         self.qr_tokens_issued = 0
+        # account.resetAuthorization answers FRESH_RESET_AUTHORISATION_FORBIDDEN to a session
+        # logged in less than this long ago (Telegram: about a day; 0 here unless a test sets it).
+        self.fresh_reset_s = 0.0
         self._keys: dict[int, AuthKeyRecord] = {}
         self._tokens: list[LoginToken] = []
         self._failures: dict[str, list[list[Any]]] = {}
@@ -517,6 +520,80 @@ class FakeTelegram:
         """The inner requests of that Telethon class name, in order."""
         return [r for _, r in self.requests if type(r).__name__ == name]
 
+    def new_login(
+        self,
+        account: FakeUser,
+        *,
+        device: str = "Telegram Desktop",
+        location: str = "Berlin, Germany",
+        ip: str = "203.0.113.7",
+        platform: str = "Windows",
+        system_version: str = "Windows 10",
+        app_version: str = "5.0",
+    ) -> AuthKeyRecord:
+        """Someone logs in to `account` from another device, as Telegram announces it: a new
+        authorization (an auth key nobody here connects with), then UpdateNewAuthorization
+        (unconfirmed, with date, device and location) and the "New login" message of 777000,
+        pushed to the account's connected sessions. The update has no pts: a session that is
+        offline never gets it; the message waits in the box for updates.getDifference."""
+        record = self._register_key(os.urandom(256))
+        record.user_id = account.user_id
+        region, _, country = location.rpartition(", ")
+        record.device = Device(
+            device_model=device,
+            system_version=system_version,
+            app_version=app_version,
+            api_id=2040,
+            app_name=device,
+            platform=platform,
+            ip=ip,
+            country=country or location,
+            region=region,
+            official_app=True,
+        )
+        record.logged_in_at = record.active_at = when = now()
+        where = f"{location} (IP = {ip})"
+        announce = make(
+            types.UpdateNewAuthorization,
+            unconfirmed=True,
+            hash=record.auth_hash,
+            date=when,
+            device=device,
+            location=where,
+        )
+        self.push_to_account(account, types.UpdateShort(update=announce, date=when))
+        box = self.world.box(account)
+        text = (
+            f"New login. Dear {account.first_name}, we detected a login into your account from"
+            f" a new device on {when:%d/%m/%Y} at {when:%H:%M:%S} UTC.\n\n"
+            f"Device: {device}, {app_version}, {system_version}\nLocation: {where}\n\n"
+            "If this wasn't you, you can terminate that session in Settings > Devices (or"
+            " Privacy & Security > Active Sessions).\n\nIf you think that somebody logged in"
+            " to your account against your will, you can enable Two-Step Verification in"
+            " Privacy and Security settings."
+        )
+        service = self.service_user()
+        message, pts = self.world.new_message(
+            box, peer=types.PeerUser(service.user_id), from_id=None, out=False, text=text
+        )
+        self.push_to_account(
+            account, self.world.updates_for(box, [types.UpdateNewMessage(message, pts, 1)])
+        )
+        return record
+
+    def service_user(self) -> FakeUser:
+        """Telegram's service account (777000): login codes and notices come from it."""
+        user = self.world.users.get(777000)
+        if user is None:
+            user = self.add_person(
+                "42777", first_name="Telegram", user_id=777000, phone_visible=False
+            )
+        return user
+
+    def key_alive(self, record: AuthKeyRecord) -> bool:
+        """Whether the key is still logged in (an ended session answers AUTH_KEY_UNREGISTERED)."""
+        return record.user_id is not None and not record.revoked
+
     def authorized_keys(self, account: FakeUser) -> list[int]:
         """The auth key ids logged in as `account`."""
         return [k.key_id for k in self._keys.values() if k.user_id == account.user_id]
@@ -537,6 +614,52 @@ class FakeTelegram:
         record = AuthKeyRecord(key=key, key_id=data.key_id, salt=secrets.randbits(63))
         self._keys[record.key_id] = record
         return record
+
+    def account_keys(self, account: FakeUser) -> list[AuthKeyRecord]:
+        """The keys logged in as `account`: its sessions, oldest first."""
+        return [k for k in self._keys.values() if k.user_id == account.user_id]
+
+    def authorization_tl(self, record: AuthKeyRecord, *, current: bool) -> Any:
+        device = record.device or Device(
+            device_model="?", system_version="?", app_version="?", api_id=0
+        )
+        return make(
+            types.Authorization,
+            hash=record.auth_hash,
+            current=current or None,
+            official_app=device.official_app or None,
+            device_model=device.device_model,
+            platform=device.platform,
+            system_version=device.system_version,
+            api_id=device.api_id,
+            app_name=device.app_name or f"app {device.api_id}",
+            app_version=device.app_version,
+            date_created=record.logged_in_at or now(),
+            date_active=record.active_at or record.logged_in_at or now(),
+            ip=device.ip,
+            country=device.country,
+            region=device.region,
+        )
+
+    def end_authorization(self, record: AuthKeyRecord) -> None:
+        """The session is terminated: its key is logged out (AUTH_KEY_UNREGISTERED from now
+        on) and its connections are closed, as Telegram drops them."""
+        record.user_id = record.password_user_id = None
+        record.revoked = True
+        for conn in list(self._connections):
+            if conn.key is record:
+                conn.close()
+
+    def _note_session(self, record: AuthKeyRecord, wrappers: list[Any]) -> None:
+        record.active_at = now()
+        for wrapper in wrappers:
+            if isinstance(wrapper, functions.InitConnectionRequest):
+                record.device = Device(
+                    device_model=wrapper.device_model,
+                    system_version=wrapper.system_version,
+                    app_version=wrapper.app_version,
+                    api_id=wrapper.api_id,
+                )
 
     def push_to_account(self, account: FakeUser, updates: Any, *, exclude: Any = None) -> int:
         """Push `updates` to every live, logged-in connection of `account`; returns how many."""
@@ -607,6 +730,7 @@ class FakeTelegram:
         self.init_connections.extend(
             w for w in wrappers if isinstance(w, functions.InitConnectionRequest)
         )
+        self._note_session(conn.key, wrappers)
         # A session stops getting updates once it calls invokeWithoutUpdates (Telethon's
         # receive_updates=False), and gets them again after a call without it.
         conn.no_updates = any(

@@ -511,6 +511,23 @@ class PendingCode:
     expired: bool = False
 
 
+@dataclass
+class Device:
+    """What a session's app said about itself (initConnection), as account.getAuthorizations
+    shows it; a login made with `FakeTelegram.new_login` gives it directly."""
+
+    device_model: str
+    system_version: str
+    app_version: str
+    api_id: int
+    app_name: str = ""
+    platform: str = ""
+    ip: str = "127.0.0.1"
+    country: str = ""
+    region: str = ""
+    official_app: bool = False
+
+
 @dataclass(eq=False)
 class AuthKeyRecord:
     """An auth key the server created, and the login bound to it."""
@@ -523,6 +540,12 @@ class AuthKeyRecord:
     qr_user_id: int | None = None  # a scanned QR token, picked up by the next exportLoginToken
     revoked: bool = False
     codes: dict[str, PendingCode] = field(default_factory=dict)
+    # The session as account.getAuthorizations lists it: its hash, when it logged in and was
+    # last active, and the device (from the client's initConnection unless given).
+    auth_hash: int = field(default_factory=lambda: secrets.randbits(62) + 1)
+    logged_in_at: dt.datetime | None = None
+    active_at: dt.datetime | None = None
+    device: Device | None = None
 
 
 @dataclass(eq=False)
