@@ -1,4 +1,5 @@
-"""The `harness` fixture (real `tgw serve` processes) for every end-to-end module."""
+"""Fixtures for every end-to-end module: `harness` (real `tgw serve` processes) and
+`private_postgres` (a throwaway PostgreSQL cluster a test may stop and restart)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.private_postgres import private_postgres
 from tests.e2e.test_serve_process import ServeHarness
+
+__all__ = ["harness", "private_postgres"]
 
 
 @pytest.fixture
