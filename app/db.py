@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from app.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long a write waits for another process's lock on a SQLite file before it is refused
 # ("database is locked past a bound": 503). Writers of this process never wait here: they
@@ -257,6 +258,44 @@ def watch_outages(engine: AsyncEngine | Engine) -> None:
             raise unavailable from exc
 
 
+class OutageLog:
+    """What a background worker says about a database outage: one warning when it starts, one
+    line when it is over, instead of a traceback at every retry. Not thread-safe (one event
+    loop)."""
+
+    def __init__(self, logger: logging.Logger, who: str) -> None:
+        self._log = logger
+        self._who = who
+        self.down_since: float | None = None
+
+    def failed(self, error: DatabaseUnavailable) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._log.warning("%s: %s Retrying until it is back.", self._who, error.message)
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            lasted = time.monotonic() - self.down_since
+            self.down_since = None
+            self._log.warning("%s: the database is back after %.1f s; resuming", self._who, lasted)
+
+
+async def retry_while_unavailable(
+    work: Callable[[], Awaitable[T]], outage: OutageLog, interval_s: float = 1.0
+) -> T:
+    """`work()`, again every `interval_s` while it fails with DatabaseUnavailable (a worker
+    that starts during an outage waits for the database instead of dying)."""
+    while True:
+        try:
+            result = await work()
+        except DatabaseUnavailable as exc:
+            outage.failed(exc)
+            await asyncio.sleep(interval_s)
+            continue
+        outage.ok()
+        return result
+
+
 # --- the write lock -----------------------------------------------------------------------------
 
 Probe = Callable[[DatabaseUnavailable], Awaitable[None]]
@@ -372,7 +411,6 @@ WRITE_OPTION = "tgw_write"
 # once instead of at its next poll.
 EVENTS_WRITTEN = "tgw_events_written"
 OnEvents = Callable[[], None]
-T = TypeVar("T")
 SyncWork = Callable[[Connection], T]
 
 
