@@ -6,7 +6,6 @@ import asyncio
 import errno
 import logging
 import os
-import shutil
 import socket
 import sqlite3
 import time
@@ -39,6 +38,8 @@ T = TypeVar("T")
 SQLITE_LOCK_WAIT_S = 10.0
 # A PostgreSQL server that does not answer a connection attempt within this is unreachable.
 PG_CONNECT_TIMEOUT_S = 10.0
+# After the disk was full, writes resume once this much is free again (and the WAL was copied).
+MIN_FREE_BYTES = 256 * 1024
 # The WAL file is truncated back to this size after a checkpoint has emptied it, so that a
 # burst of writes does not keep its peak size on the disk for ever.
 SQLITE_JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024
@@ -183,7 +184,7 @@ def _sqlite_reason(error: sqlite3.Error) -> tuple[str, str | None] | None:
     if name.startswith("SQLITE_READONLY") or "readonly database" in message:
         return "read_only", None
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in message:
-        return "locked", f"for more than {SQLITE_LOCK_WAIT_S:g} s"
+        return "locked", None
     if name.startswith("SQLITE_IOERR") or "disk i/o error" in message:
         return "io_error", None
     if name.startswith("SQLITE_CANTOPEN") or "unable to open database file" in message:
@@ -316,7 +317,10 @@ class WriteLock:
     cause is gone goes through.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_wait_s: float = SQLITE_LOCK_WAIT_S) -> None:
+        # How long a write of this file waits for another process's lock (the engines' busy
+        # timeout): said in the message of a write refused as "locked".
+        self.lock_wait_s = lock_wait_s
         self._held = False
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._normal: deque[asyncio.Future[None]] = deque()
@@ -589,6 +593,11 @@ def _failed_write(
     if committing and unavailable.reason == "connection_lost":
         unavailable = unavailable.with_outcome_unknown()
     if lock is not None:
+        if unavailable.reason == "locked" and unavailable.detail is None:
+            unavailable = DatabaseUnavailable(
+                "locked", unavailable.retry_after_s, detail=f"for more than {lock.lock_wait_s:g} s"
+            )
+            unavailable.__cause__ = exc
         lock.refuse(unavailable)
     return unavailable
 
@@ -768,10 +777,10 @@ class SqlRunner:
     def _probe_here(self, refusal: DatabaseUnavailable) -> None:
         """Raise DatabaseUnavailable unless the cause of `refusal` is gone.
 
-        - Disk full: empty the WAL (`_empty_wal`). Until that succeeds writes stay refused: a
-          write that fails still grows the WAL into whatever room was freed, which its
-          checkpoint then lacks. While the free space has not changed since the last failed try
-          (within a second), it is not tried again.
+        - Disk full: empty the WAL (`_empty_wal`), then see that MIN_FREE_BYTES are free. Until
+          then writes stay refused: a write that fails still grows the WAL into whatever room
+          was freed, which its checkpoint then lacks. While the free space has not changed
+          since the last failed try (within a second), it is not tried again.
         - Read-only or locked: a write transaction that writes the header and rolls back,
           without waiting for the lock; nothing reaches the disk.
         """
@@ -782,6 +791,10 @@ class SqlRunner:
             if last is not None and recent and self._wal_and_free()[1] <= last[0]:
                 raise DatabaseUnavailable("disk_full", RETRY_AFTER_S["disk_full"])
             self._empty_wal()
+            free = self._wal_and_free()[1]
+            if free < MIN_FREE_BYTES:
+                self._full_probe = (free, time.monotonic())
+                raise DatabaseUnavailable("disk_full", RETRY_AFTER_S["disk_full"])
             return
         with self._sync_engine.connect() as conn:
             raw = conn.connection.driver_connection
@@ -862,10 +875,12 @@ class SqlRunner:
         except OSError:
             wal = 0
         try:
-            free = shutil.disk_usage(self._path.parent).free
+            disk = os.statvfs(self._path.parent)
         except OSError:
-            free = 0
-        return wal, free
+            return wal, 0
+        # Root may also write the blocks a file system keeps in reserve (ext4: 5 %).
+        blocks = disk.f_bfree if os.geteuid() == 0 else disk.f_bavail
+        return wal, blocks * disk.f_frsize
 
     def close(self) -> None:
         if self._checkpointer is not None:

@@ -156,7 +156,7 @@ def build_services(
     webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     engine = create_engine(settings.database.url, sqlite_busy_timeout_s=sqlite_lock_wait_s)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
-    write_lock = WriteLock() if is_sqlite(settings.database.url) else None
+    write_lock = WriteLock(sqlite_lock_wait_s) if is_sqlite(settings.database.url) else None
     wakeup = Wakeup()
 
     def events_written() -> None:
