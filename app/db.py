@@ -681,6 +681,8 @@ class SqlRunner:
         self._path: Path | None = None
         # Free bytes on the database's disk when a probe last found it full, and when.
         self._full_probe: tuple[int, float] | None = None
+        # When readers last kept `_make_room` from emptying the WAL.
+        self._wal_held_at: float | None = None
         if engine.dialect.name == "sqlite":
             url = engine.url.set(drivername="sqlite+pysqlite")
             self._path = sqlite_path(url.render_as_string(hide_password=False))
@@ -837,16 +839,20 @@ class SqlRunner:
         wal, free = self._wal_and_free()
         if wal <= free:
             return
+        held_back = self._wal_held_at
+        if held_back is not None and time.monotonic() - held_back < 0.1:
+            return  # readers kept it from being emptied just now: copied, which is what counts
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._checkpointer, self._empty_wal)
+        emptied = await loop.run_in_executor(self._checkpointer, self._empty_wal)
+        self._wal_held_at = None if emptied else time.monotonic()
 
-    def _empty_wal(self) -> None:
+    def _empty_wal(self) -> bool:
         """A TRUNCATE checkpoint: copy the whole WAL into the database and give its space back
         to the disk. Raise DatabaseUnavailable("disk_full") if there is no room to copy it.
 
         Readers that still use the WAL keep it from being truncated (waited for 100 ms, no
-        more): it is then copied all the same, which is what matters, as the next write only
-        needs room for its own pages.
+        more; then False): it is copied all the same, which is what matters, as the next write
+        only needs room for its own pages.
         """
         assert self._sync_engine is not None
         with self._sync_engine.connect() as conn:
@@ -854,7 +860,7 @@ class SqlRunner:
             assert raw is not None
             try:
                 raw.execute("PRAGMA busy_timeout=100")
-                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                busy = int(raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
             except sqlite3.Error as exc:
                 unavailable = database_unavailable(exc)
                 if unavailable is None:
@@ -865,6 +871,7 @@ class SqlRunner:
             finally:
                 raw.execute(f"PRAGMA busy_timeout={self._busy_ms}")
         self._full_probe = None
+        return not busy
 
     def _wal_and_free(self) -> tuple[int, int]:
         """The size of the WAL file and the free bytes on its disk."""
