@@ -16,9 +16,16 @@ STATUSES = (
     "awaiting_password",
     "awaiting_qr",
     "ready",
-    "flood_wait",
-    "revoked",
+    # The account's condition (its health), each with a human detail and the time since:
+    "flood_wait",  # Telegram asked to wait (FloodWait): paused until `paused_until`
+    "restricted",  # limited for messaging people (PEER_FLOOD, or @SpamBot says so)
+    "frozen",  # Telegram froze the account: it can log in but not act
+    "banned",  # Telegram banned the account (USER_DEACTIVATED_BAN, PHONE_NUMBER_BANNED)
+    "deactivated",  # the account was deleted (USER_DEACTIVATED)
+    "revoked",  # the session was ended elsewhere (from a phone, or by Telegram)
 )
+# Statuses in which the queue holds every message until a new login (or their TTL).
+NEEDS_LOGIN = ("revoked", "banned", "deactivated", "logged_out")
 
 
 async def set_instance_status(
@@ -36,6 +43,8 @@ async def set_instance_status(
     if inst.status == status and inst.status_detail == detail:
         return False
     previous = inst.status
+    if status != previous or inst.status_since is None:
+        inst.status_since = now
     inst.status = status
     inst.status_detail = detail
     inst.updated_at = now
@@ -44,6 +53,7 @@ async def set_instance_status(
         "status": status,
         "previous_status": previous,
         "detail": detail,
+        "since": inst.status_since.isoformat() if inst.status_since else None,
     }
     if wait_s is not None:
         data["flood_wait_s"] = wait_s

@@ -8,6 +8,7 @@ import gc
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,7 +21,8 @@ from starlette.responses import Response
 from app.db import database_unavailable, transaction
 from app.errors import ApiError
 from app.instances import set_instance_status, sync_instances
-from app.lease import InstanceLease
+from app.lease import InstanceLease, LeaseTiming
+from app.lease import keep as keep_lease
 from app.models import Instance
 from app.routes import (
     admin,
@@ -43,54 +45,110 @@ from outbound.worker import SendWorker
 log = logging.getLogger(__name__)
 
 
-LEASE_RETRY_S = 5.0
-
-
 async def start_instances(services: Services, *, workers: bool = True) -> list[asyncio.Task[None]]:
     """Take each instance's lease; connect the backends we own and start their send workers.
 
-    An instance whose lease another process holds is served over HTTP but not opened here; a
-    task tries the lease again now and then and takes the instance over when its owner dies.
+    An instance whose lease another process holds is served over HTTP but not opened here. Each
+    instance gets a task that keeps its lease, gives the session up the moment the lease cannot
+    be renewed, and takes the instance (back) over whenever the lease is free (app/lease.py).
     """
     now = services.clock()
     async with transaction(services.factory) as session:
         await sync_instances(session, services.settings, now)
+    timing = LeaseTiming(services.settings.telegram.lease_ttl_s)
     tasks: list[asyncio.Task[None]] = []
     for number in services.backends:
-        lease = InstanceLease(services.engine, services.settings.database.url, number)
+        lease = InstanceLease(
+            services.engine, services.settings.database.url, number, timing=timing
+        )
         services.leases[number] = lease
-        if await lease.try_acquire():
-            worker_task = await start_instance(services, number, workers=workers)
-            if worker_task is not None:
-                tasks.append(worker_task)
-        else:
+        running: RunningInstance | None = None
+        if await _try_lease(lease):
+            running = await _start_owned(services, lease, workers)
+        if running is None:
             log.warning(
                 "instance %s: another process holds its Telegram session; serving HTTP only"
                 " and taking over if that process stops",
                 number,
             )
-            tasks.append(
-                asyncio.create_task(
-                    _take_over(services, lease, workers), name=f"lease-wait-{number}"
-                )
+        tasks.append(
+            asyncio.create_task(
+                own_instance(services, lease, running, workers), name=f"instance-owner-{number}"
             )
+        )
+    services.owner_tasks.extend(tasks)
     return tasks
 
 
-async def _take_over(services: Services, lease: InstanceLease, workers: bool) -> None:
+async def _try_lease(lease: InstanceLease) -> bool:
+    try:
+        return await lease.try_acquire()
+    except Exception as exc:  # the database is away: the next round tries again
+        log.warning("instance %s: could not take the lease: %r", lease.instance, exc)
+        return False
+
+
+@dataclass
+class RunningInstance:
+    """An instance this process has open: its backend is started, its worker runs."""
+
+    number: int
+    worker: asyncio.Task[None] | None
+
+
+async def _start_owned(
+    services: Services, lease: InstanceLease, workers: bool
+) -> RunningInstance | None:
+    try:
+        return await start_instance(services, lease.instance, workers=workers, fence=lease)
+    except Exception:
+        log.exception("instance %s: could not open the session; trying again", lease.instance)
+        await stop_instance(services, RunningInstance(lease.instance, None))
+        await lease.release()
+        return None
+
+
+async def own_instance(
+    services: Services, lease: InstanceLease, running: RunningInstance | None, workers: bool
+) -> None:
+    """Hold the instance while the lease is ours; when it is lost, stop using the session at
+    once; take the instance (back) over when the lease is free again."""
     while True:
-        if await lease.try_acquire():
-            break
-        await asyncio.sleep(LEASE_RETRY_S)  # another process's lock: nothing to wait on here
-    log.info("instance %s: the lease is free; taking the session over", lease.instance)
-    worker_task = await start_instance(services, lease.instance, workers=workers)
-    if worker_task is not None:
-        await worker_task  # cancelled with this task at shutdown
+        while running is None:
+            if await _try_lease(lease):
+                log.info("instance %s: the lease is free; opening the session", lease.instance)
+                running = await _start_owned(services, lease, workers)
+                if running is not None:
+                    break
+            await asyncio.sleep(lease.timing.renew_every_s)
+        try:
+            await keep_lease(lease)
+        finally:
+            # Cancelled (shutdown) or lost: either way the session is given up before the
+            # lease can pass to another process.
+            await stop_instance(services, running)
+            running = None
+            await lease.release()
+        log.warning("instance %s: the lease is lost; the session was closed", lease.instance)
+        # Leave the lease to a standby for a while: it looks every renew_every_s. Alone, this
+        # process takes it back after the pause.
+        await asyncio.sleep(2 * lease.timing.renew_every_s)
+
+
+async def stop_instance(services: Services, running: RunningInstance) -> None:
+    if running.worker is not None:
+        running.worker.cancel()
+        with contextlib.suppress(BaseException):
+            await running.worker
+    try:
+        await services.backends[running.number].stop()
+    except Exception:
+        log.exception("instance %s: stopping the backend failed", running.number)
 
 
 async def start_instance(
-    services: Services, number: int, *, workers: bool = True
-) -> asyncio.Task[None] | None:
+    services: Services, number: int, *, workers: bool = True, fence: InstanceLease | None = None
+) -> RunningInstance:
     """Connect one backend we hold the lease of, record its account, start its worker."""
     backend = services.backends[number]
     processor = InboundProcessor(
@@ -102,7 +160,7 @@ async def start_instance(
         services.stamps,
         sql=services.background_sql,
     )
-    await backend.start(processor)
+    await backend.start(processor, fence=fence)
     account = await backend.me()
     now = services.clock()
     async with transaction(services.factory) as session:
@@ -123,9 +181,9 @@ async def start_instance(
         except Exception:
             log.exception("instance %s: could not apply [instances.profile]", number)
     if not workers:
-        return None
-    worker = make_worker(services, number)
-    return asyncio.create_task(worker.run(), name=f"send-worker-{number}")
+        return RunningInstance(number, None)
+    worker = make_worker(services, number, fence=fence)
+    return RunningInstance(number, asyncio.create_task(worker.run(), name=f"send-worker-{number}"))
 
 
 def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:

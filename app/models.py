@@ -72,6 +72,8 @@ class Instance(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     paused_until: datetime | None = _ts(nullable=True)
+    # When the instance entered its current status (a detail change does not move it).
+    status_since: datetime | None = _ts(nullable=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -335,6 +337,22 @@ class TelegramSession(SQLModel, table=True):
     instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     sealed: bytes = Field(sa_type=sa.LargeBinary)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InstanceLease(SQLModel, table=True):
+    """Who holds an instance's Telegram session (app/lease.py). `token` grows with every new
+    holder: the owner's writes check it, so a process that lost the lease cannot write."""
+
+    __tablename__ = "instance_lease"
+
+    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    owner: str = Field(max_length=64)
+    token: int = Field(sa_type=BigInt)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    acquired_at: datetime = Field(sa_type=UTCDateTime)
+    # SQLite: the lock file the holder locked ("device:inode"). A process that locks that same
+    # file knows its holder died (the kernel freed the lock) and need not wait for the expiry.
+    lock_file: str | None = Field(default=None, max_length=64)
 
 
 class InstanceProfile(SQLModel, table=True):

@@ -19,7 +19,7 @@ from app.db import (
     create_session_factory,
     is_sqlite,
 )
-from app.lease import InstanceLease
+from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
 from app.models import utcnow
 from app.queueing import QueueClock, Wakeup
@@ -51,6 +51,19 @@ class Metrics:
             "tgw_queue_messages",
             "Messages by instance and status (read at scrape time)",
             ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_status = Gauge(
+            "tgw_instance_status",
+            "1 for the instance's current status (its connection and the account's condition:"
+            " ready, flood_wait, restricted, frozen, banned, deactivated, revoked, ...), else 0",
+            ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_status_since = Gauge(
+            "tgw_instance_status_since_seconds",
+            "Seconds since the instance entered its current status",
+            ["instance"],
             registry=self.registry,
         )
         self.instance_up = Gauge(
@@ -123,8 +136,18 @@ class Services:
     leases: dict[int, InstanceLease] = field(default_factory=dict)
     # SQLite: the one write lock of the database file (it also knows when writes are refused).
     write_lock: WriteLock | None = None
+    # The tasks that keep each lease and hold the instance while it is ours (app/main.py).
+    owner_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop_owning(self) -> None:
+        """Give every instance up: workers stopped, sessions closed, leases released."""
+        tasks, self.owner_tasks = self.owner_tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
+        await self.stop_owning()
         await self.onboarding.close()
         for lease in self.leases.values():
             await lease.release()
@@ -231,10 +254,18 @@ def build_services(
     if key:
         services.session_store = SessionStore(factory, key, clock)
     services.telethon = telethon or telethon_config(settings)
+    # Telegram drops a connection that goes silent well before another process may take the
+    # instance's lease over (app/lease.py).
+    lease_timing = LeaseTiming(settings.telegram.lease_ttl_s)
     for conf in settings.instances:
         if conf.backend == "telethon" and services.session_store is not None:
             services.backends[conf.number] = TelethonBackend(
-                conf.number, services.session_store, services.telethon, clock
+                conf.number,
+                services.session_store,
+                services.telethon,
+                clock,
+                ping_every_s=lease_timing.ping_every_s,
+                disconnect_after_s=lease_timing.telegram_disconnect_s,
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.

@@ -70,6 +70,9 @@ class TelegramSettings(_Section):
     server: str | None = None
     dc_id: int = Field(default=2, ge=1)
     public_key_file: str | None = None
+    # How long an instance's lease lives without renewal (app/lease.py): a standby process takes
+    # a dead or stopped owner's sessions over after about this long.
+    lease_ttl_s: float = Field(default=30, ge=3, le=600)
 
     @field_validator("server")
     @classmethod

@@ -196,12 +196,19 @@ class Onboarding:
             self._pending.pop(number, None)
             if pending.timer is not None:
                 pending.timer.cancel()
-            await self._ready(number, step)
-            await self._backend(number).login_completed()
+            # The backend opens the new session first: `ready` is only reported once it is
+            # open and usable (a profile change right after it works).
+            backend = self._backend(number)
+            await backend.login_completed()
             body: dict[str, Any] = {"step": "ready", "method": pending.method}
             if step.account is not None:
                 body["user_id"] = step.account.user_id
                 body["phone"] = step.account.phone
+            if await backend.me() is None:
+                # A logout came while the new session was opening: it wins; `ready` is not
+                # written over the `logged_out` it reported.
+                return body
+            await self._ready(number, step)
             self._completed[number] = body
             return body
         self._arm_timer(number, pending)

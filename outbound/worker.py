@@ -29,7 +29,8 @@ from sqlmodel import col
 from app.db import OutageLog, SessionFactory, SqlRunner, retry_while_unavailable, transaction
 from app.errors import DatabaseUnavailable
 from app.events import append_event, append_events, conversation_key, event_row
-from app.instances import set_instance_status
+from app.instances import NEEDS_LOGIN, set_instance_status
+from app.lease import InstanceLease, LeaseLost
 from app.models import (
     InboundMessage,
     Instance,
@@ -42,6 +43,7 @@ from app.models import (
 from app.queueing import Wakeup
 from app.settings import Settings
 from app.telegram.port import (
+    AccountFrozen,
     AlreadySent,
     FloodWait,
     MediaKind,
@@ -66,7 +68,8 @@ CLAIM_LEASE = timedelta(seconds=10)
 SEND_TIMEOUT_S = 60.0
 PEER_FLOOD_PAUSE = timedelta(hours=1)
 IDLE_POLL_S = 1.0
-HELD_STATUSES = ("revoked", "logged_out", "awaiting_code", "awaiting_password", "awaiting_qr")
+FROZEN_PAUSE = timedelta(hours=6)
+HELD_STATUSES = (*NEEDS_LOGIN, "awaiting_code", "awaiting_password", "awaiting_qr")
 
 
 M = table_of(Message)
@@ -145,8 +148,11 @@ class SendWorker:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch_size: int = 64,
+        fence: InstanceLease | None = None,
     ) -> None:
         self.instance = instance
+        # The instance's lease: a claim is only made while this process holds it.
+        self._fence = fence
         self._backend = backend
         self._factory = factory
         self._sql = sql
@@ -181,6 +187,8 @@ class SendWorker:
                 wait_s = await self.step()
             except asyncio.CancelledError:
                 raise
+            except LeaseLost:
+                wait_s = IDLE_POLL_S  # the session is being given up: this worker is stopped soon
             except DatabaseUnavailable as exc:
                 self._outage.failed(exc)
                 wait_s = IDLE_POLL_S
@@ -258,6 +266,8 @@ class SendWorker:
     # --- claiming (runs on the SqlRunner) ---
 
     def _claim(self, conn: Connection, now: datetime) -> tuple[list[Claimed], float]:
+        if self._fence is not None:
+            self._fence.guard_sync(conn)
         # `sending` rows whose lease ran out were claimed by a process that died mid-send.
         query = (
             select(*_CLAIM_COLUMNS)
@@ -453,8 +463,10 @@ class SendWorker:
             return Outcome("release", error_code="flood_wait", detail=str(exc.seconds))
         except PeerFlood as exc:
             return Outcome("release", error_code="peer_flood", detail=str(exc))
-        except SessionRevoked as exc:
-            return Outcome("release", error_code="revoked", detail=str(exc))
+        except AccountFrozen as exc:
+            return Outcome("release", error_code="frozen", detail=str(exc))
+        except SessionRevoked as exc:  # revoked, or the account banned or deleted
+            return Outcome("release", error_code=exc.status, detail=str(exc))
         except NotLoggedIn as exc:
             return Outcome("release", error_code="logged_out", detail=str(exc))
         except RecipientError as exc:
@@ -593,13 +605,25 @@ class SendWorker:
             await set_instance_status(
                 session,
                 inst,
-                "flood_wait",
-                "PEER_FLOOD: Telegram limits this account for messaging people; check @SpamBot",
+                "restricted",
+                "PEER_FLOOD: Telegram limits this account for messaging people; check @SpamBot."
+                f" Sending pauses for {PEER_FLOOD_PAUSE.total_seconds() / 3600:.0f} h",
                 now,
                 wait_s=int(PEER_FLOOD_PAUSE.total_seconds()),
             )
-        elif outcome.error_code == "revoked":
-            await set_instance_status(session, inst, "revoked", outcome.detail, now)
+        elif outcome.error_code == "frozen":
+            inst.paused_until = now + FROZEN_PAUSE
+            await set_instance_status(
+                session,
+                inst,
+                "frozen",
+                f"{outcome.detail}. Sending pauses for"
+                f" {FROZEN_PAUSE.total_seconds() / 3600:.0f} h, then tries again",
+                now,
+                wait_s=int(FROZEN_PAUSE.total_seconds()),
+            )
+        elif outcome.error_code in ("revoked", "banned", "deactivated"):
+            await set_instance_status(session, inst, outcome.error_code, outcome.detail, now)
         else:
             await set_instance_status(session, inst, "logged_out", outcome.detail, now)
 

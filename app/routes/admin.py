@@ -138,6 +138,8 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "status": inst.status,
         "status_detail": inst.status_detail,
         "paused_until": inst.paused_until.isoformat() if inst.paused_until else None,
+        # When it entered this status (a health condition's "since").
+        "status_since": inst.status_since.isoformat() if inst.status_since else None,
         "phone": inst.phone,
         "user_id": inst.user_id,
         # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process

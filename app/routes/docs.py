@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app.errors import DATABASE_PROBLEMS, STATUS_BY_CODE
+from app.instances import STATUSES
 from app.routes.common import JSON, services
 from app.routes.messages import MESSAGE_STATUSES
 from app.routes.whatsmate import max_body_bytes
@@ -29,15 +30,7 @@ from outbound.requests import KINDS
 Schema = dict[str, Any]
 
 SCOPES = ("single", "group")
-INSTANCE_STATUSES = (
-    "logged_out",
-    "awaiting_code",
-    "awaiting_password",
-    "awaiting_qr",
-    "ready",
-    "flood_wait",
-    "revoked",
-)
+INSTANCE_STATUSES = STATUSES
 RECIPIENT_STATUSES = ("registered", "pending", "unregistered")
 CLIENT_STATES = ("active", "expired", "revoked")
 SEND_ERROR_STATUSES = (400, 401, 404, 409, 413, 469, 470, 471, 472, 474, 503)
@@ -536,9 +529,16 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
             {
                 "number": integer("Instance number.", minimum=1),
                 "backend": string("Telegram backend.", enum=["telethon", "sandbox"]),
-                "status": string("Login and connection state.", enum=list(INSTANCE_STATUSES)),
-                "status_detail": nullable(string("More about the state.")),
-                "paused_until": timestamp("End of a flood wait.", null=True),
+                "status": string(
+                    "Login and connection state, and the account's condition: flood_wait,"
+                    " restricted (PEER_FLOOD), frozen, banned, deactivated (deleted), revoked.",
+                    enum=list(INSTANCE_STATUSES),
+                ),
+                "status_detail": nullable(string("More about the state, for a human.")),
+                "paused_until": timestamp(
+                    "End of a pause (flood wait, restriction, frozen account).", null=True
+                ),
+                "status_since": timestamp("When the instance entered this status.", null=True),
                 "phone": nullable(string("The account's phone number.")),
                 "user_id": nullable(integer("The account's Telegram user id.")),
                 "profile": {

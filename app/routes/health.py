@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from app.db import check_ready
 from app.errors import DatabaseUnavailable
+from app.instances import STATUSES
 from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
 from app.routes.common import JSON, services
 
@@ -75,10 +76,16 @@ async def metrics(request: Request) -> Response:
         counts, instances, open_deliveries, endpoints = [], [], [], []
     for instance, status, count in counts:
         svc.metrics.queue.labels(str(instance), status).set(count)
+    now = svc.clock()
     for inst in instances:
         up = inst.status == "ready" and inst.status_detail != "disconnected"
         svc.metrics.instance_up.labels(str(inst.number)).set(1 if up else 0)
-    now = svc.clock()
+        for status in STATUSES:
+            current = 1 if inst.status == status else 0
+            svc.metrics.instance_status.labels(str(inst.number), status).set(current)
+        entered = inst.status_since or inst.updated_at
+        held_for = max(0.0, (now - entered).total_seconds())
+        svc.metrics.instance_status_since.labels(str(inst.number)).set(held_for)
     for endpoint_id, enabled in endpoints:
         svc.metrics.webhook_enabled.labels(endpoint_id).set(1 if enabled else 0)
         for status in ("pending", "delivering", "dead"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 MediaKind = Literal["image", "document", "audio", "voice_note"]
 MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "document", "audio", "voice_note")
@@ -123,7 +123,7 @@ class OutboxRead:
     max_id: int
 
 
-InstanceState = Literal["ready", "disconnected", "revoked", "logged_out"]
+InstanceState = Literal["ready", "disconnected", "revoked", "banned", "deactivated", "logged_out"]
 
 
 @dataclass(frozen=True)
@@ -146,14 +146,28 @@ class Account:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class SessionFence(Protocol):
+    """What shows that this process holds the instance's session (the lease, app/lease.py).
+
+    While `valid()` is false the backend must not open a connection; `guard(session)` raises
+    unless the lease is still held, inside the transaction of a write only the holder may make
+    (the session snapshot, login and logout).
+    """
+
+    def valid(self) -> bool: ...
+
+    async def guard(self, session: Any) -> None: ...
+
+
 class TelegramBackend(Protocol):
     """One Telegram user account (one instance)."""
 
-    async def start(self, on_update: UpdateHandler) -> None:
+    async def start(self, on_update: UpdateHandler, *, fence: SessionFence | None = None) -> None:
         """Connect and begin delivering updates (missed ones first) to `on_update`.
 
         An update counts as handled once `on_update` returns; one that raised is offered again
-        later, so `on_update` must be idempotent.
+        later, so `on_update` must be idempotent. Without a fence (tools that hold the lease
+        themselves, tests) nothing is fenced.
         """
 
     async def stop(self) -> None: ...
@@ -237,6 +251,26 @@ class MessageRejected(TelegramError):
 
 class SessionRevoked(TelegramError):
     """The login is gone (terminated from a phone, logged out, key unregistered)."""
+
+    # The instance status it leads to: the account's condition when Telegram says why.
+    status: Literal["revoked", "banned", "deactivated"] = "revoked"
+
+
+class AccountBanned(SessionRevoked):
+    """Telegram banned the account (USER_DEACTIVATED_BAN, PHONE_NUMBER_BANNED)."""
+
+    status = "banned"
+
+
+class AccountDeactivated(SessionRevoked):
+    """The account was deleted (USER_DEACTIVATED)."""
+
+    status = "deactivated"
+
+
+class AccountFrozen(TelegramError):
+    """Telegram froze the account (FROZEN_METHOD_INVALID): it stays logged in but may not send
+    until an appeal succeeds."""
 
 
 class NotLoggedIn(TelegramError):

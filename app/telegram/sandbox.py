@@ -45,6 +45,9 @@ from app.queueing import Wakeup, settle
 from app.telegram.port import (
     MEDIA_KINDS,
     Account,
+    AccountBanned,
+    AccountDeactivated,
+    AccountFrozen,
     AlreadySent,
     ConnectionChanged,
     FloodWait,
@@ -64,6 +67,7 @@ from app.telegram.port import (
     Profile,
     Sender,
     SentMessage,
+    SessionFence,
     SessionRevoked,
     SharedContact,
     TelegramError,
@@ -205,6 +209,13 @@ FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "peer_flood": lambda: PeerFlood("PEER_FLOOD"),
     "transient": lambda: TransientError("RPC_CALL_FAIL"),
     "revoked": lambda: SessionRevoked("AUTH_KEY_UNREGISTERED"),
+    # The account's condition (instance statuses frozen, banned, deactivated).
+    "account_frozen": lambda: AccountFrozen(
+        "Telegram froze this account (FROZEN_METHOD_INVALID): it can log in but not send;"
+        " appeal through @SpamBot"
+    ),
+    "account_banned": lambda: AccountBanned("Telegram banned this account (USER_DEACTIVATED_BAN)"),
+    "account_deleted": lambda: AccountDeactivated("the account was deleted (USER_DEACTIVATED)"),
 }
 
 
@@ -341,6 +352,7 @@ class SandboxTelegram:
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._pump: asyncio.Task[None] | None = None
+        self._fence: SessionFence | None = None
         self._failures: dict[int, int] = {}
         self._outage = OutageLog(log, f"sandbox {instance}")
         # How far the gateway got in the update stream: in memory as each update is handled,
@@ -371,8 +383,9 @@ class SandboxTelegram:
 
     # --- the port ---
 
-    async def start(self, on_update: UpdateHandler) -> None:
+    async def start(self, on_update: UpdateHandler, *, fence: SessionFence | None = None) -> None:
         await self.ensure_account()
+        self._fence = fence
         self._on_update = on_update
         self._pump = asyncio.create_task(self._pump_updates(on_update), name=self._topic)
 
@@ -414,6 +427,8 @@ class SandboxTelegram:
 
     async def log_in(self, phone: str) -> Account:
         async with transaction(self._factory) as session:
+            if self._fence is not None:
+                await self._fence.guard(session)
             account = await session.get(SandboxAccount, self.instance)
             if account is None:
                 account = SandboxAccount(instance=self.instance, phone=phone, user_id=0)
@@ -432,6 +447,8 @@ class SandboxTelegram:
 
     async def log_out(self) -> None:
         async with transaction(self._factory) as session:
+            if self._fence is not None:
+                await self._fence.guard(session)
             account = await session.get(SandboxAccount, self.instance)
             if account is not None:
                 account.logged_in = False

@@ -16,8 +16,10 @@ from typing import Any
 import orjson
 
 from app.db import SessionFactory, transaction
+from app.lease import LeaseLost
 from app.models import TelegramSession
 from app.sealing import derive_key, seal, unseal
+from app.telegram.port import SessionFence
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,14 @@ class SessionStore:
         snapshot: Snapshot = orjson.loads(unseal(self._key, row.sealed, self._owner(instance)))
         return snapshot
 
-    async def store(self, instance: int, snapshot: Snapshot | None) -> None:
-        """Keep the snapshot (None: forget the session, as after a logout)."""
+    async def store(
+        self, instance: int, snapshot: Snapshot | None, *, fence: SessionFence | None = None
+    ) -> None:
+        """Keep the snapshot (None: forget the session, as after a logout). With a fence, only
+        while this process holds the instance's lease (checked in the same transaction)."""
         async with transaction(self._factory) as session:
+            if fence is not None:
+                await fence.guard(session)
             row = await session.get(TelegramSession, instance)
             if snapshot is None:
                 if row is not None:
@@ -72,9 +79,12 @@ class SessionWriter:
 
     _EMPTY: Any = object()
 
-    def __init__(self, store: SessionStore, instance: int) -> None:
+    def __init__(
+        self, store: SessionStore, instance: int, *, fence: SessionFence | None = None
+    ) -> None:
         self._store = store
         self._instance = instance
+        self.fence = fence
         self._pending: Any = self._EMPTY
         self._task: asyncio.Task[None] | None = None
 
@@ -87,7 +97,10 @@ class SessionWriter:
         while self._pending is not self._EMPTY:
             snapshot, self._pending = self._pending, self._EMPTY
             try:
-                await self._store.store(self._instance, snapshot)
+                await self._store.store(self._instance, snapshot, fence=self.fence)
+            except LeaseLost:
+                log.warning("instance %s: not stored: the lease is not held", self._instance)
+                return
             except Exception:
                 log.exception("instance %s: could not store the Telegram session", self._instance)
                 if self._pending is self._EMPTY:

@@ -19,6 +19,7 @@ import datetime as dt
 import inspect
 import io
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from telethon import TelegramClient, errors, events, functions
 from telethon.crypto import AuthKey, rsa
+from telethon.network import ConnectionTcpFull
 from telethon.sessions import MemorySession
 from telethon.tl import types
 
@@ -56,6 +58,8 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
         # Set once the key stopped working (revoked from a phone): kept for the record, never
         # used again; a new login replaces the whole snapshot.
         self.revoked: str | None = None
+        # Why: "revoked", or the account's condition ("banned", "deactivated").
+        self.revoked_status: str | None = None
         # When true, Telethon's own writes of the account's update state are ignored: Telethon
         # advances it as soon as updates arrive, before the gateway has stored them. The
         # backend records the state itself once everything before it was handled
@@ -99,6 +103,7 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
             },
             "account": self.account,
             "revoked": self.revoked,
+            "revoked_status": self.revoked_status,
         }
 
     def restore(self, snapshot: Snapshot) -> None:
@@ -123,6 +128,7 @@ class DatabaseSession(MemorySession):  # type: ignore[misc]
         }
         self.account = snapshot.get("account")
         self.revoked = snapshot.get("revoked")
+        self.revoked_status = snapshot.get("revoked_status")
 
     def save(self) -> None:
         if self._writer is not None:
@@ -177,12 +183,18 @@ _SESSION_GONE = (
     errors.AuthKeyUnregisteredError,
     errors.SessionRevokedError,
     errors.SessionExpiredError,
-    errors.UserDeactivatedError,
-    errors.UserDeactivatedBanError,
     errors.AuthKeyDuplicatedError,
     # The server no longer knows the auth key at all (the transport answers 404).
     errors.AuthKeyNotFound,
 )
+
+
+def _is_frozen(exc: BaseException) -> bool:
+    """FROZEN_METHOD_INVALID and its kin: newer Telethon has classes for them (a FloodError
+    whose `message` says only "FLOOD"); older ones keep Telegram's text in `message`."""
+    if not isinstance(exc, errors.RPCError):
+        return False
+    return type(exc).__name__.startswith("Frozen") or str(exc.message).startswith("FROZEN_")
 
 
 def to_port_error(exc: BaseException) -> port.TelegramError:
@@ -202,6 +214,16 @@ def to_port_error(exc: BaseException) -> port.TelegramError:
             return error(str(exc))
     if isinstance(exc, _REJECTED):
         return port.MessageRejected(str(exc))
+    # The account's condition, where Telegram tells it.
+    if isinstance(exc, errors.UserDeactivatedBanError | errors.PhoneNumberBannedError):
+        return port.AccountBanned(f"Telegram banned this account ({exc.message})")
+    if isinstance(exc, errors.UserDeactivatedError):
+        return port.AccountDeactivated(f"the account was deleted ({exc.message})")
+    if _is_frozen(exc):
+        return port.AccountFrozen(
+            "Telegram froze this account (FROZEN_METHOD_INVALID): it can log in but not send;"
+            " appeal through @SpamBot"
+        )
     if isinstance(exc, _SESSION_GONE):
         return port.SessionRevoked(str(exc))
     if isinstance(exc, errors.RPCError) and exc.code in (400, 403, 406):
@@ -326,6 +348,7 @@ def _new_client(
     on_settled: Callable[[], None] | None = None,
     on_reconnected: Callable[[], Awaitable[None]] | None = None,
     live: bool = False,
+    fence: port.SessionFence | None = None,
 ) -> Any:
     if config.public_key_pem:
         _trust_public_key(config.public_key_pem)
@@ -341,6 +364,10 @@ def _new_client(
     }
     if config.connection is not None:
         kwargs["connection"] = config.connection
+    if fence is not None:
+        kwargs["connection"] = _fenced_connection(
+            kwargs.get("connection", ConnectionTcpFull), fence
+        )
     if live:
         kwargs.update(
             # One at a time and in order: "Hi" is stored before the contact card that follows.
@@ -369,6 +396,21 @@ def _new_client(
     # Customer text goes out exactly as written, never parsed as Markdown.
     client.parse_mode = None
     return client
+
+
+def _fenced_connection(base: Any, fence: port.SessionFence) -> Any:
+    """The client's connection class, refusing to open a connection while the lease is not
+    held: Telethon reconnects by itself, and must not do so in a process that lost the lease
+    (after a kill -STOP, say)."""
+
+    class FencedConnection(base):  # type: ignore[misc]
+        # Telethon's own signature.
+        async def connect(self, timeout: Any = None, ssl: Any = None) -> None:  # noqa: ASYNC109
+            if not fence.valid():
+                raise ConnectionError("this process does not hold the instance's lease")
+            await super().connect(timeout=timeout, ssl=ssl)
+
+    return FencedConnection
 
 
 def _noop() -> None:
@@ -427,13 +469,43 @@ def _account_from_dict(data: dict[str, Any]) -> port.Account:
 # --- the backend ---
 
 
+class _OpeningAborted(Exception):
+    """Opening a session was cancelled by a deliberate change (a logout, another login)."""
+
+
+def _usable(snapshot: Snapshot | None) -> bool:
+    """A stored session that is logged in and not revoked."""
+    return snapshot is not None and bool(snapshot.get("account")) and not snapshot.get("revoked")
+
+
+async def _log_out_client(instance: int, client: Any) -> bool:
+    """auth.logOut on a connected client, then disconnect whatever the answer. Telethon's
+    `log_out()` answers False and stays connected when Telegram refuses; that is not ignored."""
+    try:
+        confirmed = bool(await asyncio.wait_for(client.log_out(), CALL_TIMEOUT_S))
+    except Exception as exc:
+        log.warning("instance %s: log out at Telegram failed: %r", instance, exc)
+        confirmed = False
+    if not confirmed:
+        log.warning("instance %s: Telegram did not confirm the logout", instance)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.disconnect(), CONNECT_TIMEOUT_S)
+    return confirmed
+
+
 class TelethonBackend:
     """One instance's Telegram account through Telethon (the port's TelegramBackend).
 
-    A supervisor task owns the client: it connects when a logged-in session is stored, reports
+    The session's life is one state machine (`state`): logged_out -> connecting -> ready ->
+    logging_out -> logged_out, plus revoked. Its transitions (opening a client, a login that
+    replaces the session, a logout, a revocation) are serialised by one lock, and each
+    deliberate change bumps `_generation`: a client opened for an older generation is never
+    kept, and its end is no outage. A supervisor task opens the stored session, reports
     `ready`, `disconnected` and `revoked` through `on_update`, reconnects with backoff, and
     while no usable session exists it waits for one (`tgw login` in another process, or the
-    admin API, stores it).
+    admin API, stores it). With a fence (the instance's lease) no connection is opened while
+    the lease is not held, and Telegram is asked to drop the connection should this process
+    stop answering (MTProto ping_delay_disconnect; app/lease.py says why).
     """
 
     def __init__(
@@ -442,13 +514,19 @@ class TelethonBackend:
         store: SessionStore,
         config: TelethonConfig | None,
         clock: Callable[[], datetime],
+        *,
+        ping_every_s: float = 3.0,
+        disconnect_after_s: int = 10,
     ) -> None:
         self.instance = instance
         self._store = store
         self._config = config
         self._clock = clock
+        self._ping_every_s = ping_every_s
+        self._disconnect_after_s = disconnect_after_s
         self._writer = SessionWriter(store, instance)
         self._on_update: port.UpdateHandler | None = None
+        self._fence: port.SessionFence | None = None
         self._client: Any = None
         self._session: DatabaseSession | None = None
         self._account: port.Account | None = None
@@ -460,13 +538,21 @@ class TelethonBackend:
         self._stuck = False
         self._state_reported: tuple[str, str | None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._login_event = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._generation = 0
+        self._opening: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.state: str = "logged_out"
         self.status_detail: str | None = None
 
     # -- lifecycle --
 
-    async def start(self, on_update: port.UpdateHandler) -> None:
+    async def start(
+        self, on_update: port.UpdateHandler, *, fence: port.SessionFence | None = None
+    ) -> None:
         self._on_update = on_update
+        self._fence = fence
+        self._writer.fence = fence
         self._stopping = False
         snapshot = await self._load()
         if snapshot is not None and snapshot.get("account") and not snapshot.get("revoked"):
@@ -482,6 +568,7 @@ class TelethonBackend:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._generation += 1
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -491,7 +578,8 @@ class TelethonBackend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._close_client()
-        await self._writer.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.flush(), CONNECT_TIMEOUT_S)
 
     async def me(self) -> port.Account | None:
         return self._account
@@ -499,34 +587,82 @@ class TelethonBackend:
     # -- logging in and out, profile --
 
     def new_login(self) -> TelethonLogin:
-        return TelethonLogin(self.instance, self._store, self._config)
+        return TelethonLogin(self.instance, self._store, self._config, fence=self._fence)
 
     async def resume_login(self) -> TelethonLogin | None:
-        return await TelethonLogin.resume(self.instance, self._store, self._config)
+        return await TelethonLogin.resume(self.instance, self._store, self._config, self._fence)
+
+    def _interrupt(self) -> None:
+        """A deliberate change begins: what was under way for the old session is abandoned."""
+        self._generation += 1
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
 
     async def login_completed(self) -> None:
-        """A new session was stored: replace the running one (if any) with it now."""
-        if self._client is not None and self._session is not None:
-            self._session.detach()  # the old client must not overwrite the new session
-            with contextlib.suppress(Exception):
-                await self._client.disconnect()
-        self._login_event.set()
+        """A new session was stored: replace the running one (if any) with it and open it.
+        Returns once it is open (reported `ready`), or once opening it failed (the supervisor
+        then keeps trying)."""
+        self._interrupt()
+        async with self._lock:
+            if self._session is not None:
+                self._session.detach()  # the old client must not overwrite the new session
+            await self._close_client()
+            snapshot = await self._load()
+            if _usable(snapshot) and not self._stopping:
+                assert snapshot is not None
+                try:
+                    await self._open_now(snapshot)
+                except Exception as exc:
+                    log.warning("instance %s: the new session did not open: %r", self.instance, exc)
+            self._wake.set()
 
     async def log_out(self) -> None:
-        client, session = self._client, self._session
-        if session is not None:
-            session.detach()
-        self._account = None
-        if client is not None and self._connected.is_set():
-            try:
-                await asyncio.wait_for(client.log_out(), CALL_TIMEOUT_S)
-            except Exception as exc:
-                log.warning("instance %s: log out at Telegram failed: %r", self.instance, exc)
-            await self._store.store(self.instance, None)
-        else:
-            await log_out(self.instance, self._store, self._config)
-        self._login_event.set()
-        await self._report("logged_out", None)
+        """End the session at Telegram and forget it, whatever it was doing (connecting,
+        catching up, ready). Ends `logged_out` even when Telegram does not confirm."""
+        self._interrupt()
+        async with self._lock:
+            self.state = "logging_out"
+            client, session = self._client, self._session
+            if session is not None:
+                session.detach()
+            self._account = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer.flush(), CONNECT_TIMEOUT_S)
+            confirmed: bool | None
+            if client is not None and self._connected.is_set():
+                confirmed = await _log_out_client(self.instance, client)
+            else:
+                await self._close_client()
+                confirmed = await self._log_out_stored()
+            await self._close_client()
+            await self._store.store(self.instance, None, fence=self._fence)
+            self.state = "logged_out"
+            self._wake.set()
+            detail = None
+            if confirmed is False:
+                detail = (
+                    "Telegram did not confirm the logout; the session was closed and forgotten"
+                    " here (if the phone still lists it under Devices, end it there)"
+                )
+            self._state_reported = None  # a login may have set other statuses meanwhile
+            await self._report("logged_out", detail)
+
+    async def _log_out_stored(self) -> bool | None:
+        """Log the stored session out with a client of its own (ours is closed: under the
+        lock nothing else can open one). None when there was nothing to log out."""
+        snapshot = await self._load()
+        if self._config is None or not _usable(snapshot):
+            return None
+        assert snapshot is not None
+        client = _new_client(self._config, DatabaseSession(None, snapshot), fence=self._fence)
+        try:
+            await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
+        except Exception as exc:
+            log.warning("instance %s: cannot reach Telegram to log out: %r", self.instance, exc)
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            return False
+        return await _log_out_client(self.instance, client)
 
     async def get_profile(self) -> port.Profile | None:
         client = self._live_client()
@@ -601,85 +737,139 @@ class TelethonBackend:
             except Exception:
                 log.exception("instance %s: could not record status %s", self.instance, state)
 
+    async def _pause(self, seconds: float) -> None:
+        """Wait, but wake at once for a login or a logout."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
     async def _supervise(self) -> None:
         backoff = 1.0
         while not self._stopping:
-            snapshot = await self._load()
             if self._config is None:
                 await self._report(
                     "logged_out", "set [telegram] api_id and api_hash (my.telegram.org)"
                 )
                 return
-            if snapshot is None or not snapshot.get("account") or snapshot.get("revoked"):
-                self._account = None
-                if snapshot is not None and snapshot.get("revoked"):
-                    await self._report("revoked", snapshot["revoked"])
-                else:
-                    await self._report("logged_out", None)
-                await self._wait_for_login(snapshot)
+            if self._fence is not None and not self._fence.valid():
+                # The lease is not (or no longer) ours: never connect. The owner of this
+                # backend stops it; until then, look again now and then.
+                await self._close_client()
+                await self._pause(1.0)
                 continue
+            generation = self._generation
+            if self._client is None:
+                outcome = await self._open_as_supervisor(generation)
+                if outcome == "no_session":
+                    await self._wait_for_login()
+                    continue
+                if outcome == "aborted":
+                    continue
+                if outcome == "failed":
+                    if self._generation == generation and not self._stopping:
+                        await self._report("disconnected", f"reconnecting in {backoff:.0f} s")
+                        await self._pause(backoff)
+                        backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    continue
+            backoff = 1.0
+            client = self._client
+            error: Exception | None = None
             try:
-                await self._run_client(snapshot)
-                backoff = 1.0
-            except port.SessionRevoked as exc:
-                await self._revoked(str(exc))
-                continue
+                await self._run(client)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("instance %s: Telegram connection lost: %r", self.instance, exc)
-            finally:
+                error = exc
+            async with self._lock:
+                if self._client is not client or self._generation != generation:
+                    continue  # replaced or logged out on purpose: no outage
                 await self._close_client()
+                if isinstance(error, port.SessionRevoked):
+                    await self._revoked(error)
+                    continue
             if self._stopping:
                 return
-            if self._login_event.is_set():
-                self._login_event.clear()
-                continue  # logged out or replaced by a new login on purpose: no outage
+            log.warning("instance %s: Telegram connection lost: %r", self.instance, error)
             await self._report("disconnected", f"reconnecting in {backoff:.0f} s")
-            await asyncio.sleep(backoff)
+            await self._pause(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    async def _wait_for_login(self, seen: Snapshot | None) -> None:
-        """Poll the store until a logged-in session other than `seen` is there."""
-        seen_key = seen.get("auth_key") if seen else None
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._login_event.wait(), LOGIN_POLL_S)
-            self._login_event.clear()
+    async def _open_as_supervisor(self, generation: int) -> str:
+        """Open the stored session: "open", "no_session" (none usable: wait for a login),
+        "failed" (try again later) or "aborted" (a login or logout came first)."""
+        async with self._lock:
+            if self._generation != generation or self._stopping:
+                return "aborted"
+            if self._client is not None:
+                return "open"  # a login opened the new session meanwhile
             snapshot = await self._load()
-            if (
-                snapshot is not None
-                and snapshot.get("account")
-                and not snapshot.get("revoked")
-                and snapshot.get("auth_key") != seen_key
-            ):
-                return
-            if snapshot is None and seen is not None:
-                return  # logged out meanwhile: report it
+            if not _usable(snapshot):
+                self._account = None
+                if snapshot is not None and snapshot.get("revoked"):
+                    status: port.InstanceState = "revoked"
+                    if snapshot.get("revoked_status") in ("banned", "deactivated"):
+                        status = snapshot["revoked_status"]
+                    self.state = status
+                    await self._report(status, snapshot["revoked"])
+                else:
+                    self.state = "logged_out"
+                    await self._report("logged_out", None)
+                return "no_session"
+            assert snapshot is not None
+            try:
+                await self._open_now(snapshot)
+            except port.SessionRevoked as exc:
+                await self._revoked(exc)
+                return "no_session"
+            except _OpeningAborted:
+                return "aborted"
+            except Exception as exc:
+                log.warning("instance %s: cannot connect to Telegram: %r", self.instance, exc)
+                return "failed"
+            return "open"
 
-    async def _run_client(self, snapshot: Snapshot) -> None:
+    async def _open_now(self, snapshot: Snapshot) -> None:
+        """Connect with the snapshot's key and make it the running session (under the lock).
+        Runs as a task of its own, so a logout can cancel it midway."""
+        self._opening = asyncio.create_task(self._open(snapshot))
+        try:
+            await self._opening
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are cancelled ourselves (shutdown)
+            raise _OpeningAborted() from None  # a logout or another login came first
+        finally:
+            self._opening = None
+
+    async def _open(self, snapshot: Snapshot) -> None:
         assert self._config is not None
         session = DatabaseSession(self._writer, snapshot)
         session.guard_update_state = True
-        self._session = session
-        self._stuck = False
         client = _new_client(
             self._config,
             session,
             on_settled=self._settled,
             on_reconnected=self._reconnected,
             live=True,
+            fence=self._fence,
         )
-        self._client = client
         client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
         client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
+        self.state = "connecting"
+        self._session, self._client, self._stuck = session, client, False
         try:
-            await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
-            me = await asyncio.wait_for(client.get_me(), CALL_TIMEOUT_S)
-        except Exception as exc:
-            raise to_port_error(exc) from exc
-        if me is None:
-            raise port.SessionRevoked("the stored session is no longer logged in")
+            try:
+                await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
+                me = await asyncio.wait_for(client.get_me(), CALL_TIMEOUT_S)
+            except Exception as exc:
+                raise to_port_error(exc) from exc
+            if me is None:
+                raise port.SessionRevoked("the stored session is no longer logged in")
+        except BaseException:
+            session.detach()  # a half-open client stores nothing
+            await self._close_client()
+            raise
         self._account = _account_of(me)
         session.account = _account_dict(self._account)
         if session.stored_update_state() is None:
@@ -687,8 +877,19 @@ class TelethonBackend:
             self._settled()
         session.save()
         self._connected.set()
+        self.state = "ready"
+        self._state_reported = None  # a login may have set other statuses meanwhile
         await self._report("ready", None)
         self._spawn(self._reconcile_reads(client))
+
+    async def _wait_for_login(self) -> None:
+        """Until a session is open (a login here) or a usable one is stored (`tgw login`)."""
+        while not self._stopping and self._client is None:
+            await self._pause(LOGIN_POLL_S)
+            if self._client is not None or _usable(await self._load()):
+                return
+
+    async def _run(self, client: Any) -> None:
         ticker = asyncio.create_task(self._watch(client))
         try:
             await client.run_until_disconnected()
@@ -722,14 +923,21 @@ class TelethonBackend:
             log.warning("instance %s: could not read the dialogs' read marks", self.instance)
 
     async def _watch(self, client: Any) -> None:
-        """Report a network loss that lasts, and catch up now and then: a reconnect can drop
-        updates silently (reference/telethon-notes.md §9)."""
+        """Report a network loss that lasts, catch up now and then (a reconnect can drop updates
+        silently, reference/telethon-notes.md §9), ask Telegram to drop the connection should
+        this process go silent, and close the client the moment the lease is not held."""
         loop = asyncio.get_running_loop()
         down_since: float | None = None
-        last_catch_up = loop.time()
+        last_catch_up = last_ping = loop.time()
+        await self._ping_delay_disconnect(client)
         while True:
-            await asyncio.sleep(WATCH_EVERY_S)
+            await asyncio.sleep(min(WATCH_EVERY_S, self._ping_every_s))
             now = loop.time()
+            if self._fence is not None and not self._fence.valid():
+                log.warning("instance %s: the lease is not held: disconnecting", self.instance)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.disconnect(), CONNECT_TIMEOUT_S)
+                return
             try:
                 if not client._sender._transport_connected():
                     down_since = down_since if down_since is not None else now
@@ -737,11 +945,21 @@ class TelethonBackend:
                         await self._report("disconnected", "network lost; reconnecting")
                     continue
                 down_since = None
+                if now - last_ping >= self._ping_every_s:
+                    last_ping = now
+                    self._spawn(self._ping_delay_disconnect(client))
                 if now - last_catch_up >= CATCH_UP_EVERY_S:
                     last_catch_up = now
                     await client.catch_up()
             except Exception:
                 log.exception("instance %s: connection watch failed", self.instance)
+
+    async def _ping_delay_disconnect(self, client: Any) -> None:
+        request = functions.PingDelayDisconnectRequest(
+            ping_id=secrets.randbits(63), disconnect_delay=self._disconnect_after_s
+        )
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client(request), self._disconnect_after_s)
 
     async def _close_client(self) -> None:
         self._connected.clear()
@@ -753,19 +971,28 @@ class TelethonBackend:
         if self._session is not None and self._session.account and not self._session.revoked:
             self._session.save()
 
-    async def _revoked(self, detail: str) -> None:
-        """The key is dead: remember it, hold the queue, wait for a new login."""
-        log.warning("instance %s: Telegram session revoked: %s", self.instance, detail)
+    async def _revoked(self, error: port.SessionRevoked) -> None:
+        """The key is dead (under the lock): remember it and why (revoked, or the account
+        banned or deleted), hold the queue, wait for a login."""
+        detail = str(error)
+        log.warning(
+            "instance %s: Telegram session ended (%s): %s", self.instance, error.status, detail
+        )
         self._account = None
         stored = await self._load()
         if stored is None:  # logged out on purpose (tgw logout)
+            self.state = "logged_out"
             await self._report("logged_out", None)
             return
-        if self._session is not None:
-            self._session.revoked = detail or "revoked"
-            self._session.save()
-            await self._writer.flush()
-        await self._report("revoked", detail)
+        session = self._session
+        if session is not None and stored.get("auth_key") == session.snapshot().get("auth_key"):
+            session.revoked = detail or "revoked"
+            session.revoked_status = error.status
+            session.save()
+            with contextlib.suppress(Exception):
+                await self._writer.flush()
+        self.state = error.status
+        await self._report(error.status, detail)
 
     def _settled(self) -> None:
         """Every update Telethon took in is handled: its update state can be written down."""
@@ -884,10 +1111,11 @@ class TelethonBackend:
         except Exception as exc:
             error = to_port_error(exc)
             if isinstance(error, port.SessionRevoked):
-                await self._revoked(str(error))
-                if self._client is not None:
-                    # The supervisor finds the key marked revoked and waits for a login.
-                    await self._client.disconnect()
+                async with self._lock:  # a transition: one at a time with the others
+                    if self._client is client:
+                        await self._revoked(error)
+                        # The supervisor finds the key marked revoked and waits for a login.
+                        await self._close_client()
             raise error from exc
 
     async def _send(self, client: Any, message: port.OutgoingMessage) -> port.SentMessage:
@@ -1127,11 +1355,14 @@ class TelethonLogin:
         store: SessionStore,
         config: TelethonConfig | None,
         pending: Snapshot | None = None,
+        *,
+        fence: port.SessionFence | None = None,
     ) -> None:
         self.instance = instance
         self._config = config
-        self._writer = SessionWriter(store, instance)
-        self._pending = SessionWriter(store, -instance)
+        self._fence = fence
+        self._writer = SessionWriter(store, instance, fence=fence)
+        self._pending = SessionWriter(store, -instance, fence=fence)
         self._session = _LoginSession(self._writer, self._pending, pending)
         self._client: Any = None
         self._phone: str | None = self._session.login.get("phone")
@@ -1141,13 +1372,17 @@ class TelethonLogin:
 
     @classmethod
     async def resume(
-        cls, instance: int, store: SessionStore, config: TelethonConfig | None
+        cls,
+        instance: int,
+        store: SessionStore,
+        config: TelethonConfig | None,
+        fence: port.SessionFence | None = None,
     ) -> TelethonLogin | None:
         """The login another process (or an earlier run) left waiting for its code."""
         pending = await store.load(-instance)
         if pending is None or not pending.get("login", {}).get("code_hash"):
             return None
-        return cls(instance, store, config, pending)
+        return cls(instance, store, config, pending, fence=fence)
 
     async def _connected(self) -> Any:
         if self._config is None:
@@ -1155,7 +1390,7 @@ class TelethonLogin:
                 "not_configured", "set [telegram] api_id and api_hash first (my.telegram.org)"
             )
         if self._client is None:
-            self._client = _new_client(self._config, self._session)
+            self._client = _new_client(self._config, self._session, fence=self._fence)
             try:
                 await asyncio.wait_for(self._client.connect(), CONNECT_TIMEOUT_S)
             except Exception as exc:
@@ -1277,15 +1512,15 @@ async def log_out(instance: int, store: SessionStore, config: TelethonConfig | N
         return False
     writer = SessionWriter(store, instance)
     if config is not None and snapshot.get("auth_key") and not snapshot.get("revoked"):
-        session = DatabaseSession(writer, snapshot)
-        client = _new_client(config, session)
+        client = _new_client(config, DatabaseSession(None, snapshot))
         try:
             await asyncio.wait_for(client.connect(), CONNECT_TIMEOUT_S)
-            await asyncio.wait_for(client.log_out(), CALL_TIMEOUT_S)
-        except Exception as exc:  # unreachable or already dead: forget it here all the same
-            log.warning("instance %s: log out at Telegram failed: %r", instance, exc)
+        except Exception as exc:  # unreachable: forget it here all the same
+            log.warning("instance %s: cannot reach Telegram to log out: %r", instance, exc)
             with contextlib.suppress(Exception):
                 await client.disconnect()
+        else:
+            await _log_out_client(instance, client)
     writer.submit(None)
     await writer.flush()
     return True

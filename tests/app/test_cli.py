@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# This checkout first on the path: an installed `tgw` (editable elsewhere) must not answer.
+ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+
 
 def tgw(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "tgw.toml"
@@ -19,7 +22,7 @@ def tgw(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
+        env=ENV,
     )
 
 

@@ -56,7 +56,7 @@ def test_bad_config_stops_the_cli_with_exit_code_2(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     assert result.returncode == 2
     assert "sending.per_secnd" in result.stderr

@@ -1,15 +1,19 @@
 """Fixtures for every end-to-end module: `harness` (real `tgw serve` processes) and
-`private_postgres` (a throwaway PostgreSQL cluster a test may stop and restart)."""
+`private_postgres` (a throwaway PostgreSQL cluster a test may stop and restart), `fake` (the fake
+MTProto server)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.private_postgres import private_postgres
 from tests.e2e.test_serve_process import ServeHarness
+from tests.telegram.fake_mtproto import FakeTelegram
+
+__all__ = ["harness", "private_postgres"]
 
 __all__ = ["harness", "private_postgres"]
 
@@ -21,3 +25,12 @@ def harness(tmp_path: Path) -> Iterator[ServeHarness]:
         yield serve
     finally:
         serve.stop_all()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """The fake Telegram (real MTProto over TCP on 127.0.0.1) that `tgw` processes talk to."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()

@@ -35,14 +35,6 @@ WITHIN_S = 30.0
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def harness(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[ServeHarness]:
     key_file = tmp_path / "server-key.pem"
     fake.write_public_key(key_file)

@@ -226,11 +226,9 @@ class TestConfiguredProfile:
             "/admin/instances/1/profile", json={"first_name": "Renamed"}, headers=ADMIN
         )
         assert renamed.status_code == 200
-        for backend in services.backends.values():
-            await backend.stop()
-        for lease in services.leases.values():
-            await lease.release()  # as if the process stopped
-        assert await start_instances(services, workers=False) == []
+        await services.stop_owning()  # as if the process stopped
+        tasks = await start_instances(services, workers=False)
+        assert [task.get_name() for task in tasks] == ["instance-owner-1"]  # no send worker
         assert services.leases[1].held  # started as the owner: the config was looked at
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
         assert view["first_name"] == "Renamed"

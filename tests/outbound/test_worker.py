@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.main import make_worker
@@ -186,8 +187,77 @@ async def test_peer_flood_stops_sending_and_sets_the_instance_status(
     message_id = await send_text(http, api_client, "m-pf")
     await worker.step()
     inst = await instance(services)
-    assert inst.status == "flood_wait" and "PEER_FLOOD" in (inst.status_detail or "")
+    assert inst.status == "restricted" and "PEER_FLOOD" in (inst.status_detail or "")
     assert (await message(services, message_id)).status == "queued"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        ("account_banned", "banned", "banned"),
+        ("account_deleted", "deactivated", "deleted"),
+    ],
+)
+async def test_a_banned_or_deleted_account_holds_the_queue_and_says_so(
+    http: httpx.AsyncClient,
+    api_client: dict[str, str],
+    services: Services,
+    worker: Any,
+    clock: Clock,
+    error: str,
+    status: str,
+    words: str,
+) -> None:
+    await say(http, NUMBER, "Hi")
+    await drain(worker)
+    await fault(http, error=error)
+    message_id = await send_text(http, api_client, f"m-{error}")
+    await worker.step()
+    inst = await instance(services)
+    assert inst.status == status and words in (inst.status_detail or "")
+    assert inst.status_since == clock.now
+    assert (await message(services, message_id)).status == "queued"
+    assert await worker.step() > 0  # nothing is attempted until a new login
+    view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
+    assert (view["status"], view["status_since"]) == (status, clock.now.isoformat())
+    events = (await http.get("/api/v1/events", params={"after": 0}, headers=api_client)).json()
+    last = [e for e in events["data"] if e["type"] == "instance.status"][-1]["data"]
+    assert (last["status"], last["since"]) == (status, clock.now.isoformat())
+
+
+async def test_a_frozen_account_pauses_sending_and_tries_again_later(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services, worker: Any,
+    clock: Clock,
+) -> None:  # fmt: skip
+    await say(http, NUMBER, "Hi")
+    await drain(worker)
+    await fault(http, error="account_frozen")
+    message_id = await send_text(http, api_client, "m-frozen")
+    await worker.step()
+    inst = await instance(services)
+    assert inst.status == "frozen" and "froze" in (inst.status_detail or "")
+    assert inst.paused_until is not None and inst.paused_until > clock.now
+    assert (await message(services, message_id)).status == "queued"
+    clock.advance((inst.paused_until - clock.now).total_seconds() + 1)
+    await drain(worker)  # the fault was for one try: it goes out now
+    assert (await message(services, message_id)).status == "sent"
+    assert (await instance(services)).status == "ready"
+
+
+async def test_metrics_name_the_accounts_condition_and_the_time_since(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services, worker: Any,
+    clock: Clock,
+) -> None:  # fmt: skip
+    await say(http, NUMBER, "Hi")
+    await drain(worker)
+    await fault(http, error="peer_flood")
+    await send_text(http, api_client, "m-metrics")
+    await worker.step()
+    clock.advance(90)
+    text = (await http.get("/metrics")).text
+    assert 'tgw_instance_status{instance="1",status="restricted"} 1.0' in text
+    assert 'tgw_instance_status{instance="1",status="ready"} 0.0' in text
+    assert 'tgw_instance_status_since_seconds{instance="1"} 90.0' in text
 
 
 class TestPacing:

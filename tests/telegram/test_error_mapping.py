@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from telethon import errors
+from telethon.tl.types import RpcError
 
 from app.telegram import port
 from app.telegram.telethon_adapter import to_port_error
@@ -85,3 +86,23 @@ def test_an_unknown_400_is_rejected_with_its_message() -> None:
 
 def test_an_auth_key_the_server_no_longer_knows_is_a_revoked_session() -> None:
     assert isinstance(to_port_error(errors.AuthKeyNotFound()), port.SessionRevoked)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.UserDeactivatedBanError, "banned"),
+        (errors.PhoneNumberBannedError, "banned"),
+        (errors.UserDeactivatedError, "deactivated"),
+        (errors.AuthKeyUnregisteredError, "revoked"),
+    ],
+)
+def test_a_dead_session_names_the_accounts_condition(error: type[Exception], status: str) -> None:
+    mapped = to_port_error(error(request=None))
+    assert isinstance(mapped, port.SessionRevoked) and mapped.status == status
+
+
+def test_a_frozen_account_is_told_apart_from_a_refused_message() -> None:
+    frozen = errors.rpc_message_to_error(RpcError(420, "FROZEN_METHOD_INVALID"), None)
+    mapped = to_port_error(frozen)
+    assert isinstance(mapped, port.AccountFrozen) and "froze" in str(mapped)

@@ -761,3 +761,40 @@ async def test_a_long_outage_is_reported_and_the_gateway_comes_back_by_itself(
             return inst.status == "ready" and inst.status_detail is None
 
         await eventually(back, "the instance to be ready again")
+
+
+async def test_a_banned_account_is_reported_banned_and_stays_so_after_a_restart(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, _account, _person, headers):
+        fake.fail_next("SendMessageRequest", "USER_DEACTIVATED_BAN")
+        message_id = await _send_text(http, headers, "to a banned account")
+        worker = make_worker(services, 1)
+        await drain(worker)
+        row = await instance_row(services)
+        assert row.status == "banned" and "banned" in (row.status_detail or "")
+        assert (await message_row(services, message_id)).status == "queued"
+    async with gateway(schema, clock, fake) as (services, _http):
+        # The stored session remembers why it ended: not reported as a mere revocation.
+        async def banned() -> bool:
+            return (await instance_row(services)).status == "banned"
+
+        await eventually(banned, "the banned status after a restart")
+
+
+async def test_a_frozen_account_pauses_the_queue_with_a_human_detail(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, _account, person, headers):
+        fake.fail_next("SendMessageRequest", "FROZEN_METHOD_INVALID", 420)
+        message_id = await _send_text(http, headers, "frozen for now")
+        worker = make_worker(services, 1)
+        await drain(worker)
+        row = await instance_row(services)
+        assert row.status == "frozen" and "froze" in (row.status_detail or "")
+        assert row.paused_until is not None
+        assert (await message_row(services, message_id)).status == "queued"
+        clock.advance((row.paused_until - clock.now).total_seconds() + 1)
+        await drain(worker)
+        assert (await message_row(services, message_id)).status == "sent"
+        assert [r.text for r in fake.sent_to(person)][-1] == "frozen for now"

@@ -11,10 +11,15 @@
 (function () {
   const POLL_INSTANCES_MS = 2500;
   const POLL_LOGIN_MS = 2000;
-  const LOGGED_IN = ["ready", "flood_wait"];
+  // Logged in, whatever the account's condition (the queue may be paused).
+  const LOGGED_IN = ["ready", "flood_wait", "restricted", "frozen"];
   const STATUS_CLASS = {
     ready: "good",
     flood_wait: "warn",
+    restricted: "warn",
+    frozen: "bad",
+    banned: "bad",
+    deactivated: "bad",
     awaiting_code: "warn",
     awaiting_password: "warn",
     awaiting_qr: "warn",
@@ -89,6 +94,23 @@
     if (!iso) return "—";
     const date = new Date(iso);
     return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  }
+
+  // "3 h 5 min ago": how long the instance has been in its status (the account's condition).
+  function since(iso) {
+    if (!iso) return "—";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return String(iso);
+    const seconds = Math.max(0, Math.round((Date.now() - date.getTime()) / 1000));
+    const parts = [];
+    const days = Math.floor(seconds / 86400);
+    const hours = Math.floor((seconds % 86400) / 3600);
+    const minutes = Math.floor((seconds % 3600) / 60);
+    if (days) parts.push(days + " d");
+    if (hours) parts.push(hours + " h");
+    if (!days && minutes) parts.push(minutes + " min");
+    if (!parts.length) parts.push(seconds + " s");
+    return parts.join(" ") + " ago (" + date.toLocaleString() + ")";
   }
 
   function phone(number) {
@@ -444,6 +466,7 @@
         ["Phone", phone(inst.phone)],
         ["Backend", inst.backend || "—"],
         ["Detail", inst.status_detail || "—"],
+        ["Since", since(inst.status_since)],
         owner(inst),
         inst.paused_until ? ["Paused until", when(inst.paused_until)] : null,
       ]),
@@ -519,6 +542,7 @@
           ["Backend", inst.backend || "—"],
           ["Telegram user id", inst.user_id === null || inst.user_id === undefined ? "—" : String(inst.user_id)],
           ["Detail", inst.status_detail || "—"],
+          ["Since", since(inst.status_since)],
           owner(inst),
           inst.paused_until ? ["Paused until", when(inst.paused_until)] : null,
         ]),

@@ -21,6 +21,7 @@ import os
 import secrets
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,12 @@ class Connection:
         self.handshake = Handshake(server._server_key)
         self.no_updates = False  # the client wraps its calls in invokeWithoutUpdates
         self._seq = 0
+        # For tests of who was connected when (FakeTelegram.connection_log).
+        self.opened_at = time.monotonic()
+        self.closed_at: float | None = None
+        self.peer_port: int = (writer.get_extra_info("peername") or ("", 0))[1]
+        self.key_ids: set[int] = set()
+        self._disconnect_timer: asyncio.TimerHandle | None = None
 
     @property
     def closed(self) -> bool:
@@ -115,8 +122,20 @@ class Connection:
             self.close()
 
     def close(self) -> None:
+        if self.closed_at is None:
+            self.closed_at = time.monotonic()
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+            self._disconnect_timer = None
         if not self.writer.is_closing():
             self.writer.close()
+
+    def disconnect_later(self, delay_s: float) -> None:
+        """ping_delay_disconnect: close the connection unless another such ping comes first
+        (Telegram does this; a client that stops answering is cut off)."""
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+        self._disconnect_timer = asyncio.get_running_loop().call_later(delay_s, self.close)
 
     # --- incoming ---
 
@@ -160,6 +179,7 @@ class Connection:
             return
         _salt, session_id, msg_id, _seq_no, length = struct.unpack("<qqqii", plain[:32])
         self.key = record
+        self.key_ids.add(record.key_id)
         if session_id != self.session_id:
             self.session_id = session_id
             self._seq = 0
@@ -211,6 +231,18 @@ class Connection:
         self.send_object(updates, response=False)
 
 
+class Hold:
+    """A call the fake holds back (FakeTelegram.hold_next)."""
+
+    def __init__(self, skip: int = 0) -> None:
+        self.skip = skip
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeTelegram:
     """A fake Telegram DC for Telethon clients. See the package docstring for an example."""
 
@@ -230,7 +262,13 @@ class FakeTelegram:
         self._keys: dict[int, AuthKeyRecord] = {}
         self._tokens: list[LoginToken] = []
         self._failures: dict[str, list[list[Any]]] = {}
+        self._holds: dict[str, list[Hold]] = {}
         self._connections: set[Connection] = set()
+        # Every connection ever made, open or closed, in order (who was connected when).
+        self.connection_log: list[Connection] = []
+        # Called as each connection opens (a test may find out which process made it).
+        self.on_connection: Callable[[Connection], None] | None = None
+        self.delay_disconnect_pings = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._msg_ids = _MsgIds()
@@ -278,6 +316,9 @@ class FakeTelegram:
         self._tasks.add(task)
         conn = Connection(self, writer)
         self._connections.add(conn)
+        self.connection_log.append(conn)
+        if self.on_connection is not None:
+            self.on_connection(conn)
         try:
             await conn.run(reader)
         finally:
@@ -427,6 +468,19 @@ class FakeTelegram:
             [error, code if code is not None else _default_code(error), times]
         )
 
+    def hold_next(self, request: str, *, skip: int = 0) -> Hold:
+        """The next call of `request` (Telethon class name), after `skip` others, is received
+        but answered only once the test calls `release()` on what this returns: an injected
+        delay at an exact point (`await hold.arrived.wait()` tells the call came)."""
+        hold = Hold(skip)
+        self._holds.setdefault(request, []).append(hold)
+        return hold
+
+    async def _answer_later(self, hold: Hold, conn: Connection, msg_id: int, request: Any) -> None:
+        await hold.released.wait()
+        if not conn.closed:
+            self._answer(conn, msg_id, request)
+
     def revoke(self, account: FakeUser) -> None:
         """Log out every key of `account` (terminated from the phone): 401 AUTH_KEY_UNREGISTERED."""
         for record in self._keys.values():
@@ -470,6 +524,11 @@ class FakeTelegram:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    def connections_of(self, account: FakeUser) -> list[Connection]:
+        """Every connection (open or closed) that used a key logged in as `account`."""
+        keys = {k.key_id for k in self._keys.values() if k.user_id == account.user_id}
+        return [c for c in self.connection_log if c.key_ids & keys]
 
     # --- internals used by Connection and Methods ---
 
@@ -522,6 +581,9 @@ class FakeTelegram:
             self._process(conn, msg_id, read_object(obj.data))
         elif isinstance(obj, functions.PingRequest | functions.PingDelayDisconnectRequest):
             conn.send_object(types.Pong(msg_id=msg_id, ping_id=obj.ping_id))
+            if isinstance(obj, functions.PingDelayDisconnectRequest):
+                self.delay_disconnect_pings += 1
+                conn.disconnect_later(obj.disconnect_delay)
         elif isinstance(obj, functions.DestroySessionRequest):
             conn.send_rpc_result(msg_id, types.DestroySessionOk(session_id=obj.session_id))
         elif isinstance(obj, functions.GetFutureSaltsRequest):
@@ -551,6 +613,23 @@ class FakeTelegram:
             isinstance(w, functions.InvokeWithoutUpdatesRequest) for w in wrappers
         )
         self.requests.append((conn.key.key_id, inner))
+        name = type(inner).__name__
+        holds = self._holds.get(name)
+        if holds and holds[0].skip > 0:
+            holds[0].skip -= 1
+        elif holds:
+            gate = holds.pop(0)
+            gate.arrived.set()
+            task = asyncio.get_running_loop().create_task(
+                self._answer_later(gate, conn, msg_id, inner)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._answer(conn, msg_id, inner)
+
+    def _answer(self, conn: Connection, msg_id: int, inner: Any) -> None:
+        assert conn.key is not None
         name = type(inner).__name__
         try:
             failure = self._take_failure(name)

@@ -1,0 +1,176 @@
+"""The session's life through the admin API, against the fake MTProto server: a logout at any
+moment (while the new session is opening, right after a login, after a QR login) ends
+`logged_out` at Telegram and here, a new login works at once after it, a refused auth.logOut
+still closes and forgets the session, and `ready` means usable. Interleavings are forced with
+the fake's held answers (`hold_next`), not with sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from app.models import Event, TelegramSession
+from app.services import Services
+from tests.conftest import ADMIN, Clock
+from tests.telegram.fake_mtproto import FakeTelegram
+from tests.telegram.fake_mtproto.world import FakeUser
+from tests.telegram.test_telethon_backend import GATEWAY_PHONE, eventually, gateway, instance_row
+
+
+async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Response:
+    return await http.post(f"/admin/instances/1{path}", json=body, headers=ADMIN)
+
+
+async def status_events(services: Services) -> list[dict[str, Any]]:
+    async with services.factory() as session:
+        rows = await session.scalars(
+            select(Event).where(Event.type == "instance.status").order_by(Event.seq)
+        )
+        return [dict(json.loads(row.payload)["data"]) for row in rows]
+
+
+async def stored_session(services: Services) -> bool:
+    async with services.factory() as session:
+        return await session.get(TelegramSession, 1) is not None
+
+
+def live_connections(fake: FakeTelegram, account: FakeUser, keys: set[int]) -> int:
+    return sum(1 for c in fake.connection_log if c.key_ids & keys and not c.closed)
+
+
+async def code_login(http: httpx.AsyncClient, fake: FakeTelegram) -> httpx.Response:
+    started = await post(http, "/login", {"phone": GATEWAY_PHONE})
+    assert started.status_code == 200, started.text
+    return await post(http, "/login/code", {"code": fake.login_code})
+
+
+async def assert_logged_out_everywhere(
+    services: Services, fake: FakeTelegram, account: FakeUser, keys: set[int]
+) -> None:
+    assert fake.authorized_keys(account) == []  # Telegram holds no session of ours
+    assert await services.backends[1].me() is None
+    assert not await stored_session(services)
+    assert (await instance_row(services)).status == "logged_out"
+    await connections_closed(fake, account, keys)
+
+
+async def connections_closed(fake: FakeTelegram, account: FakeUser, keys: set[int]) -> None:
+    async def closed() -> bool:
+        return live_connections(fake, account, keys) == 0
+
+    await eventually(closed, "every connection with the old key to close")
+
+
+async def assert_no_false_alarms(services: Services) -> None:
+    for data in await status_events(services):
+        assert data["status"] != "revoked", data
+        assert "reconnecting" not in (data.get("detail") or ""), data
+
+
+async def test_a_logout_while_the_new_session_opens_wins_and_a_new_login_works_at_once(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        # The new session's getMe (once connected) is held: the login's last step is still
+        # opening it when the logout comes. (Before it: one getUsers of the login's sign-in.)
+        started = await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert started.status_code == 200, started.text
+        opening = fake.hold_next("GetUsersRequest", skip=1)
+        login = asyncio.create_task(post(http, "/login/code", {"code": fake.login_code}))
+        await asyncio.wait_for(opening.arrived.wait(), 15)
+        keys = set(fake.authorized_keys(account))
+        assert keys
+        logout = await post(http, "/logout")
+        assert logout.status_code == 200, logout.text
+        opening.release()
+        assert (await login).status_code == 200
+        await assert_logged_out_everywhere(services, fake, account, keys)
+        again = await post(http, "/login", {"phone": GATEWAY_PHONE})
+        assert again.status_code == 200, again.text  # no 409 already_logged_in
+        assert again.json()["step"] == "code_sent"
+        assert (await instance_row(services)).status == "awaiting_code"
+        await assert_no_false_alarms(services)
+
+
+async def test_a_logout_right_after_a_login_ends_logged_out_at_telegram_and_here(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        done = await code_login(http, fake)
+        assert done.json()["step"] == "ready"
+        keys = set(fake.authorized_keys(account))
+        logout = await post(http, "/logout")
+        assert logout.status_code == 200, logout.text
+        await assert_logged_out_everywhere(services, fake, account, keys)
+        # Nothing comes back to life afterwards (no reconnect with the old key).
+        await asyncio.sleep(0)
+        assert (await instance_row(services)).status == "logged_out"
+        again = await code_login(http, fake)
+        assert again.json()["step"] == "ready", again.text
+        assert (await instance_row(services)).status == "ready"
+        await assert_no_false_alarms(services)
+
+
+async def test_an_admin_call_right_after_ready_succeeds(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        done = await code_login(http, fake)
+        assert done.json()["step"] == "ready"
+        profile = await http.put(
+            "/admin/instances/1/profile", json={"first_name": "Acme"}, headers=ADMIN
+        )
+        assert profile.status_code == 200, profile.text
+        assert services.backends[1].connected
+
+
+async def test_a_refused_auth_logout_still_closes_and_forgets_the_session_and_says_so(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        assert (await code_login(http, fake)).json()["step"] == "ready"
+        keys = set(fake.authorized_keys(account))
+        fake.fail_next("LogOutRequest", "INTERNAL_SERVER_ERROR", 500)
+        logout = await post(http, "/logout")
+        assert logout.status_code == 200, logout.text
+        assert await services.backends[1].me() is None
+        assert not await stored_session(services)
+        row = await instance_row(services)
+        assert row.status == "logged_out"
+        assert row.status_detail is not None and "did not confirm" in row.status_detail
+        last = (await status_events(services))[-1]
+        assert last["status"] == "logged_out" and "did not confirm" in last["detail"]
+        await connections_closed(fake, account, keys)
+        # The supervisor looks for a new session again: a new login is taken up.
+        again = await code_login(http, fake)
+        assert again.json()["step"] == "ready", again.text
+        assert services.backends[1].connected
+
+
+async def test_a_logout_after_a_qr_login_is_never_reported_revoked(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        for _ in range(3):
+            services.onboarding.qr_round_s = 0.5
+            started = await post(http, "/login/qr")
+            assert started.status_code == 200, started.text
+            fake.scan_qr(account)
+
+            async def ready() -> bool:
+                return (await instance_row(services)).status == "ready"
+
+            await eventually(ready, "the scan to log the number in")
+            keys = set(fake.authorized_keys(account))
+            assert (await post(http, "/logout")).status_code == 200
+            await assert_logged_out_everywhere(services, fake, account, keys)
+        await assert_no_false_alarms(services)
