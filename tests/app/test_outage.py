@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import sqlite3
 import subprocess
@@ -25,7 +26,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import SQLModel
 
 from app.db import create_engine, database_unavailable
@@ -644,6 +646,49 @@ async def test_the_send_worker_rides_out_a_postgresql_outage_and_sends_once_it_i
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+
+
+# --- the classification ------------------------------------------------------------------------
+
+
+def _driver_errors() -> list[tuple[BaseException, str]]:
+    import asyncpg.exceptions as pg
+
+    return [
+        (sqlite3.OperationalError("database or disk is full"), "disk_full"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "read_only"),
+        (sqlite3.OperationalError("database is locked"), "locked"),
+        (sqlite3.OperationalError("disk I/O error"), "io_error"),
+        (sqlite3.OperationalError("unable to open database file"), "unreachable"),
+        (pg.CannotConnectNowError("the database system is starting up"), "starting"),
+        (pg.ConnectionDoesNotExistError("connection was closed in the middle"), "connection_lost"),
+        (pg.PostgresConnectionError("connection failure"), "connection_lost"),
+        (pg.AdminShutdownError("terminating connection due to administrator"), "connection_lost"),
+        (pg.DiskFullError("could not extend file"), "disk_full"),
+        (pg.ReadOnlySQLTransactionError("cannot execute INSERT"), "read_only"),
+        (pg.TooManyConnectionsError("too many clients already"), "overloaded"),
+        (OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")), "locked"),
+        (
+            DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True),
+            "connection_lost",
+        ),
+        (SATimeoutError("QueuePool limit reached"), "overloaded"),
+    ]
+
+
+def test_driver_errors_of_an_outage_are_classified_by_what_is_wrong() -> None:
+    for error, reason in _driver_errors():
+        found = database_unavailable(error)
+        assert found is not None and found.reason == reason, (error, found)
+        assert found.status == 503 and int(found.headers["Retry-After"]) > 0
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+    found = database_unavailable(refused, via_database=True)
+    assert found is not None and found.reason == "unreachable"
+    assert found.message.startswith("The database is unreachable (connection refused)")
+
+
+def test_an_os_error_outside_the_database_layer_is_not_an_outage() -> None:
+    assert database_unavailable(OSError(errno.ENOSPC, "No space left on device")) is None
 
 
 # --- on both backends ---------------------------------------------------------------------------
