@@ -629,11 +629,14 @@ async def test_the_send_worker_rides_out_a_postgresql_outage_and_sends_once_it_i
     async with gateway(private_postgres.url) as gw:
         accepted = (await gw.send("queued before")).json()["id"]
         private_postgres.stop()
-        worker = asyncio.create_task(make_worker(gw.services, 1).run())
+        send_worker = make_worker(gw.services, 1)
+        worker = asyncio.create_task(send_worker.run())
         try:
-            await asyncio.sleep(0)  # the worker tries, and fails, while the server is down
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(worker), 1.5)
+
+            async def waiting_for_the_database() -> bool:
+                return send_worker._outage.down_since is not None  # it tried, and failed
+
+            await poll(waiting_for_the_database, "the worker to meet the outage")
             assert not worker.done(), worker
             private_postgres.start()
 
