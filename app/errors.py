@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "client_expired": 474,
     "internal_error": 500,
     "unavailable": 503,
+    "database_unavailable": 503,  # DatabaseUnavailable: down, full, read-only or locked
     # logging an instance in (SPEC §5)
     "phone_invalid": 400,
     "phone_unregistered": 400,
@@ -97,3 +98,70 @@ class NotFound(ApiError):
 class BadRequest(ApiError):
     def __init__(self, message: str, code: str = "bad_request") -> None:
         super().__init__(code, message)
+
+
+class DatabaseUnavailable(ApiError):
+    """The database cannot be reached or refuses writes: a 503 with `Retry-After`.
+
+    `reason` is stable and machine-readable: `unreachable`, `connection_lost`, `starting`,
+    `disk_full`, `read_only`, `locked`, `io_error`, `overloaded`. `detail` says what the driver
+    reported, in a few words ("connection refused"). Built by `app.db.database_unavailable`,
+    the one place that classifies driver errors; answered like every ApiError (on the WhatsMate
+    surface `{"error_message"}`, elsewhere `{"error": {"code": "database_unavailable", ...}}`).
+
+    `outcome_unknown`: the connection was lost while the transaction was committing, so the
+    database may have stored it; the message says so, and that a retry with the same
+    Idempotency-Key is safe.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        retry_after_s: int,
+        *,
+        detail: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        self.reason = reason
+        self.retry_after_s = max(1, int(retry_after_s))
+        self.detail = detail
+        self.outcome_unknown = outcome_unknown
+        super().__init__(
+            "database_unavailable",
+            self._describe(),
+            headers={"Retry-After": str(self.retry_after_s)},
+            extra={"reason": reason},
+        )
+
+    def _describe(self) -> str:
+        what = DATABASE_PROBLEMS.get(self.reason, "The database is unavailable")
+        if self.detail:
+            what = f"{what} ({self.detail})"
+        if self.outcome_unknown:
+            consequence = (
+                "the connection was lost while the request was being committed, so it may or "
+                "may not have been stored: retry with the same Idempotency-Key to be safe"
+            )
+        else:
+            consequence = "nothing was accepted"
+        return f"{what}; {consequence}. Retry in {self.retry_after_s} s."
+
+    def with_outcome_unknown(self) -> DatabaseUnavailable:
+        """The same error, for a failure during COMMIT of a lost connection."""
+        copy = DatabaseUnavailable(
+            self.reason, self.retry_after_s, detail=self.detail, outcome_unknown=True
+        )
+        copy.__cause__ = self.__cause__
+        return copy
+
+
+DATABASE_PROBLEMS: dict[str, str] = {
+    "unreachable": "The database is unreachable",
+    "connection_lost": "The connection to the database was lost",
+    "starting": "The database is starting up or shutting down",
+    "disk_full": "The database's disk is full",
+    "read_only": "The database is read-only",
+    "locked": "The database is locked by another process",
+    "io_error": "The database's disk failed to read or write",
+    "overloaded": "The database is overloaded",
+}

@@ -6,17 +6,20 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.db import transaction
+from app.db import database_unavailable, transaction
+from app.errors import ApiError
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
@@ -286,7 +289,23 @@ def create_app(services: Services) -> Starlette:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
         return JSON({"error": {"code": code, "message": text}}, status_code=exc.status_code)
 
-    async def server_error(request: Request, exc: Exception) -> Response:
+    def whatsmate_surface(request: Request) -> bool:
+        return request.url.path.startswith("/v3/") or request.url.path.startswith("/v1/")
+
+    def refused(request: Request, exc: ApiError) -> Response:
+        """An ApiError no route answered itself (a DatabaseUnavailable among them), in the
+        error shape of the request's surface; a refused send counts in tgw_requests_refused."""
+        path = request.url.path
+        if request.method == "POST" and (path.startswith("/v3/") or path == "/api/v1/messages"):
+            services.metrics.refused.labels(str(exc.status)).inc()
+        body = exc.whatsmate_body() if whatsmate_surface(request) else exc.native_body()
+        return JSON(body, status_code=exc.status, headers=exc.headers)
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return refused(request, exc)
+
+    def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSON(
             {
@@ -295,6 +314,20 @@ def create_app(services: Services) -> Starlette:
             },
             status_code=500,
         )
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        """Errors of the database layer that reached no route's handler: an outage is a 503
+        (never a 500), anything else a 500 as below."""
+        unavailable = database_unavailable(exc, via_database=not isinstance(exc, OSError))
+        if unavailable is not None:
+            return refused(request, unavailable)
+        return internal_error(request, exc)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            return refused(request, unavailable)
+        return internal_error(request, exc)
 
     app = Starlette(
         routes=[
@@ -309,7 +342,17 @@ def create_app(services: Services) -> Starlette:
             *docs.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            ApiError: api_error,
+            # Handled here rather than by the catch-all below, which also re-raises the error
+            # (the server then logs it and drops the connection): a database outage must be a
+            # plain 503.
+            SQLAlchemyError: database_error,
+            sqlite3.Error: database_error,
+            OSError: database_error,
+            Exception: server_error,
+        },
     )
     app.state.services = services
     return app

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import (
+    SQLITE_LOCK_WAIT_S,
     SessionFactory,
     SqlRunner,
     WriteLock,
@@ -137,6 +138,8 @@ class Services:
     sessions: Sessions = field(init=False)
     # Who owns each instance's session (app/lease.py); filled by start_instances.
     leases: dict[int, InstanceLease] = field(default_factory=dict)
+    # SQLite: the one write lock of the database file (it also knows when writes are refused).
+    write_lock: WriteLock | None = None
     # The tasks that keep each lease and hold the instance while it is ours (app/main.py).
     owner_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -167,17 +170,20 @@ def build_services(
     run_workers: bool = True,
     secret_key: str | None = None,
     telethon: TelethonConfig | None = None,
+    sqlite_lock_wait_s: float = SQLITE_LOCK_WAIT_S,
 ) -> Services:
     """Build everything. `secret_key` seals Telegram sessions (the CLI reads it or tgw.key);
     `telethon` overrides the [telegram] section (tests pass a fake server's transport).
+    `sqlite_lock_wait_s`: how long a write waits for another process's lock on a SQLite file
+    before it is refused with 503 (tests shorten it).
 
     Webhook secrets are sealed and media links signed under the same secret_key; without one
     (tests, tools) under a key derived from the admin token, which then must not change.
     """
     webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
-    engine = create_engine(settings.database.url)
+    engine = create_engine(settings.database.url, sqlite_busy_timeout_s=sqlite_lock_wait_s)
     # One writer at a time on a SQLite file: its writers in this process take turns in order.
-    write_lock = WriteLock() if is_sqlite(settings.database.url) else None
+    write_lock = WriteLock(sqlite_lock_wait_s) if is_sqlite(settings.database.url) else None
     wakeup = Wakeup()
 
     def events_written() -> None:
@@ -189,7 +195,13 @@ def build_services(
     read_factory = factory
     stamps = QueueClock(clock)
     # Accepting API requests: a client waits for each commit, so these writes go first.
-    sql = SqlRunner(engine, write_lock, urgent=True, on_events=events_written)
+    sql = SqlRunner(
+        engine,
+        write_lock,
+        urgent=True,
+        on_events=events_written,
+        busy_timeout_s=sqlite_lock_wait_s,
+    )
     services = Services(
         settings=settings,
         engine=engine,
@@ -205,6 +217,7 @@ def build_services(
         secret_box=SecretBox.from_secret_key(webhook_key),
         media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
+        write_lock=write_lock,
     )
     sandbox_factory = factory
     if is_sqlite(settings.database.url):
@@ -214,11 +227,19 @@ def build_services(
         #   would go again with its random_id, and Telegram answers RANDOM_ID_DUPLICATE;
         # - the sandbox's simulated Telegram, which stands for a remote system.
         # Accepting a message (the 200) always waits for the disk.
-        relaxed_engine = create_engine(settings.database.url, sqlite_synchronous="NORMAL")
+        relaxed_engine = create_engine(
+            settings.database.url,
+            sqlite_synchronous="NORMAL",
+            sqlite_busy_timeout_s=sqlite_lock_wait_s,
+        )
         services.extra_engines.append(relaxed_engine)
         sandbox_factory = create_session_factory(relaxed_engine, write_lock, events_written)
         services.background_sql = SqlRunner(
-            relaxed_engine, write_lock, synchronous="NORMAL", on_events=events_written
+            relaxed_engine,
+            write_lock,
+            synchronous="NORMAL",
+            on_events=events_written,
+            busy_timeout_s=sqlite_lock_wait_s,
         )
         services.extra_runners.append(services.background_sql)
     for conf in settings.instances:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.clients import ClientCache
 from app.db import SessionFactory, SqlRunner
-from app.errors import ApiError
+from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
@@ -194,7 +194,8 @@ class Enqueuer:
                 # Another process took an Idempotency-Key of this batch at the same moment:
                 # accept one by one, so that only that request answers as the other did.
                 outcomes = [await self._accept_alone(item, now) for item in batch]
-            except Exception as exc:  # the batch did not commit: nothing of it was accepted
+            except Exception as exc:  # the batch did not commit (DatabaseUnavailable says when
+                # the connection was lost during COMMIT, so that it may have)
                 outcomes = [exc] * len(batch)
             settle((item.future for item in batch), outcomes)
 
@@ -240,6 +241,8 @@ class Enqueuer:
                     if found is None:
                         raise not_registered(number)
                 candidates.append(index)
+            except DatabaseUnavailable:
+                raise  # the whole batch fails: nothing of it commits
             except ApiError as exc:
                 outcomes[index] = exc
         accepted = self._take_quota(conn, candidates, outcomes, now)

@@ -26,7 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory, SqlRunner, transaction
+from app.db import OutageLog, SessionFactory, SqlRunner, retry_while_unavailable, transaction
+from app.errors import DatabaseUnavailable
 from app.events import append_event, append_events, conversation_key, event_row
 from app.instances import NEEDS_LOGIN, set_instance_status
 from app.lease import InstanceLease, LeaseLost
@@ -167,23 +168,35 @@ class SendWorker:
         self._batch_size = batch_size if not self._pacer.enabled else max(1, min(batch_size, 8))
         self._ttl = timedelta(seconds=sending.message_ttl_s)
         self._gateway_number: str | None = None
+        self._outage = OutageLog(log, f"send worker {instance}")
 
     @property
     def topic(self) -> str:
         return f"send:{self.instance}"
 
     async def run(self) -> None:
-        await self.recover()
+        """Steps until cancelled. A database outage does not end it: it waits for the database
+        (started during one, or hit by one), then makes the sends it had claimed due again."""
+        await retry_while_unavailable(self.recover, self._outage, IDLE_POLL_S)
         while True:
             try:
+                if self._outage.down_since is not None:
+                    # Claims whose outcome could not be recorded go again now rather than when
+                    # their lease ends (their random_id keeps them from being sent twice).
+                    await self.recover()
                 wait_s = await self.step()
             except asyncio.CancelledError:
                 raise
             except LeaseLost:
                 wait_s = IDLE_POLL_S  # the session is being given up: this worker is stopped soon
+            except DatabaseUnavailable as exc:
+                self._outage.failed(exc)
+                wait_s = IDLE_POLL_S
             except Exception:
                 log.exception("send worker %s: step failed", self.instance)
                 wait_s = IDLE_POLL_S
+            else:
+                self._outage.ok()
             if wait_s > 0:
                 await self._wakeup.wait(self.topic, min(wait_s, IDLE_POLL_S))
 
@@ -440,6 +453,10 @@ class SendWorker:
             )
             async with asyncio.timeout(SEND_TIMEOUT_S):
                 sent = await self._backend.send(outgoing)
+        except DatabaseUnavailable:
+            # The backend's own storage (the sandbox) is down: so is ours. Nothing is recorded;
+            # the claim goes again once the database is back.
+            raise
         except AlreadySent as exc:
             sent = SentMessage(message_id=exc.message_id or 0, date=now)
         except FloodWait as exc:

@@ -23,6 +23,9 @@ from app.db import async_url, create_engine
 from app.main import create_app, make_worker, start_instances
 from app.services import Services, build_services
 from app.settings import Settings
+from tests.e2e.private_postgres import private_postgres
+
+__all__ = ["private_postgres"]  # a fixture for every test: a PostgreSQL cluster of its own
 
 ADMIN_TOKEN = "test-admin-token"
 PG_URL = os.environ.get("TEST_DATABASE_URL")

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from app.errors import STATUS_BY_CODE
+from app.errors import DATABASE_PROBLEMS, STATUS_BY_CODE
 from app.instances import STATUSES
 from app.routes.common import JSON, services
 from app.routes.messages import MESSAGE_STATUSES
@@ -33,7 +33,7 @@ SCOPES = ("single", "group")
 INSTANCE_STATUSES = STATUSES
 RECIPIENT_STATUSES = ("registered", "pending", "unregistered")
 CLIENT_STATES = ("active", "expired", "revoked")
-SEND_ERROR_STATUSES = (400, 401, 404, 409, 413, 469, 470, 471, 472, 474)
+SEND_ERROR_STATUSES = (400, 401, 404, 409, 413, 469, 470, 471, 472, 474, 503)
 MIB = 1024 * 1024
 
 TAG_V3 = "WhatsMate v3"
@@ -201,22 +201,38 @@ def _status_texts(limits: LimitsSettings, largest_body: int) -> dict[int, str]:
             "Invalid client id or secret, or the client has expired or was revoked "
             "(the message says which)."
         ),
+        503: (
+            "The database is down or refuses writes (unreachable, restarting, disk full, "
+            "read-only, locked by another process); the message says which. Nothing was "
+            "accepted (unless the message says the connection was lost while committing: then "
+            "retry with the same Idempotency-Key). Retry-After tells when to try again; the "
+            "gateway recovers by itself."
+        ),
+    }
+
+
+def _retry_after(description: str) -> dict[str, Any]:
+    return {
+        "Retry-After": {
+            "description": description,
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
     }
 
 
 def _error_responses(limits: LimitsSettings, largest_body: int) -> dict[str, Any]:
     texts = _status_texts(limits, largest_body)
     retry_after = {
-        "Retry-After": {
-            "description": "Seconds until the daily quota resets.",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0},
-        }
+        469: _retry_after("Seconds until the daily quota resets."),
+        503: _retry_after("Seconds to wait before trying again."),
     }
     responses: dict[str, Any] = {}
     for status, text in texts.items():
         codes = sorted(code for code, s in STATUS_BY_CODE.items() if s == status)
-        headers = {"headers": retry_after} if status == 469 else {}
+        if status == 503:
+            codes = ["database_unavailable"]
+        headers = {"headers": retry_after[status]} if status in retry_after else {}
         responses[f"Wm{status}"] = {
             "description": text,
             **headers,
@@ -342,6 +358,10 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
                             "Stable machine-readable code.", enum=sorted(STATUS_BY_CODE)
                         ),
                         "message": string("A precise, human-readable message."),
+                        "reason": string(
+                            "With database_unavailable only: what is wrong with the database.",
+                            enum=sorted(DATABASE_PROBLEMS),
+                        ),
                     },
                     ("code", "message"),
                 )
@@ -1140,7 +1160,8 @@ def _probe_paths() -> dict[str, Any]:
                 "readyz",
                 TAG_PROBES,
                 "Readiness",
-                "The database is reachable.",
+                "The database answers and takes writes (503 while it is down, or while writes are "
+                "refused: disk full, read-only, locked); 200 again once it recovers.",
                 {
                     "200": ok(
                         "Ready.",
@@ -1152,16 +1173,23 @@ def _probe_paths() -> dict[str, Any]:
                             ("status", "database"),
                         ),
                     ),
-                    "503": ok(
-                        "The database is unreachable.",
-                        obj(
-                            {
-                                "status": status("unavailable", "Always 'unavailable'."),
-                                "database": string("The database error."),
-                            },
-                            ("status", "database"),
+                    "503": {
+                        **ok(
+                            "The database is down or refuses writes.",
+                            obj(
+                                {
+                                    "status": status("unavailable", "Always 'unavailable'."),
+                                    "database": string(
+                                        "What is wrong: the reason of a database_unavailable "
+                                        "error, or 'error' for a failed check."
+                                    ),
+                                    "message": string("What is wrong, for humans."),
+                                },
+                                ("status", "database", "message"),
+                            ),
                         ),
-                    ),
+                        "headers": _retry_after("Seconds to wait before checking again."),
+                    },
                 },
                 security=NO_AUTH,
             )

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.db import ping
+from app.db import check_ready
+from app.errors import DatabaseUnavailable
 from app.instances import STATUSES
 from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
 from app.routes.common import JSON, services
@@ -20,11 +21,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """200 while the database answers and takes writes; else 503 saying why, with Retry-After.
+
+    Checking also lifts a refusal of writes whose cause is gone (the disk has room again), so
+    that a gateway taken out of a load balancer's rotation comes back by itself.
+    """
+    svc = services(request)
     try:
-        await ping(services(request).engine)
-    except Exception as exc:  # any database failure means "not ready", never a 500
-        return JSON({"status": "unavailable", "database": str(exc)[:200]}, status_code=503)
+        await check_ready(svc.engine, svc.write_lock)
+    except DatabaseUnavailable as exc:
+        return _not_ready(exc.reason, exc.message, exc.retry_after_s)
+    except Exception as exc:  # any other failure of the check means "not ready", never a 500
+        return _not_ready("error", f"The database check failed: {str(exc)[:200]}", 5)
     return JSON({"status": "ready", "database": "ok"})
+
+
+def _not_ready(reason: str, message: str, retry_after_s: int) -> Response:
+    return JSON(
+        {"status": "unavailable", "database": reason, "message": message},
+        status_code=503,
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
 async def metrics(request: Request) -> Response:

@@ -30,7 +30,8 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import col
 
-from app.db import SessionFactory, SqlRunner, transaction
+from app.db import OutageLog, SessionFactory, SqlRunner, retry_while_unavailable, transaction
+from app.errors import DatabaseUnavailable
 from app.models import (
     SandboxAccount,
     SandboxAuthorization,
@@ -365,6 +366,7 @@ class SandboxTelegram:
         self._pump: asyncio.Task[None] | None = None
         self._fence: SessionFence | None = None
         self._failures: dict[int, int] = {}
+        self._outage = OutageLog(log, f"sandbox {instance}")
         # How far the gateway got in the update stream: in memory as each update is handled,
         # in the database (`_saved_update_id`) with the next batch's read.
         self.consumed_update_id = 0
@@ -686,7 +688,12 @@ class SandboxTelegram:
     # --- internals: the update pump ---
 
     async def _pump_updates(self, on_update: UpdateHandler) -> None:
-        position = await self._sql.run(self._read_position)
+        """Offers the updates in order until cancelled. A database outage pauses it: the update
+        that could not be handled is offered again once the database is back (an outage never
+        counts as one of an update's failed tries, after which it would be skipped)."""
+        position = await retry_while_unavailable(
+            partial(self._sql.run, self._read_position), self._outage, self._poll_interval_s
+        )
         self._saved_update_id = position
         self._advance(position)  # also answers any request that waited for what was done
         while True:
@@ -694,12 +701,18 @@ class SandboxTelegram:
                 handled = await self._deliver_batch(on_update)
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable as exc:
+                self._outage.failed(exc)
+                handled = 0
+                await asyncio.sleep(self._poll_interval_s)
             except Exception:
                 log.exception(
                     "sandbox %s: an update failed; it will be offered again", self.instance
                 )
                 handled = 0
                 await asyncio.sleep(self._poll_interval_s)
+            else:
+                self._outage.ok()
             if handled < UPDATE_BATCH:
                 # Caught up as of that read. What this process wrote since has woken the topic
                 # (the wait then returns at once), so no second read just to find nothing;
@@ -737,6 +750,8 @@ class SandboxTelegram:
             if pushed is not None:
                 try:
                     await on_update(pushed)
+                except DatabaseUnavailable:
+                    raise  # not the update's fault: offered again, not counted
                 except Exception:
                     # Offered again on the next round; one that keeps failing must not hold up
                     # every later update forever, so it is given up after a few tries, loudly.
@@ -761,6 +776,8 @@ class SandboxTelegram:
         """Hand consecutive messages to the handler at once; how many it handled."""
         try:
             handled = await many.on_messages([pushed for _, pushed in run])
+        except DatabaseUnavailable:
+            raise
         except Exception:
             log.warning(
                 "sandbox %s: a batch of %d updates failed; offered one by one",

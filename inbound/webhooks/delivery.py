@@ -31,7 +31,8 @@ import orjson
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from app.db import SqlRunner
+from app.db import OutageLog, SqlRunner, retry_while_unavailable
+from app.errors import DatabaseUnavailable
 from app.events import MediaLinker, render_stored
 from app.models import DeliveryAttempt, UTCDateTime, table_of
 from app.queueing import Wakeup
@@ -222,12 +223,14 @@ class DeliveryWorker:
         self._finished: list[Outcome] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._failed_rounds = 0
+        self._outage = OutageLog(log, "webhook worker")
 
     # --- driving ---
 
     async def run(self) -> None:
-        """Rounds until cancelled; attempts run as tasks while the next rounds go on."""
-        await self.recover()
+        """Rounds until cancelled; attempts run as tasks while the next rounds go on. Started
+        during a database outage, it waits for the database."""
+        await retry_while_unavailable(self.recover, self._outage, POLL_S)
         try:
             while True:
                 wait_s = await self._pipelined_round()
@@ -252,6 +255,12 @@ class DeliveryWorker:
             )
         except asyncio.CancelledError:
             raise
+        except DatabaseUnavailable as exc:
+            # Not this round's fault: the outcomes wait (in memory) for the database, however
+            # long it is away; attempts go on meanwhile only for what was already claimed.
+            self._outage.failed(exc)
+            self._finished = finished + self._finished
+            return POLL_S
         except Exception:
             self._failed_rounds += 1
             if self._failed_rounds < MAX_FAILED_ROUNDS:
@@ -266,6 +275,7 @@ class DeliveryWorker:
                 self._failed_rounds = 0
             return POLL_S
         self._failed_rounds = 0
+        self._outage.ok()
         for claim in claims:
             self._start(claim)
         return wait_s

@@ -34,6 +34,7 @@ from tests.conftest import make_settings
 # The console page and its files are HTML/CSS/JS, not API operations.
 CONSOLE_PAGES = {"/admin", "/admin/", "/admin/static/{name:str}"}
 V3_STATUSES = {"200", "400", "401", "404", "409", "413", "469", "470", "471", "472", "474"}
+V3_STATUSES |= {"503"}  # the database is down or refuses writes
 METHODS = ("get", "put", "post", "delete", "patch")
 EXPECTED_PATHS = [
     *(
@@ -136,6 +137,8 @@ async def test_send_endpoints_list_every_status_of_the_spec(document: dict[str, 
         assert set(op["responses"]) == V3_STATUSES, path
         quota = resolve(document, op["responses"]["469"])
         assert "Retry-After" in quota["headers"], path
+        outage = resolve(document, op["responses"]["503"])
+        assert "Retry-After" in outage["headers"], path
         for status, answer in op["responses"].items():
             schema = resolve(document, answer)["content"]["application/json"]["schema"]
             expected = "Queued" if status == "200" else "WhatsmateError"

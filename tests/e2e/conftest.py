@@ -15,6 +15,8 @@ from tests.telegram.fake_mtproto import FakeTelegram
 
 __all__ = ["harness", "private_postgres"]
 
+__all__ = ["harness", "private_postgres"]
+
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[ServeHarness]:
