@@ -1652,6 +1652,11 @@ class TelethonLogin:
                 await asyncio.wait_for(self._qr.recreate(), CALL_TIMEOUT_S)
             except Exception as exc:
                 raise _login_error(exc) from exc
+            fresh = getattr(self._qr, "_resp", None)  # what Telegram answered the renewal
+            if isinstance(fresh, types.auth.LoginTokenSuccess):
+                # The phone scanned just as the token was renewed: the answer is the login
+                # itself, not a new token (Telethon's QRLogin would fail reading its .token).
+                return await self._logged_in(fresh.authorization.user)
             return self._qr_step()
         except errors.SessionPasswordNeededError:
             return port.LoginStep("password_needed", password_hint=await self._hint(client))

@@ -201,3 +201,26 @@ async def test_a_logout_during_the_catch_up_after_a_login_ends_logged_out(
         again = await post(http, "/login", {"phone": GATEWAY_PHONE})
         assert again.status_code == 200, again.text
         await assert_no_false_alarms(services)
+
+
+async def test_a_qr_scan_that_comes_as_the_token_is_renewed_logs_the_number_in(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        services.onboarding.qr_round_s = 0.3
+        # The first export makes the token; the renewal after it is held until the scan.
+        renewal = fake.hold_next("ExportLoginTokenRequest", skip=1)
+        started = await post(http, "/login/qr")
+        assert started.status_code == 200, started.text
+        await asyncio.wait_for(renewal.arrived.wait(), 15)
+        fake.scan_qr(account)
+        renewal.release()
+
+        async def ready() -> bool:
+            return (await instance_row(services)).status == "ready"
+
+        await eventually(ready, "the scan to log the number in")
+        state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
+        assert (state["step"], state["method"]) == ("ready", "qr")
+        await assert_no_false_alarms(services)
