@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.db import database_unavailable, transaction
-from app.errors import ApiError
+from app.errors import ApiError, DatabaseUnavailable
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
@@ -244,12 +244,22 @@ CHECKPOINT_INTERVAL_S = 1.0
 
 async def checkpoint_sqlite(services: Services) -> None:
     """Keep the SQLite WAL short: commits do not checkpoint (see app/db.py), this task does."""
+    failing: str | None = None  # an outage is logged once, not every second
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL_S)
         try:
             await services.background_sql.checkpoint()
-        except Exception:  # the next round tries again; the WAL only grows meanwhile
+        except DatabaseUnavailable as exc:  # the next round tries again; the WAL only grows
+            if failing != exc.reason:
+                log.warning("WAL checkpoint refused while the database is unavailable: %s", exc)
+            failing = exc.reason
+            continue
+        except Exception:
             log.exception("WAL checkpoint failed")
+            continue
+        if failing is not None:
+            log.info("WAL checkpoints work again")
+            failing = None
 
 
 def create_app(services: Services) -> Starlette:
