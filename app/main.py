@@ -90,22 +90,27 @@ async def _try_lease(lease: InstanceLease) -> bool:
 
 @dataclass
 class RunningInstance:
-    """An instance this process has open: its backend is started, its worker runs."""
+    """An instance this process has open: its backend is started, its worker runs, and the
+    keeper renews its lease (from the moment it was taken: opening the session takes time)."""
 
     number: int
     worker: asyncio.Task[None] | None
+    keeper: asyncio.Task[None] | None = None
 
 
 async def _start_owned(
     services: Services, lease: InstanceLease, workers: bool
 ) -> RunningInstance | None:
+    keeper = asyncio.create_task(keep_lease(lease), name=f"lease-keeper-{lease.instance}")
     try:
-        return await start_instance(services, lease.instance, workers=workers, fence=lease)
+        running = await start_instance(services, lease.instance, workers=workers, fence=lease)
     except Exception:
         log.exception("instance %s: could not open the session; trying again", lease.instance)
-        await stop_instance(services, RunningInstance(lease.instance, None))
+        await stop_instance(services, RunningInstance(lease.instance, None, keeper))
         await lease.release()
         return None
+    running.keeper = keeper
+    return running
 
 
 async def own_instance(
@@ -122,7 +127,8 @@ async def own_instance(
                     break
             await asyncio.sleep(lease.timing.renew_every_s)
         try:
-            await keep_lease(lease)
+            assert running.keeper is not None
+            await running.keeper  # returns when the lease is lost
         finally:
             # Cancelled (shutdown) or lost: either way the session is given up before the
             # lease can pass to another process.
@@ -136,6 +142,10 @@ async def own_instance(
 
 
 async def stop_instance(services: Services, running: RunningInstance) -> None:
+    if running.keeper is not None and not running.keeper.done():
+        running.keeper.cancel()
+        with contextlib.suppress(BaseException):
+            await running.keeper
     if running.worker is not None:
         running.worker.cancel()
         with contextlib.suppress(BaseException):
