@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from typing import Any
 
 import httpx
@@ -223,4 +224,76 @@ async def test_a_qr_scan_that_comes_as_the_token_is_renewed_logs_the_number_in(
         await eventually(ready, "the scan to log the number in")
         state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
         assert (state["step"], state["method"]) == ("ready", "qr")
+        await assert_no_false_alarms(services)
+
+
+async def test_every_login_and_logout_flow_in_a_row_ends_as_expected_with_no_false_alarms(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    account = fake.add_account(GATEWAY_PHONE, password="pa55word")
+    async with gateway(schema, clock, fake) as (services, http):
+        services.onboarding.qr_round_s = 0.5
+
+        async def ready() -> bool:
+            return (await instance_row(services)).status == "ready"
+
+        async def log_out() -> None:
+            keys = set(fake.authorized_keys(account))
+            assert (await post(http, "/logout")).status_code == 200
+            await assert_logged_out_everywhere(services, fake, account, keys)
+
+        for _ in range(2):
+            # Code, then the 2FA password.
+            step = await code_login(http, fake)
+            assert step.json()["step"] == "password_needed", step.text
+            done = await post(http, "/login/password", {"password": "pa55word"})
+            assert done.json()["step"] == "ready", done.text
+            assert await ready()
+            await log_out()
+            # QR, then the 2FA password.
+            assert (await post(http, "/login/qr")).status_code == 200
+            fake.scan_qr(account)
+
+            async def password_asked() -> bool:
+                state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
+                return bool(state["step"] == "password_needed")
+
+            await eventually(password_asked, "the QR scan to ask for the password")
+            done = await post(http, "/login/password", {"password": "pa55word"})
+            assert done.json()["step"] == "ready", done.text
+            assert await ready()
+            await log_out()
+        await assert_no_false_alarms(services)
+
+
+async def test_logouts_at_random_points_of_opening_the_new_session_always_end_logged_out(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    """The new session's first calls after a login, each in turn held (at a point chosen by a
+    seeded random draw) while a logout comes: every round ends logged out, the next login
+    works at once."""
+    draw = random.Random(20261203)
+    account = fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        for _ in range(4):
+            started = await post(http, "/login", {"phone": GATEWAY_PHONE})
+            assert started.status_code == 200, started.text
+            # Calls after the code step: the login's getUsers, then the new session's
+            # getConfig, getUsers (getMe), getDifference (its catch-up), getDialogs.
+            name, skip = draw.choice(
+                [
+                    ("GetConfigRequest", 0),
+                    ("GetUsersRequest", 1),
+                    ("GetDifferenceRequest", 1),
+                    ("GetDialogsRequest", 0),
+                ]
+            )
+            held = fake.hold_next(name, skip=skip)
+            login = asyncio.create_task(post(http, "/login/code", {"code": fake.login_code}))
+            await asyncio.wait_for(held.arrived.wait(), 15)
+            keys = set(fake.authorized_keys(account))
+            assert (await post(http, "/logout")).status_code == 200, name
+            held.release()
+            assert (await login).status_code == 200
+            await assert_logged_out_everywhere(services, fake, account, keys)
         await assert_no_false_alarms(services)
