@@ -76,6 +76,7 @@ from app.telegram.port import (
     SessionFence,
     SessionRevoked,
     SharedContact,
+    SpamCheck,
     TelegramError,
     TransientError,
     Update,
@@ -84,6 +85,7 @@ from app.telegram.port import (
     UserDeactivated,
     UserPeer,
 )
+from app.telegram.spambot import NOT_LIMITED_REPLY, classify
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,8 @@ _SEL_UPDATES = (
 )
 # Updates the pump reads at once; inbound requests written in one transaction at most.
 UPDATE_BATCH = 200
+# Telegram's longest message.
+SPAMBOT_REPLY_MAX_CHARS = 4096
 INBOUND_BATCH = 256
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
@@ -534,6 +538,36 @@ class SandboxTelegram:
             if row is None:
                 raise AuthorizationNotFound("HASH_INVALID")
             row.ended_at = self._clock()
+
+    # --- the account's standing: @SpamBot, simulated ---
+
+    async def check_restrictions(self) -> SpamCheck:
+        """What the simulated @SpamBot answers "/start" (set_spambot_reply), read as on
+        Telegram: an unknown text raises SpamBotUnclear."""
+        async with self._factory() as session:
+            account = await self._logged_in_account(session)
+            reply = account.spambot_reply
+        return classify(reply if reply is not None else NOT_LIMITED_REPLY)
+
+    async def set_spambot_reply(self, reply: str | None) -> str:
+        """Make `reply` @SpamBot's answer from now on (None: the "no limits" text)."""
+        if reply is not None:
+            if not reply.strip():
+                raise SandboxInputError("'reply' must not be empty")
+            if len(reply) > SPAMBOT_REPLY_MAX_CHARS:
+                raise SandboxInputError(
+                    f"'reply' may have at most {SPAMBOT_REPLY_MAX_CHARS} characters"
+                )
+        async with transaction(self._factory) as session:
+            account = await session.get(SandboxAccount, self.instance)
+            if account is None:
+                phone = gateway_phone(self.instance)
+                account = SandboxAccount(
+                    instance=self.instance, phone=phone, user_id=fake_user_id(phone)
+                )
+                session.add(account)
+            account.spambot_reply = reply
+        return reply if reply is not None else NOT_LIMITED_REPLY
 
     async def _logged_in_account(self, session: Any) -> SandboxAccount:
         account: SandboxAccount | None = await session.get(SandboxAccount, self.instance)
