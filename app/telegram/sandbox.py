@@ -3,8 +3,9 @@
 It behaves like Telegram where the pipeline can tell: people have stable ids and access hashes,
 message ids grow per account, a repeated random_id is refused (RANDOM_ID_DUPLICATE), updates are
 pushed in order and replayed after a restart from the stored position (like pts), and faults
-(FloodWait, blocked, deactivated, privacy...) can be injected. Its state lives in its own
-database tables, so it survives restarts.
+(FloodWait, blocked, deactivated, privacy...) can be injected, and what @SpamBot answers about
+the account's standing can be set. Its state lives in its own database tables, so it survives
+restarts.
 """
 
 from __future__ import annotations
