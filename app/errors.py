@@ -56,6 +56,9 @@ STATUS_BY_CODE: dict[str, int] = {
     # the account's sessions
     "current_session": 409,  # the gateway's own: log out to end it
     "session_too_new": 409,  # FRESH_RESET_AUTHORISATION_FORBIDDEN
+    # asking @SpamBot about the account's standing
+    "spambot_unrecognised": 502,  # it answered, in words the gateway cannot read
+    "spambot_timeout": 504,  # it did not answer in time
 }
 
 

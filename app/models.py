@@ -260,6 +260,8 @@ class SandboxAccount(SQLModel, table=True):
     last_message_id: int = 0
     # The gateway's position in the update stream, like Telethon's stored update state.
     consumed_update_id: int = Field(default=0, sa_type=BigInt)
+    # What the simulated @SpamBot answers (POST /admin/sandbox/{n}/spambot); None: "no limits".
+    spambot_reply: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class SandboxUser(SQLModel, table=True):

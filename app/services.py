@@ -33,6 +33,7 @@ from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
+from outbound.health import AccountHealth
 from outbound.onboarding import Onboarding
 from outbound.profile import Profiles
 from outbound.sessions import Sessions
@@ -136,6 +137,8 @@ class Services:
     profiles: Profiles = field(init=False)
     # The account's logged-in sessions at Telegram (its devices), not database sessions.
     sessions: Sessions = field(init=False)
+    # Asking @SpamBot whether the account is limited, and what that does to the status.
+    health: AccountHealth = field(init=False)
     # Who owns each instance's session (app/lease.py); filled by start_instances.
     leases: dict[int, InstanceLease] = field(default_factory=dict)
     # SQLite: the one write lock of the database file (it also knows when writes are refused).
@@ -280,4 +283,5 @@ def build_services(
     services.onboarding = Onboarding(services.backends, factory, clock)
     services.profiles = Profiles(services.backends, factory, clock)
     services.sessions = Sessions(services.backends)
+    services.health = AccountHealth(services.backends, factory, clock)
     return services

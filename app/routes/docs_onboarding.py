@@ -31,7 +31,8 @@ TAGS = [
         "name": TAG_LOGIN,
         "description": (
             "Admin token: bring a number into service (phone, code, 2FA password, or QR), log "
-            "it out, set its name, bio and picture, see and end the account's other sessions. "
+            "it out, set its name, bio and picture, see and end the account's other sessions, "
+            "ask @SpamBot whether the account is limited. "
             "Every login step is an instance.status event; a login from another device is an "
             "account.login_alert event."
         ),
@@ -132,6 +133,20 @@ def schemas() -> dict[str, Schema]:
             "The data of an account.login_alert event: someone logged in to the account from "
             "another device. One event per login, whether Telegram's update, its notice or both "
             "arrive.",
+        ),
+        "StandingCheck": obj(
+            {
+                "condition": string(
+                    "What @SpamBot says: not limited, limited, or frozen.",
+                    enum=["ok", "restricted", "frozen"],
+                ),
+                "reply": string("@SpamBot's own words."),
+                "until": timestamp("When the limit ends, where the reply says so.", null=True),
+                "status": string("The instance status after the check."),
+                "status_detail": nullable(string("Its detail.")),
+                "checked_at": timestamp("When the check was made."),
+            },
+            ("condition", "reply", "until", "status", "checked_at"),
         ),
         "ProfilePhoto": obj(
             {
@@ -460,6 +475,98 @@ def paths() -> dict[str, Any]:
                         "The session, from GET .../sessions.",
                     ),
                 ],
+            )
+        },
+        "/admin/instances/{n}/check": {
+            "post": operation(
+                "checkStanding",
+                TAG_LOGIN,
+                "Ask @SpamBot whether the account is limited",
+                'Sends @SpamBot "/start" and reads its reply (waiting up to 20 s). Limited: '
+                "the status becomes `restricted` with the bot's words (and the end of the limit) "
+                "as the detail; the queue is not paused, since Telegram still lets a limited "
+                "account answer people who wrote first. Frozen: `frozen`. Not limited: `ready` "
+                "again if the status was `restricted` or `frozen` and no pause is pending. Every "
+                "change is an instance.status event; login statuses (logged_out, revoked, ...) "
+                "are never changed. Only the tgw process that has the instance's session open "
+                "answers it.",
+                {
+                    "200": ok("The check.", ref("StandingCheck")),
+                    **unknown,
+                    **errors(
+                        "Admin",
+                        409,
+                        e409="not_logged_in, or another tgw process has the session open.",
+                    ),
+                    "429": {
+                        **_native("flood_wait: Telegram asks to wait `seconds` (Retry-After)."),
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Seconds.",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    },
+                    "502": _native(
+                        "spambot_unrecognised: @SpamBot answered in words tgw cannot read; the "
+                        "error's `reply` holds them. The status is unchanged."
+                    ),
+                    "503": _native("unavailable: Telegram did not answer, or has no @SpamBot."),
+                    "504": _native(
+                        "spambot_timeout: @SpamBot did not answer in time. The status is unchanged."
+                    ),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+            )
+        },
+        "/admin/sandbox/{n}/spambot": {
+            "post": operation(
+                "sandboxSpamBot",
+                "Admin: sandbox",
+                "Set what the simulated @SpamBot answers",
+                "The sandbox account's standing: POST /admin/instances/{n}/check then reads "
+                "this text as it reads Telegram's @SpamBot. null (or no field) restores the "
+                'default, "Good news, no limits are currently applied to your account. You’re '
+                'free as a bird!". Kept in the database.',
+                {
+                    "200": ok(
+                        "The reply now given.",
+                        obj(
+                            {
+                                "reply": string("The reply."),
+                                "condition": nullable(
+                                    string(
+                                        "How a check reads it (null: not readable, so a check "
+                                        "answers 502).",
+                                        enum=["ok", "restricted", "frozen", None],
+                                    )
+                                ),
+                            },
+                            ("reply", "condition"),
+                        ),
+                    ),
+                    **errors(
+                        "Admin",
+                        400,
+                        e400="Not a JSON object, or 'reply' not a non-empty"
+                        " string of at most 4096 characters.",
+                    ),
+                    **errors("Admin", 401),
+                    **errors("Admin", 404, e404="Unknown instance, or not a sandbox instance."),
+                },
+                security=ADMIN_AUTH,
+                parameters=[n],
+                request_body=body(
+                    obj(
+                        {
+                            "reply": nullable(
+                                string("@SpamBot's answer from now on.", maxLength=4096)
+                            )
+                        }
+                    ),
+                    "The reply ({} or null: the default).",
+                ),
             )
         },
         "/admin/sandbox/{n}/new-login": {

@@ -1,4 +1,4 @@
-"""Admin API: logging an instance in and out, and its profile (SPEC §5)."""
+"""Admin API: logging an instance in and out, its profile, its sessions, its standing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from app.errors import ApiError
 from app.models import Instance
 from app.routes.admin import _instance_number, _json, _sandbox, admin
 from app.routes.common import JSON, read_body, services
+from app.telegram.port import SpamBotUnclear
+from app.telegram.spambot import classify
 from outbound.onboarding import qr_png
 from outbound.profile import MAX_PHOTO_INPUT_BYTES
 
@@ -169,6 +171,28 @@ async def end_session(request: Request) -> Response:
 
 
 @admin
+async def check_standing(request: Request) -> Response:
+    """Ask @SpamBot whether the account is limited (outbound/health.py sets the status)."""
+    number = await _owned_instance(request)
+    return JSON((await services(request).health.check(number)).as_dict())
+
+
+@admin
+async def sandbox_spambot(request: Request) -> Response:
+    sandbox = _sandbox(request)
+    data = await _json(request)
+    reply = data.get("reply")
+    if reply is not None and not isinstance(reply, str):
+        raise ApiError("invalid_field", "'reply' must be a string (or null: the default)")
+    text = await sandbox.set_spambot_reply(reply)
+    try:
+        condition: str | None = classify(text).condition
+    except SpamBotUnclear:
+        condition = None  # a check then answers 502 spambot_unrecognised, as on Telegram
+    return JSON({"reply": text, "condition": condition})
+
+
+@admin
 async def sandbox_scan(request: Request) -> Response:
     sandbox = _sandbox(request)
     if not sandbox.scan():
@@ -193,5 +217,7 @@ routes = [
     Route("/admin/instances/{n:str}/profile/photo", get_photo, methods=["GET"]),
     Route("/admin/instances/{n:str}/sessions", list_sessions, methods=["GET"]),
     Route("/admin/instances/{n:str}/sessions/{hash:str}", end_session, methods=["DELETE"]),
+    Route("/admin/instances/{n:str}/check", check_standing, methods=["POST"]),
     Route("/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
+    Route("/admin/sandbox/{n:str}/spambot", sandbox_spambot, methods=["POST"]),
 ]

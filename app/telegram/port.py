@@ -206,6 +206,21 @@ class Authorization:
     password_pending: bool = False
 
 
+SpamCondition = Literal["ok", "restricted", "frozen"]
+
+
+@dataclass(frozen=True)
+class SpamCheck:
+    """The account's standing as Telegram's @SpamBot tells it (app/telegram/spambot.py reads it).
+
+    `reply` is the bot's own words; `until` is when a limit ends, where the reply says so.
+    """
+
+    condition: SpamCondition
+    reply: str
+    until: datetime | None = None
+
+
 class TelegramBackend(Protocol):
     """One Telegram user account (one instance)."""
 
@@ -252,6 +267,11 @@ class TelegramBackend(Protocol):
     async def end_authorization(self, hash: int) -> None:
         """End another session of the account. Raises CurrentAuthorization for the gateway's
         own (log_out ends that), AuthorizationNotFound for a hash the account does not have."""
+
+    async def check_restrictions(self) -> SpamCheck:
+        """Ask @SpamBot whether the account is limited ("/start", then its reply). Raises
+        SpamBotSilent when no reply comes in time, SpamBotUnclear when the reply says
+        neither "not limited" nor "limited" nor "frozen" in words the gateway knows."""
 
 
 # --- the error tree ---
@@ -342,6 +362,18 @@ class CurrentAuthorization(TelegramError):
 class FreshResetForbidden(TelegramError):
     """FRESH_RESET_AUTHORISATION_FORBIDDEN: Telegram lets a session end others only once it is
     about a day old."""
+
+
+class SpamBotSilent(TelegramError):
+    """@SpamBot did not answer "/start" within the wait."""
+
+
+class SpamBotUnclear(TelegramError):
+    """@SpamBot answered in words the gateway cannot read as a standing; `reply` holds them."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(f"could not interpret @SpamBot's reply: {reply}")
+        self.reply = reply
 
 
 class TransientError(TelegramError):

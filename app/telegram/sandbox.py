@@ -3,8 +3,9 @@
 It behaves like Telegram where the pipeline can tell: people have stable ids and access hashes,
 message ids grow per account, a repeated random_id is refused (RANDOM_ID_DUPLICATE), updates are
 pushed in order and replayed after a restart from the stored position (like pts), and faults
-(FloodWait, blocked, deactivated, privacy...) can be injected. Its state lives in its own
-database tables, so it survives restarts.
+(FloodWait, blocked, deactivated, privacy...) can be injected, and what @SpamBot answers about
+the account's standing can be set. Its state lives in its own database tables, so it survives
+restarts.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ from app.telegram.port import (
     SessionFence,
     SessionRevoked,
     SharedContact,
+    SpamCheck,
     TelegramError,
     TransientError,
     Update,
@@ -85,6 +87,7 @@ from app.telegram.port import (
     UserDeactivated,
     UserPeer,
 )
+from app.telegram.spambot import NOT_LIMITED_REPLY, classify
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +209,8 @@ _SEL_UPDATES = (
 )
 # Updates the pump reads at once; inbound requests written in one transaction at most.
 UPDATE_BATCH = 200
+# Telegram's longest message.
+SPAMBOT_REPLY_MAX_CHARS = 4096
 INBOUND_BATCH = 256
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
@@ -536,6 +541,36 @@ class SandboxTelegram:
             if row is None:
                 raise AuthorizationNotFound("HASH_INVALID")
             row.ended_at = self._clock()
+
+    # --- the account's standing: @SpamBot, simulated ---
+
+    async def check_restrictions(self) -> SpamCheck:
+        """What the simulated @SpamBot answers "/start" (set_spambot_reply), read as on
+        Telegram: an unknown text raises SpamBotUnclear."""
+        async with self._factory() as session:
+            account = await self._logged_in_account(session)
+            reply = account.spambot_reply
+        return classify(reply if reply is not None else NOT_LIMITED_REPLY)
+
+    async def set_spambot_reply(self, reply: str | None) -> str:
+        """Make `reply` @SpamBot's answer from now on (None: the "no limits" text)."""
+        if reply is not None:
+            if not reply.strip():
+                raise SandboxInputError("'reply' must not be empty")
+            if len(reply) > SPAMBOT_REPLY_MAX_CHARS:
+                raise SandboxInputError(
+                    f"'reply' may have at most {SPAMBOT_REPLY_MAX_CHARS} characters"
+                )
+        async with transaction(self._factory) as session:
+            account = await session.get(SandboxAccount, self.instance)
+            if account is None:
+                phone = gateway_phone(self.instance)
+                account = SandboxAccount(
+                    instance=self.instance, phone=phone, user_id=fake_user_id(phone)
+                )
+                session.add(account)
+            account.spambot_reply = reply
+        return reply if reply is not None else NOT_LIMITED_REPLY
 
     async def _logged_in_account(self, session: Any) -> SandboxAccount:
         account: SandboxAccount | None = await session.get(SandboxAccount, self.instance)

@@ -42,6 +42,7 @@ from app.settings import Proxy, Settings
 from app.telegram import port
 from app.telegram.notices import login_alert_from_notice
 from app.telegram.session_store import SessionStore, SessionWriter, Snapshot
+from app.telegram.spambot import SPAMBOT_USERNAME, START_COMMAND, classify
 
 log = logging.getLogger(__name__)
 
@@ -490,6 +491,10 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 HANDLER_TRIES = 5
 # Private chats whose read marks are checked after a (re)connect.
 RECONCILE_DIALOGS = 200
+# Asking @SpamBot: how long its reply may take, and how often the chat is looked at meanwhile.
+SPAMBOT_WAIT_S = 20.0
+SPAMBOT_POLL_S = 0.5
+SPAMBOT_HISTORY = 10
 
 
 def _account_of(user: Any) -> port.Account:
@@ -1205,6 +1210,74 @@ class TelethonBackend:
             raise to_port_error(exc) from exc
         if not ended:
             raise port.TransientError("Telegram answered that it did not end the session")
+
+    # -- the account's standing: @SpamBot --
+
+    # Class attributes, so a test may shorten them on one backend.
+    spambot_wait_s = SPAMBOT_WAIT_S
+    spambot_poll_s = SPAMBOT_POLL_S
+
+    async def check_restrictions(self) -> port.SpamCheck:
+        """Send @SpamBot "/start" and read its reply. The reply is looked for in the chat's
+        history (messages.getHistory), not taken from the update handlers: those hand every
+        incoming message to the pipeline, which never answers or forwards a bot's."""
+        client = self._live_client()
+        try:
+            reply = await asyncio.wait_for(
+                self._ask_spambot(client), self.spambot_wait_s + CALL_TIMEOUT_S
+            )
+        except Exception as exc:
+            raise to_port_error(exc) from exc
+        return classify(reply)
+
+    async def _ask_spambot(self, client: Any) -> str:
+        resolved = await client(functions.contacts.ResolveUsernameRequest(SPAMBOT_USERNAME))
+        bot_id = getattr(resolved.peer, "user_id", None)
+        bot = next(
+            (u for u in resolved.users if isinstance(u, types.User) and u.id == bot_id), None
+        )
+        if bot is None:
+            raise port.TransientError(f"Telegram did not resolve @{SPAMBOT_USERNAME} to a user")
+        peer = types.InputPeerUser(user_id=bot.id, access_hash=bot.access_hash or 0)
+        random_id = secrets.randbits(63)
+        request = functions.messages.SendMessageRequest(
+            peer=peer, message=START_COMMAND, random_id=random_id, no_webpage=True
+        )
+        sent = _sent_message(await client(request), random_id, self._clock)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.spambot_wait_s
+        while True:
+            history = await client(
+                functions.messages.GetHistoryRequest(
+                    peer=peer,
+                    offset_id=0,
+                    offset_date=None,
+                    add_offset=0,
+                    limit=SPAMBOT_HISTORY,
+                    max_id=0,
+                    min_id=sent.message_id,
+                    hash=0,
+                )
+            )
+            replies = sorted(
+                (
+                    m
+                    for m in history.messages
+                    if isinstance(m, types.Message)
+                    and not m.out
+                    and m.id > sent.message_id
+                    and m.message
+                ),
+                key=lambda m: m.id,
+            )
+            if replies:
+                return "\n\n".join(m.message for m in replies)
+            if loop.time() >= deadline:
+                raise port.SpamBotSilent(
+                    f"@{SPAMBOT_USERNAME} did not answer {START_COMMAND} within"
+                    f" {self.spambot_wait_s:g} s: try again later"
+                )
+            await asyncio.sleep(self.spambot_poll_s)
 
     # -- sending --
 

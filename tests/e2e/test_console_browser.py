@@ -399,3 +399,31 @@ async def test_console_shows_a_login_alert_and_ends_that_session(harness: ServeH
         listed = await http.get("/admin/instances/1/sessions", headers=harness.admin_headers)
         assert [s["current"] for s in listed.json()["data"]] == [True]
         await console.no_error_shown("on the instance page with its sessions")
+
+
+async def test_console_checks_the_account_with_spambot(harness: ServeHarness) -> None:
+    """The instance page's "Check with @SpamBot" button shows the bot's answer; a limited answer
+    makes the instance restricted, a later clean one ready again."""
+    async with signed_in_console(harness) as console:
+        page, http = console.page, console.http
+        await page.click('#instances [data-instance="1"] a.button')
+        await page.wait_for_selector("#standing-check:not([disabled])")
+        await page.click("#standing-check")
+        await page.wait_for_selector("#standing-result:has-text('not limited')")
+        await page.wait_for_selector("#standing-result:has-text('free as a bird')")
+        limited = (
+            "I'm afraid some Telegram users found your messages annoying. Your account is now"
+            " limited until 3 Jan 2027, 12:00 UTC."
+        )
+        answer = await http.post(
+            "/admin/sandbox/1/spambot", json={"reply": limited}, headers=harness.admin_headers
+        )
+        assert answer.json()["condition"] == "restricted", answer.text
+        await page.click("#standing-check")
+        await page.wait_for_selector("#standing-result:has-text('Limited until')")
+        await page.wait_for_selector("#instance-status:has-text('restricted')")
+        await http.post("/admin/sandbox/1/spambot", json={}, headers=harness.admin_headers)
+        await page.click("#standing-check")
+        await page.wait_for_selector("#standing-result:has-text('not limited')")
+        await page.wait_for_selector("#instance-status:has-text('ready')")
+        await console.no_error_shown("after the @SpamBot checks")

@@ -517,6 +517,7 @@
     loginErrors.node.id = "login-error";
     const profile = profilePanel(base);
     const devices = sessionsPanel(base);
+    const standing = standingPanel(base);
 
     append(root, [
       h("p", {}, h("a", { href: "#/instances", text: "← All instances" })),
@@ -527,6 +528,7 @@
         h("section", { class: "card", "aria-labelledby": "login-title" },
           h("h2", { id: "login-title", text: "Telegram login" }), loginErrors.node, loginBody),
         profile.node),
+      standing.node,
       devices.node,
     ]);
 
@@ -594,6 +596,7 @@
         renderHeader();
         profile.update(inst.profile);
         devices.update(inst);
+        standing.update(inst);
         renderLogin();
       } catch (err) {
         errors.show(err);
@@ -922,6 +925,54 @@
           loggedIn = nowLoggedIn;
           load();
         }
+      },
+    };
+  }
+
+  // "Is this account limited?": asks @SpamBot (POST .../check) and shows its answer; the check
+  // also sets the instance status (restricted, frozen, or ready again).
+  function standingPanel(base) {
+    const errors = errorBox();
+    const result = h("div", { id: "standing-result" });
+    const button = h("button", { class: "button", type: "button", id: "standing-check", text: "Check with @SpamBot" });
+    const CONDITIONS = { ok: ["ready", "not limited"], restricted: ["restricted", "limited"], frozen: ["frozen", "frozen"] };
+    let running = false;
+    let loggedIn = false;
+
+    function show(answer) {
+      const [status, label] = CONDITIONS[answer.condition] || ["pending", answer.condition];
+      replace(result, h("div", { role: "status" },
+        h("p", {}, badge(status, label), " ", h("span", { class: "muted small", text: "checked " + when(answer.checked_at) })),
+        h("blockquote", { class: "small", text: answer.reply }),
+        answer.until ? h("p", { class: "small", text: "Limited until " + when(answer.until) }) : null));
+    }
+
+    button.addEventListener("click", () => busy(button, async () => {
+      replace(result, h("p", { class: "muted small", text: "Asking @SpamBot… (up to 20 s)" }));
+      running = true;
+      try {
+        const answer = await api("POST", base + "/check");
+        show(answer);
+        toast("Instance status: " + answer.status);
+      } catch (err) {
+        replace(result);
+        throw err;
+      } finally {
+        running = false;
+      }
+    }, errors).then(() => { button.disabled = !loggedIn; }));
+
+    const node = h("section", { class: "card", id: "standing-card", "aria-labelledby": "standing-title" },
+      h("div", { class: "row spread" }, h("h2", { id: "standing-title", text: "Is this account limited?" }), button),
+      h("p", { class: "muted small", text: "Telegram's @SpamBot says whether spam reports limit the account. A limited account may still answer people who wrote first." }),
+      errors.node,
+      result);
+
+    return {
+      node,
+      update(inst) {
+        loggedIn = LOGGED_IN.includes(inst.status);
+        button.disabled = running || !loggedIn;
       },
     };
   }

@@ -16,6 +16,7 @@ Only the network is fake: the client is an unmodified Telethon `TelegramClient`.
 
     fake.person_sends(person, account, "Hi")  # pushed live as UpdateNewMessage
     other = fake.new_login(account, device="Pixel 8")  # UpdateNewAuthorization + 777000 notice
+    fake.add_spambot(reply="...")  # @SpamBot answers every message with it (fake.spambot_reply)
     ...
     await client.disconnect()
     await fake.stop()

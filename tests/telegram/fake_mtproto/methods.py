@@ -98,6 +98,7 @@ class Methods:
             "ImportContactsRequest": self.import_contacts,
             "DeleteContactsRequest": self.delete_contacts,
             "ResolvePhoneRequest": self.resolve_phone,
+            "ResolveUsernameRequest": self.resolve_username,
             "UpdateProfileRequest": self.update_profile,
             "UpdateUsernameRequest": self.update_username,
             "UploadProfilePhotoRequest": self.upload_profile_photo,
@@ -374,6 +375,8 @@ class Methods:
             account, self.world.updates_for(box, [new_message]), exclude=call.conn
         )
         self._deliver_to_other_accounts(account, target, message)
+        if isinstance(target, FakeUser) and target.bot:
+            self.server.bot_received(target, account, message)
         if media is None and not isinstance(target, Group):
             return make(
                 types.UpdateShortSentMessage,
@@ -749,6 +752,17 @@ class Methods:
         user = self.world.by_phone.get(normalize_phone(request.phone))
         if user is None:
             raise RpcFail("PHONE_NOT_OCCUPIED")
+        return types.contacts.ResolvedPeer(
+            peer=types.PeerUser(user.user_id),
+            chats=[],
+            users=[self.world.user_view(user, account)],
+        )
+
+    def resolve_username(self, call: Call, request: Any) -> Any:
+        account = call.account
+        user = self.world.by_username(request.username)
+        if user is None:
+            raise RpcFail("USERNAME_NOT_OCCUPIED")
         return types.contacts.ResolvedPeer(
             peer=types.PeerUser(user.user_id),
             chats=[],

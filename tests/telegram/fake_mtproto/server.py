@@ -262,6 +262,9 @@ class FakeTelegram:
         # account.resetAuthorization answers FRESH_RESET_AUTHORISATION_FORBIDDEN to a session
         # logged in less than this long ago (Telegram: about a day; 0 here unless a test sets it).
         self.fresh_reset_s = 0.0
+        # What @SpamBot (add_spambot) answers to any message; None: it never answers.
+        self.spambot_reply: str | None = None
+        self.spambot: FakeUser | None = None
         self._keys: dict[int, AuthKeyRecord] = {}
         self._tokens: list[LoginToken] = []
         self._failures: dict[str, list[list[Any]]] = {}
@@ -580,6 +583,35 @@ class FakeTelegram:
             account, self.world.updates_for(box, [types.UpdateNewMessage(message, pts, 1)])
         )
         return record
+
+    def add_spambot(
+        self,
+        reply: str | None = "Good news, no limits are currently applied to your"
+        " account. You’re free as a bird!",
+    ) -> FakeUser:
+        """Telegram's @SpamBot (a bot user, username "SpamBot"): it answers every message an
+        account sends it with `spambot_reply` (set it to change the answer; None: silence), a new
+        incoming message in the account's box pushed as an update, right after the send."""
+        self.spambot_reply = reply
+        if self.spambot is None:
+            self.spambot = self.world.add_user(
+                "42178",
+                first_name="Spam Info Bot",
+                last_name=None,
+                username="SpamBot",
+                phone_visible=False,
+                user_id=178220800,
+                is_account=False,
+            )
+            self.spambot.bot = True
+        return self.spambot
+
+    def bot_received(self, bot: FakeUser, account: FakeUser, message: Any) -> None:
+        """`account` sent `bot` a message: @SpamBot answers it, once the send is answered."""
+        if bot is not self.spambot or self.spambot_reply is None:
+            return
+        reply = self.spambot_reply
+        asyncio.get_running_loop().call_soon(self.person_sends, bot, account, reply)
 
     def service_user(self) -> FakeUser:
         """Telegram's service account (777000): login codes and notices come from it."""

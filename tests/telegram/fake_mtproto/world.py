@@ -41,6 +41,7 @@ class FakeUser:
     username: str | None = None
     phone_visible: bool = True
     is_account: bool = False
+    bot: bool = False  # shown as User(bot=True)
     about: str | None = None
     srp: SrpPassword | None = field(default=None, repr=False)  # 2FA: salts and verifier only
     profile_photos: list[int] = field(default_factory=list)  # photo ids, newest first
@@ -217,7 +218,16 @@ class World:
             last_name=user.last_name,
             username=user.username,
             phone=phone,
-            status=types.UserStatusRecently(),
+            bot=user.bot or None,
+            bot_info_version=1 if user.bot else None,
+            status=None if user.bot else types.UserStatusRecently(),
+        )
+
+    def by_username(self, username: str) -> FakeUser | None:
+        """The user with this public username (case-insensitive, as Telegram matches it)."""
+        wanted = username.lstrip("@").lower()
+        return next(
+            (u for u in self.users.values() if u.username and u.username.lower() == wanted), None
         )
 
     def resolve_input_user(self, input_user: Any, viewer: FakeUser) -> FakeUser:
