@@ -24,6 +24,9 @@ STATUSES = (
     "deactivated",  # the account was deleted (USER_DEACTIVATED)
     "revoked",  # the session was ended elsewhere (from a phone, or by Telegram)
 )
+# The account's condition while it stays logged in: a connection lost and regained changes
+# nothing about it (a pause's end, or a later check, does).
+ACCOUNT_CONDITIONS = ("flood_wait", "restricted", "frozen")
 # Statuses in which the queue holds every message until a new login (or their TTL).
 NEEDS_LOGIN = ("revoked", "banned", "deactivated", "logged_out")
 

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from app.db import database_unavailable, transaction
 from app.errors import ApiError, DatabaseUnavailable
-from app.instances import set_instance_status, sync_instances
+from app.instances import ACCOUNT_CONDITIONS, set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
 from app.models import Instance
@@ -179,7 +179,8 @@ async def start_instance(
         if account is not None:
             inst.phone = account.phone
             inst.user_id = account.user_id
-            if inst.status not in ("ready", "flood_wait"):
+            # (A restricted or frozen account stays so across a restart.)
+            if inst.status != "ready" and inst.status not in ACCOUNT_CONDITIONS:
                 await set_instance_status(session, inst, "ready", None, now)
         elif inst.status != "logged_out":
             await set_instance_status(session, inst, "logged_out", None, now)

@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event
-from app.instances import set_instance_status
+from app.instances import ACCOUNT_CONDITIONS, set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
 from app.queueing import QueueClock, Wakeup, new_message
 from app.recipients import recipient_data, unregister
@@ -453,17 +453,23 @@ class InboundProcessor:
             inst = await session.get(Instance, self.instance)
             if inst is None:
                 return
+            condition = inst.status in ACCOUNT_CONDITIONS
+            if change.state in ("disconnected", "ready") and condition and not _paused(inst, now):
+                # The account is restricted or frozen (a check said so): losing or regaining
+                # the connection says nothing about that; a later check does.
+                return
             if change.state == "disconnected":
                 await set_instance_status(session, inst, inst.status, change.detail, now)
-            elif (
-                change.state == "ready"
-                and inst.paused_until is not None
-                and inst.paused_until > now
-            ):
-                # Back online during a FloodWait: the pause stands (the worker ends it).
+            elif change.state == "ready" and _paused(inst, now):
+                # Back online during a pause (FloodWait, PEER_FLOOD): it stands (the worker
+                # ends it).
                 await set_instance_status(session, inst, inst.status, None, now)
             else:
                 await set_instance_status(session, inst, change.state, change.detail, now)
+
+
+def _paused(inst: Instance, now: datetime) -> bool:
+    return inst.paused_until is not None and inst.paused_until > now
 
 
 def _refresh(recipient: Recipient, sender: Sender) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from app.db import transaction
 from app.models import Event, InboundMessage, Instance
 from app.services import Services
+from app.telegram.port import ConnectionChanged
 from app.telegram.spambot import NOT_LIMITED_REPLY
+from inbound.processor import InboundProcessor
 from tests.conftest import ADMIN, Clock
 from tests.telegram.test_spambot import FROZEN, LIMITED_UNTIL
 
@@ -159,3 +161,21 @@ async def test_the_check_never_becomes_a_received_message(
         assert list(await session.scalars(select(InboundMessage))) == []
         types = list(await session.scalars(select(Event.type)))
     assert "message.received" not in types
+
+
+async def test_a_restriction_found_by_a_check_stays_through_a_reconnect(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    body = {"reply": LIMITED_UNTIL}
+    response = await http.post("/admin/sandbox/1/spambot", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    checked = await http.post("/admin/instances/1/check", headers=ADMIN)
+    assert checked.json()["status"] == "restricted", checked.text
+    processor = InboundProcessor(
+        1, services.factory, services.settings, services.wakeup, services.clock, services.stamps
+    )
+    await processor.on_connection(ConnectionChanged("disconnected", "network lost; reconnecting"))
+    await processor.on_connection(ConnectionChanged("ready"))
+    view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
+    assert view["status"] == "restricted"
+    assert view["status_detail"].startswith("@SpamBot")
