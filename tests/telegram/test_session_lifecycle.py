@@ -78,10 +78,10 @@ async def test_a_logout_while_the_new_session_opens_wins_and_a_new_login_works_a
     account = fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
         # The new session's getMe (once connected) is held: the login's last step is still
-        # opening it when the logout comes. (Before it: one getUsers of the login's sign-in.)
+        # opening it when the logout comes.
         started = await post(http, "/login", {"phone": GATEWAY_PHONE})
         assert started.status_code == 200, started.text
-        opening = fake.hold_next("GetUsersRequest", skip=1)
+        opening = fake.hold_next("GetUsersRequest", new_connections=True)
         login = asyncio.create_task(post(http, "/login/code", {"code": fake.login_code}))
         await asyncio.wait_for(opening.arrived.wait(), 15)
         keys = set(fake.authorized_keys(account))
@@ -188,9 +188,8 @@ async def test_a_logout_during_the_catch_up_after_a_login_ends_logged_out(
     async with gateway(schema, clock, fake) as (services, http):
         started = await post(http, "/login", {"phone": GATEWAY_PHONE})
         assert started.status_code == 200, started.text
-        # The open session's getDifference (its catch-up) is held; one before it is the
-        # login's own.
-        catching_up = fake.hold_next("GetDifferenceRequest", skip=1)
+        # The new session's getDifference (its catch-up) is held.
+        catching_up = fake.hold_next("GetDifferenceRequest", new_connections=True)
         done = await post(http, "/login/code", {"code": fake.login_code})
         assert done.json()["step"] == "ready"
         await asyncio.wait_for(catching_up.arrived.wait(), 15)
@@ -278,17 +277,12 @@ async def test_logouts_at_random_points_of_opening_the_new_session_always_end_lo
         for _ in range(4):
             started = await post(http, "/login", {"phone": GATEWAY_PHONE})
             assert started.status_code == 200, started.text
-            # Calls after the code step: the login's getUsers, then the new session's
-            # getConfig, getUsers (getMe), getDifference (its catch-up), getDialogs.
-            name, skip = draw.choice(
-                [
-                    ("GetConfigRequest", 0),
-                    ("GetUsersRequest", 1),
-                    ("GetDifferenceRequest", 1),
-                    ("GetDialogsRequest", 0),
-                ]
+            # The new session's first calls: getConfig, getUsers (getMe), getDifference (its
+            # catch-up), getDialogs (read marks).
+            name = draw.choice(
+                ["GetConfigRequest", "GetUsersRequest", "GetDifferenceRequest", "GetDialogsRequest"]
             )
-            held = fake.hold_next(name, skip=skip)
+            held = fake.hold_next(name, new_connections=True)
             login = asyncio.create_task(post(http, "/login/code", {"code": fake.login_code}))
             await asyncio.wait_for(held.arrived.wait(), 15)
             keys = set(fake.authorized_keys(account))

@@ -234,8 +234,9 @@ class Connection:
 class Hold:
     """A call the fake holds back (FakeTelegram.hold_next)."""
 
-    def __init__(self, skip: int = 0) -> None:
+    def __init__(self, skip: int = 0, since: float | None = None) -> None:
         self.skip = skip
+        self.since = since
         self.arrived = asyncio.Event()
         self.released = asyncio.Event()
 
@@ -474,11 +475,13 @@ class FakeTelegram:
             [error, code if code is not None else _default_code(error), times]
         )
 
-    def hold_next(self, request: str, *, skip: int = 0) -> Hold:
+    def hold_next(self, request: str, *, skip: int = 0, new_connections: bool = False) -> Hold:
         """The next call of `request` (Telethon class name), after `skip` others, is received
         but answered only once the test calls `release()` on what this returns: an injected
-        delay at an exact point (`await hold.arrived.wait()` tells the call came)."""
-        hold = Hold(skip)
+        delay at an exact point (`await hold.arrived.wait()` tells the call came). With
+        `new_connections`, only calls on connections opened from now on count (a session that
+        is yet to connect, not a client already connected)."""
+        hold = Hold(skip, since=time.monotonic() if new_connections else None)
         self._holds.setdefault(request, []).append(hold)
         return hold
 
@@ -771,7 +774,9 @@ class FakeTelegram:
         self.requests.append((conn.key.key_id, inner))
         name = type(inner).__name__
         holds = self._holds.get(name)
-        if holds and holds[0].skip > 0:
+        if holds and holds[0].since is not None and conn.opened_at < holds[0].since:
+            pass  # a connection older than the hold: not the one it waits for
+        elif holds and holds[0].skip > 0:
             holds[0].skip -= 1
         elif holds:
             gate = holds.pop(0)
