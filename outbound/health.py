@@ -27,15 +27,13 @@ from app.errors import ApiError
 from app.instances import set_instance_status
 from app.models import Instance
 from app.telegram.port import (
-    FloodWait,
-    NotLoggedIn,
-    SessionRevoked,
     SpamBotSilent,
     SpamBotUnclear,
     SpamCheck,
     TelegramBackend,
     TelegramError,
 )
+from outbound.telegram_calls import telegram_call_error
 
 DETAIL_MAX_CHARS = 255  # Instance.status_detail
 # The statuses a check may change: the account's health, not its login.
@@ -73,12 +71,6 @@ def status_after_check(
 
 
 def _failure(number: int, exc: TelegramError) -> ApiError:
-    if isinstance(exc, NotLoggedIn):
-        return ApiError("not_logged_in", str(exc))
-    if isinstance(exc, SessionRevoked):
-        return ApiError(
-            "not_logged_in", f"instance {number}'s session was revoked ({exc}): log in again"
-        )
     if isinstance(exc, SpamBotUnclear):
         return ApiError(
             "spambot_unrecognised",
@@ -87,14 +79,7 @@ def _failure(number: int, exc: TelegramError) -> ApiError:
         )
     if isinstance(exc, SpamBotSilent):
         return ApiError("spambot_timeout", f"{exc} (the status is unchanged)")
-    if isinstance(exc, FloodWait):
-        return ApiError(
-            "flood_wait",
-            f"Telegram asks to wait {exc.seconds} s",
-            headers={"Retry-After": str(exc.seconds)},
-            extra={"seconds": exc.seconds},
-        )
-    return ApiError("unavailable", f"Could not ask @SpamBot: {exc}")
+    return telegram_call_error(number, exc, "Could not ask @SpamBot")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,11 @@ from app.telegram.port import (
     Authorization,
     AuthorizationNotFound,
     CurrentAuthorization,
-    FloodWait,
     FreshResetForbidden,
-    NotLoggedIn,
-    SessionRevoked,
     TelegramBackend,
     TelegramError,
 )
+from outbound.telegram_calls import telegram_call_error
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -52,20 +50,7 @@ def session_view(auth: Authorization) -> dict[str, Any]:
 
 
 def _failure(number: int, exc: TelegramError) -> ApiError:
-    if isinstance(exc, NotLoggedIn):
-        return ApiError("not_logged_in", str(exc))
-    if isinstance(exc, SessionRevoked):
-        return ApiError(
-            "not_logged_in", f"instance {number}'s session was revoked ({exc}): log in again"
-        )
-    if isinstance(exc, FloodWait):
-        return ApiError(
-            "flood_wait",
-            f"Telegram asks to wait {exc.seconds} s",
-            headers={"Retry-After": str(exc.seconds)},
-            extra={"seconds": exc.seconds},
-        )
-    return ApiError("unavailable", f"Telegram did not answer: {exc}")
+    return telegram_call_error(number, exc, "Telegram did not answer")
 
 
 class Sessions:
