@@ -32,6 +32,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -163,38 +164,33 @@ class InstanceLease:
 
     # -- taking, keeping, giving up --
 
-    def _statement(self, template: str) -> Any:
+    def _statement(self, template: str) -> tuple[Any, set[str]]:
+        """The statement for this database, and the names of its parameters."""
         dialect = "postgresql" if self._postgres else "sqlite"
-        statement = text(
-            template.format(now=_NOW[dialect], later=_LATER[dialect], earlier=_EARLIER[dialect])
-        )
-        if self._postgres:
-            return statement
-        params = [bindparam(name, type_=UTCDateTime) for name in ("now", "later", "earlier")]
-        return statement.bindparams(*(p for p in params if f":{p.key}" in str(statement)))
+        sql = template.format(now=_NOW[dialect], later=_LATER[dialect], earlier=_EARLIER[dialect])
+        names = set(re.findall(r"(?<!:):(\w+)", sql))
+        times = [bindparam(n, type_=UTCDateTime) for n in ("now", "later", "earlier") if n in names]
+        return text(sql).bindparams(*times), names
 
     def _params(self, **extra: Any) -> dict[str, Any]:
         lock_file = None
         if self._lock_identity is not None:
             lock_file = f"{self._lock_identity[0]}:{self._lock_identity[1]}"
-        params: dict[str, Any] = {
+        now = utcnow()
+        return {
             "n": self.instance,
             "owner": self.owner,
             "lock_file": lock_file,
+            "ttl": self.timing.ttl_s,
+            "now": now,
+            "later": now + timedelta(seconds=self.timing.ttl_s),
+            "earlier": now - timedelta(seconds=1),
             **extra,
         }
-        if self._postgres:
-            params["ttl"] = self.timing.ttl_s
-        else:
-            now = utcnow()
-            params["now"] = now
-            params["later"] = now + timedelta(seconds=self.timing.ttl_s)
-            params["earlier"] = now - timedelta(seconds=1)
-        return params
 
     async def _write(self, template: str, **extra: Any) -> Any:
-        statement = self._statement(template)
-        params = {k: v for k, v in self._params(**extra).items() if f":{k}" in str(statement)}
+        statement, names = self._statement(template)
+        params = {k: v for k, v in self._params(**extra).items() if k in names}
         async with self._engine.begin() as conn:
             result = await conn.execute(statement, params)
             return result.scalar() if result.returns_rows else None
