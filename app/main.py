@@ -20,7 +20,12 @@ from starlette.responses import Response
 
 from app.db import database_unavailable, transaction
 from app.errors import ApiError, DatabaseUnavailable
-from app.instances import ACCOUNT_CONDITIONS, set_instance_status, sync_instances
+from app.instances import (
+    ACCOUNT_CONDITIONS,
+    NEEDS_LOGIN,
+    set_instance_status,
+    sync_instances,
+)
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
 from app.models import Instance
@@ -182,7 +187,9 @@ async def start_instance(
             # (A restricted or frozen account stays so across a restart.)
             if inst.status != "ready" and inst.status not in ACCOUNT_CONDITIONS:
                 await set_instance_status(session, inst, "ready", None, now)
-        elif inst.status != "logged_out":
+        elif inst.status not in NEEDS_LOGIN:
+            # No session: logged out, unless the backend says why (revoked, banned, deleted);
+            # it may have reported that already.
             await set_instance_status(session, inst, "logged_out", None, now)
     conf = services.settings.instance(number)
     if account is not None and conf is not None:
