@@ -171,6 +171,9 @@ def serve(
         log_level=log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        # The app decides which forwarding headers to believe ([server] trusted_proxies, in
+        # app/client_address.py); uvicorn's own would believe any peer on loopback.
+        proxy_headers=False,
     )
 
 

@@ -10,9 +10,10 @@ session): the page gets it when it signs in (or from GET /admin/session) and sen
 `X-CSRF-Token` on every request that is not GET or HEAD. Requests with the Bearer token need
 none: a browser never adds that header on its own.
 
-Per process, two small in-memory records: the sessions signed out here (until they expire),
-and wrong-token attempts per client address (a lockout after `MAX_FAILURES` in `WINDOW_S`).
-Time comes from the caller (the services' clock), so the policy is tested without sleeping.
+Signing out stores the session id, with the cookie's expiry, in the `console_signout` table:
+the cookie is refused from then on by every process sharing the database, across restarts,
+until it would have expired anyway (then the row is pruned). Wrong admin tokens are counted in
+app/lockout.py, shared with Bearer requests. Time comes from the caller (the services' clock).
 """
 
 from __future__ import annotations
@@ -21,13 +22,18 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from starlette.datastructures import State
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from app.db import SessionFactory
 from app.errors import ApiError
+from app.models import ConsoleSignout, table_of
 from app.sealing import derive_key
 
 SESSION_COOKIE = "tgw_console"
@@ -37,10 +43,6 @@ SESSION_TTL_S = 12 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEY_PURPOSE = "console-session"
 FORMAT = "v1"
-
-MAX_FAILURES = 10  # wrong tokens from one address within WINDOW_S before it must wait
-WINDOW_S = 300
-MAX_TRACKED = 10_000  # addresses remembered at most (oldest dropped first)
 
 
 @dataclass(frozen=True)
@@ -99,93 +101,57 @@ def csrf_matches(session: ConsoleSession, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), session.csrf_token.encode())
 
 
-@dataclass
-class SignInLimiter:
-    """Wrong admin tokens per client address: at most `max_failures` within `window_s`."""
-
-    max_failures: int = MAX_FAILURES
-    window_s: float = WINDOW_S
-    max_tracked: int = MAX_TRACKED
-    failures: dict[str, deque[float]] = field(default_factory=dict)
-
-    def _recent(self, address: str, now_s: float) -> deque[float]:
-        times = self.failures.get(address, deque())
-        while times and times[0] <= now_s - self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after_s(self, address: str, now: datetime) -> int | None:
-        """Seconds this address must wait before it may try again, or None."""
-        now_s = now.timestamp()
-        times = self._recent(address, now_s)
-        if not times:
-            self.failures.pop(address, None)
-            return None
-        if len(times) < self.max_failures:
-            return None
-        return max(1, int(times[0] + self.window_s - now_s + 0.999))
-
-    def failed(self, address: str, now: datetime) -> None:
-        now_s = now.timestamp()
-        times = self._recent(address, now_s)
-        times.append(now_s)
-        self.failures.pop(address, None)
-        self.failures[address] = times  # most recent last: the oldest entries go first
-        while len(self.failures) > self.max_tracked:
-            del self.failures[next(iter(self.failures))]
-
-    def succeeded(self, address: str) -> None:
-        self.failures.pop(address, None)
+# --- signing out: for good, in the database -------------------------------------------------
 
 
-@dataclass
-class ConsoleState:
-    """Per-process memory of the console: sessions signed out here, and the sign-in limiter."""
+async def is_signed_out(db: AsyncSession, session_id: str) -> bool:
+    """Whether this session was signed out (by any process sharing the database).
 
-    signed_out: dict[str, float] = field(default_factory=dict)  # session id -> its expiry
-    limiter: SignInLimiter = field(default_factory=SignInLimiter)
-
-    def sign_out(self, session: ConsoleSession, now: datetime) -> None:
-        now_s = now.timestamp()
-        for session_id in [s for s, until in self.signed_out.items() if until <= now_s]:
-            del self.signed_out[session_id]
-        self.signed_out[session.session_id] = session.expires_at.timestamp()
-
-    def is_signed_out(self, session: ConsoleSession) -> bool:
-        return session.session_id in self.signed_out
+    A primary-key lookup in a table that holds only the sign-outs of the last `SESSION_TTL_S`:
+    cheap enough to ask on every console request, and never stale, so no cache.
+    """
+    found = await db.execute(
+        select(col(ConsoleSignout.session_id)).where(col(ConsoleSignout.session_id) == session_id)
+    )
+    return found.first() is not None
 
 
-def console_state(app_state: State) -> ConsoleState:
-    """The app's ConsoleState, made on first use (nothing is built at import time)."""
-    found = getattr(app_state, "console", None)
-    if not isinstance(found, ConsoleState):
-        found = ConsoleState()
-        app_state.console = found
-    return found
+async def record_sign_out(db: AsyncSession, session: ConsoleSession, now: datetime) -> None:
+    """Refuse this session's cookie from now until it would have expired; drop the sign-outs
+    whose cookies have expired by themselves (nothing to refuse any more)."""
+    await db.execute(delete(ConsoleSignout).where(col(ConsoleSignout.expires_at) <= now))
+    row = {"session_id": session.session_id, "expires_at": session.expires_at}
+    table = table_of(ConsoleSignout)
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Signed out twice (two tabs, two processes): the first row stands.
+    await db.execute(insert(table).values(row).on_conflict_do_nothing())
 
 
-def current_session(
-    admin_token: str, cookie: str | None, now: datetime, app_state: State
+async def current_session(
+    admin_token: str, cookie: str | None, now: datetime, factory: SessionFactory
 ) -> ConsoleSession | None:
     """The valid, not signed-out session of this cookie, or None."""
     if not cookie:
         return None
     session = verify(admin_token, cookie, now)
-    if session is None or console_state(app_state).is_signed_out(session):
+    if session is None:  # a forged cookie costs no database read
         return None
+    async with factory() as db:
+        if await is_signed_out(db, session.session_id):
+            return None
     return session
 
 
-def require_session(
+async def require_session(
     admin_token: str,
     cookie: str | None,
     method: str,
     csrf_header: str | None,
     now: datetime,
-    app_state: State,
+    factory: SessionFactory,
 ) -> ConsoleSession:
     """The request's console session; 401 without a valid one, 403 `csrf` without its token."""
-    session = current_session(admin_token, cookie, now, app_state)
+    session = await current_session(admin_token, cookie, now, factory)
     if session is None:
         raise ApiError(
             "unauthorized",

@@ -27,7 +27,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
-    "too_many_attempts": 429,  # console sign-in after repeated wrong tokens
+    "too_many_attempts": 429,  # a wrong admin token after repeated wrong ones (app/lockout.py)
     "quota_exceeded": 469,
     "media_missing": 470,
     "number_invalid": 471,

@@ -62,6 +62,16 @@ class ApiClient(SQLModel, table=True):
     rotated_at: datetime | None = _ts(nullable=True)
 
 
+class ConsoleSignout(SQLModel, table=True):
+    """An admin console session that was signed out: its cookie is refused until it would have
+    expired (`expires_at`, indexed for pruning), by every process sharing the database."""
+
+    __tablename__ = "console_signout"
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
 class Instance(SQLModel, table=True):
     __tablename__ = "instance"
 

@@ -6,6 +6,7 @@ Unknown or malformed keys raise `SettingsError`, which names the key; the CLI ex
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -41,6 +42,9 @@ DEFAULT_GREETINGS = [
 
 MIB = 1024 * 1024
 
+# The header a trusted reverse proxy writes the client's address into (app/client_address.py).
+ClientAddressHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
+
 
 class SettingsError(Exception):
     """A configuration problem; the message names the offending key."""
@@ -58,6 +62,32 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    # Reverse proxies (IPs or CIDRs) whose `client_address_header` is believed. Empty: nobody's,
+    # so a client cannot choose the address its wrong tokens count on (app/client_address.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    client_address_header: ClientAddressHeader = "x-forwarded-for"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):  # TGW_SERVER__TRUSTED_PROXIES=10.0.0.1,10.1.0.0/16
+            value = [part for part in (p.strip() for p in value.split(",")) if part]
+        if not isinstance(value, list):
+            return value  # pydantic says what is wrong
+        networks = []
+        for entry in value:
+            if not isinstance(entry, str):
+                raise ValueError(f"must be IP addresses or CIDRs (strings), not {entry!r}")
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from exc
+        return networks
+
+    @field_validator("client_address_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 class SecuritySettings(_Section):

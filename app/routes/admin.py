@@ -39,7 +39,7 @@ def admin(handler: Handler) -> Handler:
 
     async def wrapped(request: Request) -> Response:
         try:
-            require_admin(request)
+            await require_admin(request)
             return await handler(request)
         except ApiError as exc:
             return native_error(exc)

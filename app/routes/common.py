@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from app import console_auth
+from app import console_auth, lockout
+from app.client_address import client_address
 from app.errors import ApiError
 from app.services import Services
 
@@ -101,31 +101,39 @@ def _find_nul(value: Any, path: str) -> str | None:
     return None
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     """The Bearer admin token, or a console session cookie (app/console_auth.py).
 
     A request that carries an Authorization header is judged by it alone. With the cookie,
     every request other than GET/HEAD must also carry the session's X-CSRF-Token (403 `csrf`).
+    Wrong Bearer tokens count against the client's address like wrong console sign-ins
+    (app/lockout.py): 429 once it has sent too many; the right token always passes.
     """
     svc = services(request)
     token = svc.admin_token
     header = request.headers.get("authorization", "")
     cookie = request.cookies.get(console_auth.SESSION_COOKIE)
     if not header and cookie:
-        console_auth.require_session(
+        await console_auth.require_session(
             token,
             cookie,
             request.method,
             request.headers.get(console_auth.CSRF_HEADER),
             svc.clock(),
-            request.app.state,
+            svc.read_factory,
         )
         return
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    if scheme.lower() != "bearer" or not given.strip():
+        # No token at all is not a guess: nothing to count.
         raise ApiError("unauthorized", "Missing 'Authorization: Bearer <admin token>' header")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise ApiError("unauthorized", "The admin token is wrong")
+    lockout.check_admin_token(
+        given.strip(),
+        token,
+        client_address(request, svc.settings.server),
+        svc.clock(),
+        lockout.admin_limiter(request.app.state),
+    )
 
 
 def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:

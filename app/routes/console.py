@@ -12,7 +12,6 @@ no API client credentials).
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -21,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from app import console_auth
+from app import console_auth, lockout
+from app.client_address import request_origin
+from app.db import transaction
 from app.errors import ApiError
 from app.routes.admin import admin
 from app.routes.common import (
@@ -105,7 +106,7 @@ async def _given_token(request: Request) -> str:
     return token.strip()
 
 
-def _set_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+def _set_cookie(response: Response, value: str, max_age: int, *, secure: bool) -> None:
     response.set_cookie(
         console_auth.SESSION_COOKIE,
         value,
@@ -113,7 +114,7 @@ def _set_cookie(request: Request, response: Response, value: str, max_age: int) 
         path=console_auth.COOKIE_PATH,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
 
 
@@ -125,31 +126,30 @@ def _session_body(session: console_auth.ConsoleSession) -> dict[str, object]:
     }
 
 
+WRONG_TOKEN = (
+    "The admin token is wrong. It is in the file tgw.admin-token beside the database "
+    "(`tgw admin-token` prints it), or [security] admin_token in the configuration."
+)
+
+
 @_errors
 async def sign_in(request: Request) -> Response:
     svc = services(request)
-    state = console_auth.console_state(request.app.state)
-    address = request.client.host if request.client else "unknown"
+    origin = request_origin(request, svc.settings.server)
     now = svc.clock()
-    wait_s = state.limiter.retry_after_s(address, now)
-    if wait_s is not None:
-        raise ApiError(
-            "too_many_attempts",
-            f"Too many wrong admin tokens from this address: try again in {wait_s} s",
-            headers={"Retry-After": str(wait_s)},
-        )
     token = await _given_token(request)
-    if not hmac.compare_digest(token.encode(), svc.admin_token.encode()):
-        state.limiter.failed(address, now)
-        raise ApiError(
-            "unauthorized",
-            "The admin token is wrong. It is in the file tgw.admin-token beside the database "
-            "(`tgw admin-token` prints it), or [security] admin_token in the configuration.",
-        )
-    state.limiter.succeeded(address)
+    # 401 or, after too many wrong tokens from this address, 429; the right one always passes.
+    lockout.check_admin_token(
+        token,
+        svc.admin_token,
+        origin.address,
+        now,
+        lockout.admin_limiter(request.app.state),
+        WRONG_TOKEN,
+    )
     cookie, session = console_auth.issue(svc.admin_token, now)
     response = JSON(_session_body(session))
-    _set_cookie(request, response, cookie, console_auth.SESSION_TTL_S)
+    _set_cookie(response, cookie, console_auth.SESSION_TTL_S, secure=origin.scheme == "https")
     return response
 
 
@@ -157,11 +157,11 @@ async def sign_in(request: Request) -> Response:
 async def session_info(request: Request) -> Response:
     """The current session's CSRF token and expiry (a reloaded page needs the token again)."""
     svc = services(request)
-    session = console_auth.current_session(
+    session = await console_auth.current_session(
         svc.admin_token,
         request.cookies.get(console_auth.SESSION_COOKIE),
         svc.clock(),
-        request.app.state,
+        svc.read_factory,
     )
     if session is None:
         raise ApiError("unauthorized", "Not signed in to the console")
@@ -172,8 +172,8 @@ async def session_info(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
-    session = console_auth.current_session(
-        svc.admin_token, request.cookies.get(console_auth.SESSION_COOKIE), now, request.app.state
+    session = await console_auth.current_session(
+        svc.admin_token, request.cookies.get(console_auth.SESSION_COOKIE), now, svc.read_factory
     )
     if session is not None:
         given = request.headers.get(console_auth.CSRF_HEADER)
@@ -181,9 +181,11 @@ async def sign_out(request: Request) -> Response:
             raise ApiError(
                 "csrf", f"The {console_auth.CSRF_HEADER} header is missing or does not match"
             )
-        console_auth.console_state(request.app.state).sign_out(session, now)
+        async with transaction(svc.factory) as db:
+            await console_auth.record_sign_out(db, session, now)
     response = JSON({"signed_in": False})
-    _set_cookie(request, response, "", 0)
+    secure = request_origin(request, svc.settings.server).scheme == "https"
+    _set_cookie(response, "", 0, secure=secure)
     return response
 
 

@@ -1325,7 +1325,9 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
                 "AdminBearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The admin token.",
+                    "description": "The admin token. After 10 wrong tokens from one address in "
+                    "5 minutes, its wrong tokens are answered 429 too_many_attempts with "
+                    "Retry-After; the right token is always accepted.",
                 },
             },
         },

@@ -342,7 +342,8 @@ def paths() -> dict[str, Any]:
                 TAG_CONSOLE,
                 "Sign in to the console",
                 "Checks the admin token and sets an HttpOnly, SameSite=Strict session cookie. "
-                "10 wrong tokens from one address in 5 minutes lock it out for the rest of them.",
+                "After 10 wrong tokens from one address in 5 minutes (counted with wrong Bearer "
+                "tokens), its wrong tokens are answered 429; the right token is always accepted.",
                 {
                     "200": ok("Signed in.", ref("ConsoleSession")),
                     **errors("Admin", 400, 401),

@@ -1,20 +1,24 @@
-"""Where a webhook URL may point (SSRF guard, SPEC §7).
+"""Where a webhook URL may point: the guard against webhooks as a way into private networks.
 
 Only http and https. Unless `allow_private_targets`, a host that is or resolves to a private,
 loopback, link-local, multicast, reserved or unspecified address is refused: a webhook must not
-become a way to reach the gateway's own network. Every address the name resolves to is checked
-(one bad one is enough to refuse), at creation and again before every attempt, since DNS
-answers change. (A name that resolves to a public address here and to a private one for the
-HTTP client a moment later is not caught; pinning the connection to the checked address would
-be the next step.)
+become a way to reach the gateway's own network. That covers every spelling of such an
+address: the IPv6 forms that carry an IPv4 address (`embedded_ipv4`), and the numeric host
+names the C resolver reads as IPv4 (`numeric_ipv4`: `http://2130706433/` is 127.0.0.1). Every
+address the name resolves to is checked (one bad one is enough to refuse), at creation and
+again before every attempt, since DNS answers change. (A name that resolves to a public address
+here and to a private one for the HTTP client a moment later is not caught; pinning the
+connection to the checked address would be the next step.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 MAX_URL_CHARS = 2048
@@ -61,14 +65,80 @@ def check_url_shape(url: object) -> tuple[str, str]:
     return parts.scheme, host
 
 
-def forbidden_reason(address: str) -> str | None:
-    """Why this address is not a public one, or None."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An IPv4 address inside an IPv6 one, and how it got there."""
+
+    form: str
+    ipv4: ipaddress.IPv4Address
+    # True: the connection ends at that IPv4 host, so it alone decides (it is public, or the
+    # address is refused). False: the form is refused even around a public IPv4 address.
+    stands_for_ipv4: bool
+
+
+def _net(text: str) -> ipaddress.IPv6Network:
+    return ipaddress.IPv6Network(text)
+
+
+_MAPPED = _net("::ffff:0:0/96")
+_COMPATIBLE = _net("::/96")
+_TRANSLATED = _net("::ffff:0:0:0/96")
+_NAT64 = _net("64:ff9b::/96")
+_NAT64_LOCAL = _net("64:ff9b:1::/48")
+_SIXTOFOUR = _net("2002::/16")
+_TEREDO = _net("2001::/32")
+_ISATAP_ID = 0x5EFE  # interface id 0000:5efe:a.b.c.d (or 0200:5efe with the u/l bit set)
+
+
+def _v4(bits: int) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(bits & 0xFFFFFFFF)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[Embedded]:
+    """Every IPv4 address this IPv6 address carries, by every form that can carry one.
+
+    - IPv4-mapped ::ffff:a.b.c.d: a socket connects to a.b.c.d itself.
+    - NAT64 64:ff9b::a.b.c.d (RFC 6052 well-known prefix): a NAT64 gateway connects to a.b.c.d.
+    - 6to4 2002:AABB:CCDD::/48: relayed to the 6to4 router at a.b.c.d.
+    - IPv4-compatible ::a.b.c.d (deprecated since RFC 4291), IPv4-translated ::ffff:0:a.b.c.d
+      (SIIT, meaningful only inside a translator's network), NAT64 local-use 64:ff9b:1::/48
+      (RFC 8215: a translator of the local network; where the IPv4 address sits depends on a
+      prefix length we cannot know, so the last 32 bits are checked and the form is refused),
+      Teredo 2001::/32 (a tunnel through NATs; its server and its obfuscated client address):
+      nothing a webhook needs, and each can lead into a private network. Refused whatever
+      they carry.
+    - ISATAP interface ids (…:0:5efe:a.b.c.d, …:200:5efe:a.b.c.d) under any prefix: the last
+      hop tunnels to a.b.c.d; the prefix is judged as usual as well.
+    """
+    bits = int(ip)
+    found: list[Embedded] = []
+    if ip in _MAPPED:
+        found.append(Embedded("IPv4-mapped", _v4(bits), True))
+    elif ip in _COMPATIBLE and bits > 1:  # :: and ::1 are unspecified and loopback, not IPv4
+        found.append(Embedded("IPv4-compatible", _v4(bits), False))
+    elif ip in _TRANSLATED:
+        found.append(Embedded("IPv4-translated", _v4(bits), False))
+    elif ip in _NAT64:
+        found.append(Embedded("NAT64", _v4(bits), True))
+    elif ip in _NAT64_LOCAL:
+        found.append(Embedded("NAT64 local-use", _v4(bits), False))
+    elif ip in _SIXTOFOUR:
+        found.append(Embedded("6to4", _v4(bits >> 80), True))
+    elif ip in _TEREDO:
+        assert ip.teredo is not None
+        server, client = ip.teredo
+        found.append(Embedded("Teredo (server)", server, False))
+        found.append(Embedded("Teredo (client)", client, False))
+    # Interface id x?00:5efe:a.b.c.d; the mask drops the prefix and the u/l and group bits.
+    if ((bits >> 32) & 0xFCFF_FFFF) == _ISATAP_ID:
+        found.append(Embedded("ISATAP", _v4(bits), False))
+    return found
+
+
+def _plain_reason(ip: IPAddress) -> str | None:
     checks = (
         ("loopback", ip.is_loopback),
         ("private", ip.is_private),
@@ -81,16 +151,93 @@ def forbidden_reason(address: str) -> str | None:
     return next((name for name, hit in checks if hit), None)
 
 
+def forbidden_reason(address: str) -> str | None:
+    """Why this address is not a public one, or None.
+
+    An IPv6 address that carries an IPv4 one (`embedded_ipv4`) is refused when that IPv4
+    address would be, by the same rules as a plain one. A public IPv4 address is allowed inside
+    the forms that only say "connect to it" (IPv4-mapped, NAT64 well-known prefix, 6to4); the
+    other forms are refused whatever they carry.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _plain_reason(ip)
+    embedded = embedded_ipv4(ip)
+    for item in embedded:
+        reason = _plain_reason(item.ipv4)
+        if reason is not None:
+            return f"{item.form} form of {item.ipv4}, {reason}"
+    for item in embedded:
+        if not item.stands_for_ipv4 and item.form != "ISATAP":
+            family = item.form.partition(" (")[0]  # Teredo (server) -> Teredo
+            return f"{family} address, refused whatever it carries"
+    if any(item.stands_for_ipv4 for item in embedded):
+        # The IPv4 host is public; the prefix itself is only the way there (Python's tables
+        # call 64:ff9b::/96 reserved, and newer ones 2002::/16 private).
+        return None
+    return _plain_reason(ip)
+
+
+_NUMBER = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)$")
+
+
+def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a numeric host name stands for, as the C resolver reads it
+    (inet_aton: `2130706433`, `0x7f.1`, `127.1`, `0177.0.0.1` are all 127.0.0.1), or None for
+    a host that does not end in a number (a DNS name). A host that ends in a number but is no
+    address (`1.2.3.4.5`, `999.1.1.1`, `08.1.1.1`) raises TargetError: no DNS name can end in
+    a number, and resolvers differ on what such a host is.
+    """
+    labels = host.removesuffix(".").split(".")
+    if not _NUMBER.match(labels[-1]):
+        return None
+    values: list[int] = []
+    for label in labels:
+        if not _NUMBER.match(label) or len(labels) > 4:
+            raise TargetError(f"the host {host!r} looks like an IPv4 address but is not one")
+        if label[:2].lower() == "0x":
+            values.append(int(label[2:] or "0", 16))
+        elif len(label) > 1 and label.startswith("0"):
+            if not set(label) <= set("01234567"):
+                raise TargetError(f"the host {host!r} has a bad octal part {label!r}")
+            values.append(int(label, 8))
+        else:
+            values.append(int(label))
+    *parts, last = values
+    if any(v > 255 for v in parts) or last >= 1 << (8 * (4 - len(parts))):
+        raise TargetError(f"the host {host!r} looks like an IPv4 address but is out of range")
+    number = last
+    for index, value in enumerate(parts):
+        number |= value << (24 - 8 * index)
+    return ipaddress.IPv4Address(number)
+
+
+def _literal(host: str) -> IPAddress | None:
+    """The address an IP-literal host connects to (every spelling of one), or None."""
+    ascii_host = host
+    if not host.isascii():
+        # What the socket layer looks up: Python's IDNA codec (NFKC: fullwidth digits and
+        # dots become ASCII ones, so "１２７．０．０．１" is 127.0.0.1).
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise TargetError(f"the host {host!r} is not a valid host name: {exc}") from exc
+    try:
+        return ipaddress.ip_address(ascii_host)
+    except ValueError:
+        return numeric_ipv4(ascii_host)
+
+
 async def check_target(url: object, *, allow_private: bool, resolve: Resolver) -> str:
     """The URL if it may be used now; TargetError with the reason otherwise."""
     _, host = check_url_shape(url)
     assert isinstance(url, str)
     if allow_private:
         return url
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
+    literal = _literal(host)
     addresses = [str(literal)] if literal is not None else await resolve(host)
     if not addresses:
         raise TargetError(f"the host {host!r} does not resolve")

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.console_auth import MAX_FAILURES, SESSION_COOKIE, SESSION_TTL_S, WINDOW_S
+from app.console_auth import SESSION_COOKIE, SESSION_TTL_S
+from app.lockout import MAX_FAILURES, WINDOW_S
 from app.services import Services
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, say
 
@@ -162,12 +163,23 @@ async def test_repeated_wrong_tokens_lock_the_address_out_for_a_while(
 ) -> None:
     for _ in range(MAX_FAILURES):
         assert (await http.post("/admin/session", json={"token": "guess"})).status_code == 401
-    locked = await http.post("/admin/session", json={"token": ADMIN_TOKEN})
-    assert locked.status_code == 429  # even the right token: a guesser learns nothing
+    locked = await http.post("/admin/session", json={"token": "another guess"})
+    assert locked.status_code == 429
     assert locked.json()["error"]["code"] == "too_many_attempts"
     assert 0 < int(locked.headers["retry-after"]) <= WINDOW_S
+    assert "set-cookie" not in locked.headers
     clock.advance(WINDOW_S + 1)
-    assert (await http.post("/admin/session", json={"token": ADMIN_TOKEN})).status_code == 200
+    assert (await http.post("/admin/session", json={"token": "guess"})).status_code == 401
+
+
+async def test_a_locked_address_still_signs_in_with_the_right_token(
+    http: httpx.AsyncClient,
+) -> None:
+    for _ in range(MAX_FAILURES):
+        assert (await http.post("/admin/session", json={"token": "guess"})).status_code == 401
+    assert (await http.post("/admin/session", json={"token": "guess"})).status_code == 429
+    await sign_in(http)
+    assert (await http.get("/admin/clients")).status_code == 200
 
 
 async def test_a_right_token_resets_the_count_of_wrong_ones(http: httpx.AsyncClient) -> None:
@@ -297,6 +309,20 @@ async def test_sign_out_needs_the_csrf_token_then_ends_the_session(
     # The same cookie, replayed (say, copied before the sign-out), no longer works here.
     http.cookies.set(SESSION_COOKIE, old_cookie, domain="tgw.test", path="/admin")
     assert (await http.get("/admin/clients")).status_code == 401
+    assert (await http.get("/admin/session")).status_code == 401
+
+
+async def test_signing_out_twice_with_a_copy_of_the_cookie_is_harmless(
+    http: httpx.AsyncClient,
+) -> None:
+    csrf = await sign_in(http)
+    cookie = http.cookies[SESSION_COOKIE]
+    assert (await http.delete("/admin/session", headers={"X-CSRF-Token": csrf})).status_code == 200
+    http.cookies.set(SESSION_COOKIE, cookie, domain="tgw.test", path="/admin")
+    again = await http.delete("/admin/session", headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 200  # already ended: the cookie is just cleared
+    await sign_in(http)
+    assert (await http.get("/admin/clients")).status_code == 200
 
 
 async def test_sign_out_without_a_session_just_clears_the_cookie(
