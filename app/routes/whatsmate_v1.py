@@ -85,14 +85,19 @@ async def send_file(request: Request) -> Response:
 
 
 async def send_location(request: Request) -> Response:
-    """Refused plainly, not with a bare 404: the path is WhatsMate's, the feature is missing."""
-    return v1_error(
-        ApiError(
+    """Refused plainly, not with a bare 404: the path is WhatsMate's, the feature is missing.
+    Credentials are checked first, as on every other v1 path."""
+    svc = services(request)
+    try:
+        await svc.enqueuer.authenticate(credentials(request))
+        raise ApiError(
             "bad_request",
             "Location messages are not supported by this gateway yet; send the place as a "
             "text (a maps link) with /v1/telegram/single/message/{instance}",
         )
-    )
+    except ApiError as exc:
+        svc.metrics.refused.labels(str(exc.status)).inc()
+        return v1_error(exc)
 
 
 async def status(request: Request) -> Response:
