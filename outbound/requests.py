@@ -187,8 +187,8 @@ def native_request(
 ) -> SendRequest:
     """Validate a POST /api/v1/messages body (JSON, or multipart with an uploaded file)."""
     instance = data.get("instance", 1)
-    if isinstance(instance, str) and instance.isdigit():
-        instance = int(instance)
+    if isinstance(instance, str) and instance.isascii() and instance.isdigit():
+        instance = int(instance)  # ASCII only: int() would read '١' (Arabic-Indic) as 1
     if not isinstance(instance, int) or isinstance(instance, bool) or instance < 1:
         raise ApiError("invalid_field", "'instance' must be a positive integer")
     group_name = group_admin = to_number = None
