@@ -39,6 +39,7 @@ from app.routes import (
     onboarding,
     webhooks,
     whatsmate,
+    whatsmate_v1,
 )
 from app.routes.common import JSON
 from app.services import Services
@@ -360,6 +361,7 @@ def create_app(services: Services) -> Starlette:
     app = Starlette(
         routes=[
             *whatsmate.routes,
+            *whatsmate_v1.routes,
             *messages.routes,
             *admin.routes,
             *onboarding.routes,

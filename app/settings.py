@@ -277,15 +277,42 @@ class InstanceSettings(_Section):
         raise ValueError(f"must be a string: {_PROXY_FORMS}")
 
 
+# Telegram's own limits, in UTF-16 code units (what its servers count).
+TELEGRAM_TEXT_UNITS = 4096
+TELEGRAM_CAPTION_UNITS = 1024
+
+
 class LimitsSettings(_Section):
     messages_per_day: int = Field(default=2000, ge=0)
     max_recipients: int = Field(default=1000, ge=0)
+    # Characters as people count them (code points after NFC). Telegram's own limits are
+    # 4,096 and 1,024 UTF-16 code units, so larger settings could never be honoured.
     text_chars: int = Field(default=800, ge=1)
     caption_chars: int = Field(default=1024, ge=0)
     image_bytes: int = Field(default=2 * MIB, ge=1)
     document_bytes: int = Field(default=3 * MIB, ge=1)
     audio_bytes: int = Field(default=3 * MIB, ge=1)
     day_timezone: str = "UTC"
+
+    @field_validator("text_chars")
+    @classmethod
+    def _within_telegram_text(cls, value: int) -> int:
+        if value > TELEGRAM_TEXT_UNITS:
+            raise ValueError(
+                f"{value} is over Telegram's limit for a message text ({TELEGRAM_TEXT_UNITS} "
+                "UTF-16 code units): such a text could never be sent"
+            )
+        return value
+
+    @field_validator("caption_chars")
+    @classmethod
+    def _within_telegram_caption(cls, value: int) -> int:
+        if value > TELEGRAM_CAPTION_UNITS:
+            raise ValueError(
+                f"{value} is over Telegram's limit for a caption ({TELEGRAM_CAPTION_UNITS} "
+                "UTF-16 code units): such a caption could never be sent"
+            )
+        return value
 
     @field_validator("day_timezone")
     @classmethod

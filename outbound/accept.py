@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -67,6 +67,8 @@ def seconds_to_next_day(now: datetime, zone: str) -> tuple[str, int]:
 
 
 Renderer = Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]]
+# The answer to a request of several messages, from their rows in the order they were given.
+ManyRenderer = Callable[[Sequence[Mapping[str, Any]]], tuple[int, dict[str, Any]]]
 Answer = tuple[int, dict[str, Any]]
 
 _IDEMPOTENCY_LOOKUP = text(
@@ -89,11 +91,14 @@ _QUOTA_GIVE_BACK = text("UPDATE daily_usage SET count = count - :n WHERE day = :
 
 @dataclass
 class _Pending:
+    """One HTTP request: one message, or several that are accepted all together or not at all
+    (a WhatsMate v1 batch). Either way it has one answer and at most one Idempotency-Key."""
+
     client_id: str
-    request: SendRequest
+    requests: tuple[SendRequest, ...]
     key: str | None
     fingerprint: str
-    render: Renderer
+    render: ManyRenderer
     future: asyncio.Future[Answer]
 
 
@@ -170,17 +175,39 @@ class Enqueuer:
         fingerprint: str,
         render: Renderer,
     ) -> Answer:
+        return await self.enqueue_all(
+            client_id,
+            [request],
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            render=lambda rows: render(rows[0]),
+        )
+
+    async def enqueue_all(
+        self,
+        client_id: str,
+        requests: Sequence[SendRequest],
+        *,
+        idempotency_key: str | None,
+        fingerprint: str,
+        render: ManyRenderer,
+    ) -> Answer:
+        """Accept every one of `requests` or none: each recipient must be registered, and the
+        daily quota must have room for all of them (it counts each message)."""
+        if not requests:
+            raise ValueError("nothing to enqueue")
         if idempotency_key:
             check_idempotency_key(idempotency_key)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(
-            _Pending(client_id, request, idempotency_key, fingerprint, render, future)
+            _Pending(client_id, tuple(requests), idempotency_key, fingerprint, render, future)
         )
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._drain())
         # shield: a caller that goes away must not cancel the batch the others wait on
         answer = await asyncio.shield(future)
-        self._wakeup.notify(f"send:{request.instance}")
+        for instance in sorted({r.instance for r in requests}):
+            self._wakeup.notify(f"send:{instance}")
         return answer
 
     async def _drain(self) -> None:
@@ -233,10 +260,12 @@ class Enqueuer:
                         continue
                     if previous is not None:
                         conn.execute(_IDEMPOTENCY_DELETE, params)  # older than the window
-                number = item.request.to_number
-                if number is not None:
+                for request in item.requests:
+                    number = request.to_number
+                    if number is None:
+                        continue
                     found = conn.execute(
-                        _REGISTERED, {"instance": item.request.instance, "number": number}
+                        _REGISTERED, {"instance": request.instance, "number": number}
                     ).first()
                     if found is None:
                         raise not_registered(number)
@@ -245,17 +274,16 @@ class Enqueuer:
                 raise  # the whole batch fails: nothing of it commits
             except ApiError as exc:
                 outcomes[index] = exc
-        accepted = self._take_quota(conn, candidates, outcomes, now)
+        accepted = self._take_quota(conn, batch, candidates, outcomes, now)
         messages: list[dict[str, Any]] = []
         blobs: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         for index in accepted:
             item = batch[index]
-            row, blob = self._rows(item, now)
-            messages.append(row)
-            if blob is not None:
-                blobs.append(blob)
-            status, body = item.render(row)
+            rows, item_blobs = self._rows(item, now)
+            messages.extend(rows)
+            blobs.extend(item_blobs)
+            status, body = item.render(rows)
             outcomes[index] = (status, body)
             if item.key:
                 records.append(
@@ -289,45 +317,75 @@ class Enqueuer:
     def _take_quota(
         self,
         conn: Connection,
+        batch: list[_Pending],
         candidates: list[int],
         outcomes: list[Answer | BaseException | None],
         now: datetime,
     ) -> list[int]:
-        """Count the candidates against today's quota; the ones over it get 469."""
+        """Count the candidates' messages against today's quota, in order; a request whose
+        messages do not all fit in what is left gets 469 and takes none of it."""
         if not candidates:
             return []
         limits = self._settings.limits
         day, retry_after_s = seconds_to_next_day(now, limits.day_timezone)
-        total = conn.execute(_QUOTA_TAKE, {"day": day, "n": len(candidates)}).scalar_one()
-        allowed = max(0, len(candidates) - max(0, int(total) - limits.messages_per_day))
-        refused = candidates[allowed:]
-        if refused:
-            conn.execute(_QUOTA_GIVE_BACK, {"day": day, "n": len(refused)})
-            for index in refused:
-                outcomes[index] = ApiError(
-                    "quota_exceeded",
+        wanted = sum(len(batch[index].requests) for index in candidates)
+        total = int(conn.execute(_QUOTA_TAKE, {"day": day, "n": wanted}).scalar_one())
+        left = max(0, limits.messages_per_day - (total - wanted))
+        accepted: list[int] = []
+        taken = 0
+        for index in candidates:
+            size = len(batch[index].requests)
+            if taken + size <= left:
+                accepted.append(index)
+                taken += size
+                continue
+            if size == 1:
+                message = (
                     f"You have consumed all the paid daily quota ({limits.messages_per_day} "
-                    f"messages a day); it resets in {retry_after_s} s",
-                    headers={"Retry-After": str(retry_after_s)},
+                    f"messages a day); it resets in {retry_after_s} s"
                 )
-        return candidates[:allowed]
+            else:
+                message = (
+                    f"These {size} messages are over the paid daily quota "
+                    f"({limits.messages_per_day} messages a day, {max(0, left - taken)} left "
+                    f"today): none was accepted; it resets in {retry_after_s} s"
+                )
+            outcomes[index] = ApiError(
+                "quota_exceeded", message, headers={"Retry-After": str(retry_after_s)}
+            )
+        if taken < wanted:
+            conn.execute(_QUOTA_GIVE_BACK, {"day": day, "n": wanted - taken})
+        return accepted
 
-    def _rows(self, item: _Pending, now: datetime) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        request = item.request
+    def _rows(
+        self, item: _Pending, now: datetime
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The message rows of a request, and its media stored once however many messages
+        share it (a batch of one picture to many numbers)."""
+        rows: list[dict[str, Any]] = []
+        blobs: dict[int, dict[str, Any]] = {}
+        for request in item.requests:
+            media = request.media
+            blob = None
+            if media is not None:
+                blob = blobs.get(id(media))
+                if blob is None:
+                    blob = blobs[id(media)] = {
+                        "id": str(uuid.uuid4()),
+                        "sha256": media.sha256,
+                        "size": media.size,
+                        "mime_type": media.mime_type,
+                        "data": media.data,
+                        "created_at": now,
+                    }
+            rows.append(self._row(item, request, blob["id"] if blob else None, now))
+        return rows, list(blobs.values())
+
+    def _row(
+        self, item: _Pending, request: SendRequest, media_id: str | None, now: datetime
+    ) -> dict[str, Any]:
         media = request.media
-        blob = None
-        media_id = None
-        if media is not None:
-            media_id = str(uuid.uuid4())
-            blob = {
-                "id": media_id,
-                "sha256": media.sha256,
-                "size": media.size,
-                "mime_type": media.mime_type,
-                "data": media.data,
-                "created_at": now,
-            }
-        row = message_row(
+        return message_row(
             instance=request.instance,
             kind=request.kind,
             now=now,
@@ -345,7 +403,6 @@ class Enqueuer:
             media_sha256=media.sha256 if media else None,
             reply_to=request.reply_to,
         )
-        return row, blob
 
 
 def check_idempotency_key(key: str) -> None:

@@ -1,4 +1,4 @@
-"""Pure validation of send requests: numbers, text, base64 media, file names (SPEC §4.1)."""
+"""Pure validation of send requests: numbers, text, base64 media, file names."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import filetype
 import phonenumbers
 
 from app.errors import ApiError
-from app.settings import LimitsSettings
+from app.settings import TELEGRAM_CAPTION_UNITS, TELEGRAM_TEXT_UNITS, LimitsSettings
 from app.telegram.port import MediaKind
+from outbound.content import check_image_decodes, document_mime
 
 _SEPARATORS = re.compile(r"[\s\-().]")
 
@@ -76,6 +77,35 @@ def is_message_id(value: str) -> bool:
         return False
 
 
+def visible_length(text: str) -> int:
+    """Characters as people count them, near enough: code points after NFC normalisation.
+
+    An emoji is 1 (not the 2 UTF-16 units of an astral character), and a letter with a
+    combining accent that NFC composes is 1. Grapheme clusters would be closer still, but
+    need a library and tables for little gain.
+    """
+    return len(unicodedata.normalize("NFC", text))
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _check_length(text: str, field: str, code: str, limit: int, telegram_units: int) -> None:
+    # Telegram counts UTF-16 units: 4,096 code points of emoji are 8,192 units, which it
+    # would refuse, so that is refused here at accept time, whatever the settings allow.
+    length = visible_length(text)
+    if length > limit:
+        raise ApiError(code, f"'{field}' is {length} characters long; the limit is {limit}")
+    units = utf16_units(text)
+    if units > telegram_units:
+        raise ApiError(
+            code,
+            f"'{field}' is {units} UTF-16 code units long ({length} characters); Telegram's "
+            f"limit is {telegram_units} units (emoji and other astral characters count 2)",
+        )
+
+
 def check_text(text: object, limits: LimitsSettings, field: str = "message") -> str:
     if text is None:
         raise ApiError("missing_field", f"Missing field '{field}'")
@@ -84,11 +114,7 @@ def check_text(text: object, limits: LimitsSettings, field: str = "message") -> 
     if not text.strip():
         raise ApiError("invalid_field", f"'{field}' is empty")
     reject_nul(text, field)
-    if len(text) > limits.text_chars:
-        raise ApiError(
-            "text_too_long",
-            f"'{field}' is {len(text)} characters long; the limit is {limits.text_chars}",
-        )
+    _check_length(text, field, "text_too_long", limits.text_chars, TELEGRAM_TEXT_UNITS)
     return text
 
 
@@ -98,15 +124,32 @@ def check_caption(caption: object, limits: LimitsSettings) -> str | None:
     if not isinstance(caption, str):
         raise ApiError("invalid_field", "'caption' must be a string")
     reject_nul(caption, "caption")
-    if len(caption) > limits.caption_chars:
-        raise ApiError(
-            "caption_too_long",
-            f"'caption' is {len(caption)} characters long; the limit is {limits.caption_chars}",
-        )
+    _check_length(
+        caption, "caption", "caption_too_long", limits.caption_chars, TELEGRAM_CAPTION_UNITS
+    )
     return caption
 
 
-_BAD_FILENAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f<>:\"|?*]")
+# Removed from file names rather than refused (WhatsMate strips special characters): path
+# separators, C0/C1 control characters, the characters Windows forbids, and the bidi controls
+# that make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+_STRIPPED_FILENAME_CHARS = re.compile(
+    r'[/\\\x00-\x1f\x7f-\x9f<>:"|?*\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]'
+)
+_ONLY_EXTENSION = re.compile(r"\.[^.\s]+")
+MAX_FILENAME_CHARS = 255
+
+
+def sanitize_filename(filename: str) -> str:
+    """The name with unsafe characters removed; '' when nothing usable is left.
+
+    Leading dots and spaces go too (no hidden files, no '..' left over from a path); the
+    extension is kept, and a name that was all extension ('<>.pdf') becomes 'file.pdf'.
+    """
+    name = _STRIPPED_FILENAME_CHARS.sub("", unicodedata.normalize("NFC", filename)).strip()
+    if _ONLY_EXTENSION.fullmatch(name):
+        name = "file" + name
+    return name.lstrip(". ").rstrip()
 
 
 def check_filename(filename: object, required: bool) -> str | None:
@@ -116,18 +159,17 @@ def check_filename(filename: object, required: bool) -> str | None:
         return None
     if not isinstance(filename, str):
         raise ApiError("invalid_filename", "'filename' must be a string")
-    name = unicodedata.normalize("NFC", filename.strip())
-    if not name or len(name) > 255:
-        raise ApiError("invalid_filename", "'filename' must be 1 to 255 characters long")
-    bad = _BAD_FILENAME_CHARS.search(name)
-    if bad:
+    name = sanitize_filename(filename)
+    if not name.strip("."):
         raise ApiError(
             "invalid_filename",
-            f"'filename' {filename!r} contains {bad.group()!r}: path separators, control "
-            'characters and <>:"|?* are not allowed',
+            f"'filename' {filename!r} is not a file name: nothing usable is left once path "
+            'separators, control characters and <>:"|?* are removed',
         )
-    if name.strip(".") == "":
-        raise ApiError("invalid_filename", f"'filename' {filename!r} is not a file name")
+    if len(name) > MAX_FILENAME_CHARS:
+        raise ApiError(
+            "invalid_filename", f"'filename' must be 1 to {MAX_FILENAME_CHARS} characters long"
+        )
     return name
 
 
@@ -149,7 +191,8 @@ def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> byt
     """Standard base64 (padding and whitespace tolerated) -> bytes, with 470/400/413."""
     if value is None or value == "":
         noun = "Image" if kind == "image" else "Document" if kind == "document" else "Media"
-        raise ApiError("media_missing", f"{noun} cannot be empty: field '{kind}' is missing")
+        state = "is missing" if value is None else "is present but empty"
+        raise ApiError("media_missing", f"{noun} cannot be empty: field '{kind}' {state}")
     if not isinstance(value, str):
         raise ApiError("invalid_base64", f"'{kind}' must be a base64 string")
     text = value
@@ -231,6 +274,10 @@ def check_media(
         raise ApiError(
             "media_type_mismatch", f"'{kind}' must be {wanted}, but the bytes are {what}"
         )
+    if kind == "image":
+        check_image_decodes(data)
+    elif kind == "document" and filename is not None:
+        mime = document_mime(filename, data, mime)
     if mime is None:
         guessed = mimetypes.guess_type(filename or "")[0]
         mime = guessed or "application/octet-stream"

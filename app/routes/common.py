@@ -63,7 +63,13 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
+    # Windows tools (PowerShell's Out-File, Notepad) start UTF-8 with a byte-order mark;
+    # RFC 8259 lets a parser ignore it, and WhatsMate clients rely on that.
+    body = body.removeprefix(UTF8_BOM)
     if not body.strip():
         raise ApiError("invalid_json", "No JSON data received: the request body is empty")
     try:
@@ -145,4 +151,22 @@ def int_param(value: str | None, name: str, default: int, low: int, high: int) -
         raise ApiError("invalid_field", f"'{name}' must be an integer") from exc
     if not low <= number <= high:
         raise ApiError("invalid_field", f"'{name}' must be between {low} and {high}")
+    return number
+
+
+# A path instance number beyond this is unknown like any other (and never reaches the database,
+# whose integers are 64-bit).
+MAX_INSTANCE_NUMBER = 2**63 - 1
+
+
+def parse_instance(raw: str) -> int:
+    """The `{instance}` path segment of the WhatsMate paths: ASCII digits only, 1 or more.
+
+    `str.isdigit()` is not enough: it accepts Arabic-Indic and other digits, which `int()`
+    reads ('١' is 1), and a number of thousands of digits makes `int()` raise.
+    """
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
+    if not 1 <= number <= MAX_INSTANCE_NUMBER:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise ApiError("unknown_instance", f"Invalid gateway instance number {shown!r}")
     return number

@@ -1,9 +1,10 @@
 """GET /openapi.json (a hand-written OpenAPI 3.1 description) and GET /docs (an offline reader).
 
 The document is written here by hand, not derived from the handlers: keep it in step with
-app/routes/{whatsmate,messages,admin,health}.py (tests/app/test_docs.py checks that every route
-is described and every described operation is routed). Limits come from the settings, so the
-document tells the truth for this deployment (text length, caption length, media sizes, quota).
+app/routes/{whatsmate,whatsmate_v1,messages,admin,health}.py (tests/app/test_docs.py checks
+that every route is described and every described operation is routed). Limits come from the
+settings, so the document tells the truth for this deployment (text length, caption length,
+media sizes, quota).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ TAG_V3 = "WhatsMate v3"
 TAG_MESSAGES = "Messages"
 TAG_RECIPIENTS = "Recipients"
 TAG_EVENTS = "Events"
-TAG_LEGACY = "Legacy"
 TAG_CLIENTS = "Admin: clients"
 TAG_INSTANCES = "Admin: instances"
 TAG_SANDBOX = "Admin: sandbox"
@@ -814,20 +814,6 @@ def _native_paths() -> dict[str, Any]:
                 ],
             )
         },
-        "/v1/telegram/status/{instance}": {
-            "get": operation(
-                "legacyStatus",
-                TAG_LEGACY,
-                "Instance status (WhatsMate shape)",
-                "Whether the instance is logged in and connected.",
-                {
-                    "200": ok("The status.", ref("LegacyStatus")),
-                    **errors("Wm", 401, 404, 474),
-                },
-                security=CLIENT_AUTH,
-                parameters=[param_ref("Instance")],
-            )
-        },
     }
 
 
@@ -1271,7 +1257,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             {"name": TAG_MESSAGES, "description": "Native API: send and track messages."},
             {"name": TAG_RECIPIENTS, "description": "Native API: registered recipients."},
             {"name": TAG_EVENTS, "description": "Native API: the event log for backfill."},
-            {"name": TAG_LEGACY, "description": "WhatsMate-compatible status endpoint."},
+            *docs_v1.TAGS,
             {"name": TAG_CLIENTS, "description": "Admin token: API clients."},
             {"name": TAG_INSTANCES, "description": "Admin token: gateway instances."},
             {"name": TAG_SANDBOX, "description": "Admin token: sandbox instances only."},
@@ -1281,6 +1267,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         ],
         "paths": {
             **_v3_paths(limits),
+            **docs_v1.paths(),
             **_native_paths(),
             **_admin_paths(),
             **docs_webhooks.paths(),
@@ -1290,15 +1277,19 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         "components": {
             "schemas": {
                 **_schemas(limits),
+                **docs_v1.schemas(limits),
                 **docs_webhooks.schemas(),
                 **docs_onboarding.schemas(),
             },
-            "responses": _error_responses(limits, largest_body),
+            "responses": {
+                **_error_responses(limits, largest_body),
+                **docs_v1.responses(limits, largest_body),
+            },
             "parameters": {
                 "Instance": param(
                     "instance",
                     "path",
-                    integer("Instance number.", minimum=1),
+                    integer("Instance number (ASCII digits).", minimum=1),
                     "Gateway instance number (1 for the first account).",
                 ),
                 "IdempotencyKey": param(
@@ -1334,7 +1325,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     }
 
 
-from app.routes import docs_onboarding, docs_webhooks  # noqa: E402  (built on the above)
+from app.routes import docs_onboarding, docs_v1, docs_webhooks  # noqa: E402  (built on the above)
 
 
 async def openapi(request: Request) -> Response:

@@ -1,7 +1,8 @@
-"""Native API (/api/v1): messages, recipients, events; and the legacy status endpoint."""
+"""Native API (/api/v1): messages, recipients, events."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,7 +20,7 @@ from starlette.types import Message as Message_
 from app.db import transaction
 from app.errors import ApiError
 from app.events import list_events, render_event
-from app.models import Instance, Message, Recipient
+from app.models import Message, Recipient
 from app.recipients import recipient_data, unregister_number
 from app.routes.common import (
     JSON,
@@ -86,7 +87,13 @@ async def create_message(request: Request) -> Response:
         replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
         if replayed is not None:
             return JSON(replayed[1], status_code=replayed[0])
-        send_request = native_request(data, svc.settings.limits, upload)
+        if upload is not None or data.get("media") is not None:
+            # Media are decoded and checked (a picture fully): not on the event loop.
+            send_request = await asyncio.to_thread(
+                native_request, data, svc.settings.limits, upload
+            )
+        else:
+            send_request = native_request(data, svc.settings.limits, upload)
         svc.enqueuer.check_instance(send_request.instance)
         status, answer = await svc.enqueuer.enqueue(
             client_id,
@@ -304,23 +311,6 @@ async def events(request: Request) -> Response:
     return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})
 
 
-async def legacy_status(request: Request) -> Response:
-    svc = services(request)
-    raw = request.path_params["instance"]
-    try:
-        await _client(request)
-        if not raw.isdigit():
-            raise ApiError("unknown_instance", f"Invalid gateway instance number {raw!r}")
-        number = int(raw)
-        svc.enqueuer.check_instance(number)
-        async with svc.read_factory() as session:
-            inst = await session.get(Instance, number)
-    except ApiError as exc:
-        return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)
-    up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"
-    return JSON({"status": "up" if up else "down", "instance": number})
-
-
 routes = [
     Route("/api/v1/messages", create_message, methods=["POST"]),
     Route("/api/v1/messages", list_messages, methods=["GET"]),
@@ -328,5 +318,4 @@ routes = [
     Route("/api/v1/recipients", list_recipients, methods=["GET"]),
     Route("/api/v1/recipients/{number:str}", delete_recipient, methods=["DELETE"]),
     Route("/api/v1/events", events, methods=["GET"]),
-    Route("/v1/telegram/status/{instance:str}", legacy_status, methods=["GET"]),
 ]

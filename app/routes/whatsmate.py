@@ -1,8 +1,14 @@
-"""The WhatsMate-compatible send endpoints: /v3/telegram/{single|group}/{kind}/message/{n}."""
+"""The WhatsMate-compatible send endpoints: /v3/telegram/{single|group}/{kind}/message/{n}.
+
+`accept_send` is the one path from an HTTP request to the durable queue (instance, credentials,
+bounded body, Idempotency-Key, validation, quota); the legacy v1 paths (whatsmate_v1.py) use it
+too and differ only in how they read the body and shape the answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -10,12 +16,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import ApiError
-from app.routes.common import JSON, parse_json_object, read_body, services, whatsmate_error
-from outbound.accept import Credentials, request_fingerprint
+from app.routes.common import (
+    JSON,
+    parse_instance,
+    parse_json_object,
+    read_body,
+    services,
+    whatsmate_error,
+)
+from app.settings import LimitsSettings
+from outbound.accept import Answer, Credentials, ManyRenderer, SendRequest, request_fingerprint
 from outbound.requests import parse_kind, whatsmate_request
 
 # JSON around the base64 text of the largest medium: field names, caption, filename.
 ENVELOPE_BYTES = 64 * 1024
+
+# Reads a validated body into the messages it asks for (one, or one per number of a batch).
+Builder = Callable[[int, dict[str, Any], LimitsSettings], list[SendRequest]]
 
 
 def max_body_bytes(largest_media_bytes: int) -> int:
@@ -30,8 +47,46 @@ def credentials(request: Request) -> Credentials:
     )
 
 
-def _render(message: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    return 200, {"status": "queued", "id": message["id"]}
+async def accept_send(
+    request: Request,
+    *,
+    kind: str,
+    build: Builder,
+    render: ManyRenderer,
+    extra_body_bytes: int = 0,
+) -> Answer:
+    """Queue what the request asks for and return the answer (or the first answer, for a
+    repeated Idempotency-Key); ApiError for every refusal. Counts accepted messages."""
+    svc = services(request)
+    instance = parse_instance(request.path_params["instance"])
+    creds = credentials(request)
+    client_id = await svc.enqueuer.authenticate(creds)
+    svc.enqueuer.check_instance(instance)
+    limit = max_body_bytes(svc.settings.limits.largest_media_bytes) + extra_body_bytes
+    body = await read_body(request, limit)
+    fingerprint = request_fingerprint(request.url.path, body)
+    replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed
+    data = parse_json_object(body)
+    if kind == "image":
+        # Decoding a picture takes tens of milliseconds: not on the event loop.
+        send_requests = await asyncio.to_thread(build, instance, data, svc.settings.limits)
+    else:
+        send_requests = build(instance, data, svc.settings.limits)
+    answer = await svc.enqueuer.enqueue_all(
+        client_id,
+        send_requests,
+        idempotency_key=creds.idempotency_key,
+        fingerprint=fingerprint,
+        render=render,
+    )
+    svc.metrics.accepted.labels(kind).inc(len(send_requests))
+    return answer
+
+
+def _render(rows: Sequence[Mapping[str, Any]]) -> Answer:
+    return 200, {"status": "queued", "id": rows[0]["id"]}
 
 
 async def send(request: Request) -> Response:
@@ -41,31 +96,14 @@ async def send(request: Request) -> Response:
         if scope not in ("single", "group"):
             raise ApiError("not_found", f"Unknown path segment {scope!r}: use single or group")
         kind = parse_kind(request.path_params["kind"])
-        raw_instance = request.path_params["instance"]
-        if not raw_instance.isdigit() or int(raw_instance) < 1:
-            raise ApiError("unknown_instance", f"Invalid gateway instance number {raw_instance!r}")
-        instance = int(raw_instance)
-        creds = credentials(request)
-        client_id = await svc.enqueuer.authenticate(creds)
-        svc.enqueuer.check_instance(instance)
-        body = await read_body(request, max_body_bytes(svc.settings.limits.largest_media_bytes))
-        fingerprint = request_fingerprint(request.url.path, body)
-        replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
-        if replayed is not None:
-            return JSON(replayed[1], status_code=replayed[0])
-        data = parse_json_object(body)
-        send_request = whatsmate_request(scope, kind, instance, data, svc.settings.limits)
-        status, answer = await svc.enqueuer.enqueue(
-            client_id,
-            send_request,
-            idempotency_key=creds.idempotency_key,
-            fingerprint=fingerprint,
-            render=_render,
-        )
+
+        def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
+            return [whatsmate_request(scope, kind, instance, data, limits)]
+
+        status, answer = await accept_send(request, kind=kind, build=build, render=_render)
     except ApiError as exc:
         svc.metrics.refused.labels(str(exc.status)).inc()
         return whatsmate_error(exc)
-    svc.metrics.accepted.labels(kind).inc()
     return JSON(answer, status_code=status)
 
 

@@ -241,7 +241,10 @@ class TelegramBackend(Protocol):
         """Send once. Raises AlreadySent when `random_id` was used before (a retry)."""
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
-        """A group the account is in, by title and the creator's number."""
+        """A group the account is in, by title and the creator's number.
+
+        `admin_number` "" (the legacy v1 group sends name no creator): by title alone, which
+        must then name exactly one group (else GroupNotFound says so)."""
 
     def new_login(self) -> LoginFlow:
         """A login attempt for this instance (code, 2FA password or QR)."""

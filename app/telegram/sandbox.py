@@ -702,23 +702,22 @@ class SandboxTelegram:
         return FAULT_ERRORS[fault.error or "transient"]()
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
+        where = [
+            col(SandboxGroup.instance) == self.instance,
+            col(SandboxGroup.group_name) == group_name,
+        ]
+        if admin_number:
+            where.append(col(SandboxGroup.group_admin) == admin_number)
         async with self._factory() as session:
-            group = await session.scalar(
-                select(SandboxGroup)
-                .where(
-                    and_(
-                        col(SandboxGroup.instance) == self.instance,
-                        col(SandboxGroup.group_name) == group_name,
-                        col(SandboxGroup.group_admin) == admin_number,
-                    )
-                )
-                .limit(1)
-            )
-        if group is None:
+            groups = list(await session.scalars(select(SandboxGroup).where(and_(*where)).limit(2)))
+        if not groups:
+            creator = f" created by {admin_number}" if admin_number else ""
+            raise GroupNotFound(f"the gateway is in no group named {group_name!r}{creator}")
+        if len(groups) > 1:  # only without a creator's number: the title is not unique
             raise GroupNotFound(
-                f"the gateway is in no group named {group_name!r} created by {admin_number}"
+                f"the gateway is in several groups named {group_name!r}: give group_admin"
             )
-        return GroupPeer(chat_id=group.chat_id)
+        return GroupPeer(chat_id=groups[0].chat_id)
 
     # --- internals: the update pump ---
 

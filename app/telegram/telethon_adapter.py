@@ -1372,14 +1372,17 @@ class TelethonBackend:
             and not getattr(chat, "deactivated", False)
             and (not isinstance(chat, types.Channel) or chat.megagroup)
         ]
+        if not admin_number:  # a legacy v1 send names no creator: the title must be unique
+            if len(matches) == 1:
+                return _group_peer(matches[0])
+            raise port.GroupNotFound(
+                f"the account is in {len(matches) or 'no'} group(s) named {group_name!r}"
+                + (": give group_admin" if matches else "")
+            )
         admin_digits = "".join(ch for ch in admin_number if ch.isdigit())
         unknown: list[port.GroupPeer] = []
         for chat in matches:
-            peer = (
-                port.GroupPeer(chat.id, chat.access_hash, is_channel=True)
-                if isinstance(chat, types.Channel)
-                else port.GroupPeer(chat.id)
-            )
+            peer = _group_peer(chat)
             creator_phone = await self._creator_phone(client, chat)
             if creator_phone == admin_digits:
                 return peer
@@ -1448,6 +1451,12 @@ def _authorization_of(raw: Any) -> port.Authorization:
         official_app=bool(raw.official_app),
         password_pending=bool(raw.password_pending),
     )
+
+
+def _group_peer(chat: Any) -> port.GroupPeer:
+    if isinstance(chat, types.Channel):
+        return port.GroupPeer(chat.id, chat.access_hash, is_channel=True)
+    return port.GroupPeer(chat.id)
 
 
 def _input_peer(peer: port.Peer) -> Any:

@@ -27,6 +27,7 @@ from app.routes import (
     onboarding,
     webhooks,
     whatsmate,
+    whatsmate_v1,
 )
 from app.services import Services
 from tests.conftest import make_settings
@@ -42,6 +43,15 @@ EXPECTED_PATHS = [
         for scope in ("single", "group")
         for kind in ("text", "image", "document", "audio", "voice_note")
     ),
+    *(f"/v1/telegram/{shape}/message/{{instance}}" for shape in ("single", "batch", "group")),
+    *(
+        f"/v1/telegram/{shape}/{segment}/binary/{{instance}}"
+        for shape in ("single", "batch")
+        for segment in ("photo", "document", "audio")
+    ),
+    "/v1/telegram/single/location/{instance}",
+    "/v1/telegram/batch/location/{instance}",
+    "/v1/telegram/status/{instance}",
     "/api/v1/messages",
     "/api/v1/messages/{id}",
     "/api/v1/events",
@@ -147,6 +157,40 @@ async def test_send_endpoints_list_every_status_of_the_spec(document: dict[str, 
     assert set(native) == (V3_STATUSES - {"200"}) | {"202"}
 
 
+async def test_v1_sends_are_deprecated_and_answer_like_v3_in_the_v1_envelope(
+    document: dict[str, Any],
+) -> None:
+    v1 = [(p, op) for p, m, op in operations(document) if p.startswith("/v1/")]
+    assert len(v1) == 12
+    for path, op in v1:
+        assert op["tags"] == ["WhatsMate v1 (legacy)"], path
+        if path == "/v1/telegram/status/{instance}":
+            continue
+        assert op["deprecated"] is True, path
+        if path.endswith("/location/{instance}"):
+            assert set(op["responses"]) == {"400", "401", "474"}, path
+            continue
+        assert set(op["responses"]) == V3_STATUSES, path
+        assert "Retry-After" in resolve(document, op["responses"]["469"])["headers"], path
+        success = resolve(document, op["responses"]["200"])["content"]["application/json"]
+        expected = "V1BatchQueued" if "/batch/" in path else "V1Queued"
+        assert success["schema"] == {"$ref": f"#/components/schemas/{expected}"}, path
+    batch = body_schema(
+        document, document["paths"]["/v1/telegram/batch/message/{instance}"]["post"]
+    )
+    assert batch["required"] == ["numbers", "message"]
+    assert batch["properties"]["numbers"]["maxItems"] == 1000
+    group = body_schema(
+        document, document["paths"]["/v1/telegram/group/message/{instance}"]["post"]
+    )
+    assert group["required"] == ["group", "message"]
+    assert "group_admin" in group["properties"]
+    document_body = body_schema(
+        document, document["paths"]["/v1/telegram/single/document/binary/{instance}"]["post"]
+    )
+    assert document_body["required"] == ["number", "document", "filename"]
+
+
 async def test_error_bodies_follow_the_surface(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     assert schemas["WhatsmateError"]["required"] == ["error_message"]
@@ -156,8 +200,12 @@ async def test_error_bodies_follow_the_surface(document: dict[str, Any]) -> None
             if status.startswith("2") or path in ("/readyz",):
                 continue
             schema = resolve(document, answer)["content"]["application/json"]["schema"]
-            wm = path.startswith(("/v3/", "/v1/"))
-            expected = "WhatsmateError" if wm else "NativeError"
+            if path.startswith("/v1/") and path != "/v1/telegram/status/{instance}":
+                expected = "V1Error"  # {"success": false, "status": "..."}
+            elif path.startswith(("/v3/", "/v1/")):
+                expected = "WhatsmateError"
+            else:
+                expected = "NativeError"
             assert schema == {"$ref": f"#/components/schemas/{expected}"}, (path, status)
 
 
@@ -229,7 +277,10 @@ async def test_idempotency_key_on_send_endpoints(document: dict[str, Any]) -> No
     for path, method, op in operations(document):
         params = [resolve(document, p) for p in op.get("parameters", [])]
         names = {(p["in"], p["name"]) for p in params}
-        sends = path.startswith("/v3/") or (path, method) == ("/api/v1/messages", "post")
+        v1_send = path.startswith("/v1/telegram/") and not path.endswith(
+            ("/status/{instance}", "/location/{instance}")
+        )
+        sends = path.startswith("/v3/") or v1_send or (path, method) == ("/api/v1/messages", "post")
         assert (("header", "Idempotency-Key") in names) == sends, path
         for p in params:
             if p["in"] == "path":
@@ -247,6 +298,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
         r
         for module in (
             whatsmate,
+            whatsmate_v1,
             messages,
             admin,
             onboarding,

@@ -713,6 +713,34 @@ async def test_group_messages_reach_a_group_the_account_is_in(
         assert (failed.status, failed.error_code) == ("failed", "group_not_found")
 
 
+async def test_a_v1_group_send_without_admin_needs_a_unique_title(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, person, headers):
+        chat_id = fake.add_group("Night Desk", creator=person, members=[account, person])
+        other = fake.add_person("34677777777", first_name="Eve")
+        fake.add_group("Ops Team", creator=person, members=[account, person])
+        fake.add_group("Ops Team", creator=other, members=[account, other])
+        unique = await http.post(
+            "/v1/telegram/group/message/1",
+            json={"group": "night desk", "message": "shift starts"},
+            headers=headers,
+        )
+        shared = await http.post(
+            "/v1/telegram/group/message/1",
+            json={"group": "Ops Team", "message": "which one?"},
+            headers=headers,
+        )
+        assert unique.json()["success"] is shared.json()["success"] is True
+        await drain(make_worker(services, 1))
+        sent = await message_row(services, unique.json()["id"])
+        assert sent.status == "sent", sent.error_code
+        assert [r.text for r in fake.sent_in_group(chat_id)] == ["shift starts"]
+        failed = await message_row(services, shared.json()["id"])
+        assert (failed.status, failed.error_code) == ("failed", "group_not_found")
+        assert "give group_admin" in (failed.error_detail or "")
+
+
 async def test_a_read_receipt_given_while_the_gateway_was_down_still_marks_read(
     schema: str, clock: Clock, fake: FakeTelegram
 ) -> None:
