@@ -27,6 +27,12 @@ EVENT_TYPES = (
     "account.login_alert",
 )
 
+# The only type whose body carries WhatsMate's top-level `number` and `message`. A receiver
+# written the WhatsMate way answers every POST by sending to `number`: were `number` on
+# message.sent too, each reply would trigger the next one (a loop). Every other type keeps the
+# other party's number under `data` only.
+WHATSMATE_TOP_TYPE = "message.received"
+
 # Any constant works; it only has to be the same in every process of the deployment.
 _SEQ_LOCK_KEY = 0x7467770001
 # Serialises event writers until commit so that seq order is commit order: a reader that has
@@ -157,17 +163,23 @@ def render_stored(
     media = data.get("media") if isinstance(data, dict) else None
     if media_link is not None and isinstance(media, dict) and media.get("id"):
         data["media"] = {**media, "url": media_link(media)}
-    return {
+    body: dict[str, Any] = {
         "type": type_,
         "id": id_,
         "seq": seq,
         "timestamp": created_at.isoformat().replace("+00:00", "Z"),
         "instance_id": instance,
+        # Our own account's number: a receiver that sent to it would only reach the gateway
+        # itself (never registered, so refused), so it is safe on every type.
         "gateway_number": top.get("gateway_number"),
-        "number": top.get("number"),
-        "message": top.get("message"),
-        "data": data,
     }
+    # Decided here, not when the event was written, so that events stored before this rule
+    # are rendered the same way.
+    if type_ == WHATSMATE_TOP_TYPE:
+        body["number"] = top.get("number")
+        body["message"] = top.get("message")
+    body["data"] = data
+    return body
 
 
 async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[Event]:

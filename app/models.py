@@ -453,6 +453,13 @@ class WebhookEndpoint(SQLModel, table=True):
     disabled_reason: str | None = Field(default=None, max_length=255)
     disabled_at: datetime | None = _ts(nullable=True)
     source: str = Field(max_length=8)  # config | api
+    # The body's shape: "standard" (every subscribed event, the full body) or "whatsmate"
+    # (message.received only, in the hosted WhatsMate gateway's flat shape).
+    format: str = Field(
+        default="standard", max_length=16, sa_column_kwargs={"server_default": "standard"}
+    )
+    # WhatsMate's `token` (a string the receiver compares), sealed like the secret; null: none.
+    token: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     # Fan-out position in the event log: events after this seq get a delivery row.
     last_seq: int = Field(default=0, sa_type=BigInt)
     created_at: datetime = Field(sa_type=UTCDateTime)

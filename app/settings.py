@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_GREETINGS = [
     "Hi",
@@ -347,8 +354,33 @@ class RegistrationSettings(_Section):
 
 class WebhookSettings(_Section):
     url: str
-    secret: str | None = None  # whsec_ + base64 of 24 to 64 bytes; generated once if absent
+    # whsec_ + base64 of 24 to 64 bytes; generated once if absent. Kept out of reprs (logs).
+    secret: str | None = Field(default=None, repr=False)
     events: list[str] | None = None  # None: every event type
+    # "whatsmate": message.received only, in the hosted WhatsMate gateway's body
+    # (inbound/webhooks/formats.py).
+    format: Literal["standard", "whatsmate"] = "standard"
+    # WhatsMate's `token`, a string the receiver compares; 256 characters at most, as the
+    # admin API allows (inbound/webhooks/formats.py).
+    token: str | None = Field(default=None, min_length=1, max_length=256, repr=False)
+
+    @field_validator("token")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not hold control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _whatsmate_events(self) -> WebhookSettings:
+        # A whatsmate endpoint gets message.received only: another filter would be a promise
+        # that is not kept (the admin API refuses it the same way).
+        if self.format == "whatsmate" and self.events not in (None, ["message.received"]):
+            raise ValueError(
+                'format = "whatsmate" receives message.received only: leave `events` out or '
+                'set it to ["message.received"]'
+            )
+        return self
 
     @field_validator("url")
     @classmethod

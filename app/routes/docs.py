@@ -494,11 +494,21 @@ def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
                 "timestamp": timestamp("When it happened."),
                 "instance_id": nullable(integer("Gateway instance number.")),
                 "gateway_number": nullable(string("The gateway account's number.")),
-                "number": nullable(string("The other party's number.")),
-                "message": nullable(string("Message id or text, by event type.")),
+                "number": string(
+                    "message.received only (absent on every other type): the sender's number, "
+                    "as WhatsMate sends it. Other types carry the other party's number in "
+                    "`data` (`to` on message.*, `number` on recipient.*), never here, so a "
+                    "receiver that answers every POST by writing to `number` cannot loop on "
+                    "the gateway's own message.sent."
+                ),
+                "message": string(
+                    "message.received only (absent on every other type): the text, or the "
+                    "caption of a medium ('' if none)."
+                ),
                 "data": {"type": "object", "description": "Details, by event type."},
             },
             ("type", "id", "seq", "timestamp", "data"),
+            "An event. The same body goes to webhook endpoints of format 'standard'.",
         ),
         "EventList": obj(
             {
@@ -1274,6 +1284,8 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             **docs_onboarding.paths(),
             **_probe_paths(),
         },
+        # What the gateway POSTs to webhook endpoints (OpenAPI 3.1 `webhooks`).
+        "webhooks": docs_webhooks.outgoing(),
         "components": {
             "schemas": {
                 **_schemas(limits),

@@ -26,6 +26,7 @@ from app.routes.docs import (
     timestamp,
 )
 from inbound.webhooks.endpoints import DELIVERY_STATUSES
+from inbound.webhooks.formats import FORMATS, STANDARD, TOKEN_MAX_CHARS
 
 TAG_WEBHOOKS = "Admin: webhooks"
 TAG_MEDIA = "Media links"
@@ -34,7 +35,12 @@ TAGS = [
         "name": TAG_WEBHOOKS,
         "description": (
             "Admin token: webhook endpoints and their deliveries. Deliveries are signed with "
-            "Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature)."
+            "Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature). "
+            "An endpoint's `format` picks the body: 'standard' is the Event schema (top-level "
+            "`number` and `message` on message.received only, so a WhatsMate-style receiver "
+            "that answers every POST cannot loop on the gateway's own message.sent); "
+            "'whatsmate' receives message.received only, as the WhatsmateInbound schema (the "
+            "hosted WhatsMate gateway's body), with the same signatures, retries and checks."
         ),
     },
     {"name": TAG_MEDIA, "description": "Signed, expiring links to inbound media."},
@@ -52,6 +58,21 @@ _URL = string(
     maxLength=2048,
 )
 _SECRET = string("Signing secret: 'whsec_' + base64 of 24 to 64 bytes.", pattern="^whsec_")
+_FORMAT = string(
+    "Body shape: 'standard' (the Event schema, every subscribed type) or 'whatsmate' "
+    "(message.received only, as WhatsmateInbound; its `events` must be null or "
+    '["message.received"]).',
+    enum=list(FORMATS),
+    default=STANDARD,
+)
+_TOKEN = nullable(
+    string(
+        "WhatsMate's `token`: a string the receiver compares, sent in the whatsmate body; "
+        "stored encrypted; null: none.",
+        minLength=1,
+        maxLength=TOKEN_MAX_CHARS,
+    )
+)
 
 
 def schemas() -> dict[str, Schema]:
@@ -59,7 +80,9 @@ def schemas() -> dict[str, Schema]:
     endpoint = {
         "id": string("Endpoint id (ep_...)."),
         "url": _URL,
+        "format": _FORMAT,
         "events": _EVENTS,
+        "token_set": boolean("Whether a token is set (its value: GET /admin/webhooks/{id})."),
         "enabled": boolean("Whether deliveries go out."),
         "status": string("enabled or disabled.", enum=["enabled", "disabled"]),
         "disabled_reason": nullable(string("Why it is disabled (a 410, the admin, the config).")),
@@ -87,7 +110,25 @@ def schemas() -> dict[str, Schema]:
     return {
         "WebhookEndpoint": obj(endpoint, required, "A webhook endpoint."),
         "WebhookEndpointWithSecret": obj(
-            {**endpoint, "secret": _SECRET}, (*required, "secret"), "An endpoint and its secret."
+            {**endpoint, "secret": _SECRET, "token": _TOKEN},
+            (*required, "secret"),
+            "An endpoint, its secret and its token.",
+        ),
+        "WhatsmateInbound": obj(
+            {
+                "token": _TOKEN,
+                "type": string(
+                    "The chat: 'individual', or 'group' for a group message.",
+                    enum=["individual", "group"],
+                ),
+                "instance_id": string("Gateway instance number, as a string."),
+                "gateway_number": nullable(string("The gateway account's number (digits).")),
+                "number": string("The sender's number (digits)."),
+                "message": string("The text, or the caption of a medium ('' if none)."),
+            },
+            ("token", "type", "instance_id", "gateway_number", "number", "message"),
+            "The body a 'whatsmate' endpoint gets for message.received (the hosted WhatsMate "
+            "gateway's inbound webhook); signed like every delivery.",
         ),
         "WebhookEndpointList": obj(
             {"data": array(ref("WebhookEndpoint"), "Endpoints, oldest first.")}, ("data",)
@@ -121,6 +162,47 @@ def schemas() -> dict[str, Schema]:
     }
 
 
+def outgoing() -> dict[str, Any]:
+    """The requests the gateway makes to endpoints, one per format."""
+    headers = {
+        name: {"description": text, "schema": string(text), "required": True}
+        for name, text in (
+            ("webhook-id", "The event id, the same on every retry: deduplicate on it."),
+            ("webhook-timestamp", "Unix seconds of this attempt."),
+            ("webhook-signature", "v1,<base64 HMAC-SHA256 of '{id}.{timestamp}.{body}'>."),
+        )
+    }
+
+    def hook(operation_id: str, summary: str, description: str, schema: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "operationId": operation_id,
+                "tags": [TAG_WEBHOOKS],
+                "summary": summary,
+                "description": description,
+                "parameters": [{"name": n, "in": "header", **h} for n, h in headers.items()],
+                "requestBody": {"required": True, "content": json_content(ref(schema))},
+                "responses": {"200": {"description": "Any 2xx: delivered; else retried."}},
+            }
+        }
+
+    return {
+        "event": hook(
+            "webhookEvent",
+            "An event (format 'standard')",
+            "Every subscribed event type. `number` and `message` are at the top level on "
+            "message.received only.",
+            "Event",
+        ),
+        "whatsmateInbound": hook(
+            "webhookWhatsmateInbound",
+            "A received message (format 'whatsmate')",
+            "message.received only, in the hosted WhatsMate gateway's shape.",
+            "WhatsmateInbound",
+        ),
+    }
+
+
 def paths() -> dict[str, Any]:
     endpoint_id = param("id", "path", string("Endpoint id."), "The endpoint id (ep_...).")
     missing = errors("Admin", 401, 404, e404="No such endpoint.")
@@ -139,10 +221,18 @@ def paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 request_body=body(
                     obj(
-                        {"url": _URL, "events": _EVENTS, "secret": _SECRET},
+                        {
+                            "url": _URL,
+                            "events": _EVENTS,
+                            "secret": _SECRET,
+                            "format": _FORMAT,
+                            "token": _TOKEN,
+                        },
                         ("url",),
                     ),
-                    "The endpoint; a secret is generated unless given.",
+                    "The endpoint; a secret is generated unless given. Unknown fields, a "
+                    "format other than standard or whatsmate, and a whatsmate endpoint with "
+                    'an event filter other than null or ["message.received"] are 400.',
                 ),
             ),
             "get": operation(
@@ -159,7 +249,7 @@ def paths() -> dict[str, Any]:
                 "getWebhook",
                 TAG_WEBHOOKS,
                 "Get a webhook endpoint",
-                "The endpoint, its delivery counts and its signing secret.",
+                "The endpoint, its delivery counts, its signing secret and its token.",
                 {"200": ok("The endpoint.", ref("WebhookEndpointWithSecret")), **missing},
                 security=ADMIN_AUTH,
                 parameters=[endpoint_id],
@@ -168,8 +258,9 @@ def paths() -> dict[str, Any]:
                 "updateWebhook",
                 TAG_WEBHOOKS,
                 "Update a webhook endpoint",
-                "Change the URL, the event filter, or enable/disable it. Re-enabling delivers "
-                "what it missed while disabled.",
+                "Change the URL, the event filter, the format, the token (null removes it), or "
+                "enable/disable it. Re-enabling delivers what it missed while disabled. The "
+                "format and the filter must go together once changed (400 otherwise).",
                 {
                     "200": ok("The endpoint.", ref("WebhookEndpoint")),
                     **errors("Admin", 400),
@@ -182,6 +273,8 @@ def paths() -> dict[str, Any]:
                         {
                             "url": _URL,
                             "events": _EVENTS,
+                            "format": _FORMAT,
+                            "token": _TOKEN,
                             "enabled": boolean("Deliver (true) or hold (false)."),
                         }
                     ),
@@ -273,7 +366,8 @@ def paths() -> dict[str, Any]:
                 TAG_WEBHOOKS,
                 "Send a test event",
                 "Queues a signed 'webhook.test' event for this endpoint (whatever its filter); "
-                "follow it in the deliveries.",
+                'follow it in the deliveries. A whatsmate endpoint gets {"token", "type": '
+                '"webhook.test", "message"}: no number, so nobody is written to.',
                 {
                     "202": ok(
                         "Queued.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -23,22 +24,27 @@ from app.services import Services
 from inbound.webhooks.delivery import TOPIC
 from inbound.webhooks.endpoints import (
     DELIVERY_STATUSES,
+    check_combination,
     create_endpoint,
     delete_endpoint,
     delivery_counts,
     endpoint_view,
+    event_filter,
     parse_events,
+    parse_format,
     parse_secret,
+    parse_token,
     parse_url,
     rotate_secret,
     set_enabled,
 )
 from inbound.webhooks.fanout import delivery_row
+from inbound.webhooks.formats import STANDARD, WHATSMATE, whatsmate_test_body
 from inbound.webhooks.targets import TargetError, check_target
 
 TEST_EVENT_TYPE = "webhook.test"
-CREATE_FIELDS = {"url", "events", "secret"}
-PATCH_FIELDS = {"url", "events", "enabled"}
+CREATE_FIELDS = {"url", "events", "secret", "format", "token"}
+PATCH_FIELDS = {"url", "events", "enabled", "format", "token"}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -92,12 +98,22 @@ async def create_webhook(request: Request) -> Response:
     url = await _checked_url(svc, data["url"])
     events = parse_events(data.get("events"))
     secret = parse_secret(data["secret"]) if data.get("secret") is not None else None
+    format_ = parse_format(data.get("format", STANDARD))
+    token = parse_token(data.get("token"))
+    check_combination(format_, events)
     now = svc.clock()
     async with transaction(svc.factory) as session:
         endpoint, secret = await create_endpoint(
-            session, svc.secret_box, url=url, events=events, now=now, secret=secret
+            session,
+            svc.secret_box,
+            url=url,
+            events=events,
+            now=now,
+            secret=secret,
+            format_=format_,
+            token=token,
         )
-    return JSON({**endpoint_view(endpoint, now), "secret": secret}, status_code=201)
+    return JSON({**endpoint_view(endpoint, now), "secret": secret, "token": token}, status_code=201)
 
 
 @admin
@@ -129,9 +145,18 @@ async def get_webhook(request: Request) -> Response:
     except SealError:
         secret = None
         problem = "the stored secret does not open (was secret_key changed?): rotate it"
-    view = {**endpoint_view(endpoint, now, counts), "secret": secret}
+    # And the token: the admin set it, and a receiver is configured by copying it.
+    try:
+        token = svc.secret_box.open_token(endpoint.id, endpoint.token)
+        token_problem = None
+    except SealError:
+        token = None
+        token_problem = "the stored token does not open (was secret_key changed?): set it again"
+    view = {**endpoint_view(endpoint, now, counts), "secret": secret, "token": token}
     if problem:
         view["secret_problem"] = problem
+    if token_problem:
+        view["token_problem"] = token_problem
     return JSON(view)
 
 
@@ -146,15 +171,25 @@ async def update_webhook(request: Request) -> Response:
     enabled = data.get("enabled")
     if "enabled" in data and not isinstance(enabled, bool):
         raise ApiError("invalid_field", "'enabled' must be true or false")
+    format_ = parse_format(data["format"]) if "format" in data else None
+    token = parse_token(data["token"]) if "token" in data else None
     now = svc.clock()
     async with transaction(svc.factory) as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
+        # The format and the filter as they will be, whichever of the two this call changes.
+        check_combination(
+            format_ or endpoint.format, events if "events" in data else event_filter(endpoint)
+        )
         if url is not None:
             endpoint.url = url
         if "events" in data:
             endpoint.events = orjson.dumps(events).decode() if events is not None else None
+        if format_ is not None:
+            endpoint.format = format_
+        if "token" in data:
+            endpoint.token = svc.secret_box.seal_token(endpoint.id, token)
         if isinstance(enabled, bool):
             set_enabled(endpoint, enabled, now, "disabled through the admin API")
         endpoint.updated_at = now
@@ -207,8 +242,7 @@ async def test_webhook(request: Request) -> Response:
         "timestamp": _iso(now),
         "instance_id": None,
         "gateway_number": None,
-        "number": None,
-        "message": None,
+        # No `number`/`message`: only message.received has them (app/events.py).
         "data": {"endpoint_id": endpoint_id, "text": "A test event from tgw."},
     }
     async with transaction(svc.factory) as session:
@@ -227,8 +261,16 @@ async def test_webhook(request: Request) -> Response:
         session.add(delivery)
         await session.flush()
         delivery_id = delivery.id
+        shown: dict[str, Any] = body
+        if endpoint.format == WHATSMATE:
+            # The worker sends this shape instead, rendered when sent (the token stays sealed
+            # in the stored delivery); a token that does not open fails the attempt, not this.
+            token: str | None = None
+            with contextlib.suppress(SealError):
+                token = svc.secret_box.open_token(endpoint.id, endpoint.token)
+            shown = whatsmate_test_body(token)
     svc.wakeup.notify(TOPIC)
-    return JSON({"delivery_id": delivery_id, "event": body}, status_code=202)
+    return JSON({"delivery_id": delivery_id, "event": shown}, status_code=202)
 
 
 def delivery_view(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> dict[str, Any]:

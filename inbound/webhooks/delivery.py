@@ -40,6 +40,7 @@ from app.sealing import SealError
 from app.settings import WebhookDeliverySettings
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.fanout import EV, D, E, fan_out
+from inbound.webhooks.formats import WHATSMATE, whatsmate_body, whatsmate_test_body
 from inbound.webhooks.policy import Verdict, parse_retry_after, retry_delay_s, verdict
 from inbound.webhooks.signing import secret_key_bytes, webhook_headers
 from inbound.webhooks.targets import Resolver, TargetError, check_target, system_resolver
@@ -80,6 +81,8 @@ _CLAIM_COLUMNS = (
     D.c.payload.label("test_body"),
     D.c.attempts,
     E.c.url,
+    E.c.format,
+    E.c.token,
     E.c.secret,
     E.c.previous_secret,
     E.c.previous_secret_until,
@@ -158,6 +161,10 @@ _RECOVER = (
     .where(D.c.status == "delivering")
     .values(status="pending", next_attempt_at=bindparam("now", type_=UTCDateTime()))
 )
+
+
+class TokenError(Exception):
+    """The endpoint's sealed token does not open (its message never holds the token)."""
 
 
 @dataclass(frozen=True)
@@ -470,6 +477,8 @@ class DeliveryWorker:
                     excerpt = await _excerpt(response)
         except TargetError as exc:
             error = f"target refused: {exc}"
+        except TokenError:
+            error = "the endpoint's token does not open: was secret_key changed? set it again"
         except SealError:
             error = "the endpoint's secret does not open: was secret_key changed? rotate it"
         except (TimeoutError, httpx.TimeoutException):
@@ -492,10 +501,18 @@ class DeliveryWorker:
 
     def _body(self, claim: Claim) -> bytes:
         row = claim.row
+        whatsmate = row.format == WHATSMATE
         if row.test_body is not None:
+            if whatsmate:
+                # Rendered now, not stored with the delivery: the token stays sealed at rest.
+                return orjson.dumps(whatsmate_test_body(self._token(row)))
             return str(row.test_body).encode()
         if row.payload is None:
             raise RuntimeError(f"event {row.event_seq} of delivery {row.id} is missing")
+        if whatsmate:
+            return orjson.dumps(
+                whatsmate_body(instance=row.instance, payload=row.payload, token=self._token(row))
+            )
         rendered = render_stored(
             type_=row.event_type,
             id_=row.event_id,
@@ -506,6 +523,14 @@ class DeliveryWorker:
             media_link=self._media_link,
         )
         return orjson.dumps(rendered)
+
+    def _token(self, row: Any) -> str | None:
+        if row.token is None:
+            return None
+        try:
+            return self._box.open_token(row.endpoint_id, row.token)
+        except SealError as exc:
+            raise TokenError from exc
 
     def _signing_keys(self, claim: Claim, now: datetime) -> list[bytes]:
         row = claim.row

@@ -22,6 +22,15 @@ from app.events import EVENT_TYPES
 from app.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from app.sealing import SealError, derive_key, seal, unseal
 from app.settings import Settings
+from inbound.webhooks.formats import (
+    STANDARD,
+    WHATSMATE,
+    WHATSMATE_EVENTS,
+    FormatError,
+    check_events_for,
+    check_format,
+    check_token,
+)
 from inbound.webhooks.signing import SecretError, new_secret, secret_key_bytes
 from inbound.webhooks.targets import TargetError, check_url_shape
 
@@ -48,9 +57,21 @@ class SecretBox:
     def open(self, endpoint_id: str, blob: bytes) -> str:
         return unseal(self.key, blob, _bound(endpoint_id)).decode()
 
+    # The token is sealed apart from the secret (another binding): one cannot stand in for the
+    # other, and the token never shows up where the secret is read.
+    def seal_token(self, endpoint_id: str, token: str | None) -> bytes | None:
+        if token is None:
+            return None
+        return seal(self.key, token.encode(), _bound(endpoint_id, "token"))
 
-def _bound(endpoint_id: str) -> bytes:
-    return f"webhook_endpoint:{endpoint_id}".encode()
+    def open_token(self, endpoint_id: str, blob: bytes | None) -> str | None:
+        if blob is None:
+            return None
+        return unseal(self.key, blob, _bound(endpoint_id, "token")).decode()
+
+
+def _bound(endpoint_id: str, what: str = "") -> bytes:
+    return f"webhook_endpoint:{endpoint_id}{':' + what if what else ''}".encode()
 
 
 def parse_events(value: Any) -> list[str] | None:
@@ -70,6 +91,28 @@ def parse_events(value: Any) -> list[str] | None:
             f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}",
         )
     return sorted(set(value), key=EVENT_TYPES.index)
+
+
+def parse_format(value: Any) -> str:
+    try:
+        return check_format(value)
+    except FormatError as exc:
+        raise ApiError("invalid_field", str(exc)) from exc
+
+
+def parse_token(value: Any) -> str | None:
+    try:
+        return check_token(value)
+    except FormatError as exc:
+        raise ApiError("invalid_field", str(exc)) from exc
+
+
+def check_combination(format_: str, events: list[str] | None) -> None:
+    """The endpoint's format and event filter, as they will be once saved, go together."""
+    try:
+        check_events_for(format_, events)
+    except FormatError as exc:
+        raise ApiError("invalid_field", str(exc)) from exc
 
 
 def parse_url(value: Any) -> str:
@@ -112,6 +155,8 @@ async def create_endpoint(
     now: datetime,
     source: str = "api",
     secret: str | None = None,
+    format_: str = STANDARD,
+    token: str | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint, which receives the events written from now on; returns its secret."""
     endpoint_id = f"ep_{uuid.uuid4().hex[:24]}"
@@ -121,6 +166,8 @@ async def create_endpoint(
         url=url,
         secret=box.seal(endpoint_id, secret),
         events=orjson.dumps(events).decode() if events is not None else None,
+        format=format_,
+        token=box.seal_token(endpoint_id, token),
         enabled=True,
         source=source,
         last_seq=await current_seq(session),
@@ -186,7 +233,12 @@ def endpoint_view(
     view: dict[str, Any] = {
         "id": endpoint.id,
         "url": endpoint.url,
-        "events": event_filter(endpoint),
+        "format": endpoint.format,
+        # What it receives: a whatsmate endpoint gets message.received only, whatever is stored.
+        "events": list(WHATSMATE_EVENTS)
+        if endpoint.format == WHATSMATE
+        else event_filter(endpoint),
+        "token_set": endpoint.token is not None,
         "enabled": endpoint.enabled,
         "status": "enabled" if endpoint.enabled else "disabled",
         "disabled_reason": endpoint.disabled_reason,
@@ -226,11 +278,17 @@ async def sync_config(
                 now=now,
                 source="config",
                 secret=conf.secret,
+                format_=conf.format,
+                token=conf.token,
             )
             existing[conf.url] = endpoint
         else:
             endpoint.source = "config"
             endpoint.events = orjson.dumps(events).decode() if events is not None else None
+            endpoint.format = conf.format
+            # The config is the source of truth: no `token` there means none.
+            if not _token_is(box, endpoint, conf.token):
+                endpoint.token = box.seal_token(endpoint.id, conf.token)
             if conf.secret is not None and _stored_secret(box, endpoint) != conf.secret:
                 rotate_secret(endpoint, box, now, conf.secret)
             if not endpoint.enabled and endpoint.disabled_reason == REMOVED_FROM_CONFIG:
@@ -245,6 +303,13 @@ async def sync_config(
 
 
 REMOVED_FROM_CONFIG = "removed from the configuration ([[webhooks]])"
+
+
+def _token_is(box: SecretBox, endpoint: WebhookEndpoint, token: str | None) -> bool:
+    try:
+        return box.open_token(endpoint.id, endpoint.token) == token
+    except SealError:
+        return False  # sealed under another secret_key: the config's token replaces it
 
 
 def _stored_secret(box: SecretBox, endpoint: WebhookEndpoint) -> str | None:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from inbound.webhooks.formats import subscribed
 
 E = table_of(WebhookEndpoint)
 D = table_of(WebhookDelivery)
@@ -23,7 +24,7 @@ EV = table_of(Event)
 
 FANOUT_BATCH = 500
 
-_SEL_ENDPOINTS = select(E.c.id, E.c.events, E.c.last_seq).where(E.c.enabled.is_(True))
+_SEL_ENDPOINTS = select(E.c.id, E.c.events, E.c.format, E.c.last_seq).where(E.c.enabled.is_(True))
 _SEL_EVENTS = (
     select(EV.c.seq, EV.c.id, EV.c.type, EV.c.conversation)
     .where(EV.c.seq > bindparam("after"))
@@ -55,7 +56,9 @@ def fan_out(conn: Connection, now: datetime, batch: int = FANOUT_BATCH) -> tuple
         if not mine:
             continue
         more = more or len(mine) >= batch
-        types = set(orjson.loads(endpoint.events)) if endpoint.events else None
+        types = subscribed(
+            endpoint.format, orjson.loads(endpoint.events) if endpoint.events else None
+        )
         rows.extend(
             delivery_row(endpoint.id, ev.seq, ev.id, ev.type, ev.conversation, now)
             for ev in mine

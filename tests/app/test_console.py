@@ -455,3 +455,34 @@ async def test_admin_messages_refuse_an_unknown_order(http: httpx.AsyncClient, o
     response = await http.get("/admin/messages", params={"order": order}, headers=ADMIN)
     assert response.status_code == 400
     assert "'order'" in response.json()["error"]["message"]
+
+
+async def test_the_console_session_sets_a_webhooks_format_and_token(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    """What the webhook page sends (POST with format and token, then PATCH) through the
+    cookie session, CSRF included."""
+
+    async def public(host: str) -> list[str]:
+        return ["93.184.216.34"]
+
+    services.resolve_host = public
+    csrf = await sign_in(http)
+    body = {
+        "url": "https://hooks.example.com/wm",
+        "events": None,
+        "format": "whatsmate",
+        "token": "tok-console",
+    }
+    assert (await http.post("/admin/webhooks", json=body)).status_code == 403  # no CSRF
+    created = await http.post("/admin/webhooks", json=body, headers={"X-CSRF-Token": csrf})
+    assert created.status_code == 201, created.text
+    path = f"/admin/webhooks/{created.json()['id']}"
+    assert (await http.get(path)).json()["token"] == "tok-console"  # what the edit form shows
+    change = {"format": "standard", "token": None}
+    patched = await http.patch(path, json=change, headers={"X-CSRF-Token": csrf})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["format"], patched.json()["token_set"]) == ("standard", False)
+    bad = await http.patch(path, json={"format": "xml"}, headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 400
+    assert "'format' must be one of standard, whatsmate" in bad.json()["error"]["message"]

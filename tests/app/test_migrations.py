@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -35,3 +36,29 @@ async def test_upgrade_of_an_empty_database_leaves_no_difference_to_the_models(
         await asyncio.to_thread(upgrade, db_url)
         assert await _diff(db_url) == []
         await asyncio.to_thread(upgrade, db_url)  # a second run is a no-op
+
+
+async def test_0009_gives_existing_webhook_endpoints_the_standard_format(db_url: str) -> None:
+    from sqlalchemy import bindparam, text
+
+    from app.models import UTCDateTime
+
+    insert = text(
+        "INSERT INTO webhook_endpoint (id, url, secret, enabled, source, last_seq, created_at,"
+        " updated_at) VALUES ('ep_old', 'https://a.example.com/', :secret, true, 'api', 0,"
+        " :now, :now)"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    async with empty_database(db_url):
+        await asyncio.to_thread(upgrade, db_url, "0008")
+        engine = create_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert, {"secret": b"sealed", "now": datetime(2026, 11, 25, tzinfo=UTC)}
+                )
+            await asyncio.to_thread(upgrade, db_url)
+            async with engine.connect() as conn:
+                row = (await conn.execute(text("SELECT format, token FROM webhook_endpoint"))).one()
+        finally:
+            await engine.dispose()
+    assert tuple(row) == ("standard", None)

@@ -374,6 +374,81 @@ async def test_console_manages_a_webhook_and_replays_a_delivery(harness: ServeHa
             await console.no_error_shown("on the webhooks page")
 
 
+async def test_console_creates_a_whatsmate_webhook_and_changes_its_format(
+    harness: ServeHarness,
+) -> None:
+    """The format select and the token field: a whatsmate webhook with a token gets a test
+    event in WhatsMate's shape; changed in place to standard without a token, it says so."""
+    receiver = WebhookReceiver(free_port(), secret="whsec_" + "A" * 32)  # replaced below
+    harness.write_config(webhook_delivery={"allow_private_targets": True, "timeout_s": 5})
+    with running(receiver):
+        async with signed_in_console(harness) as console:
+            page = console.page
+            await page.click('#nav a[data-section="webhooks"]')
+            await page.fill("#webhook-url", receiver.url)
+            await page.select_option("#webhook-format", "whatsmate")
+            assert await page.locator("#webhook-form input[name=events]").first.is_disabled()
+            await page.fill("#webhook-token", "tok-from-the-console")
+            await page.click("#webhook-form button[type=submit]")
+            secret_box = page.locator('[data-role="secret"]')
+            receiver.secret = await secret_box.locator("input[data-secret]").input_value()
+            await secret_box.locator("button:has-text('Done')").click()
+            row = page.locator("#webhooks tbody tr")
+            await row.locator('.webhook-format[data-format="whatsmate"]').wait_for()
+            assert "token set" in await row.inner_text()
+            [hook] = (
+                await console.http.get("/admin/webhooks", headers=harness.admin_headers)
+            ).json()["data"]
+            assert (hook["format"], hook["events"]) == ("whatsmate", ["message.received"])
+
+            await row.locator("button:has-text('Send a test')").click()
+            await page.wait_for_selector("#toast:has-text('Test event queued')")
+
+            async def arrived() -> list[Any] | None:
+                return list(receiver.delivered().values()) or None
+
+            [test] = await poll(arrived, 15.0, "the whatsmate test event", interval_s=0.3)
+            assert test.body == {
+                "token": "tok-from-the-console",
+                "type": "webhook.test",
+                "message": "A test event from tgw.",
+            }
+            assert not receiver.bad_signatures, receiver.bad_signatures
+
+            # In place: the form shows the current token; emptied and saved, it is removed.
+            await row.locator("details.format-edit summary").click()
+            token = row.locator("details.format-edit input[name=token]")
+            await page.wait_for_function(
+                "el => el.value === 'tok-from-the-console'", arg=await token.element_handle()
+            )
+            await row.locator("details.format-edit select").select_option("standard")
+            await token.fill("")
+            await row.locator("details.format-edit button[type=submit]").click()
+            await page.wait_for_selector("#toast:has-text('Webhook saved')")
+            await row.locator('.webhook-format[data-format="standard"]').wait_for()
+            assert "token set" not in await row.inner_text()
+            one = await console.http.get(
+                f"/admin/webhooks/{hook['id']}", headers=harness.admin_headers
+            )
+            assert (one.json()["format"], one.json()["token"]) == ("standard", None)
+
+            # A bad change is refused with the API's message on the page.
+            await page.route(
+                "**/admin/webhooks/*",
+                lambda route: (
+                    route.continue_(post_data='{"format": "xml"}')
+                    if route.request.method == "PATCH"
+                    else route.continue_()
+                ),
+            )
+            await row.locator("details.format-edit summary").click()  # a fresh table: closed
+            await row.locator("details.format-edit button[type=submit]").click()
+            error = page.locator("#view .error:not([hidden])")
+            await error.wait_for()
+            assert "'format' must be one of standard, whatsmate" in await error.inner_text()
+            assert not console.problems, console.problems
+
+
 async def test_console_shows_a_login_alert_and_ends_that_session(harness: ServeHarness) -> None:
     """A login from another device appears on the instance page (the alert, then the session in
     the list); its End button logs it out; the gateway's own session has none."""

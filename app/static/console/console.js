@@ -55,6 +55,11 @@
     "account.login_alert",
   ];
 
+  const WEBHOOK_FORMATS = [["standard", "standard"], ["whatsmate", "whatsmate"]];
+  const FORMAT_NOTE = "standard: every subscribed event, signed (Standard Webhooks). " +
+    "whatsmate: received messages only, in the hosted WhatsMate gateway's body " +
+    "{token, type, instance_id, gateway_number, number, message}, signed the same way.";
+
   const state = { csrf: null, generation: 0, timers: new Set() };
 
   // --- DOM helpers ------------------------------------------------------------------------
@@ -1171,18 +1176,34 @@
 
     const url = h("input", { id: "webhook-url", name: "url", type: "url", required: true, placeholder: "the receiver's https URL", spellcheck: "false" });
     const boxes = EVENT_TYPES.map((type) => h("input", { type: "checkbox", name: "events", value: type }));
+    const formatField = select("webhook-format", "Format", WEBHOOK_FORMATS, "standard");
+    const format = formatField[1];
+    const token = h("input", { id: "webhook-token", name: "token", type: "text", maxlength: "256", autocomplete: "off", spellcheck: "false", placeholder: "optional: sent as token in the whatsmate body" });
+    const eventSet = h("fieldset", { class: "checks-set" },
+      h("legend", { text: "Events (none ticked: every event)" }),
+      h("div", { class: "checks" },
+        boxes.map((box) => h("label", { class: "check" }, box, box.value))));
+    // A whatsmate webhook receives message.received only: the filter does not apply to it.
+    format.addEventListener("change", () => { eventSet.disabled = format.value === "whatsmate"; });
     const form = h("form", { id: "webhook-form", class: "card" },
       h("h2", { text: "New webhook" }),
       h("label", { for: "webhook-url", text: "URL" }), url,
-      h("fieldset", { class: "checks-set" },
-        h("legend", { text: "Events (none ticked: every event)" }),
-        h("div", { class: "checks" },
-          boxes.map((box) => h("label", { class: "check" }, box, box.value)))),
+      formatField,
+      h("p", { class: "muted small", text: FORMAT_NOTE }),
+      h("label", { for: "webhook-token", text: "Token (WhatsMate)" }), token,
+      eventSet,
       h("button", { class: "button primary", type: "submit", text: "Create the webhook" }));
     onSubmit(form, async () => {
-      const events = boxes.filter((b) => b.checked).map((b) => b.value);
-      const answer = await api("POST", "webhooks", { url: url.value.trim(), events: events.length ? events : null });
+      const whatsmate = format.value === "whatsmate";
+      const events = whatsmate ? [] : boxes.filter((b) => b.checked).map((b) => b.value);
+      const answer = await api("POST", "webhooks", {
+        url: url.value.trim(),
+        events: events.length ? events : null,
+        format: format.value,
+        token: token.value ? token.value : null,
+      });
       form.reset();
+      eventSet.disabled = false;
       secretBox(slot, "Signing secret of " + answer.url, answer.secret,
         "Check the webhook-signature header with it (Standard Webhooks).");
       await refresh();
@@ -1224,6 +1245,38 @@
         toggle, test, rotate, remove);
     }
 
+    // The format and the token of one webhook, changed in place. The token field shows the
+    // current token (read when the form is opened); saved empty, it removes the token.
+    function formatCell(hook) {
+      const id = encodeURIComponent(hook.id);
+      const key = "webhook-format-" + hook.id;
+      const field = select(key, "Format", WEBHOOK_FORMATS, hook.format);
+      const tokenInput = h("input", { id: key + "-token", name: "token", type: "text", maxlength: "256", autocomplete: "off", spellcheck: "false" });
+      const save = h("button", { class: "button", type: "submit", text: "Save" });
+      const edit = h("form", { class: "format-form" }, field,
+        h("label", { for: key + "-token", text: "Token" }), tokenInput, save);
+      const details = h("details", { class: "format-edit" }, h("summary", { text: "Change" }), edit);
+      details.addEventListener("toggle", () => {
+        if (!details.open) return;
+        busy(null, async () => {
+          const one = await api("GET", "webhooks/" + id);
+          tokenInput.value = one.token || "";
+        }, errors);
+      });
+      onSubmit(edit, async () => {
+        const change = { format: field[1].value, token: tokenInput.value ? tokenInput.value : null };
+        if (change.format === "whatsmate") change.events = null; // message.received only
+        await api("PATCH", "webhooks/" + id, change);
+        toast("Webhook saved");
+        await refresh();
+      }, errors);
+      return [
+        h("span", { class: "webhook-format", "data-format": hook.format, text: hook.format }),
+        hook.token_set ? h("div", { class: "muted small", text: "token set" }) : null,
+        details,
+      ];
+    }
+
     function counts(hook) {
       const c = hook.deliveries || {};
       return DELIVERY_STATUSES.filter((s) => c[s]).map((s) => s + " " + c[s]).join(", ") || "—";
@@ -1233,6 +1286,7 @@
       const answer = await api("GET", "webhooks");
       replace(list, table([
         { label: "URL", value: (w) => h("span", { class: "mono", text: w.url }) },
+        { label: "Format", value: formatCell },
         { label: "Events", value: (w) => (w.events ? w.events.join(", ") : "all") },
         { label: "Status", value: (w) => [badge(w.enabled ? "enabled" : "disabled"),
           w.disabled_reason ? h("div", { class: "muted small", text: w.disabled_reason }) : null] },

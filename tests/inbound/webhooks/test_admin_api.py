@@ -331,3 +331,101 @@ async def test_a_secret_sealed_under_another_key_is_reported_not_a_500(
     assert rotated.status_code == 200
     again = await admin_http.get(f"/admin/webhooks/{endpoint_id}", headers=ADMIN)
     assert again.json()["secret"] == rotated.json()["secret"]
+
+
+# --- format and token -------------------------------------------------------------------
+
+
+async def test_a_whatsmate_endpoint_is_created_with_its_token_shown_to_the_admin(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    created = await create(admin_http, format="whatsmate", token="tok-1")
+    assert (created["format"], created["token"], created["token_set"]) == (
+        "whatsmate",
+        "tok-1",
+        True,
+    )
+    assert created["events"] == ["message.received"]  # what it receives
+    listed = (await admin_http.get("/admin/webhooks", headers=ADMIN)).json()["data"]
+    assert listed[0]["format"] == "whatsmate" and listed[0]["token_set"] is True
+    assert "token" not in listed[0]  # the list shows whether, the single GET what
+    one = (await admin_http.get(f"/admin/webhooks/{created['id']}", headers=ADMIN)).json()
+    assert one["token"] == "tok-1"
+
+
+async def test_an_endpoint_is_standard_without_a_token_by_default(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    created = await create(admin_http)
+    assert (created["format"], created["token"], created["token_set"]) == ("standard", None, False)
+    assert created["events"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"format": "xml"}, "'format' must be one of standard, whatsmate"),
+        ({"format": None}, "'format' must be one of standard, whatsmate"),
+        ({"token": ""}, "'token' must be a non-empty string"),
+        ({"token": 42}, "'token' must be a non-empty string"),
+        ({"token": "x" * 257}, "longer than 256"),
+        ({"token": "a\nb"}, "control characters"),
+        ({"format": "whatsmate", "events": ["message.sent"]}, "message.received only"),
+        (
+            {"format": "whatsmate", "events": ["message.received", "message.read"]},
+            "message.received only",
+        ),
+    ],
+)
+async def test_bad_formats_and_tokens_are_refused_naming_the_field(
+    admin_http: httpx.AsyncClient, body: dict[str, Any], says: str
+) -> None:
+    response = await admin_http.post("/admin/webhooks", json={"url": URL, **body}, headers=ADMIN)
+    assert says in error_of(response, 400)
+    listed = (await admin_http.get("/admin/webhooks", headers=ADMIN)).json()["data"]
+    assert listed == []
+
+
+async def test_a_whatsmate_endpoint_accepts_the_received_filter_spelled_out(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    created = await create(admin_http, format="whatsmate", events=["message.received"])
+    assert created["events"] == ["message.received"]
+
+
+async def test_patch_sets_and_removes_the_format_and_the_token(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    created = await create(admin_http)
+    path = f"/admin/webhooks/{created['id']}"
+    patched = await admin_http.patch(
+        path, json={"format": "whatsmate", "token": "tok-2"}, headers=ADMIN
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["format"], patched.json()["token_set"]) == ("whatsmate", True)
+    assert (await admin_http.get(path, headers=ADMIN)).json()["token"] == "tok-2"
+    cleared = await admin_http.patch(path, json={"token": None}, headers=ADMIN)
+    assert cleared.json()["token_set"] is False
+    back = await admin_http.patch(path, json={"format": "standard"}, headers=ADMIN)
+    assert (back.json()["format"], back.json()["events"]) == ("standard", None)
+    one = (await admin_http.get(path, headers=ADMIN)).json()
+    assert (one["format"], one["token"]) == ("standard", None)
+
+
+async def test_patch_refuses_a_format_and_filter_that_do_not_go_together(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    filtered = await create(admin_http, events=["message.sent"])
+    path = f"/admin/webhooks/{filtered['id']}"
+    refused = await admin_http.patch(path, json={"format": "whatsmate"}, headers=ADMIN)
+    assert "message.received only" in error_of(refused, 400)
+    assert (await admin_http.get(path, headers=ADMIN)).json()["format"] == "standard"
+    # Both at once is fine.
+    both = await admin_http.patch(path, json={"format": "whatsmate", "events": None}, headers=ADMIN)
+    assert both.status_code == 200, both.text
+    later = await admin_http.patch(path, json={"events": ["message.read"]}, headers=ADMIN)
+    assert "message.received only" in error_of(later, 400)
+    bad = await admin_http.patch(path, json={"format": "xml"}, headers=ADMIN)
+    assert "'format' must be one of standard, whatsmate" in error_of(bad, 400)
+    unknown = await admin_http.patch(path, json={"shape": "whatsmate"}, headers=ADMIN)
+    assert "'shape'" in error_of(unknown, 400)

@@ -94,3 +94,55 @@ def test_the_same_url_twice_is_refused() -> None:
     hook = {"url": "https://a.example.com/"}
     with pytest.raises(Exception, match="each URL once"):
         Settings.model_validate({"webhooks": [hook, hook]})
+
+
+async def test_config_format_and_token_are_synced_and_the_token_follows_the_config(
+    schema: str,
+) -> None:
+    url = "https://wm.example.com/webhook"
+    first = (await synced(schema, [{"url": url, "format": "whatsmate", "token": "t-1"}]))[url]
+    assert first.format == "whatsmate"
+    assert first.token is not None and b"t-1" not in first.token
+
+    async def token_of(endpoint: WebhookEndpoint) -> str | None:
+        svc = build_services(make_settings(schema), ADMIN_TOKEN, run_workers=False)
+        try:
+            return svc.secret_box.open_token(endpoint.id, endpoint.token)
+        finally:
+            await svc.close()
+
+    assert await token_of(first) == "t-1"
+    changed = (await synced(schema, [{"url": url, "format": "whatsmate", "token": "t-2"}]))[url]
+    assert changed.id == first.id and await token_of(changed) == "t-2"
+    plain = (await synced(schema, [{"url": url}]))[url]
+    assert (plain.format, plain.token) == ("standard", None)
+
+
+@pytest.mark.parametrize(
+    ("hook", "says"),
+    [
+        ({"format": "xml"}, "'standard' or 'whatsmate'"),
+        ({"format": "whatsmate", "events": ["message.sent"]}, "message.received only"),
+        ({"token": ""}, "at least 1 character"),
+        ({"token": "a\tb"}, "control characters"),
+    ],
+)
+def test_bad_config_formats_and_tokens_are_refused(hook: dict[str, Any], says: str) -> None:
+    with pytest.raises(Exception, match="webhooks") as caught:
+        Settings.model_validate({"webhooks": [{"url": "https://a.example.com/", **hook}]})
+    assert says in str(caught.value)
+
+
+def test_the_config_token_is_kept_out_of_reprs() -> None:
+    settings = Settings.model_validate(
+        {"webhooks": [{"url": "https://a.example.com/", "token": "t-secret"}]}
+    )
+    assert "t-secret" not in repr(settings) and "t-secret" not in str(settings.webhooks)
+
+
+def test_a_bad_format_in_tgw_toml_names_the_key_and_the_choices(tmp_path: Any) -> None:
+    path = tmp_path / "tgw.toml"
+    path.write_text('[[webhooks]]\nurl = "https://a.example.com/"\nformat = "xml"\n')
+    with pytest.raises(SettingsError, match=r"webhooks\.0\.format") as caught:
+        load_settings(str(path), environ={})
+    assert "'standard' or 'whatsmate'" in str(caught.value)
