@@ -65,10 +65,6 @@ class WhatsmateStyleReceiver:
         with httpx.Client(base_url=self.gateway, headers=self.headers, timeout=10.0) as client:
             path = "/v1/telegram/single/message/1"
             answer = client.post(path, json=body)
-            if answer.status_code == 404:
-                # TODO(merge): the v1 path comes with the v1 work; remove this fallback then.
-                path = "/v3/telegram/single/text/message/1"
-                answer = client.post(path, json=body)
         with self._lock:
             self.replies.append((path, answer.status_code))
 

@@ -1,7 +1,7 @@
 """console signouts: signed-out admin console sessions, refused until their cookie expires
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-10 09:30:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import app.models
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
