@@ -218,6 +218,15 @@ def paths() -> dict[str, Any]:
                 shape == "batch",
             )
         }
+    found["/v1/telegram/send/message/{instance}"] = {
+        "post": _send(
+            "send/text",
+            "Send a text to one person (v1, the 2016 name)",
+            "The first name of /v1/telegram/single/message/{instance}, answered the same way.",
+            schema_name("single", "text"),
+            False,
+        )
+    }
     for shape in _SHAPES:
         note = batch_note if shape == "batch" else ""
         for segment in V1_KINDS:

@@ -24,6 +24,8 @@ from outbound.accept import Answer, SendRequest
 from outbound.requests import v1_requests
 
 TARGETS = ("single", "batch", "group")
+# v1's first name of the single text path (2016), renamed within days; clients kept it.
+ALIASES = {"send": "single"}
 # v1 path segment -> message kind; v1 sent files as ".../{kind}/binary/{n}".
 V1_KINDS = {"photo": "image", "document": "document", "audio": "audio"}
 # Each number of a batch is at most this much JSON ('"+1 415 555 2671", ').
@@ -73,7 +75,8 @@ async def _send(request: Request, target: str, kind: str) -> Response:
 
 
 async def send_text(request: Request) -> Response:
-    return await _send(request, request.path_params["target"], "text")
+    target = request.path_params["target"]
+    return await _send(request, ALIASES.get(target, target), "text")
 
 
 async def send_file(request: Request) -> Response:

@@ -161,7 +161,7 @@ async def test_v1_sends_are_deprecated_and_answer_like_v3_in_the_v1_envelope(
     document: dict[str, Any],
 ) -> None:
     v1 = [(p, op) for p, m, op in operations(document) if p.startswith("/v1/")]
-    assert len(v1) == 12
+    assert len(v1) == 13  # 12 paths of the v1 era and the 2016 name of single/message
     for path, op in v1:
         assert op["tags"] == ["WhatsMate v1 (legacy)"], path
         if path == "/v1/telegram/status/{instance}":

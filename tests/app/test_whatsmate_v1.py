@@ -102,6 +102,19 @@ async def test_a_single_text_is_queued_and_sent_with_the_v1_answer(
     assert [r["text"] for r in await sent(http, NUMBERS[0])][-1] == "Rates are up"
 
 
+async def test_the_2016_send_path_is_the_single_text_path(
+    http: httpx.AsyncClient, api_client: dict[str, str], registered: list[str], worker: Any
+) -> None:
+    response = await http.post(
+        "/v1/telegram/send/message/1",
+        json={"number": NUMBERS[0], "message": "Old client"},
+        headers=api_client,
+    )
+    assert set(queued(response)) == {"success", "status", "id"}
+    await drain(worker)
+    assert [r["text"] for r in await sent(http, NUMBERS[0])][-1] == "Old client"
+
+
 async def test_a_batch_text_queues_one_message_per_number_with_ids_in_their_order(
     http: httpx.AsyncClient, api_client: dict[str, str], registered: list[str], worker: Any
 ) -> None:
