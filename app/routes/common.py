@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 import orjson
@@ -128,13 +129,35 @@ def require_admin(request: Request) -> None:
         raise ApiError("unauthorized", "The admin token is wrong")
 
 
+# Instance numbers are INTEGER columns: 32 bits on PostgreSQL (SQLite would take 64).
+INSTANCE_MAX = 2**31 - 1
+# ASCII digits only: str.isdigit() and int() also accept other scripts' digits ("١").
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def ascii_int(raw: str, low: int, high: int) -> int | None:
+    """`raw` as an integer in low..high, or None (not ASCII digits, or out of range)."""
+    if not _INTEGER.fullmatch(raw):
+        return None
+    number = int(raw)
+    return number if low <= number <= high else None
+
+
+def instance_number(raw: str) -> int:
+    """The `{instance}` / `{n}` path segment; unknown_instance (404) when it cannot be one,
+    the same answer as for a number that is not configured."""
+    number = ascii_int(raw, 1, INSTANCE_MAX)
+    if number is None:
+        raise ApiError("unknown_instance", f"Invalid gateway instance number {raw[:40]!r}")
+    return number
+
+
 def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ApiError("invalid_field", f"'{name}' must be an integer") from exc
+    if not _INTEGER.fullmatch(value.strip()):
+        raise ApiError("invalid_field", f"'{name}' must be an integer")
+    number = int(value)
     if not low <= number <= high:
         raise ApiError("invalid_field", f"'{name}' must be between {low} and {high}")
     return number

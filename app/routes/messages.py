@@ -23,6 +23,7 @@ from app.models import Instance, Message, Recipient
 from app.recipients import recipient_data, unregister_number
 from app.routes.common import (
     JSON,
+    instance_number,
     int_param,
     native_error,
     parse_json_object,
@@ -309,9 +310,7 @@ async def legacy_status(request: Request) -> Response:
     raw = request.path_params["instance"]
     try:
         await _client(request)
-        if not raw.isdigit():
-            raise ApiError("unknown_instance", f"Invalid gateway instance number {raw!r}")
-        number = int(raw)
+        number = instance_number(raw)
         svc.enqueuer.check_instance(number)
         async with svc.read_factory() as session:
             inst = await session.get(Instance, number)
