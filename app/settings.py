@@ -266,7 +266,7 @@ def _base64_starts_with_ee(text: str) -> bool:
 
 
 class InstanceSettings(_Section):
-    number: int = Field(ge=1)
+    number: int = Field(ge=1, le=2**31 - 1)  # an INTEGER column (32 bits on PostgreSQL)
     backend: Literal["telethon", "sandbox"] = "telethon"
     profile: ProfileSettings = ProfileSettings()
     # Sandbox only: a 2FA password that the simulated login asks for (SPEC §8).

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.requests import Request
@@ -16,16 +17,26 @@ from app import clients
 from app.db import transaction
 from app.errors import ApiError
 from app.models import Instance, Message
+from app.routes.bodies import (
+    INT32_MAX,
+    INT64_MAX,
+    Body,
+    MessageId,
+    PhoneNumber,
+    Text255,
+    parse_body,
+)
 from app.routes.common import (
     JSON,
+    instance_number,
     native_error,
     parse_json_object,
     read_body,
     require_admin,
     services,
 )
-from app.telegram.port import NotLoggedIn
-from app.telegram.sandbox import InboundPerson, SandboxInputError, SandboxTelegram
+from app.telegram.port import MEDIA_KINDS, NotLoggedIn
+from app.telegram.sandbox import FAULT_ERRORS, InboundPerson, SandboxInputError, SandboxTelegram
 from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
 
@@ -56,12 +67,19 @@ async def _json(request: Request) -> dict[str, Any]:
 read_json_object = _json
 
 
-def _expiry(data: dict[str, Any]) -> datetime | None:
-    raw = data.get("expires_at")
+class NewClient(Body):
+    # Checked for its form by app/clients.py (an e-mail-like id of at most 254 characters).
+    client_id: Annotated[str, Field(max_length=1000)] | None = None
+    expires_at: Annotated[str, Field(max_length=64)] | None = None
+
+
+class Renewal(Body):
+    expires_at: Annotated[str, Field(max_length=64)] | None = None
+
+
+def _expiry(raw: str | None) -> datetime | None:
     if raw is None or raw == "":
         return None
-    if not isinstance(raw, str):
-        raise ApiError("invalid_field", "'expires_at' must be an ISO 8601 date or date-time")
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -76,14 +94,13 @@ def _expiry(data: dict[str, Any]) -> datetime | None:
 @admin
 async def create_client(request: Request) -> Response:
     svc = services(request)
-    data = await _json(request)
-    if not data.get("client_id"):
+    data = parse_body(NewClient, await _json(request))
+    if not data.client_id:
         raise ApiError("missing_field", "Missing field 'client_id'")
+    expires_at = _expiry(data.expires_at)
     now = svc.clock()
     async with transaction(svc.factory) as session:
-        view, secret = await clients.create_client(
-            session, str(data["client_id"]), _expiry(data), now
-        )
+        view, secret = await clients.create_client(session, data.client_id, expires_at, now)
     svc.enqueuer.clients.invalidate(view.client_id)
     return JSON({**view.as_dict(now), "client_secret": secret}, status_code=201)
 
@@ -105,11 +122,13 @@ async def client_action(request: Request) -> Response:
     if action not in ("renew", "rotate", "revoke"):
         raise ApiError("not_found", f"Unknown action {action!r}: use renew, rotate or revoke")
     now = svc.clock()
-    data = await _json(request) if action == "renew" else {}
+    expires_at = (
+        _expiry(parse_body(Renewal, await _json(request)).expires_at) if action == "renew" else None
+    )
     answer: dict[str, Any]
     async with transaction(svc.factory) as session:
         if action == "renew":
-            view = await clients.renew_client(session, client_id, _expiry(data), now)
+            view = await clients.renew_client(session, client_id, expires_at, now)
             answer = view.as_dict(now)
         elif action == "rotate":
             secret = await clients.rotate_client(session, client_id, now)
@@ -186,10 +205,7 @@ async def get_instance(request: Request) -> Response:
 
 
 def _instance_number(request: Request) -> int:
-    raw = request.path_params["n"]
-    if not raw.isdigit():
-        raise ApiError("unknown_instance", f"Invalid gateway instance number {raw!r}")
-    return int(raw)
+    return instance_number(request.path_params["n"])
 
 
 def _sandbox(request: Request) -> SandboxTelegram:
@@ -200,41 +216,78 @@ def _sandbox(request: Request) -> SandboxTelegram:
     return sandbox
 
 
-def _optional_int(data: dict[str, Any], key: str) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError("invalid_field", f"'{key}' must be an integer")
-    return value
+# --- the sandbox's controls ------------------------------------------------------------------
+
+
+class Person(Body):
+    number: PhoneNumber
+    first_name: Text255 | None = None
+    last_name: Text255 | None = None
+    username: Annotated[str, Field(max_length=64)] | None = None
+    phone_visible: bool = True
+    is_bot: bool = False
+
+
+class SharedContact(Body):
+    number: Annotated[str, Field(max_length=21)] | Annotated[int, Field(ge=0, le=INT64_MAX)]
+    user_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
+
+
+class InboundMedia(Body):
+    kind: Literal[MEDIA_KINDS]  # type: ignore[valid-type]
+    base64: str
+    filename: Text255 | None = None
+    mime_type: Annotated[str, Field(max_length=127)] | None = None
+
+
+class Inbound(Body):
+    from_: Person = Field(alias="from")
+    text: str | None = None
+    contact: SharedContact | None = None
+    media: InboundMedia | None = None
+    reply_to: MessageId | None = None
+
+
+class ReadMark(Body):
+    number: PhoneNumber
+    max_message_id: Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class NewGroup(Body):
+    group_name: Text255
+    group_admin: PhoneNumber
+    members: Annotated[list[PhoneNumber], Field(max_length=10_000)] | None = None
+
+
+class Fault(Body):
+    flood_wait_s: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    error: Literal[tuple(FAULT_ERRORS)] | None = None  # type: ignore[valid-type]
+    number: PhoneNumber | None = None
+    times: Annotated[int, Field(ge=1, le=INT32_MAX)] = 1
+
+
+class NewLogin(Body):
+    device: Text255 | None = None
+    location: Text255 | None = None
 
 
 @admin
 async def sandbox_inbound(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    sender = data.get("from")
-    if not isinstance(sender, dict) or not sender.get("number"):
-        raise ApiError("missing_field", "Missing field 'from.number'")
+    data = parse_body(Inbound, await _json(request))
+    sender = data.from_
     person = InboundPerson(
-        number=normalize_number(sender["number"], "from.number"),
-        first_name=sender.get("first_name"),
-        last_name=sender.get("last_name"),
-        username=sender.get("username"),
-        phone_visible=bool(sender.get("phone_visible", True)),
-        is_bot=bool(sender.get("is_bot", False)),
+        number=normalize_number(sender.number, "from.number"),
+        first_name=sender.first_name,
+        last_name=sender.last_name,
+        username=sender.username,
+        phone_visible=sender.phone_visible,
+        is_bot=sender.is_bot,
     )
-    text = data.get("text")
-    if text is not None and not isinstance(text, str):
-        raise ApiError("invalid_field", "'text' must be a string")
-    contact = data.get("contact")
-    media = data.get("media")
-    if contact is not None and not isinstance(contact, dict):
-        raise ApiError("invalid_field", "'contact' must be an object")
-    if media is not None and not isinstance(media, dict):
-        raise ApiError("invalid_field", "'media' must be an object")
+    contact = data.contact.model_dump() if data.contact else None
+    media = data.media.model_dump() if data.media else None
     message_id, update_id = await sandbox.inbound(
-        person, text=text, contact=contact, media=media, reply_to=_optional_int(data, "reply_to")
+        person, text=data.text, contact=contact, media=media, reply_to=data.reply_to
     )
     # Answer once the gateway has handled it, so a caller can look at the result right away.
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
@@ -252,64 +305,51 @@ async def sandbox_sent(request: Request) -> Response:
 @admin
 async def sandbox_read(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    number = normalize_number(data.get("number"))
-    max_id = _optional_int(data, "max_message_id")
-    if max_id is None:
-        raise ApiError("missing_field", "Missing field 'max_message_id'")
-    update_id = await sandbox.mark_read(number, max_id)
+    data = parse_body(ReadMark, await _json(request))
+    number = normalize_number(data.number)
+    update_id = await sandbox.mark_read(number, data.max_message_id)
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
-    return JSON({"number": number, "max_message_id": max_id, "handled": handled})
+    return JSON({"number": number, "max_message_id": data.max_message_id, "handled": handled})
 
 
 @admin
 async def sandbox_groups(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    name = data.get("group_name")
-    if not isinstance(name, str) or not name.strip():
+    data = parse_body(NewGroup, await _json(request))
+    name = data.group_name.strip()
+    if not name:
         raise ApiError("missing_field", "Missing field 'group_name'")
-    admin_number = normalize_number(data.get("group_admin"), "group_admin")
-    members = data.get("members") or []
-    if not isinstance(members, list):
-        raise ApiError("invalid_field", "'members' must be a list of numbers")
-    numbers = [normalize_number(m, "members") for m in members]
-    chat_id = await sandbox.add_group(name.strip(), admin_number, numbers)
-    return JSON({"chat_id": chat_id, "group_name": name.strip(), "group_admin": admin_number})
+    admin_number = normalize_number(data.group_admin, "group_admin")
+    numbers = [normalize_number(m, "members") for m in data.members or []]
+    chat_id = await sandbox.add_group(name, admin_number, numbers)
+    return JSON({"chat_id": chat_id, "group_name": name, "group_admin": admin_number})
 
 
 @admin
 async def sandbox_faults(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    number = data.get("number")
-    times = _optional_int(data, "times")
+    data = parse_body(Fault, await _json(request))
     fault_id = await sandbox.add_fault(
-        flood_wait_s=_optional_int(data, "flood_wait_s"),
-        error=data.get("error"),
-        number=normalize_number(number) if number else None,
-        times=1 if times is None else max(1, times),
+        flood_wait_s=data.flood_wait_s,
+        error=data.error,
+        number=normalize_number(data.number) if data.number else None,
+        times=data.times,
     )
     return JSON({"id": fault_id}, status_code=201)
 
 
-def _optional_text(data: dict[str, Any], key: str, default: str) -> str:
-    value = data.get(key)
-    if value is None or value == "":
-        return default
-    if not isinstance(value, str):
-        raise ApiError("invalid_field", f"'{key}' must be a string")
-    if len(value) > 255:
-        raise ApiError("invalid_field", f"'{key}' may have at most 255 characters")
-    return value.strip() or default
+def _text_or(value: str | None, default: str) -> str:
+    return (value or "").strip() or default
 
 
 @admin
 async def sandbox_new_login(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    device = _optional_text(data, "device", "Telegram Desktop, 5.0, Windows 10")
-    location = _optional_text(data, "location", "Berlin, Germany")
+    # The body is optional (both fields have defaults).
+    raw = await read_body(request, ADMIN_BODY_LIMIT)
+    data = parse_body(NewLogin, parse_json_object(raw) if raw.strip() else {})
+    device = _text_or(data.device, "Telegram Desktop, 5.0, Windows 10")
+    location = _text_or(data.location, "Berlin, Germany")
     try:
         hash_, update_id = await sandbox.login_from_device(device, location)
     except NotLoggedIn as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -142,31 +143,35 @@ async def require_admin(request: Request) -> None:
     )
 
 
-def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ApiError("invalid_field", f"'{name}' must be an integer") from exc
-    if not low <= number <= high:
-        raise ApiError("invalid_field", f"'{name}' must be between {low} and {high}")
+# Instance numbers are INTEGER columns: 32 bits on PostgreSQL (SQLite would take 64).
+INSTANCE_MAX = 2**31 - 1
+# ASCII digits only: str.isdigit() and int() also accept other scripts' digits ("١").
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+def ascii_int(raw: str, low: int, high: int) -> int | None:
+    """`raw` as an integer in low..high, or None (not ASCII digits, or out of range)."""
+    if not _INTEGER.fullmatch(raw):
+        return None
+    number = int(raw)
+    return number if low <= number <= high else None
+
+
+def instance_number(raw: str) -> int:
+    """The `{instance}` / `{n}` path segment; unknown_instance (404) when it cannot be one,
+    the same answer as for a number that is not configured."""
+    number = ascii_int(raw, 1, INSTANCE_MAX)
+    if number is None:
+        raise ApiError("unknown_instance", f"Invalid gateway instance number {raw[:40]!r}")
     return number
 
 
-# A path instance number beyond this is unknown like any other (and never reaches the database,
-# whose integers are 64-bit).
-MAX_INSTANCE_NUMBER = 2**63 - 1
-
-
-def parse_instance(raw: str) -> int:
-    """The `{instance}` path segment of the WhatsMate paths: ASCII digits only, 1 or more.
-
-    `str.isdigit()` is not enough: it accepts Arabic-Indic and other digits, which `int()`
-    reads ('١' is 1), and a number of thousands of digits makes `int()` raise.
-    """
-    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
-    if not 1 <= number <= MAX_INSTANCE_NUMBER:
-        shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        raise ApiError("unknown_instance", f"Invalid gateway instance number {shown!r}")
+def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    if not _INTEGER.fullmatch(value.strip()):
+        raise ApiError("invalid_field", f"'{name}' must be an integer")
+    number = int(value)
+    if not low <= number <= high:
+        raise ApiError("invalid_field", f"'{name}' must be between {low} and {high}")
     return number

@@ -80,8 +80,8 @@ def timestamp(description: str, *, null: bool = False) -> Schema:
     return nullable(schema) if null else schema
 
 
-def array(items: Schema, description: str) -> Schema:
-    return {"type": "array", "description": description, "items": items}
+def array(items: Schema, description: str, **extra: Any) -> Schema:
+    return {"type": "array", "description": description, "items": items, **extra}
 
 
 def obj(
@@ -93,6 +93,15 @@ def obj(
     if description:
         schema["description"] = description
     return schema
+
+
+def closed(schema: Schema) -> Schema:
+    """An object body that refuses unknown fields (a 400 naming them)."""
+    return {**schema, "additionalProperties": False}
+
+
+# Instance numbers are 32-bit integers (INTEGER columns); larger ones are unknown (404).
+INSTANCE_NUMBER_MAX = 2**31 - 1
 
 
 def base64_field(description: str) -> Schema:
@@ -244,7 +253,10 @@ def _error_responses(limits: LimitsSettings, largest_body: int) -> dict[str, Any
             "content": json_content(ref("NativeError")),
         }
     responses["Admin400"] = {
-        "description": "Malformed JSON, a missing field or an invalid field value.",
+        "description": (
+            "Malformed JSON, a missing field, an invalid field value, or an unknown field "
+            "(the message names it)."
+        ),
         "content": json_content(ref("NativeError")),
     }
     responses["Admin401"] = {
@@ -838,21 +850,30 @@ def _admin_paths() -> dict[str, Any]:
             )
         )
     }
-    n = param("n", "path", integer("Instance.", minimum=1), "Instance number.")
+    n = param(
+        "n",
+        "path",
+        integer("Instance.", minimum=1, maximum=INSTANCE_NUMBER_MAX),
+        "Instance number.",
+    )
     sandbox_errors = errors("Admin", 400, 401, 471) | errors(
         "Admin", 404, e404="Unknown instance, or not a sandbox instance."
     )
-    person = obj(
-        {
-            "number": _number("the sender"),
-            "first_name": string("First name."),
-            "last_name": string("Last name."),
-            "username": string("Telegram @username, without '@'."),
-            "phone_visible": boolean("Whether the number is visible to the gateway.", default=True),
-            "is_bot": boolean("Whether the sender is a bot.", default=False),
-        },
-        ("number",),
-        "The person writing.",
+    person = closed(
+        obj(
+            {
+                "number": _number("the sender"),
+                "first_name": string("First name.", maxLength=255),
+                "last_name": string("Last name.", maxLength=255),
+                "username": string("Telegram @username, without '@'.", maxLength=64),
+                "phone_visible": boolean(
+                    "Whether the number is visible to the gateway.", default=True
+                ),
+                "is_bot": boolean("Whether the sender is a bot.", default=False),
+            },
+            ("number",),
+            "The person writing.",
+        )
     )
 
     def action(verb: str, summary: str, description: str, answer: Schema) -> Schema:
@@ -860,7 +881,8 @@ def _admin_paths() -> dict[str, Any]:
         answers: dict[str, Any] = {"200": ok("Done.", answer)}
         if verb == "renew":
             request_body = body(
-                obj(expires), "The new expiry; {} (no expires_at) means it never expires."
+                closed(obj(expires)),
+                "The new expiry; {} (no expires_at) means it never expires.",
             )
             answers |= errors("Admin", 400)
         answers |= errors("Admin", 401, 404)
@@ -888,14 +910,18 @@ def _admin_paths() -> dict[str, Any]:
                 },
                 security=ADMIN_AUTH,
                 request_body=body(
-                    obj(
-                        {
-                            "client_id": string(
-                                "An e-mail-like id.", maxLength=254, examples=["ops@example.com"]
-                            ),
-                            **expires,
-                        },
-                        ("client_id",),
+                    closed(
+                        obj(
+                            {
+                                "client_id": string(
+                                    "An e-mail-like id.",
+                                    maxLength=254,
+                                    examples=["ops@example.com"],
+                                ),
+                                **expires,
+                            },
+                            ("client_id",),
+                        )
                     ),
                     "The new client.",
                 ),
@@ -982,29 +1008,44 @@ def _admin_paths() -> dict[str, Any]:
                             {
                                 "from": person,
                                 "text": string("Text written."),
-                                "contact": obj(
-                                    {
-                                        "number": string("Shared phone number."),
-                                        "user_id": integer("Its Telegram user id."),
-                                    },
-                                    ("number",),
-                                    "A shared contact.",
+                                "contact": closed(
+                                    obj(
+                                        {
+                                            "number": string(
+                                                "Shared phone number (digits).", maxLength=21
+                                            ),
+                                            "user_id": integer(
+                                                "Its Telegram user id.",
+                                                minimum=1,
+                                                maximum=2**63 - 1,
+                                            ),
+                                        },
+                                        ("number",),
+                                        "A shared contact.",
+                                    )
                                 ),
-                                "media": obj(
-                                    {
-                                        "kind": string("Kind.", enum=list(MEDIA_KINDS)),
-                                        "base64": base64_field("The file."),
-                                        "filename": string("File name."),
-                                        "mime_type": string("Media type."),
-                                    },
-                                    ("kind", "base64"),
-                                    "A medium.",
+                                "media": closed(
+                                    obj(
+                                        {
+                                            "kind": string("Kind.", enum=list(MEDIA_KINDS)),
+                                            "base64": base64_field("The file."),
+                                            "filename": string("File name.", maxLength=255),
+                                            "mime_type": string("Media type.", maxLength=127),
+                                        },
+                                        ("kind", "base64"),
+                                        "A medium.",
+                                    )
                                 ),
-                                "reply_to": integer("Telegram message id answered."),
+                                "reply_to": integer(
+                                    "Telegram message id answered.",
+                                    minimum=1,
+                                    maximum=2**31 - 1,
+                                ),
                             },
                             ("from",),
                             "Give text, contact or media.",
                         ),
+                        "additionalProperties": False,
                         "anyOf": [
                             {"required": ["text"]},
                             {"required": ["contact"]},
@@ -1055,12 +1096,16 @@ def _admin_paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
                 request_body=body(
-                    obj(
-                        {
-                            "number": _number("the reader"),
-                            "max_message_id": integer("Highest message id read."),
-                        },
-                        ("number", "max_message_id"),
+                    closed(
+                        obj(
+                            {
+                                "number": _number("the reader"),
+                                "max_message_id": integer(
+                                    "Highest message id read.", minimum=0, maximum=2**31 - 1
+                                ),
+                            },
+                            ("number", "max_message_id"),
+                        )
                     ),
                     "Who read up to where.",
                 ),
@@ -1089,12 +1134,16 @@ def _admin_paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
                 request_body=body(
-                    obj(
-                        {
-                            **_group_fields(),
-                            "members": array(_number("a member"), "Other members' numbers."),
-                        },
-                        ("group_name", "group_admin"),
+                    closed(
+                        obj(
+                            {
+                                **_group_fields(),
+                                "members": array(
+                                    _number("a member"), "Other members' numbers.", maxItems=10_000
+                                ),
+                            },
+                            ("group_name", "group_admin"),
+                        )
                     ),
                     "The group.",
                 ),
@@ -1119,14 +1168,24 @@ def _admin_paths() -> dict[str, Any]:
                     {
                         **obj(
                             {
-                                "flood_wait_s": integer("A FloodWait of this many seconds."),
+                                "flood_wait_s": integer(
+                                    "A FloodWait of this many seconds.",
+                                    minimum=0,
+                                    maximum=2**31 - 1,
+                                ),
                                 "error": string("A Telegram error.", enum=list(FAULT_ERRORS)),
                                 "number": _number("only sends to this number"),
-                                "times": integer("How many sends fail.", minimum=1, default=1),
+                                "times": integer(
+                                    "How many sends fail.",
+                                    minimum=1,
+                                    maximum=2**31 - 1,
+                                    default=1,
+                                ),
                             },
                             (),
                             "Give flood_wait_s or error.",
                         ),
+                        "additionalProperties": False,
                         "anyOf": [{"required": ["flood_wait_s"]}, {"required": ["error"]}],
                     },
                     "The fault.",

@@ -7,10 +7,12 @@ from typing import Any
 
 from app.routes.docs import (
     ADMIN_AUTH,
+    INSTANCE_NUMBER_MAX,
     Schema,
     array,
     body,
     boolean,
+    closed,
     errors,
     integer,
     json_content,
@@ -164,7 +166,12 @@ def _native(description: str) -> dict[str, Any]:
 
 
 def paths() -> dict[str, Any]:
-    n = param("n", "path", integer("Instance.", minimum=1), "Instance number.")
+    n = param(
+        "n",
+        "path",
+        integer("Instance.", minimum=1, maximum=INSTANCE_NUMBER_MAX),
+        "Instance number.",
+    )
     unknown = errors("Admin", 401, 404, e404="No such instance.")
     step_errors = {
         **errors("Admin", 400, e400=f"Missing or bad field, or a login error: {_LOGIN_ERRORS}."),
@@ -180,7 +187,10 @@ def paths() -> dict[str, Any]:
     def step(operation_id: str, summary: str, description: str, field: str | None) -> Any:
         request = None
         if field is not None:
-            request = body(obj({field: string(f"The {field}.")}, (field,)), f"The {field}.")
+            request = body(
+                closed(obj({field: string(f"The {field}.", maxLength=256)}, (field,))),
+                f"The {field}.",
+            )
         return operation(
             operation_id,
             TAG_LOGIN,
@@ -286,13 +296,15 @@ def paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
                 request_body=body(
-                    obj(
-                        {
-                            "first_name": string("First name.", maxLength=64),
-                            "last_name": nullable(string("Last name.", maxLength=64)),
-                            "about": nullable(string("Bio.", maxLength=70)),
-                        },
-                        ("first_name",),
+                    closed(
+                        obj(
+                            {
+                                "first_name": string("First name.", maxLength=64),
+                                "last_name": nullable(string("Last name.", maxLength=64)),
+                                "about": nullable(string("Bio.", maxLength=70)),
+                            },
+                            ("first_name",),
+                        )
                     ),
                     "The profile.",
                 ),
@@ -559,12 +571,14 @@ def paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
                 request_body=body(
-                    obj(
-                        {
-                            "reply": nullable(
-                                string("@SpamBot's answer from now on.", maxLength=4096)
-                            )
-                        }
+                    closed(
+                        obj(
+                            {
+                                "reply": nullable(
+                                    string("@SpamBot's answer from now on.", maxLength=4096)
+                                )
+                            }
+                        )
                     ),
                     "The reply ({} or null: the default).",
                 ),
@@ -598,13 +612,19 @@ def paths() -> dict[str, Any]:
                 security=ADMIN_AUTH,
                 parameters=[n],
                 request_body=body(
-                    obj(
-                        {
-                            "device": string(
-                                "Device name.", default="Telegram Desktop, 5.0, Windows 10"
-                            ),
-                            "location": string("Location.", default="Berlin, Germany"),
-                        }
+                    closed(
+                        obj(
+                            {
+                                "device": string(
+                                    "Device name.",
+                                    maxLength=255,
+                                    default="Telegram Desktop, 5.0, Windows 10",
+                                ),
+                                "location": string(
+                                    "Location.", maxLength=255, default="Berlin, Germany"
+                                ),
+                            }
+                        )
                     ),
                     "The device (both fields optional).",
                     required=False,

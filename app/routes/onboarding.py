@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,6 +13,7 @@ from starlette.routing import Route
 from app.errors import ApiError
 from app.models import Instance
 from app.routes.admin import _instance_number, _json, _sandbox, admin
+from app.routes.bodies import Body, parse_body
 from app.routes.common import JSON, read_body, services
 from app.telegram.port import SpamBotUnclear
 from app.telegram.spambot import classify
@@ -41,34 +43,52 @@ async def _owned_instance(request: Request) -> int:
     return number
 
 
-def _text_field(data: dict[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = data.get(key)
+# Bounded so that no request body can make the gateway hold or pass on more than Telegram
+# itself would take (phone numbers, login codes and 2FA passwords are short).
+Short = Annotated[str, Field(max_length=256)]
+
+
+class PhoneLogin(Body):
+    phone: Short | None = None
+
+
+class LoginCode(Body):
+    code: Short | Annotated[int, Field(ge=0, le=10**12)] | None = None
+
+
+class LoginPassword(Body):
+    password: Short | None = None
+
+
+class ProfileNames(Body):
+    # outbound/profile.py checks Telegram's own limits (64, 64, 70 characters).
+    first_name: Annotated[str, Field(max_length=4096)] | None = None
+    last_name: Annotated[str, Field(max_length=4096)] | None = None
+    about: Annotated[str, Field(max_length=4096)] | None = None
+
+
+class SpamBotReply(Body):
+    reply: str | None = None  # its length is the sandbox's to check
+
+
+def _required(value: str | None, key: str) -> str:
     if value is None or value == "":
-        if required:
-            raise ApiError("missing_field", f"Missing field '{key}'")
-        return None
-    if not isinstance(value, str):
-        raise ApiError("invalid_field", f"'{key}' must be a string")
+        raise ApiError("missing_field", f"Missing field '{key}'")
     return value
 
 
 @admin
 async def start_login(request: Request) -> Response:
     number = await _owned_instance(request)
-    phone = _text_field(await _json(request), "phone")
-    assert phone is not None
+    phone = _required(parse_body(PhoneLogin, await _json(request)).phone, "phone")
     return JSON(await services(request).onboarding.start_code(number, phone))
 
 
 @admin
 async def submit_code(request: Request) -> Response:
     number = await _owned_instance(request)
-    data = await _json(request)
-    code = data.get("code")
-    if isinstance(code, int) and not isinstance(code, bool):
-        code = str(code)
-    code = _text_field({"code": code}, "code")
-    assert code is not None
+    raw = parse_body(LoginCode, await _json(request)).code
+    code = _required(str(raw) if isinstance(raw, int) else raw, "code")
     return JSON(await services(request).onboarding.submit_code(number, code))
 
 
@@ -76,8 +96,7 @@ async def submit_code(request: Request) -> Response:
 async def submit_password(request: Request) -> Response:
     number = await _owned_instance(request)
     # The password is passed on and forgotten: never logged, never stored.
-    password = _text_field(await _json(request), "password")
-    assert password is not None
+    password = _required(parse_body(LoginPassword, await _json(request)).password, "password")
     return JSON(await services(request).onboarding.submit_password(number, password))
 
 
@@ -112,11 +131,10 @@ async def logout(request: Request) -> Response:
 @admin
 async def put_profile(request: Request) -> Response:
     number = await _owned_instance(request)
-    data = await _json(request)
-    first = _text_field(data, "first_name")
-    assert first is not None
-    last = _text_field(data, "last_name", required=False)
-    about = _text_field(data, "about", required=False)
+    data = parse_body(ProfileNames, await _json(request))
+    first = _required(data.first_name, "first_name")
+    last = data.last_name or None
+    about = data.about or None
     svc = services(request)
     await svc.profiles.set_names(number, first, last, about)
     conf = svc.settings.instance(number)
@@ -180,10 +198,7 @@ async def check_standing(request: Request) -> Response:
 @admin
 async def sandbox_spambot(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = await _json(request)
-    reply = data.get("reply")
-    if reply is not None and not isinstance(reply, str):
-        raise ApiError("invalid_field", "'reply' must be a string (or null: the default)")
+    reply = parse_body(SpamBotReply, await _json(request)).reply
     text = await sandbox.set_spambot_reply(reply)
     try:
         condition: str | None = classify(text).condition

@@ -18,7 +18,7 @@ from app.db import transaction
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.routes.admin import admin, read_json_object
-from app.routes.common import JSON, int_param, services
+from app.routes.common import JSON, ascii_int, int_param, services
 from app.sealing import SealError
 from app.services import Services
 from inbound.webhooks.delivery import TOPIC
@@ -346,9 +346,9 @@ async def list_deliveries(request: Request) -> Response:
 async def replay_delivery(request: Request) -> Response:
     svc = services(request)
     raw = str(request.path_params["id"])
-    if not raw.isdigit() or len(raw) > 18:
-        raise ApiError("not_found", f"No delivery with id {raw!r} (delivery ids are integers)")
-    delivery_id = int(raw)
+    delivery_id = ascii_int(raw, 1, 2**63 - 1)
+    if delivery_id is None:
+        raise ApiError("not_found", f"No delivery with id {raw[:40]!r} (delivery ids are integers)")
     now = svc.clock()
     async with transaction(svc.factory) as session:
         row = await session.get(WebhookDelivery, delivery_id)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from app.errors import ApiError
 from app.routes.common import (
     JSON,
-    parse_instance,
+    instance_number,
     parse_json_object,
     read_body,
     services,
@@ -58,7 +58,7 @@ async def accept_send(
     """Queue what the request asks for and return the answer (or the first answer, for a
     repeated Idempotency-Key); ApiError for every refusal. Counts accepted messages."""
     svc = services(request)
-    instance = parse_instance(request.path_params["instance"])
+    instance = instance_number(request.path_params["instance"])
     creds = credentials(request)
     client_id = await svc.enqueuer.authenticate(creds)
     svc.enqueuer.check_instance(instance)

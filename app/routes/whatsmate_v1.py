@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from app.errors import ApiError
 from app.models import Instance
-from app.routes.common import JSON, parse_instance, services
+from app.routes.common import JSON, instance_number, services
 from app.routes.whatsmate import accept_send, credentials
 from app.settings import LimitsSettings
 from outbound.accept import Answer, SendRequest
@@ -109,7 +109,7 @@ async def status(request: Request) -> Response:
     svc = services(request)
     try:
         await svc.enqueuer.authenticate(credentials(request))
-        number = parse_instance(request.path_params["instance"])
+        number = instance_number(request.path_params["instance"])
         svc.enqueuer.check_instance(number)
         async with svc.read_factory() as session:
             inst = await session.get(Instance, number)

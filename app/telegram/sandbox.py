@@ -306,7 +306,9 @@ def _inbound_row(
     if contact is not None:
         kind = "contact"
         contact_number = str(contact.get("number") or "").lstrip("+")
-        if not contact_number.isdigit():
+        # ASCII digits only (isdigit() alone takes other scripts' digits), as long as the
+        # sandbox_message.contact_number column allows.
+        if not (contact_number.isascii() and contact_number.isdigit()) or len(contact_number) > 20:
             raise SandboxInputError("contact.number must be a phone number")
         raw_id = contact.get("user_id")
         contact_user_id = int(raw_id) if raw_id is not None else fake_user_id(contact_number)

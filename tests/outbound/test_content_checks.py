@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from app.errors import ApiError
-from app.routes.common import parse_instance
+from app.routes.common import instance_number
 from app.settings import LimitsSettings, SettingsError, load_settings
 from outbound.content import MAX_IMAGE_PIXELS
 from outbound.requests import native_request
@@ -233,9 +233,11 @@ def test_a_decompression_bomb_is_refused() -> None:
 # --- instance numbers ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["١", "١٢", "²", "0", "-1", "+1", " 1", str(2**63), "9" * 5000])
+@pytest.mark.parametrize(
+    "raw", ["١", "١٢", "²", "0", "-1", "+1", " 1", str(2**31), str(2**63), "9" * 5000]
+)
 def test_an_instance_number_that_is_not_plain_ascii_digits_in_range_is_unknown(raw: str) -> None:
-    message = refused(lambda: parse_instance(raw), "unknown_instance")
+    message = refused(lambda: instance_number(raw), "unknown_instance")
     assert "Invalid gateway instance number" in message
 
 
@@ -247,8 +249,9 @@ def test_the_native_api_does_not_read_arabic_indic_digits_as_an_instance() -> No
 
 
 def test_the_largest_instance_number_is_parsed() -> None:
-    assert parse_instance(str(2**63 - 1)) == 2**63 - 1
-    assert parse_instance("007") == 7
+    # Instance numbers are INTEGER columns: 32 bits on PostgreSQL.
+    assert instance_number(str(2**31 - 1)) == 2**31 - 1
+    assert instance_number("007") == 7
 
 
 # --- through the HTTP API -----------------------------------------------------------------------
