@@ -100,7 +100,12 @@ async def _given_token(request: Request) -> str:
         values = parse_qs(body.decode("utf-8", "replace")).get("token", [])
         token = values[0] if values else None
     else:
-        token = parse_json_object(body).get("token")
+        data = parse_json_object(body)
+        unknown = sorted(set(data) - {"token"})
+        if unknown:  # as on every admin body: a misspelt field is named, never ignored
+            names = ", ".join(repr(name[:40]) for name in unknown[:10])
+            raise ApiError("invalid_field", f"unknown field(s) {names}; accepted: token")
+        token = data.get("token")
     if not isinstance(token, str) or not token.strip():
         raise ApiError("missing_field", "Missing field 'token' (the admin token)")
     return token.strip()

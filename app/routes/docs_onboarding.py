@@ -363,7 +363,7 @@ def paths() -> dict[str, Any]:
                 },
                 security=[],
                 request_body=body(
-                    obj({"token": string("The admin token.")}, ("token",)),
+                    closed(obj({"token": string("The admin token.")}, ("token",))),
                     "The admin token (JSON or a form field).",
                 ),
             ),

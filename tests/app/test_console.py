@@ -158,6 +158,15 @@ async def test_missing_token_is_400(http: httpx.AsyncClient) -> None:
     assert response.json()["error"]["code"] == "missing_field"
 
 
+async def test_an_unknown_sign_in_field_is_400_naming_it(http: httpx.AsyncClient) -> None:
+    response = await http.post("/admin/session", json={"token": ADMIN_TOKEN, "remember": True})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_field"
+    assert "'remember'" in error["message"]
+    assert "set-cookie" not in response.headers
+
+
 async def test_repeated_wrong_tokens_lock_the_address_out_for_a_while(
     http: httpx.AsyncClient, clock: Clock
 ) -> None:
