@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_conflict": 409,
     "conflict": 409,
     "payload_too_large": 413,
+    "request_timeout": 408,  # headers or body too slow (app/http_limits.py)
     "unsupported_media_type": 415,
     "too_many_attempts": 429,  # console sign-in after repeated wrong tokens
     "quota_exceeded": 469,

@@ -58,6 +58,19 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    # Slow or stalled clients (app/http_limits.py). A request's headers must be complete this
+    # long after the connection opened (or after the first byte of a later request on it).
+    header_timeout_s: float = Field(default=10, gt=0)
+    # The whole body must arrive within this, counted from when the gateway starts reading it.
+    body_timeout_s: float = Field(default=30, gt=0)
+    # After `min_body_rate_after_s`, a body must have come at this many bytes a second on
+    # average since its start, or it is cut (mod_reqtimeout's MinRate, in other words).
+    min_body_rate_bytes_s: float = Field(default=1024, gt=0)
+    min_body_rate_after_s: float = Field(default=5, gt=0)
+    # Open connections served at once; a request on one more is answered 503 and closed.
+    max_connections: int = Field(default=1000, ge=1)
+    # An idle kept-alive connection is closed after this long without a new request.
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
 
 
 class SecuritySettings(_Section):
