@@ -123,10 +123,10 @@ def configure_logging(level: str) -> None:
     # Alembic says at INFO which plugins it set up and which migrations ran, at every start.
     alembic = chosen if chosen <= logging.DEBUG else max(chosen, logging.WARNING)
     logging.getLogger("alembic").setLevel(alembic)
-    # SQLAlchemy logs every row it fetches at DEBUG (at INFO the statements, their parameters
-    # hidden), and aiosqlite each call with its arguments: the SQL and its parameters.
-    for name in ("sqlalchemy.engine", "aiosqlite"):
-        logging.getLogger(name).setLevel(max(chosen, logging.INFO))
+    # aiosqlite logs each call at DEBUG with its arguments: the SQL and its parameters.
+    # (SQLAlchemy's own loggers stay at the WARNING it gives them: at INFO and DEBUG they
+    # would print each statement and each row fetched.)
+    logging.getLogger("aiosqlite").setLevel(max(chosen, logging.INFO))
 
 
 @click.group()
