@@ -1,4 +1,4 @@
-"""`tgw` commands: the only place that reads settings and builds things (SPEC §3)."""
+"""`tgw` commands: the only place that reads settings and builds things."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal_error": 500,
     "unavailable": 503,
     "database_unavailable": 503,  # DatabaseUnavailable: down, full, read-only or locked
-    # logging an instance in (SPEC §5)
+    # logging an instance in
     "phone_invalid": 400,
     "phone_unregistered": 400,
     "phone_banned": 400,

@@ -1,4 +1,4 @@
-"""Typed settings: `tgw.toml` plus `TGW_<SECTION>__<KEY>` environment overrides (SPEC §2).
+"""Typed settings: `tgw.toml` plus `TGW_<SECTION>__<KEY>` environment overrides.
 
 Settings are read once by the CLI and passed down; nothing reads them at import time.
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
@@ -245,7 +245,7 @@ class InstanceSettings(_Section):
     number: int = Field(ge=1)
     backend: Literal["telethon", "sandbox"] = "telethon"
     profile: ProfileSettings = ProfileSettings()
-    # Sandbox only: a 2FA password that the simulated login asks for (SPEC §8).
+    # Sandbox only: a 2FA password that the simulated login asks for (see the sandbox backend).
     sandbox_password: str | None = None
     # Telethon only: reach Telegram through this proxy (written as a URL, see parse_proxy).
     proxy: Proxy | None = None
