@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -510,7 +511,9 @@ def _configure_sqlite(
     if path is not None:
         # Messages, numbers, media: 0600 before SQLite first opens it (it would make it 0644
         # under a usual umask), and its -wal and -shm then get the same mode from SQLite.
-        private_files.create_private_file(path)
+        # Where the file cannot be made (a folder we may not write), SQLite says why on open.
+        with contextlib.suppress(OSError):
+            private_files.create_private_file(path)
 
     def opened_read_only() -> bool:
         # SQLite opens a file it may not write (mode, immutable flag, read-only mount)
