@@ -1,4 +1,4 @@
-"""`tgw` commands: the only place that reads settings and builds things (SPEC §3)."""
+"""`tgw` commands: the only place that reads settings and builds things."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import click
 from app.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
+# A configured admin token shorter than this is warned about at `tgw serve`.
+MIN_ADMIN_TOKEN_CHARS = 24
 
 
 class Context:
@@ -40,12 +42,15 @@ class Context:
 
 def _secret_file(settings: Settings, name: str, make: Callable[[], str]) -> tuple[str, Path]:
     """A secret generated once into a 0600 file beside the database."""
+    from app import private_files
+
     path = settings.data_dir() / name
     if path.exists():
+        private_files.narrow(path)  # one made by hand may be open to other users
         return path.read_text(encoding="utf-8").strip(), path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_files.make_private_folders(path.parent)
     value = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private_files.FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
     return value, path
@@ -71,12 +76,17 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 def _migrate(settings: Settings) -> None:
+    from app.db import display_url
     from app.migrate import upgrade
 
     try:
         upgrade(settings.database.url)
+    except SettingsError as exc:
+        click.echo(f"tgw: configuration error: {exc}", err=True)
+        sys.exit(2)
     except Exception as exc:
-        click.echo(f"tgw: cannot migrate the database at {settings.database.url}: {exc}", err=True)
+        where = display_url(settings.database.url)
+        click.echo(f"tgw: cannot migrate the database at {where}: {exc}", err=True)
         sys.exit(1)
 
 
@@ -103,6 +113,22 @@ def _fail(exc: Exception) -> None:
         click.echo(f"tgw: {exc.message}", err=True)
         sys.exit(1)
     raise exc
+
+
+def configure_logging(level: str) -> None:
+    """The log of `tgw serve`: never a statement's parameters or a fetched row (message texts,
+    numbers, secret hashes), at any level; the engines also hide parameters in their errors."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    chosen = logging.getLogger().getEffectiveLevel()
+    # Alembic says at INFO which plugins it set up and which migrations ran, at every start.
+    alembic = chosen if chosen <= logging.DEBUG else max(chosen, logging.WARNING)
+    logging.getLogger("alembic").setLevel(alembic)
+    # aiosqlite logs each call at DEBUG with its arguments: the SQL and its parameters.
+    # (SQLAlchemy's own loggers stay at the WARNING it gives them: at INFO and DEBUG they
+    # would print each statement and each row fetched.)
+    logging.getLogger("aiosqlite").setLevel(max(chosen, logging.INFO))
 
 
 @click.group()
@@ -143,6 +169,7 @@ def serve(
     """Run the HTTP API and all workers in one process (migrates first)."""
     import uvicorn
 
+    from app.http_limits import header_deadline_protocol
     from app.main import create_app
     from app.services import build_services
 
@@ -153,14 +180,20 @@ def serve(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"server": server})
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     _migrate(settings)
     token, token_path = admin_token(settings)
     key = secret_key(settings)
     if token_path is not None:
         click.echo(f"tgw: admin token in {token_path} (print it with `tgw admin-token`)")
+    elif len(token) < MIN_ADMIN_TOKEN_CHARS:
+        # The lockout never refuses the right token, so it cannot bound guessing: the token's
+        # length does (the generated one is 32 random bytes).
+        click.echo(
+            f"tgw: warning: [security] admin_token is {len(token)} characters; use at least "
+            f"{MIN_ADMIN_TOKEN_CHARS} random ones (e.g. `openssl rand -hex 32`)",
+            err=True,
+        )
     backends = ", ".join(f"{i.number}:{i.backend}" for i in settings.instances)
     click.echo(f"tgw: serving on http://{server.host}:{server.port} (instances {backends})")
     services = build_services(settings, token, secret_key=key)
@@ -174,6 +207,12 @@ def serve(
         # The app decides which forwarding headers to believe ([server] trusted_proxies, in
         # app/client_address.py); uvicorn's own would believe any peer on loopback.
         proxy_headers=False,
+        # Slow clients (app/http_limits.py): headers are timed by the protocol, bodies by the
+        # app's middleware; idle kept-alive connections close after keep_alive_timeout_s.
+        http=header_deadline_protocol(server.header_timeout_s),
+        timeout_keep_alive=server.keep_alive_timeout_s,
+        # uvicorn answers 503 once `len(connections) >= limit`, the new one included.
+        limit_concurrency=server.max_connections + 1,
     )
 
 
@@ -184,7 +223,9 @@ def migrate(ctx: click.Context, sub_config: str | None) -> None:
     """Apply the database migrations."""
     settings = _ctx(ctx, sub_config).settings
     _migrate(settings)
-    click.echo(f"tgw: database at {settings.database.url} is up to date")
+    from app.db import display_url
+
+    click.echo(f"tgw: database at {display_url(settings.database.url)} is up to date")
 
 
 @main.command("admin-token")
@@ -511,11 +552,26 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
     rows = _run(_with_session(settings, work))
     lines = [
         f"instance {r['number']} ({r['backend']}): {r['status']}"
-        f"{' - ' + r['detail'] if r['detail'] else ''}, "
-        f"phone {r['phone'] or '-'}, queue {r['queue']}"
+        f"{' - ' + r['detail'] if r['detail'] else ''}\n"
+        f"  phone     {r['phone'] or '-'}\n"
+        f"  messages  {_counts(r['queue'])}"
         for r in rows
     ]
     _echo(rows, as_json, "\n".join(lines) or "no instances yet (run tgw serve once)")
+
+
+# The order a message goes through; a status not listed (none today) comes last.
+_MESSAGE_STATUSES = ("queued", "sending", "sent", "read", "failed")
+
+
+def _counts(by_status: dict[str, int]) -> str:
+    """`{"sent": 3, "queued": 1}` as "1 queued, 3 sent"."""
+    order = {name: place for place, name in enumerate(_MESSAGE_STATUSES)}
+    parts = [
+        f"{count} {name}"
+        for name, count in sorted(by_status.items(), key=lambda kv: order.get(kv[0], 99))
+    ]
+    return ", ".join(parts) or "none yet"
 
 
 @main.command()

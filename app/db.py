@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -27,7 +28,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app import private_files
 from app.errors import DatabaseUnavailable
+from app.settings import SettingsError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -429,6 +432,14 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def display_url(url: str) -> str:
+    """A database URL fit for a terminal or a log: its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(an unreadable database URL)"
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).drivername.startswith("sqlite")
 
@@ -457,6 +468,9 @@ def create_engine(
     `sqlite_busy_timeout_s` for another process's lock.
     """
     url = async_url(url)
+    # Statement parameters (message texts, numbers, secret hashes) never reach a log line or
+    # an error message, whatever the log level.
+    kwargs.setdefault("hide_parameters", True)
     if not is_sqlite(url):
         parsed = make_url(url)
         search_path = parsed.query.get("search_path")
@@ -469,7 +483,15 @@ def create_engine(
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
-        engine = create_async_engine(url, **kwargs)
+        try:
+            engine = create_async_engine(url, **kwargs)
+        except ImportError as exc:
+            if exc.name != "asyncpg":
+                raise
+            raise SettingsError(
+                "[database] url is a PostgreSQL URL, but its driver asyncpg is not installed:"
+                " pip install 'tgw[postgres]' (in a checkout: pip install -e '.[postgres]')"
+            ) from exc
         watch_outages(engine)
         return engine
     engine = create_async_engine(url, connect_args={"timeout": sqlite_busy_timeout_s}, **kwargs)
@@ -486,6 +508,12 @@ def _configure_sqlite(
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
     busy_ms = max(0, int(busy_timeout_s * 1000))
     path = sqlite_path(sync_engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        # Messages, numbers, media: 0600 before SQLite first opens it (it would make it 0644
+        # under a usual umask), and its -wal and -shm then get the same mode from SQLite.
+        # Where the file cannot be made (a folder we may not write), SQLite says why on open.
+        with contextlib.suppress(OSError):
+            private_files.create_private_file(path)
 
     def opened_read_only() -> bool:
         # SQLite opens a file it may not write (mode, immutable flag, read-only mount)
@@ -510,6 +538,10 @@ def _configure_sqlite(
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT}")
         cursor.close()
+        if path is not None:
+            # A belt to SQLite's braces: -wal and -shm left by an older version were 0644.
+            for suffix in ("-wal", "-shm"):
+                private_files.narrow(path.with_name(path.name + suffix))
         record.info[_OPENED_READ_ONLY] = opened_read_only()
 
     @event.listens_for(sync_engine, "checkout")
@@ -691,6 +723,7 @@ class SqlRunner:
                 url,
                 connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
                 poolclass=sa.pool.SingletonThreadPool,
+                hide_parameters=True,
             )
             _configure_sqlite(self._sync_engine, synchronous, busy_timeout_s)
             watch_outages(self._sync_engine)

@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "idempotency_conflict": 409,
     "conflict": 409,
     "payload_too_large": 413,
+    "request_timeout": 408,  # headers or body too slow (app/http_limits.py)
     "unsupported_media_type": 415,
     "too_many_attempts": 429,  # a wrong admin token after repeated wrong ones (app/lockout.py)
     "quota_exceeded": 469,
@@ -37,7 +38,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal_error": 500,
     "unavailable": 503,
     "database_unavailable": 503,  # DatabaseUnavailable: down, full, read-only or locked
-    # logging an instance in (SPEC §5)
+    # logging an instance in
     "phone_invalid": 400,
     "phone_unregistered": 400,
     "phone_banned": 400,

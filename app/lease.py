@@ -45,6 +45,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app import private_files
 from app.db import sqlite_path
 from app.errors import ApiError
 from app.models import UTCDateTime, utcnow
@@ -274,7 +275,8 @@ class InstanceLease:
         if path is None:  # an in-memory database: nothing else can share it
             self._fd = -1
             return True
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, private_files.FILE_MODE)
+        private_files.narrow_fd(fd, path)  # one made by an older version could be 0644
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -15,11 +15,13 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.db import database_unavailable, transaction
 from app.errors import ApiError, DatabaseUnavailable
+from app.http_limits import BodyDeadline
 from app.instances import (
     ACCOUNT_CONDITIONS,
     NEEDS_LOGIN,
@@ -358,7 +360,15 @@ def create_app(services: Services) -> Starlette:
             return refused(request, unavailable)
         return internal_error(request, exc)
 
+    server = services.settings.server
+    body_deadline = Middleware(
+        BodyDeadline,
+        timeout_s=server.body_timeout_s,
+        min_rate_bytes_s=server.min_body_rate_bytes_s,
+        min_rate_after_s=server.min_body_rate_after_s,
+    )
     app = Starlette(
+        middleware=[body_deadline],
         routes=[
             *whatsmate.routes,
             *whatsmate_v1.routes,

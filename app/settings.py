@@ -1,4 +1,4 @@
-"""Typed settings: `tgw.toml` plus `TGW_<SECTION>__<KEY>` environment overrides (SPEC §2).
+"""Typed settings: `tgw.toml` plus `TGW_<SECTION>__<KEY>` environment overrides.
 
 Settings are read once by the CLI and passed down; nothing reads them at import time.
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
@@ -95,6 +95,20 @@ class ServerSettings(_Section):
     @classmethod
     def _header_name(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    # Slow or stalled clients (app/http_limits.py). A request's headers must be complete this
+    # long after the connection opened (or after the first byte of a later request on it).
+    header_timeout_s: float = Field(default=10, gt=0)
+    # The whole body must arrive within this, counted from when the gateway starts reading it.
+    body_timeout_s: float = Field(default=30, gt=0)
+    # After `min_body_rate_after_s`, a body must have come at this many bytes a second on
+    # average since its start, or it is cut (mod_reqtimeout's MinRate, in other words).
+    min_body_rate_bytes_s: float = Field(default=1024, gt=0)
+    min_body_rate_after_s: float = Field(default=5, gt=0)
+    # Open connections served at once; a request on one more is answered 503 and closed.
+    max_connections: int = Field(default=1000, ge=1)
+    # An idle kept-alive connection is closed after this long without a new request.
+    keep_alive_timeout_s: int = Field(default=5, ge=1)
 
 
 class SecuritySettings(_Section):
@@ -269,7 +283,7 @@ class InstanceSettings(_Section):
     number: int = Field(ge=1, le=2**31 - 1)  # an INTEGER column (32 bits on PostgreSQL)
     backend: Literal["telethon", "sandbox"] = "telethon"
     profile: ProfileSettings = ProfileSettings()
-    # Sandbox only: a 2FA password that the simulated login asks for (SPEC §8).
+    # Sandbox only: a 2FA password that the simulated login asks for (see the sandbox backend).
     sandbox_password: str | None = None
     # Telethon only: reach Telegram through this proxy (written as a URL, see parse_proxy).
     proxy: Proxy | None = None

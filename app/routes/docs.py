@@ -744,7 +744,7 @@ def _native_paths() -> dict[str, Any]:
                 "listRecipients",
                 TAG_RECIPIENTS,
                 "List recipients",
-                "The people who registered with the gateway (SPEC §6), by status.",
+                "The people who registered with the gateway (by saying Hi), by status.",
                 {
                     "200": ok("Recipients.", ref("RecipientList")),
                     **errors("Native", 400, e400="Bad status, instance or limit."),

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from tests.e2e.test_serve_process import (
+    PERSON,
+    ServeHarness,
+    create_client,
+    message_status,
+    poll,
+    register,
+)
 
 # This checkout first on the path: an installed `tgw` (editable elsewhere) must not answer.
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -23,6 +36,7 @@ def tgw(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         cwd=tmp_path,
         env=ENV,
+        umask=0o022,  # a usual umask: the gateway's own files must be 0600 all the same
     )
 
 
@@ -108,3 +122,137 @@ def test_serve_with_a_malformed_proxy_exits_2_naming_the_instance_and_the_key(
     assert "[[instances]] number 1: proxy: the port is missing" in result.stderr
     assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_status_prints_readable_lines_and_json_on_request(tmp_path: Path) -> None:
+    tgw(tmp_path, "send", "34612345678", "hello")  # refused (472), but the instance row exists
+    text = tgw(tmp_path, "status")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines() == [
+        "instance 1 (telethon): logged_out",
+        "  phone     -",
+        "  messages  none yet",
+    ]
+    assert as_json(tgw(tmp_path, "status", "--json"))[0]["queue"] == {}
+
+
+def test_message_counts_read_in_the_order_a_message_goes_through() -> None:
+    from app.cli import _counts
+
+    assert _counts({"sent": 3, "failed": 1, "queued": 2}) == "2 queued, 3 sent, 1 failed"
+    assert _counts({}) == "none yet"
+
+
+def test_a_postgresql_url_without_asyncpg_says_what_to_install(tmp_path: Path) -> None:
+    (tmp_path / "tgw.toml").write_text(
+        '[database]\nurl = "postgresql+asyncpg://ops:hunter2@127.0.0.1:1/tgw"\n'
+    )
+    # asyncpg made unimportable, as on a machine where only `pip install -e .` ran.
+    wrapper = "import sys; sys.modules['asyncpg'] = None; from app.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, "serve", "--config", str(tmp_path / "tgw.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=ENV,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "tgw: configuration error: [database] url is a PostgreSQL URL" in result.stderr
+    assert "pip install 'tgw[postgres]'" in result.stderr
+    assert "pip install -e '.[postgres]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_migrate_never_prints_the_database_password(tmp_path: Path) -> None:
+    (tmp_path / "tgw.toml").write_text(
+        '[database]\nurl = "postgresql+asyncpg://ops:hunter2@127.0.0.1:1/tgw"\n'
+    )
+    result = tgw(tmp_path, "migrate")
+    assert result.returncode == 1
+    assert "cannot migrate the database at postgresql+asyncpg://ops:***@127.0.0.1:1/tgw" in (
+        result.stderr
+    )
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+async def test_serve_at_debug_never_logs_a_message_text_or_a_client_secret(
+    tmp_path: Path,
+) -> None:
+    harness = ServeHarness(tmp_path, serve_args=["--log-level", "debug"])
+    text = f"confidential {secrets.token_hex(8)}"
+    try:
+        server = await harness.start()
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            api = await create_client(http, harness)
+            await register(http, harness, PERSON, "Hola")
+            sent = await http.post(
+                "/v3/telegram/single/text/message/1",
+                json={"number": PERSON, "message": text},
+                headers=api,
+            )
+            assert sent.status_code == 200, sent.text
+
+            async def is_sent() -> str | None:
+                status = await message_status(http, api, sent.json()["id"])
+                return status if status == "sent" else None
+
+            await poll(is_sent, 10.0, "the message to be sent")
+    finally:
+        harness.stop_all()
+    log = server.log_path.read_text(encoding="utf-8", errors="replace")
+    secret = api["X-WM-CLIENT-SECRET"]
+    assert " DEBUG " in log  # debug logging was on...
+    # ...and none of what the requests and the statements carried shows.
+    assert text not in log
+    assert secret not in log
+    assert hashlib.sha256(secret.encode()).hexdigest() not in log
+    assert PERSON not in log
+
+
+async def test_serve_prints_no_alembic_info_lines_at_the_default_level(tmp_path: Path) -> None:
+    harness = ServeHarness(tmp_path)
+    try:
+        server = await harness.start()
+    finally:
+        harness.stop_all()
+    log = server.log_path.read_text(encoding="utf-8", errors="replace")
+    assert "tgw: serving on" in log
+    assert "alembic" not in log
+
+
+def test_serve_warns_about_a_short_configured_admin_token(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:  # serve stops at the bind: the warning comes before it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "tgw.toml").write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path}/tgw.db"\n'
+            f'[server]\nport = {port}\n[security]\nadmin_token = "short-token"\n'
+            '[[instances]]\nnumber = 1\nbackend = "sandbox"\n'
+        )
+        result = tgw(tmp_path, "serve")
+    assert result.returncode != 0
+    assert "admin_token is 11 characters; use at least 24" in result.stderr
+    assert "short-token" not in result.stderr + result.stdout
+
+
+def test_serve_says_nothing_about_a_long_configured_admin_token(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "tgw.toml").write_text(
+            f'[database]\nurl = "sqlite:///{tmp_path}/tgw.db"\n'
+            f'[server]\nport = {port}\n[security]\nadmin_token = "{secrets.token_hex(16)}"\n'
+            '[[instances]]\nnumber = 1\nbackend = "sandbox"\n'
+        )
+        result = tgw(tmp_path, "serve")
+    assert result.returncode != 0  # the port is taken
+    assert "address already in use" in result.stderr.lower()
+    assert "admin_token is" not in result.stderr

@@ -47,6 +47,32 @@ def test_bad_value_is_named() -> None:
         load_settings(None, environ={"TGW_SERVER__PORT": "eighty"})
 
 
+def test_the_slow_client_bounds_have_defaults_and_the_environment_sets_them() -> None:
+    server = load_settings(None, environ={}).server
+    assert (server.header_timeout_s, server.body_timeout_s) == (10, 30)
+    assert (server.min_body_rate_bytes_s, server.min_body_rate_after_s) == (1024, 5)
+    assert (server.max_connections, server.keep_alive_timeout_s) == (1000, 5)
+    env = {"TGW_SERVER__HEADER_TIMEOUT_S": "2.5", "TGW_SERVER__MAX_CONNECTIONS": "40"}
+    server = load_settings(None, environ=env).server
+    assert (server.header_timeout_s, server.max_connections) == (2.5, 40)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "header_timeout_s",
+        "body_timeout_s",
+        "min_body_rate_bytes_s",
+        "min_body_rate_after_s",
+        "max_connections",
+        "keep_alive_timeout_s",
+    ],
+)
+def test_a_slow_client_bound_of_zero_is_refused_naming_the_key(key: str) -> None:
+    with pytest.raises(SettingsError, match=rf"server\.{key}.*greater than"):
+        load_settings(None, environ={f"TGW_SERVER__{key.upper()}": "0"})
+
+
 def test_bad_config_stops_the_cli_with_exit_code_2(tmp_path: Path) -> None:
     config = tmp_path / "tgw.toml"
     config.write_text("[sending]\nper_secnd = 3\n")

@@ -166,6 +166,10 @@ class ServeHarness:
     # False: `tgw serve` as configured (Telethon instances; tests/e2e/test_telethon_process.py).
     sandbox: bool = True
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The servers' umask (None: this process's), e.g. 0o022 to see which modes files get.
+    umask: int | None = None
+    # More arguments of `tgw serve` (e.g. ["--log-level", "debug"]).
+    serve_args: list[str] = field(default_factory=list)
     processes: list[ServerProcess] = field(default_factory=list)
     _starts: Iterator[int] = field(default_factory=itertools.count)
 
@@ -203,7 +207,7 @@ class ServeHarness:
         log_file = log_path.open("wb")
         command = [
             sys.executable, "-m", "app", "serve", *(["--sandbox"] if self.sandbox else []),
-            "--config", str(self.config_path), "--port", str(port),
+            "--config", str(self.config_path), "--port", str(port), *self.serve_args,
         ]  # fmt: skip
         try:
             proc = subprocess.Popen(
@@ -213,6 +217,7 @@ class ServeHarness:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                umask=-1 if self.umask is None else self.umask,
             )
         except BaseException:
             log_file.close()
