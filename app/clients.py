@@ -1,4 +1,4 @@
-"""API clients (SPEC §4): random secrets shown once, stored as SHA-256 hashes.
+"""API clients: random secrets shown once, stored as SHA-256 hashes.
 
 A client secret is 32 random bytes, so a fast hash is enough (as for Stripe or GitHub keys):
 nothing can be guessed from it, and the 1,000-requests-a-second path stays cheap.
@@ -157,7 +157,7 @@ def _require_headers(client_id: str | None, secret: str | None) -> tuple[str, st
 async def authenticate(
     session: AsyncSession, client_id: str | None, secret: str | None, now: datetime
 ) -> str:
-    """The client id for valid credentials; ApiError 401/474 otherwise (SPEC §4.1)."""
+    """The client id for valid credentials; ApiError 401/474 otherwise."""
     client_id, secret = _require_headers(client_id, secret)
     row = await session.scalar(select(ApiClient).where(col(ApiClient.client_id) == client_id))
     return verify(row, client_id, secret, now)

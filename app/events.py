@@ -1,4 +1,4 @@
-"""The event log (SPEC §7): every fact is appended in the transaction that changed the state."""
+"""The event log: every fact is appended in the transaction that changed the state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signed, expiring download links for inbound media (`data.media.url` in events, SPEC §7).
+"""Signed, expiring download links for inbound media (`data.media.url` in events).
 
 Media is never inlined in a webhook: the event carries a link on `public_url`,
 `/media/{id}?exp=<unix seconds>&sig=<HMAC-SHA256 of "id.exp">`, keyed with a key derived from

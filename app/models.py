@@ -254,7 +254,7 @@ class LoginAlertRecord(SQLModel, table=True):
     event_id: str = Field(max_length=40)
 
 
-# --- the sandbox's simulated Telegram (SPEC §8); its own state, never the gateway's ---
+# --- the sandbox's simulated Telegram; its own state, never the gateway's ---
 
 
 class SandboxAccount(SQLModel, table=True):
@@ -431,7 +431,7 @@ class InstanceProfile(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
-# --- webhooks (SPEC §7) ---
+# --- webhooks ---
 
 
 class WebhookEndpoint(SQLModel, table=True):

@@ -1,4 +1,4 @@
-"""`tgw login` and `tgw logout`: an account logged in from the terminal (SPEC §3).
+"""`tgw login` and `tgw logout`: an account logged in from the terminal.
 
 The steps are the adapter's (TelethonLogin); this module only talks to the admin. The session
 it stores is picked up by `tgw serve`, already running or started later.

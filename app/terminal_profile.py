@@ -1,4 +1,4 @@
-"""`tgw profile set`: the account's name, bio and picture from the terminal (SPEC §3).
+"""`tgw profile set`: the account's name, bio and picture from the terminal.
 
 Only one process may have the session open (app/lease.py). When a `tgw serve` holds it, the
 change goes through that gateway's admin API; otherwise this command opens the session itself

@@ -200,7 +200,7 @@ def received_data(
     received_at: datetime,
     reply_to_ours: str | None,
 ) -> dict[str, Any]:
-    """The `data` of message.received (SPEC §7); media as a description, never its bytes (the
+    """The `data` of message.received; media as a description, never its bytes (the
     download link is added when the event is rendered: app/media_links.py)."""
     reply_to = None
     if msg.reply_to_message_id is not None:

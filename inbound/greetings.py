@@ -1,6 +1,6 @@
 """Registration policy: greeting and stop-word matching, and the gateway's reply texts.
 
-Pure functions and values only (no I/O), see SPEC.md §6:
+Pure functions and values only (no I/O):
 
 - :func:`normalize` turns a message into the form that greetings and stop words are compared in.
 - :class:`GreetingMatcher` says whether a whole message is a configured greeting or stop word,

@@ -1,7 +1,7 @@
 """Where every Telegram update enters the gateway: registration dialogue, inbound messages, reads.
 
 Each update is handled in one transaction, keyed by (instance, Telegram message id), so an update
-replayed after a restart (catch-up) changes nothing the second time (SPEC §6).
+replayed after a restart (catch-up) changes nothing the second time.
 """
 
 from __future__ import annotations

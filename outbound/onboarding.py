@@ -1,4 +1,4 @@
-"""Bringing a number into service over the admin API: the login steps, logout (SPEC §5).
+"""Bringing a number into service over the admin API: the login steps, logout.
 
 A login spreads over several HTTP calls. Its flow (one auth key: a code is bound to the key
 that asked for it) stays in this process between them; the Telethon flow also keeps its pending
@@ -28,7 +28,7 @@ from app.telegram.port import LoginError, LoginFlow, LoginStep, TelegramBackend
 log = logging.getLogger(__name__)
 
 LOGIN_TIMEOUT_S = 600.0
-# The status an instance shows while a login waits for the admin (SPEC §5).
+# The status an instance shows while a login waits for the admin.
 STATUS_OF_STEP = {
     "code_sent": "awaiting_code",
     "password_needed": "awaiting_password",

@@ -1,4 +1,4 @@
-"""Admin API for webhooks (SPEC §5): endpoints, their deliveries, replay and test events."""
+"""Admin API for webhooks: endpoints, their deliveries, replay and test events."""
 
 from __future__ import annotations
 

@@ -414,7 +414,7 @@ LoginErrorCode = Literal[
 
 
 class LoginError(TelegramError):
-    """A login step failed; `code` is stable (SPEC §5), the message says what to do."""
+    """A login step failed; `code` is stable, the message says what to do."""
 
     def __init__(self, code: LoginErrorCode, message: str, *, seconds: int | None = None) -> None:
         super().__init__(message)

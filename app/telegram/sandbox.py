@@ -1,4 +1,4 @@
-"""The sandbox backend: a simulated Telegram network per instance (SPEC §8).
+"""The sandbox backend: a simulated Telegram network per instance.
 
 It behaves like Telegram where the pipeline can tell: people have stable ids and access hashes,
 message ids grow per account, a repeated random_id is refused (RANDOM_ID_DUPLICATE), updates are
@@ -428,7 +428,7 @@ class SandboxTelegram:
                 last_name=account.last_name,
             )
 
-    # --- logging in and out (SPEC §8: any phone, code 12345, the configured password) ---
+    # --- logging in and out (any phone, code 12345, the configured password) ---
 
     def new_login(self) -> SandboxLogin:
         return SandboxLogin(self)
@@ -1299,7 +1299,7 @@ SANDBOX_QR_TTL_S = 30
 
 
 class SandboxLogin:
-    """The simulated login (SPEC §8): any phone, code 12345, the configured 2FA password, and
+    """The simulated login: any phone, code 12345, the configured 2FA password, and
     QR tokens that a POST /admin/sandbox/{n}/scan accepts."""
 
     def __init__(self, sandbox: SandboxTelegram) -> None:

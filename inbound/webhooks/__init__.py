@@ -1,4 +1,4 @@
-"""Webhooks (SPEC §7): endpoints, Standard Webhooks signing, fan-out and the delivery worker.
+"""Webhooks: endpoints, Standard Webhooks signing, fan-out and the delivery worker.
 
 signing.py and policy.py are pure; targets.py checks where a URL points; endpoints.py holds the
 create/update/rotate logic shared by the admin API and the config; fanout.py turns the event

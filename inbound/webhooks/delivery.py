@@ -469,7 +469,7 @@ class DeliveryWorker:
                     url,
                     content=body,
                     headers=headers,
-                    follow_redirects=False,  # a 3xx is a failure, never chased (SPEC §7)
+                    follow_redirects=False,  # a 3xx is a failure, never chased
                     timeout=timeout_s,
                 ) as response:
                     status_code = response.status_code

@@ -1,4 +1,4 @@
-"""The daily quota (SPEC §2 [limits], §4.1 status 469), with a quota of two messages a day.
+"""The daily quota ([limits] messages_per_day, status 469), with a quota of two messages a day.
 
 The `clock` fixture starts at 2026-11-25 12:00 UTC, so the quota resets in 43200 s.
 """

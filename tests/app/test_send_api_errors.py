@@ -1,4 +1,4 @@
-"""Every status of SPEC §4.1 on the WhatsMate send endpoints, provoked through the in-process app.
+"""Every status on the WhatsMate send endpoints, provoked through the in-process app.
 
 Errors on /v3 are `{"error_message": "<precise text>"}`; on /api/v1 they are
 `{"error": {"code", "message"}}`. No input may produce a 500. The daily quota (469) has its own

@@ -1,4 +1,4 @@
-"""Registration policy (SPEC.md §6): greeting and stop-word matching, reply texts."""
+"""Registration policy : greeting and stop-word matching, reply texts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The registration dialogue of SPEC §6, through the sandbox backend and the real pipeline."""
+"""The registration dialogue, through the sandbox backend and the real pipeline."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Logging a sandbox instance out and in over the admin API, and its profile (SPEC §5, §8)."""
+"""Logging a sandbox instance out and in over the admin API, and its profile."""
 
 from __future__ import annotations
 

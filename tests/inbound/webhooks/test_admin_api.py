@@ -1,4 +1,4 @@
-"""The webhook admin API (SPEC §5): endpoints, deliveries, replay, test events, 4xx bodies."""
+"""The webhook admin API: endpoints, deliveries, replay, test events, 4xx bodies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""message.received as webhooks see it (SPEC §7): WhatsMate fields, sender, reply_to, and media
+"""message.received as webhooks see it: WhatsMate fields, sender, reply_to, and media
 behind a signed, expiring link that refuses tampering and expiry."""
 
 from __future__ import annotations
