@@ -222,37 +222,31 @@ async def test_serve_prints_no_alembic_info_lines_at_the_default_level(tmp_path:
     assert "alembic" not in log
 
 
-def test_serve_warns_about_a_short_configured_admin_token(tmp_path: Path) -> None:
+def serve_on_a_taken_port(tmp_path: Path, admin_token: str) -> subprocess.CompletedProcess[str]:
+    """`tgw serve` with this admin token; it stops at the bind, after its start-up messages."""
     import socket
 
-    with socket.socket() as taken:  # serve stops at the bind: the warning comes before it
+    with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
         (tmp_path / "tgw.toml").write_text(
             f'[database]\nurl = "sqlite:///{tmp_path}/tgw.db"\n'
-            f'[server]\nport = {port}\n[security]\nadmin_token = "short-token"\n'
+            f"[server]\nport = {taken.getsockname()[1]}\n"
+            f'[security]\nadmin_token = "{admin_token}"\n'
             '[[instances]]\nnumber = 1\nbackend = "sandbox"\n'
         )
-        result = tgw(tmp_path, "serve")
+        return tgw(tmp_path, "serve")
+
+
+def test_serve_warns_about_a_short_configured_admin_token(tmp_path: Path) -> None:
+    result = serve_on_a_taken_port(tmp_path, "short-token")
     assert result.returncode != 0
     assert "admin_token is 11 characters; use at least 24" in result.stderr
     assert "short-token" not in result.stderr + result.stdout
 
 
 def test_serve_says_nothing_about_a_long_configured_admin_token(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        (tmp_path / "tgw.toml").write_text(
-            f'[database]\nurl = "sqlite:///{tmp_path}/tgw.db"\n'
-            f'[server]\nport = {port}\n[security]\nadmin_token = "{secrets.token_hex(16)}"\n'
-            '[[instances]]\nnumber = 1\nbackend = "sandbox"\n'
-        )
-        result = tgw(tmp_path, "serve")
+    result = serve_on_a_taken_port(tmp_path, secrets.token_hex(16))
     assert result.returncode != 0  # the port is taken
     assert "address already in use" in result.stderr.lower()
     assert "admin_token is" not in result.stderr
