@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from app.errors import ApiError
 from app.models import ApiClient
+from app.timestamps import iso, iso_or_none
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
 
@@ -54,9 +55,9 @@ class ClientView:
     def as_dict(self, now: datetime) -> dict[str, object]:
         return {
             "client_id": self.client_id,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "created_at": iso(self.created_at),
+            "expires_at": iso_or_none(self.expires_at),
+            "revoked_at": iso_or_none(self.revoked_at),
             "state": self.state(now),
         }
 
@@ -141,7 +142,7 @@ def verify(row: ApiClient | None, client_id: str, secret: str, now: datetime) ->
     if row.expires_at is not None and row.expires_at <= now:
         raise ApiError(
             "client_expired",
-            f"CLIENT ID {row.client_id} expired on {row.expires_at.isoformat()}; renew it",
+            f"CLIENT ID {row.client_id} expired on {iso(row.expires_at)}; renew it",
         )
     return row.client_id
 

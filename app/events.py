@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from app.db import EVENTS_WRITTEN
 from app.models import Event, table_of
+from app.timestamps import iso
 
 EVENT_TYPES = (
     "message.received",
@@ -167,7 +168,7 @@ def render_stored(
         "type": type_,
         "id": id_,
         "seq": seq,
-        "timestamp": created_at.isoformat().replace("+00:00", "Z"),
+        "timestamp": iso(created_at),
         "instance_id": instance,
         # Our own account's number: a receiver that sent to it would only reach the gateway
         # itself (never registered, so refused), so it is safe on every type.

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.events import append_event
 from app.models import Instance
 from app.settings import Settings
+from app.timestamps import iso_or_none
 
 STATUSES = (
     "logged_out",
@@ -56,11 +57,11 @@ async def set_instance_status(
         "status": status,
         "previous_status": previous,
         "detail": detail,
-        "since": inst.status_since.isoformat() if inst.status_since else None,
+        "since": iso_or_none(inst.status_since),
     }
     if wait_s is not None:
         data["flood_wait_s"] = wait_s
-        data["paused_until"] = inst.paused_until.isoformat() if inst.paused_until else None
+        data["paused_until"] = iso_or_none(inst.paused_until)
     await append_event(
         session,
         "instance.status",

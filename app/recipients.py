@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from app.events import append_event
 from app.models import Instance, Recipient
+from app.timestamps import iso_or_none
 
 
 def recipient_data(recipient: Recipient) -> dict[str, Any]:
@@ -24,13 +25,9 @@ def recipient_data(recipient: Recipient) -> dict[str, Any]:
         "username": recipient.username,
         "language": recipient.language,
         "status": recipient.status,
-        "registered_at": _iso(recipient.registered_at),
-        "unregistered_at": _iso(recipient.unregistered_at),
+        "registered_at": iso_or_none(recipient.registered_at),
+        "unregistered_at": iso_or_none(recipient.unregistered_at),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 async def unregister(

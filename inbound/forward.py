@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from app.events import append_events, event_row
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient, table_of
 from app.telegram.port import IncomingMessage
+from app.timestamps import iso
 
 I = table_of(InboundMessage)  # noqa: E741
 R = table_of(Recipient)
@@ -229,5 +230,5 @@ def received_data(
         "text": msg.text or None,
         "reply_to": reply_to,
         "media": media,
-        "received_at": received_at.isoformat(),
+        "received_at": iso(received_at),
     }

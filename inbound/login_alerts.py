@@ -36,6 +36,7 @@ from sqlmodel import col
 from app.events import append_event
 from app.models import Event, LoginAlertRecord
 from app.telegram.port import LoginAlert
+from app.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def alert_data(instance: int, alert: LoginAlert) -> dict[str, Any]:
         "hash": str(alert.hash) if alert.hash is not None else None,
         "device": alert.device,
         "location": alert.location,
-        "date": _utc(alert.date).isoformat(),
+        "date": iso(alert.date),
         "unconfirmed": alert.unconfirmed,
         "source": alert.source,
         "text": alert.text,
@@ -173,5 +174,5 @@ async def recent_login_alerts(
     alerts = []
     for event_id, created_at, payload in rows:
         data = orjson.loads(payload).get("data", {})
-        alerts.append({"id": event_id, "received_at": _utc(created_at).isoformat(), **data})
+        alerts.append({"id": event_id, "received_at": iso(created_at), **data})
     return alerts

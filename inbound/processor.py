@@ -34,6 +34,7 @@ from app.telegram.port import (
     Sender,
     Update,
 )
+from app.timestamps import iso
 from inbound.forward import forward, forward_many, received_data
 from inbound.greetings import GreetingMatcher, ReplyKind, reply_text
 from inbound.login_alerts import record_login_alert
@@ -428,7 +429,7 @@ class InboundProcessor:
                             "id": row.id,
                             "to": row.to_number,
                             "telegram_message_id": row.telegram_message_id,
-                            "read_at": now.isoformat(),
+                            "read_at": iso(now),
                         },
                     )
 

@@ -33,6 +33,7 @@ from app.telegram.port import (
     TelegramBackend,
     TelegramError,
 )
+from app.timestamps import iso, iso_or_none
 from outbound.telegram_calls import telegram_call_error
 
 DETAIL_MAX_CHARS = 255  # Instance.status_detail
@@ -93,10 +94,10 @@ class CheckResult:
         return {
             "condition": self.check.condition,
             "reply": self.check.reply,
-            "until": self.check.until.isoformat() if self.check.until else None,
+            "until": iso_or_none(self.check.until),
             "status": self.status,
             "status_detail": self.status_detail,
-            "checked_at": self.checked_at.isoformat(),
+            "checked_at": iso(self.checked_at),
         }
 
 

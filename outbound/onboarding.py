@@ -24,6 +24,7 @@ from app.errors import ApiError
 from app.instances import set_instance_status
 from app.models import Instance
 from app.telegram.port import LoginError, LoginFlow, LoginStep, TelegramBackend
+from app.timestamps import iso_or_none
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class Onboarding:
         if pending.step == "awaiting_qr":
             body["url"] = pending.qr_url
             expires = pending.qr_expires_at
-            body["expires_at"] = expires.isoformat() if expires else None
+            body["expires_at"] = iso_or_none(expires)
         if pending.password_hint:
             body["password_hint"] = pending.password_hint
         if pending.error:

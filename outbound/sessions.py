@@ -19,14 +19,8 @@ from app.telegram.port import (
     TelegramBackend,
     TelegramError,
 )
+from app.timestamps import iso_or_none
 from outbound.telegram_calls import telegram_call_error
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat()
 
 
 def session_view(auth: Authorization) -> dict[str, Any]:
@@ -42,8 +36,8 @@ def session_view(auth: Authorization) -> dict[str, Any]:
         "ip": auth.ip,
         "country": auth.country,
         "region": auth.region,
-        "date_created": _iso(auth.date_created),
-        "date_active": _iso(auth.date_active),
+        "date_created": iso_or_none(auth.date_created),
+        "date_active": iso_or_none(auth.date_active),
         "official_app": auth.official_app,
         "password_pending": auth.password_pending,
     }

@@ -60,6 +60,7 @@ from app.telegram.port import (
     TransientError,
     UserPeer,
 )
+from app.timestamps import iso_or_none
 from outbound.pacing import Pacer, retry_delay_s
 
 log = logging.getLogger(__name__)
@@ -670,10 +671,6 @@ def _peer_key(message: Any) -> str:
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def message_event_data(row: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
     """The `data` of message.sent / message.failed: the message as the API shows it."""
     m = {**row, **state}
@@ -687,9 +684,9 @@ def message_event_data(row: Mapping[str, Any], state: Mapping[str, Any]) -> dict
         "error_code": m.get("error_code"),
         "telegram_message_id": m.get("telegram_message_id"),
         "client_id": m["client_id"],
-        "created_at": _iso(m["created_at"]),
-        "sent_at": _iso(m.get("sent_at")),
-        "failed_at": _iso(m.get("failed_at")),
+        "created_at": iso_or_none(m["created_at"]),
+        "sent_at": iso_or_none(m.get("sent_at")),
+        "failed_at": iso_or_none(m.get("failed_at")),
     }
 
 

@@ -37,6 +37,7 @@ from app.routes.common import (
 )
 from app.telegram.port import MEDIA_KINDS, NotLoggedIn
 from app.telegram.sandbox import FAULT_ERRORS, InboundPerson, SandboxInputError, SandboxTelegram
+from app.timestamps import iso_or_none
 from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
 
@@ -159,9 +160,9 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         "backend": inst.backend,
         "status": inst.status,
         "status_detail": inst.status_detail,
-        "paused_until": inst.paused_until.isoformat() if inst.paused_until else None,
+        "paused_until": iso_or_none(inst.paused_until),
         # When it entered this status (a health condition's "since").
-        "status_since": inst.status_since.isoformat() if inst.status_since else None,
+        "status_since": iso_or_none(inst.status_since),
         "phone": inst.phone,
         "user_id": inst.user_id,
         # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process

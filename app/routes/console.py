@@ -33,6 +33,7 @@ from app.routes.common import (
     services,
 )
 from app.routes.messages import message_page, recipient_page
+from app.timestamps import iso
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -127,7 +128,7 @@ def _session_body(session: console_auth.ConsoleSession) -> dict[str, object]:
     return {
         "signed_in": True,
         "csrf_token": session.csrf_token,
-        "expires_at": session.expires_at.isoformat().replace("+00:00", "Z"),
+        "expires_at": iso(session.expires_at),
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -31,15 +30,12 @@ from app.routes.common import (
     services,
 )
 from app.routes.whatsmate import credentials, max_body_bytes
+from app.timestamps import iso_or_none
 from outbound.accept import request_fingerprint
 from outbound.requests import native_request
 from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = ("queued", "sending", "sent", "read", "failed")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
@@ -59,10 +55,10 @@ def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
         "size": m["media_size"],
         "sha256": m["media_sha256"],
         "reply_to": m["reply_to"],
-        "created_at": _iso(m["created_at"]),
-        "sent_at": _iso(m["sent_at"]),
-        "read_at": _iso(m["read_at"]),
-        "failed_at": _iso(m["failed_at"]),
+        "created_at": iso_or_none(m["created_at"]),
+        "sent_at": iso_or_none(m["sent_at"]),
+        "read_at": iso_or_none(m["read_at"]),
+        "failed_at": iso_or_none(m["failed_at"]),
     }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -21,6 +20,7 @@ from app.routes.admin import admin, read_json_object
 from app.routes.common import JSON, ascii_int, int_param, services
 from app.sealing import SealError
 from app.services import Services
+from app.timestamps import iso_or_none
 from inbound.webhooks.delivery import TOPIC
 from inbound.webhooks.endpoints import (
     DELIVERY_STATUSES,
@@ -45,10 +45,6 @@ from inbound.webhooks.targets import TargetError, check_target
 TEST_EVENT_TYPE = "webhook.test"
 CREATE_FIELDS = {"url", "events", "secret", "format", "token"}
 PATCH_FIELDS = {"url", "events", "enabled", "format", "token"}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def _only(data: dict[str, Any], allowed: set[str]) -> None:
@@ -224,7 +220,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
         {
             "id": endpoint_id,
             "secret": secret,
-            "previous_secret_until": _iso(endpoint.previous_secret_until),
+            "previous_secret_until": iso_or_none(endpoint.previous_secret_until),
         }
     )
 
@@ -239,7 +235,7 @@ async def test_webhook(request: Request) -> Response:
         "type": TEST_EVENT_TYPE,
         "id": event_id,
         "seq": None,
-        "timestamp": _iso(now),
+        "timestamp": iso_or_none(now),
         "instance_id": None,
         "gateway_number": None,
         # No `number`/`message`: only message.received has them (app/events.py).
@@ -283,14 +279,14 @@ def delivery_view(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> dict
         "conversation": row.conversation,
         "status": row.status,
         "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at) if row.status == "pending" else None,
+        "next_attempt_at": iso_or_none(row.next_attempt_at) if row.status == "pending" else None,
         "last_status_code": row.last_status_code,
         "last_error": row.last_error,
-        "created_at": _iso(row.created_at),
-        "delivered_at": _iso(row.delivered_at),
+        "created_at": iso_or_none(row.created_at),
+        "delivered_at": iso_or_none(row.delivered_at),
         "attempt_log": [
             {
-                "attempted_at": _iso(a.attempted_at),
+                "attempted_at": iso_or_none(a.attempted_at),
                 "status_code": a.status_code,
                 "latency_ms": a.latency_ms,
                 "response_excerpt": a.response_excerpt,

@@ -38,6 +38,7 @@ from app.models import DeliveryAttempt, UTCDateTime, table_of
 from app.queueing import Wakeup
 from app.sealing import SealError
 from app.settings import WebhookDeliverySettings
+from app.timestamps import iso
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.fanout import EV, D, E, fan_out
 from inbound.webhooks.formats import WHATSMATE, whatsmate_body, whatsmate_test_body
@@ -414,7 +415,7 @@ class DeliveryWorker:
             if result is Verdict.GONE:
                 # The receiver asked for no more: the endpoint stops, and this delivery waits
                 # (pending) with the rest in case the endpoint is enabled again.
-                reason = f"the receiver answered 410 Gone at {now.isoformat()}"
+                reason = f"the receiver answered 410 Gone at {iso(now)}"
                 disabled.append({"b_id": o.claim.endpoint_id, "b_reason": reason, "b_at": now})
                 status, at = "pending", now
                 log.warning("webhook endpoint %s disabled: %s", o.claim.endpoint_id, reason)

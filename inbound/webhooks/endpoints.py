@@ -22,6 +22,7 @@ from app.events import EVENT_TYPES
 from app.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from app.sealing import SealError, derive_key, seal, unseal
 from app.settings import Settings
+from app.timestamps import iso_or_none
 from inbound.webhooks.formats import (
     STANDARD,
     WHATSMATE,
@@ -222,10 +223,6 @@ async def delivery_counts(session: AsyncSession, endpoint_id: str) -> dict[str, 
     return {status: counts.get(status, 0) for status in DELIVERY_STATUSES}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def endpoint_view(
     endpoint: WebhookEndpoint, now: datetime, counts: dict[str, int] | None = None
 ) -> dict[str, Any]:
@@ -242,12 +239,12 @@ def endpoint_view(
         "enabled": endpoint.enabled,
         "status": "enabled" if endpoint.enabled else "disabled",
         "disabled_reason": endpoint.disabled_reason,
-        "disabled_at": _iso(endpoint.disabled_at),
+        "disabled_at": iso_or_none(endpoint.disabled_at),
         "source": endpoint.source,
-        "previous_secret_until": _iso(endpoint.previous_secret_until) if rotating else None,
+        "previous_secret_until": iso_or_none(endpoint.previous_secret_until) if rotating else None,
         "last_seq": endpoint.last_seq,
-        "created_at": _iso(endpoint.created_at),
-        "updated_at": _iso(endpoint.updated_at),
+        "created_at": iso_or_none(endpoint.created_at),
+        "updated_at": iso_or_none(endpoint.updated_at),
     }
     if counts is not None:
         view["deliveries"] = counts

@@ -82,7 +82,7 @@ async def test_an_update_then_its_notice_make_one_event_with_the_hash(
         "hash": "7000001",
         "device": "Telegram Desktop, 5.0, Windows 10",
         "location": "Berlin, Germany (IP = 203.0.113.7)",
-        "date": "2026-11-25T11:58:30+00:00",
+        "date": "2026-11-25T11:58:30Z",
         "unconfirmed": True,
         "source": "update",
         "text": None,

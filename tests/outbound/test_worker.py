@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.main import make_worker
 from app.models import Instance, Message
 from app.services import Services
+from app.timestamps import iso
 from tests.conftest import ADMIN, Clock, drain, say
 
 NUMBER = "34612345678"
@@ -219,10 +220,10 @@ async def test_a_banned_or_deleted_account_holds_the_queue_and_says_so(
     assert (await message(services, message_id)).status == "queued"
     assert await worker.step() > 0  # nothing is attempted until a new login
     view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
-    assert (view["status"], view["status_since"]) == (status, clock.now.isoformat())
+    assert (view["status"], view["status_since"]) == (status, iso(clock.now))
     events = (await http.get("/api/v1/events", params={"after": 0}, headers=api_client)).json()
     last = [e for e in events["data"] if e["type"] == "instance.status"][-1]["data"]
-    assert (last["status"], last["since"]) == (status, clock.now.isoformat())
+    assert (last["status"], last["since"]) == (status, iso(clock.now))
 
 
 async def test_a_frozen_account_pauses_sending_and_tries_again_later(

@@ -94,7 +94,7 @@ async def test_sessions_list_the_gateways_own_first_and_the_other_device(
     other = listed[1]
     assert other["hash"] == answer["hash"] and other["device_model"] == DEVICE
     assert other["country"] == LOCATION and other["official_app"] is True
-    assert other["date_created"].endswith("+00:00") and other["password_pending"] is False
+    assert other["date_created"].endswith("Z") and other["password_pending"] is False
     assert set(other) == {
         "hash",
         "current",

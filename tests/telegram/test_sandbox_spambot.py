@@ -15,6 +15,7 @@ from app.models import Event, InboundMessage, Instance
 from app.services import Services
 from app.telegram.port import ConnectionChanged
 from app.telegram.spambot import NOT_LIMITED_REPLY
+from app.timestamps import iso
 from inbound.processor import InboundProcessor
 from tests.conftest import ADMIN, Clock
 from tests.telegram.test_spambot import FROZEN, LIMITED_UNTIL
@@ -53,7 +54,7 @@ async def test_a_clean_sandbox_account_checks_ok_and_stays_ready(
     assert answer["condition"] == "ok" and answer["reply"] == NOT_LIMITED_REPLY
     assert answer["until"] is None
     assert answer["status"] == "ready"
-    assert answer["checked_at"] == clock().isoformat()
+    assert answer["checked_at"] == iso(clock())
     assert await status_events(services) == before  # nothing changed, nothing logged
 
 
@@ -67,7 +68,7 @@ async def test_a_limited_reply_restricts_without_pausing_and_an_ok_one_makes_it_
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["condition"] == "restricted"
-    assert answer["until"] == "2027-01-03T12:00:00+00:00"
+    assert answer["until"] == "2027-01-03T12:00:00Z"
     assert answer["status"] == "restricted"
     row = await instance(services)
     assert row.status == "restricted" and row.paused_until is None

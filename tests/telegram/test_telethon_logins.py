@@ -143,7 +143,7 @@ async def test_sessions_list_the_gateway_and_the_other_device_and_end_the_other(
         assert theirs["hash"] == str(other.auth_hash)
         assert (theirs["device_model"], theirs["ip"], theirs["official_app"]) == (DEVICE, IP, True)
         assert (theirs["country"], theirs["region"]) == ("Portugal", "Lisbon")
-        assert theirs["date_created"].endswith("+00:00")
+        assert theirs["date_created"].endswith("Z")
         ended = await http.delete(f"/admin/instances/1/sessions/{theirs['hash']}", headers=ADMIN)
         assert ended.status_code == 200, ended.text
         assert ended.json() == {"hash": theirs["hash"], "ended": True}

@@ -68,7 +68,7 @@ async def test_a_limited_reply_restricts_with_its_words_and_a_later_ok_makes_it_
         assert response.status_code == 200, response.text
         answer = response.json()
         assert (answer["condition"], answer["status"]) == ("restricted", "restricted")
-        assert answer["until"] == "2027-01-03T12:00:00+00:00"
+        assert answer["until"] == "2027-01-03T12:00:00Z"
         row = await instance_row(services)
         assert row.status == "restricted" and row.paused_until is None  # the queue goes on
         assert row.status_detail is not None and len(row.status_detail) <= 255
