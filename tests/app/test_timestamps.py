@@ -75,3 +75,34 @@ async def test_api_answers_and_event_bodies_use_one_format(
     assert any(".data." in path for path, _ in found), found
     wrong = [(path, value) for path, value in found if not ONE_FORMAT.match(value)]
     assert not wrong, wrong
+
+
+def test_no_module_formats_a_moment_on_its_own() -> None:
+    """Every datetime leaves through app/timestamps.py; a `.isoformat()` of a datetime anywhere
+    else would bring back a second format. A date (`.date().isoformat()`, a day) is not a moment.
+    """
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("app", "inbound", "outbound"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if path == root / "app" / "timestamps.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "isoformat"
+                ):
+                    continue
+                target = node.func.value
+                is_date = (
+                    isinstance(target, ast.Call)
+                    and isinstance(target.func, ast.Attribute)
+                    and target.func.attr == "date"
+                )
+                if not is_date:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, offenders

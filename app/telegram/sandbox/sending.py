@@ -36,6 +36,7 @@ from app.telegram.sandbox.state import (
     _U,
     _stable_int,
 )
+from app.timestamps import iso
 
 # Built once: constructing a Core statement costs more than running it (sends are hot).
 _SEL_ACCOUNT = select(_A.c.logged_in, _A.c.last_message_id).where(
@@ -195,7 +196,7 @@ class SendingMixin(FaultsMixin):
                     "sha256": r.sha256,
                     "random_id": r.random_id,
                     "reply_to": r.reply_to,
-                    "sent_at": r.sent_at.isoformat(),
+                    "sent_at": iso(r.sent_at),
                 }
                 for r in rows
             ]
