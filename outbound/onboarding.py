@@ -165,7 +165,12 @@ class Onboarding:
 
     async def _expire_later(self, number: int, pending: PendingLogin) -> None:
         await asyncio.sleep(self.login_timeout_s)
-        if self._pending.get(number) is pending:
+        # A step in progress (a code being requested, a password being checked) ends first:
+        # closing the flow under it would cancel the call the admin's request is waiting on.
+        # The step re-arms the timer when it ends (cancelling this task while it waits here).
+        async with pending.lock:
+            if self._pending.get(number) is not pending:
+                return
             log.info("instance %s: login timed out", number)
             await self._end(number, timer_done=True)
             self._last_error[number] = {

@@ -15,6 +15,7 @@ from tests.conftest import ADMIN, Clock
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_telethon_backend import (
     GATEWAY_PHONE,
+    WAIT_S,
     eventually,
     gateway,
     instance_row,
@@ -168,6 +169,32 @@ async def test_a_code_requested_before_a_restart_can_be_entered_after_it(
         assert me.user_id == account.user_id
         # The code was bound to the first auth key: the fake refuses it from any other key.
         assert len(fake.requests_of("SendCodeRequest")) == 1
+
+
+async def test_a_login_that_times_out_while_its_code_is_requested_answers_cleanly(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    """The timer fires while auth.sendCode is held: the request still gets its answer, and the
+    login times out only after that step, from the timer the step re-armed."""
+    fake.add_account(GATEWAY_PHONE)
+    async with gateway(schema, clock, fake) as (services, http):
+        services.onboarding.login_timeout_s = 0.05
+        held = fake.hold_next("SendCodeRequest")
+        request = asyncio.create_task(post(http, "/login", {"phone": GATEWAY_PHONE}))
+        await asyncio.wait_for(held.arrived.wait(), WAIT_S)
+        await asyncio.sleep(0.5)  # well past the timeout, with the step still in progress
+        assert not request.done()
+        held.release()
+        started = await asyncio.wait_for(request, WAIT_S)
+        assert started.status_code == 200, started.text
+        assert started.json()["step"] == "code_sent"
+
+        async def timed_out() -> bool:
+            return (await instance_row(services)).status == "logged_out"
+
+        await eventually(timed_out, "the login to time out after the step")
+        state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
+        assert state["error"]["code"] == "login_timeout"
 
 
 async def test_a_login_left_alone_times_out(schema: str, clock: Clock, fake: FakeTelegram) -> None:
