@@ -28,7 +28,7 @@ from app.settings import Settings
 from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
 from app.telegram.session_store import SessionStore
-from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, telethon_config
+from app.telegram.telethon import TelethonBackend, TelethonConfig, telethon_config
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.targets import Resolver, system_resolver

@@ -22,7 +22,7 @@ from app.models import Instance
 from app.settings import Settings
 from app.telegram.port import LoginError, LoginStep
 from app.telegram.session_store import SessionStore
-from app.telegram.telethon_adapter import TelethonConfig, TelethonLogin, log_out, telethon_config
+from app.telegram.telethon import TelethonConfig, TelethonLogin, log_out, telethon_config
 
 CODE_TRIES = 3
 PASSWORD_TRIES = 3

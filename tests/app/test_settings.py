@@ -109,7 +109,7 @@ def test_an_spki_public_key_is_converted_for_telethon(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from app.telegram.telethon_adapter import telethon_config
+    from app.telegram.telethon import telethon_config
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     spki = key.public_bytes(

@@ -7,7 +7,7 @@ from telethon import errors
 from telethon.tl.types import RpcError
 
 from app.telegram import port
-from app.telegram.telethon_adapter import to_port_error
+from app.telegram.telethon import to_port_error
 
 
 def test_flood_wait_keeps_its_seconds() -> None:

@@ -30,15 +30,9 @@ from app import terminal_login
 from app.main import create_app, make_worker, start_instances
 from app.services import Services, build_services
 from app.settings import Proxy, parse_proxy
-from app.telegram import telethon_adapter
 from app.telegram.port import LoginError
-from app.telegram.telethon_adapter import (
-    DatabaseSession,
-    TelethonBackend,
-    TelethonConfig,
-    _new_client,
-    _proxy_kwargs,
-)
+from app.telegram.telethon import DatabaseSession, TelethonBackend, TelethonConfig, limits
+from app.telegram.telethon.client import _new_client, _proxy_kwargs
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.proxies import UNREACHABLE, MTProxyRelay, RelayProxy
@@ -230,7 +224,7 @@ async def test_a_wrong_mtproxy_secret_is_dropped_by_the_proxy_and_the_login_fail
     schema: str, clock: Clock, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Telethon retries a dropped MTProxy connection for a while: cut that short.
-    monkeypatch.setattr(telethon_adapter, "CONNECT_TIMEOUT_S", 3)
+    monkeypatch.setattr(limits, "CONNECT_TIMEOUT_S", 3)
     monkeypatch.setattr(logging.getLogger("telethon"), "propagate", False)
     fake.add_account(GATEWAY_PHONE)
     async with MTProxyRelay(SECRET, (fake.host, fake.port)) as relay:

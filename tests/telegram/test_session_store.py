@@ -15,7 +15,7 @@ from app.models import TelegramSession
 from app.sealing import SealError
 from app.services import Services
 from app.telegram.session_store import SessionStore, SessionWriter
-from app.telegram.telethon_adapter import DatabaseSession
+from app.telegram.telethon import DatabaseSession
 
 
 def customer() -> Any:

@@ -23,7 +23,7 @@ from app.models import Event, InboundMessage, Instance, Message, Recipient
 from app.services import Services, build_services
 from app.telegram.port import LoginError, OutgoingMessage, UserPeer
 from app.telegram.session_store import SessionStore
-from app.telegram.telethon_adapter import TelethonBackend, TelethonConfig, TelethonLogin
+from app.telegram.telethon import TelethonBackend, TelethonConfig, TelethonLogin
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
 

@@ -17,7 +17,7 @@ from app.models import Event
 from app.services import Services
 from app.telegram.port import IncomingMessage, Update
 from app.telegram.spambot import NOT_LIMITED_REPLY
-from app.telegram.telethon_adapter import TelethonBackend
+from app.telegram.telethon import TelethonBackend
 from tests.conftest import ADMIN, Clock, drain
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_spambot import LIMITED_UNTIL
