@@ -239,11 +239,14 @@ async def test_a_timeout_is_a_failure_with_its_reason(
     assert attempt.error is not None and "timeout_s" in attempt.error
 
 
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"webhook_delivery": {"retry_schedule_s": SCHEDULE, "timeout_s": 0.2}}],
+)
 async def test_a_receiver_that_never_answers_is_cut_off_at_timeout_s(
     services: Services, clock: Clock
 ) -> None:
     services.resolve_host = public_dns
-    services.settings.webhook_delivery.__dict__["timeout_s"] = 0.2  # frozen model: test only
     endpoint_id, _ = await add_endpoint(services)
     await write_event(services)
 
