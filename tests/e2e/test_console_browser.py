@@ -343,6 +343,9 @@ async def test_console_manages_a_webhook_and_replays_a_delivery(harness: ServeHa
             secret_box = page.locator('[data-role="secret"]')
             receiver.secret = await secret_box.locator("input[data-secret]").input_value()
             assert receiver.secret.startswith("whsec_")
+            # Sealed, not hashed: the page says the admin API shows it again, not "only once".
+            notice = await secret_box.inner_text()
+            assert "shows it again" in notice and "only once" not in notice
             await secret_box.locator("button:has-text('Done')").click()
             row = page.locator("#webhooks tbody tr")
             await row.locator('.badge[data-status="enabled"]').wait_for()

@@ -309,8 +309,17 @@
     }
   }
 
-  // A secret shown once, with a copy button and a warning.
-  function secretBox(slot, title, secret, note) {
+  // Client secrets are kept only as hashes: shown once. Webhook secrets are kept sealed, and
+  // the admin API can show them again.
+  const SHOWN_ONCE =
+    "Shown only once: copy it now and keep it somewhere safe. " +
+    "The gateway keeps only what it needs to check it, and cannot show it again.";
+  const SHOWN_AGAIN =
+    "Copy it now and keep it somewhere safe. The gateway keeps it encrypted; " +
+    "the admin API shows it again (GET /admin/webhooks/{id}).";
+
+  // A secret, with a copy button and a warning.
+  function secretBox(slot, title, secret, note, notice = SHOWN_ONCE) {
     const input = h("input", {
       type: "text",
       readonly: true,
@@ -325,9 +334,7 @@
       h("h2", { text: title }),
       h("p", {
         class: "notice",
-        text:
-          "Shown only once: copy it now and keep it somewhere safe. " +
-          "The gateway keeps only what it needs to check it, and cannot show it again.",
+        text: notice,
       }),
       note ? h("p", { class: "muted small", text: note }) : null,
       h("div", { class: "inline-form" }, input,
@@ -1205,7 +1212,7 @@
       form.reset();
       eventSet.disabled = false;
       secretBox(slot, "Signing secret of " + answer.url, answer.secret,
-        "Check the webhook-signature header with it (Standard Webhooks).");
+        "Check the webhook-signature header with it (Standard Webhooks).", SHOWN_AGAIN);
       await refresh();
     }, errors);
 
@@ -1228,7 +1235,8 @@
         busy(rotate, async () => {
           const answer = await api("POST", "webhooks/" + id + "/rotate-secret");
           secretBox(slot, "New signing secret of " + hook.url, answer.secret,
-            answer.previous_secret_until ? "The old secret also signs until " + when(answer.previous_secret_until) + "." : null);
+            answer.previous_secret_until ? "The old secret also signs until " + when(answer.previous_secret_until) + "." : null,
+            SHOWN_AGAIN);
         }, errors);
       });
       const remove = h("button", { class: "button danger", type: "button", text: "Delete" });
