@@ -71,6 +71,26 @@ def content(kind: str, data: dict[str, Any], limits: LimitsSettings) -> Content:
     return Content(media_kind, media=media, caption=caption)
 
 
+def _request(
+    instance: int,
+    what: Content,
+    to_number: str | None,
+    group_name: str | None,
+    group_admin: str | None,
+) -> SendRequest:
+    """One send of the checked content to a number or a group (v1 and v3 alike)."""
+    return SendRequest(
+        instance=instance,
+        kind=what.kind,
+        to_number=to_number,
+        group_name=group_name,
+        group_admin=group_admin,
+        text=what.text,
+        media=what.media,
+        caption=what.caption,
+    )
+
+
 def _single_number(data: dict[str, Any]) -> str:
     if data.get("number") in (None, ""):
         raise ApiError("number_invalid", "Destination number is invalid: 'number' is missing")
@@ -86,17 +106,7 @@ def whatsmate_request(
         group_name, group_admin = _group_target(data)
     else:
         to_number = _single_number(data)
-    what = content(kind, data, limits)
-    return SendRequest(
-        instance=instance,
-        kind=what.kind,
-        to_number=to_number,
-        group_name=group_name,
-        group_admin=group_admin,
-        text=what.text,
-        media=what.media,
-        caption=what.caption,
-    )
+    return _request(instance, content(kind, data, limits), to_number, group_name, group_admin)
 
 
 def batch_numbers(data: dict[str, Any], max_recipients: int) -> list[str]:
@@ -155,19 +165,7 @@ def v1_requests(
         numbers = [_single_number(data)]
         group_name = group_admin = None
     what = content(kind, data, limits)
-    return [
-        SendRequest(
-            instance=instance,
-            kind=what.kind,
-            to_number=number,
-            group_name=group_name,
-            group_admin=group_admin,
-            text=what.text,
-            media=what.media,
-            caption=what.caption,
-        )
-        for number in numbers
-    ]
+    return [_request(instance, what, number, group_name, group_admin) for number in numbers]
 
 
 def _v1_group(data: dict[str, Any]) -> tuple[str, str | None]:
