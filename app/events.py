@@ -16,17 +16,9 @@ from sqlmodel import col
 from app.db import EVENTS_WRITTEN
 from app.models import Event, table_of
 from app.timestamps import iso
+from app.vocabulary import EventType, values
 
-EVENT_TYPES = (
-    "message.received",
-    "message.sent",
-    "message.read",
-    "message.failed",
-    "recipient.registered",
-    "recipient.unregistered",
-    "instance.status",
-    "account.login_alert",
-)
+EVENT_TYPES = values(EventType)
 
 # The only type whose body carries WhatsMate's top-level `number` and `message`. A receiver
 # written the WhatsMate way answers every POST by sending to `number`: were `number` on

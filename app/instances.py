@@ -10,26 +10,9 @@ from app.events import append_event
 from app.models import Instance
 from app.settings import Settings
 from app.timestamps import iso_or_none
+from app.vocabulary import InstanceStatus, values
 
-STATUSES = (
-    "logged_out",
-    "awaiting_code",
-    "awaiting_password",
-    "awaiting_qr",
-    "ready",
-    # The account's condition (its health), each with a human detail and the time since:
-    "flood_wait",  # Telegram asked to wait (FloodWait): paused until `paused_until`
-    "restricted",  # limited for messaging people (PEER_FLOOD, or @SpamBot says so)
-    "frozen",  # Telegram froze the account: it can log in but not act
-    "banned",  # Telegram banned the account (USER_DEACTIVATED_BAN, PHONE_NUMBER_BANNED)
-    "deactivated",  # the account was deleted (USER_DEACTIVATED)
-    "revoked",  # the session was ended elsewhere (from a phone, or by Telegram)
-)
-# The account's condition while it stays logged in: a connection lost and regained changes
-# nothing about it (a pause's end, or a later check, does).
-ACCOUNT_CONDITIONS = ("flood_wait", "restricted", "frozen")
-# Statuses in which the queue holds every message until a new login (or their TTL).
-NEEDS_LOGIN = ("revoked", "banned", "deactivated", "logged_out")
+STATUSES = values(InstanceStatus)
 
 
 async def set_instance_status(

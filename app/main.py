@@ -22,12 +22,7 @@ from starlette.responses import Response
 from app.db import database_unavailable, transaction
 from app.errors import ApiError, DatabaseUnavailable
 from app.http_limits import BodyDeadline
-from app.instances import (
-    ACCOUNT_CONDITIONS,
-    NEEDS_LOGIN,
-    set_instance_status,
-    sync_instances,
-)
+from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
 from app.models import Instance
@@ -45,6 +40,7 @@ from app.routes import (
 )
 from app.routes.common import JSON
 from app.services import Services
+from app.vocabulary import ACCOUNT_CONDITIONS, NEEDS_LOGIN
 from inbound.processor import InboundProcessor
 from inbound.webhooks.delivery import DeliveryWorker
 from inbound.webhooks.endpoints import sync_config

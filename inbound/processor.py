@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from app.db import SessionFactory, SqlRunner, transaction
 from app.events import append_event
-from app.instances import ACCOUNT_CONDITIONS, set_instance_status
+from app.instances import set_instance_status
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient
 from app.queueing import QueueClock, Wakeup, new_message
 from app.recipients import recipient_data, unregister
@@ -35,6 +35,7 @@ from app.telegram.port import (
     Update,
 )
 from app.timestamps import iso
+from app.vocabulary import ACCOUNT_CONDITIONS
 from inbound.forward import forward, forward_many, received_data
 from inbound.greetings import GreetingMatcher, ReplyKind, reply_text
 from inbound.login_alerts import record_login_alert

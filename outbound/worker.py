@@ -29,7 +29,7 @@ from sqlmodel import col
 from app.db import OutageLog, SessionFactory, SqlRunner, retry_while_unavailable, transaction
 from app.errors import DatabaseUnavailable
 from app.events import append_event, append_events, conversation_key, event_row
-from app.instances import NEEDS_LOGIN, set_instance_status
+from app.instances import set_instance_status
 from app.lease import InstanceLease, LeaseLost
 from app.models import (
     InboundMessage,
@@ -61,6 +61,7 @@ from app.telegram.port import (
     UserPeer,
 )
 from app.timestamps import iso_or_none
+from app.vocabulary import NEEDS_LOGIN
 from outbound.pacing import Pacer, retry_delay_s
 
 log = logging.getLogger(__name__)

@@ -31,11 +31,12 @@ from app.routes.common import (
 )
 from app.routes.whatsmate import credentials, max_body_bytes
 from app.timestamps import iso_or_none
+from app.vocabulary import MessageStatus, values
 from outbound.accept import request_fingerprint
 from outbound.requests import native_request
 from outbound.validation import is_message_id, normalize_number
 
-MESSAGE_STATUSES = ("queued", "sending", "sent", "read", "failed")
+MESSAGE_STATUSES = values(MessageStatus)
 
 
 def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:

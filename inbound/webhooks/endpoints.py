@@ -23,6 +23,7 @@ from app.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
 from app.sealing import SealError, derive_key, seal, unseal
 from app.settings import Settings
 from app.timestamps import iso_or_none
+from app.vocabulary import DeliveryStatus, values
 from inbound.webhooks.formats import (
     STANDARD,
     WHATSMATE,
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # How long the old secret keeps signing after a rotation (both signatures are sent meanwhile).
 ROTATION_OVERLAP = timedelta(hours=24)
-DELIVERY_STATUSES = ("pending", "delivering", "delivered", "dead")
+DELIVERY_STATUSES = values(DeliveryStatus)
 
 
 @dataclass(frozen=True)
