@@ -6,21 +6,17 @@ import asyncio
 import contextlib
 import gc
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.routing import BaseRoute
 
-from app.db import database_unavailable, transaction
-from app.errors import ApiError, DatabaseUnavailable
+from app.db import transaction
+from app.errors import DatabaseUnavailable
 from app.http_limits import BodyDeadline
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
@@ -38,7 +34,8 @@ from app.routes import (
     whatsmate,
     whatsmate_v1,
 )
-from app.routes.common import JSON
+from app.routes.surface import mounts
+from app.routes.surfaces import ADMIN, CONSOLE, MEDIA, NATIVE, ROOT, WHATSMATE, WHATSMATE_V1
 from app.services import Services
 from app.vocabulary import ACCOUNT_CONDITIONS, NEEDS_LOGIN
 from inbound.processor import InboundProcessor
@@ -279,6 +276,27 @@ async def checkpoint_sqlite(services: Services) -> None:
             failing = None
 
 
+# In matching order: the console's few paths before the rest of /admin; the root surface last,
+# where every path no other surface serves is answered (404 in the native shape).
+SURFACES = (WHATSMATE, WHATSMATE_V1, NATIVE, CONSOLE, ADMIN, MEDIA, ROOT)
+
+
+def all_routes() -> list[BaseRoute]:
+    """Every operation of the gateway, each declared by its module with its surface."""
+    return [
+        *whatsmate.routes,
+        *whatsmate_v1.routes,
+        *messages.routes,
+        *admin.routes,
+        *onboarding.routes,
+        *console.routes,
+        *webhooks.routes,
+        *media.routes,
+        *health.routes,
+        *docs.routes,
+    ]
+
+
 def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -304,58 +322,6 @@ def create_app(services: Services) -> Starlette:
                 await backend.stop()
             await services.close()
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        message = {
-            404: f"No such endpoint: {request.method} {request.url.path}",
-            405: f"Method {request.method} is not allowed on {request.url.path}",
-        }
-        text = message.get(exc.status_code, str(exc.detail))
-        if request.url.path.startswith("/v3/") or request.url.path.startswith("/v1/"):
-            return JSON({"error_message": text}, status_code=exc.status_code)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-        return JSON({"error": {"code": code, "message": text}}, status_code=exc.status_code)
-
-    def whatsmate_surface(request: Request) -> bool:
-        return request.url.path.startswith("/v3/") or request.url.path.startswith("/v1/")
-
-    def refused(request: Request, exc: ApiError) -> Response:
-        """An ApiError no route answered itself (a DatabaseUnavailable among them), in the
-        error shape of the request's surface; a refused send counts in tgw_requests_refused."""
-        path = request.url.path
-        if request.method == "POST" and (path.startswith("/v3/") or path == "/api/v1/messages"):
-            services.metrics.refused.labels(str(exc.status)).inc()
-        body = exc.whatsmate_body() if whatsmate_surface(request) else exc.native_body()
-        return JSON(body, status_code=exc.status, headers=exc.headers)
-
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return refused(request, exc)
-
-    def internal_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSON(
-            {
-                "error_message": "Internal error; nothing was accepted. Please retry.",
-                "error": {"code": "internal_error", "message": "Internal error"},
-            },
-            status_code=500,
-        )
-
-    async def database_error(request: Request, exc: Exception) -> Response:
-        """Errors of the database layer that reached no route's handler: an outage is a 503
-        (never a 500), anything else a 500 as below."""
-        unavailable = database_unavailable(exc, via_database=not isinstance(exc, OSError))
-        if unavailable is not None:
-            return refused(request, unavailable)
-        return internal_error(request, exc)
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        unavailable = database_unavailable(exc)
-        if unavailable is not None:
-            return refused(request, unavailable)
-        return internal_error(request, exc)
-
     server = services.settings.server
     body_deadline = Middleware(
         BodyDeadline,
@@ -365,30 +331,8 @@ def create_app(services: Services) -> Starlette:
     )
     app = Starlette(
         middleware=[body_deadline],
-        routes=[
-            *whatsmate.routes,
-            *whatsmate_v1.routes,
-            *messages.routes,
-            *admin.routes,
-            *onboarding.routes,
-            *console.routes,
-            *webhooks.routes,
-            *media.routes,
-            *health.routes,
-            *docs.routes,
-        ],
+        routes=mounts(SURFACES, all_routes()),
         lifespan=lifespan,
-        exception_handlers={
-            HTTPException: http_error,
-            ApiError: api_error,
-            # Handled here rather than by the catch-all below, which also re-raises the error
-            # (the server then logs it and drops the connection): a database outage must be a
-            # plain 503.
-            SQLAlchemyError: database_error,
-            sqlite3.Error: database_error,
-            OSError: database_error,
-            Exception: server_error,
-        },
     )
     app.state.services = services
     return app

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app import clients
 from app.db import transaction
@@ -29,14 +28,14 @@ from app.routes.bodies import (
 from app.routes.common import (
     JSON,
     instance_number,
-    native_error,
     parse_json_object,
     read_body,
-    require_admin,
     services,
 )
+from app.routes.surface import endpoint
+from app.routes.surfaces import ADMIN
 from app.telegram.port import MEDIA_KINDS, NotLoggedIn
-from app.telegram.sandbox import FAULT_ERRORS, InboundPerson, SandboxInputError, SandboxTelegram
+from app.telegram.sandbox import FAULT_ERRORS, InboundPerson, SandboxTelegram
 from app.timestamps import iso_or_none
 from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
@@ -44,21 +43,6 @@ from outbound.validation import normalize_number
 Handler = Callable[[Request], Awaitable[Response]]
 
 ADMIN_BODY_LIMIT = 16 * 1024 * 1024
-
-
-def admin(handler: Handler) -> Handler:
-    """Bearer auth and one error shape for every admin endpoint."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            await require_admin(request)
-            return await handler(request)
-        except ApiError as exc:
-            return native_error(exc)
-        except SandboxInputError as exc:
-            return native_error(ApiError("invalid_field", str(exc)))
-
-    return wrapped
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -92,7 +76,6 @@ def _expiry(raw: str | None) -> datetime | None:
     return value
 
 
-@admin
 async def create_client(request: Request) -> Response:
     svc = services(request)
     data = parse_body(NewClient, await _json(request))
@@ -106,7 +89,6 @@ async def create_client(request: Request) -> Response:
     return JSON({**view.as_dict(now), "client_secret": secret}, status_code=201)
 
 
-@admin
 async def list_clients(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
@@ -115,7 +97,6 @@ async def list_clients(request: Request) -> Response:
     return JSON({"data": [v.as_dict(now) for v in views]})
 
 
-@admin
 async def client_action(request: Request) -> Response:
     svc = services(request)
     client_id = request.path_params["client_id"]
@@ -187,7 +168,6 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
     }
 
 
-@admin
 async def list_instances(request: Request) -> Response:
     svc = services(request)
     async with svc.read_factory() as session:
@@ -195,7 +175,6 @@ async def list_instances(request: Request) -> Response:
     return JSON({"data": [await instance_view(request, r) for r in rows]})
 
 
-@admin
 async def get_instance(request: Request) -> Response:
     svc = services(request)
     async with svc.read_factory() as session:
@@ -272,7 +251,6 @@ class NewLogin(Body):
     location: Text255 | None = None
 
 
-@admin
 async def sandbox_inbound(request: Request) -> Response:
     sandbox = _sandbox(request)
     data = parse_body(Inbound, await _json(request))
@@ -295,7 +273,6 @@ async def sandbox_inbound(request: Request) -> Response:
     return JSON({"message_id": message_id, "handled": handled})
 
 
-@admin
 async def sandbox_sent(request: Request) -> Response:
     sandbox = _sandbox(request)
     number = request.query_params.get("number")
@@ -303,7 +280,6 @@ async def sandbox_sent(request: Request) -> Response:
     return JSON({"data": rows})
 
 
-@admin
 async def sandbox_read(request: Request) -> Response:
     sandbox = _sandbox(request)
     data = parse_body(ReadMark, await _json(request))
@@ -313,7 +289,6 @@ async def sandbox_read(request: Request) -> Response:
     return JSON({"number": number, "max_message_id": data.max_message_id, "handled": handled})
 
 
-@admin
 async def sandbox_groups(request: Request) -> Response:
     sandbox = _sandbox(request)
     data = parse_body(NewGroup, await _json(request))
@@ -326,7 +301,6 @@ async def sandbox_groups(request: Request) -> Response:
     return JSON({"chat_id": chat_id, "group_name": name, "group_admin": admin_number})
 
 
-@admin
 async def sandbox_faults(request: Request) -> Response:
     sandbox = _sandbox(request)
     data = parse_body(Fault, await _json(request))
@@ -343,7 +317,6 @@ def _text_or(value: str | None, default: str) -> str:
     return (value or "").strip() or default
 
 
-@admin
 async def sandbox_new_login(request: Request) -> Response:
     sandbox = _sandbox(request)
     # The body is optional (both fields have defaults).
@@ -360,15 +333,15 @@ async def sandbox_new_login(request: Request) -> Response:
 
 
 routes = [
-    Route("/admin/clients", create_client, methods=["POST"]),
-    Route("/admin/clients", list_clients, methods=["GET"]),
-    Route("/admin/clients/{client_id:str}/{action:str}", client_action, methods=["POST"]),
-    Route("/admin/instances", list_instances, methods=["GET"]),
-    Route("/admin/instances/{n:str}", get_instance, methods=["GET"]),
-    Route("/admin/sandbox/{n:str}/inbound", sandbox_inbound, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/sent", sandbox_sent, methods=["GET"]),
-    Route("/admin/sandbox/{n:str}/read", sandbox_read, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/groups", sandbox_groups, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/faults", sandbox_faults, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/new-login", sandbox_new_login, methods=["POST"]),
+    endpoint(ADMIN, "/admin/clients", create_client, methods=["POST"]),
+    endpoint(ADMIN, "/admin/clients", list_clients),
+    endpoint(ADMIN, "/admin/clients/{client_id:str}/{action:str}", client_action, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances", list_instances),
+    endpoint(ADMIN, "/admin/instances/{n:str}", get_instance),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/inbound", sandbox_inbound, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/sent", sandbox_sent),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/read", sandbox_read, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/groups", sandbox_groups, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/faults", sandbox_faults, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/new-login", sandbox_new_login, methods=["POST"]),
 ]

@@ -27,14 +27,6 @@ def services(request: Request) -> Services:
     return found
 
 
-def whatsmate_error(exc: ApiError) -> JSON:
-    return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)
-
-
-def native_error(exc: ApiError) -> JSON:
-    return JSON(exc.native_body(), status_code=exc.status, headers=exc.headers)
-
-
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to exceed `max_bytes`."""
     declared = request.headers.get("content-length")

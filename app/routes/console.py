@@ -18,21 +18,20 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from app import console_auth, lockout
 from app.client_address import request_origin
 from app.db import transaction
 from app.errors import ApiError
-from app.routes.admin import admin
 from app.routes.common import (
     JSON,
-    native_error,
     parse_json_object,
     read_body,
     services,
 )
 from app.routes.messages import message_page, recipient_page
+from app.routes.surface import endpoint
+from app.routes.surfaces import ADMIN, CONSOLE, ROOT, console_session
 from app.timestamps import iso
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -57,16 +56,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _errors(handler: Handler) -> Handler:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return native_error(exc)
-
-    return wrapped
-
-
 # --- the page -------------------------------------------------------------------------------
 
 
@@ -87,7 +76,7 @@ async def asset(request: Request) -> Response:
     name = request.path_params["name"]
     media_type = ASSETS.get(name)
     if media_type is None:
-        return native_error(ApiError("not_found", f"No console file {name!r}"))
+        raise ApiError("not_found", f"No console file {name!r}")
     return FileResponse(STATIC_DIR / name, media_type=media_type, headers=SECURITY_HEADERS)
 
 
@@ -138,7 +127,6 @@ WRONG_TOKEN = (
 )
 
 
-@_errors
 async def sign_in(request: Request) -> Response:
     svc = services(request)
     origin = request_origin(request, svc.settings.server)
@@ -159,34 +147,19 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-@_errors
 async def session_info(request: Request) -> Response:
     """The current session's CSRF token and expiry (a reloaded page needs the token again)."""
-    svc = services(request)
-    session = await console_auth.current_session(
-        svc.admin_token,
-        request.cookies.get(console_auth.SESSION_COOKIE),
-        svc.clock(),
-        svc.read_factory,
-    )
+    session = console_session(request)
     if session is None:
         raise ApiError("unauthorized", "Not signed in to the console")
     return JSON(_session_body(session))
 
 
-@_errors
 async def sign_out(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
-    session = await console_auth.current_session(
-        svc.admin_token, request.cookies.get(console_auth.SESSION_COOKIE), now, svc.read_factory
-    )
+    session = console_session(request)
     if session is not None:
-        given = request.headers.get(console_auth.CSRF_HEADER)
-        if not console_auth.csrf_matches(session, given):
-            raise ApiError(
-                "csrf", f"The {console_auth.CSRF_HEADER} header is missing or does not match"
-            )
         async with transaction(svc.factory) as db:
             await console_auth.record_sign_out(db, session, now)
     response = JSON({"signed_in": False})
@@ -198,7 +171,6 @@ async def sign_out(request: Request) -> Response:
 # --- read views for the console -------------------------------------------------------------
 
 
-@admin
 async def admin_recipients(request: Request) -> Response:
     """GET /admin/recipients?status=&instance=&limit=: as /api/v1/recipients."""
     svc = services(request)
@@ -207,7 +179,6 @@ async def admin_recipients(request: Request) -> Response:
     return JSON(page_)
 
 
-@admin
 async def admin_messages(request: Request) -> Response:
     """GET /admin/messages?status=&after=&limit=&order=: every client's messages.
 
@@ -225,12 +196,14 @@ async def admin_messages(request: Request) -> Response:
 
 
 routes = [
-    Route("/admin", to_console, methods=["GET"]),
-    Route("/admin/", page, methods=["GET"]),
-    Route("/admin/static/{name:str}", asset, methods=["GET"]),
-    Route("/admin/session", sign_in, methods=["POST"]),
-    Route("/admin/session", session_info, methods=["GET"]),
-    Route("/admin/session", sign_out, methods=["DELETE"]),
-    Route("/admin/recipients", admin_recipients, methods=["GET"]),
-    Route("/admin/messages", admin_messages, methods=["GET"]),
+    endpoint(CONSOLE, "/admin/", page, public=True),
+    endpoint(CONSOLE, "/admin/static/{name:str}", asset, public=True),
+    endpoint(CONSOLE, "/admin/session", sign_in, methods=["POST"], public=True),
+    endpoint(CONSOLE, "/admin/session", session_info),
+    endpoint(CONSOLE, "/admin/session", sign_out, methods=["DELETE"]),
+    # Admin API endpoints, for the console's views.
+    endpoint(ADMIN, "/admin/recipients", admin_recipients),
+    endpoint(ADMIN, "/admin/messages", admin_messages),
+    # "/admin" itself is no path under the /admin mounts: the root surface sends it on.
+    endpoint(ROOT, "/admin", to_console, public=True),
 ]

@@ -16,12 +16,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from app.errors import DATABASE_PROBLEMS, STATUS_BY_CODE
 from app.instances import STATUSES
 from app.routes.common import JSON, services
 from app.routes.messages import MESSAGE_STATUSES
+from app.routes.surface import endpoint
+from app.routes.surfaces import ROOT
 from app.routes.whatsmate import max_body_bytes
 from app.settings import LimitsSettings, Settings
 from app.telegram.port import MEDIA_KINDS
@@ -1801,6 +1802,6 @@ async def docs(request: Request) -> Response:
 
 
 routes = [
-    Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
+    endpoint(ROOT, "/openapi.json", openapi),
+    endpoint(ROOT, "/docs", docs),
 ]

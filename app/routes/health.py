@@ -7,13 +7,14 @@ from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app.db import check_ready
 from app.errors import DatabaseUnavailable
 from app.instances import STATUSES
 from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
 from app.routes.common import JSON, services
+from app.routes.surface import endpoint
+from app.routes.surfaces import ROOT
 
 
 async def healthz(request: Request) -> Response:
@@ -103,7 +104,7 @@ async def metrics(request: Request) -> Response:
 
 
 routes = [
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/readyz", readyz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
+    endpoint(ROOT, "/healthz", healthz),
+    endpoint(ROOT, "/readyz", readyz),
+    endpoint(ROOT, "/metrics", metrics),
 ]

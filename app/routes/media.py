@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app.errors import ApiError
 from app.media_links import LinkError
 from app.models import MediaBlob, table_of
-from app.routes.common import native_error, services
+from app.routes.common import services
+from app.routes.surface import endpoint
+from app.routes.surfaces import MEDIA
 
 B = table_of(MediaBlob)
 _SEL_BLOB = select(B.c.data, B.c.mime_type)
@@ -23,11 +24,11 @@ async def get_media(request: Request) -> Response:
     try:
         svc.media_links.check(media_id, params.get("exp"), params.get("sig"))
     except LinkError as exc:
-        return native_error(ApiError("forbidden", str(exc)))
+        raise ApiError("forbidden", str(exc)) from exc
     async with svc.read_factory() as session:
         row = (await session.execute(_SEL_BLOB.where(B.c.id == media_id))).first()
     if row is None:
-        return native_error(ApiError("not_found", "This medium is no longer stored"))
+        raise ApiError("not_found", "This medium is no longer stored")
     return Response(
         bytes(row.data),
         media_type=row.mime_type or "application/octet-stream",
@@ -39,4 +40,4 @@ async def get_media(request: Request) -> Response:
     )
 
 
-routes = [Route("/media/{id:str}", get_media, methods=["GET"])]
+routes = [endpoint(MEDIA, "/media/{id:str}", get_media)]

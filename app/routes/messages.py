@@ -13,7 +13,6 @@ from sqlmodel import col
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import Message as Message_
 
 from app.db import transaction
@@ -21,15 +20,10 @@ from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
 from app.recipients import recipient_data, unregister_number
-from app.routes.common import (
-    JSON,
-    int_param,
-    native_error,
-    parse_json_object,
-    read_body,
-    services,
-)
-from app.routes.whatsmate import credentials, max_body_bytes
+from app.routes.common import JSON, int_param, parse_json_object, read_body, services
+from app.routes.surface import endpoint
+from app.routes.surfaces import NATIVE, client_id, credentials
+from app.routes.whatsmate import max_body_bytes
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
 from outbound.accept import request_fingerprint
@@ -63,45 +57,35 @@ def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _client(request: Request) -> str:
-    return await services(request).enqueuer.authenticate(credentials(request))
-
-
 async def create_message(request: Request) -> Response:
     svc = services(request)
-    try:
-        creds = credentials(request)
-        client_id = await svc.enqueuer.authenticate(creds)
-        limit = max_body_bytes(svc.settings.limits.largest_media_bytes)
-        content_type = request.headers.get("content-type", "")
-        upload: tuple[bytes, str | None] | None = None
-        if content_type.startswith("multipart/form-data"):
-            data, upload, fingerprint = await _multipart(request, limit)
-        else:
-            body = await read_body(request, limit)
-            fingerprint = request_fingerprint(request.url.path, body)
-            data = parse_json_object(body)
-        replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
-        if replayed is not None:
-            return JSON(replayed[1], status_code=replayed[0])
-        if upload is not None or data.get("media") is not None:
-            # Media are decoded and checked (a picture fully): not on the event loop.
-            send_request = await asyncio.to_thread(
-                native_request, data, svc.settings.limits, upload
-            )
-        else:
-            send_request = native_request(data, svc.settings.limits, upload)
-        svc.enqueuer.check_instance(send_request.instance)
-        status, answer = await svc.enqueuer.enqueue(
-            client_id,
-            send_request,
-            idempotency_key=creds.idempotency_key,
-            fingerprint=fingerprint,
-            render=lambda m: (202, render_message(m)),
-        )
-    except ApiError as exc:
-        svc.metrics.refused.labels(str(exc.status)).inc()
-        return native_error(exc)
+    creds = credentials(request)
+    client = client_id(request)
+    limit = max_body_bytes(svc.settings.limits.largest_media_bytes)
+    content_type = request.headers.get("content-type", "")
+    upload: tuple[bytes, str | None] | None = None
+    if content_type.startswith("multipart/form-data"):
+        data, upload, fingerprint = await _multipart(request, limit)
+    else:
+        body = await read_body(request, limit)
+        fingerprint = request_fingerprint(request.url.path, body)
+        data = parse_json_object(body)
+    replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
+    if replayed is not None:
+        return JSON(replayed[1], status_code=replayed[0])
+    if upload is not None or data.get("media") is not None:
+        # Media are decoded and checked (a picture fully): not on the event loop.
+        send_request = await asyncio.to_thread(native_request, data, svc.settings.limits, upload)
+    else:
+        send_request = native_request(data, svc.settings.limits, upload)
+    svc.enqueuer.check_instance(send_request.instance)
+    status, answer = await svc.enqueuer.enqueue(
+        client,
+        send_request,
+        idempotency_key=creds.idempotency_key,
+        fingerprint=fingerprint,
+        render=lambda m: (202, render_message(m)),
+    )
     svc.metrics.accepted.labels(send_request.kind).inc()
     return JSON(answer, status_code=status)
 
@@ -170,15 +154,11 @@ def bounded(request: Request, limit: int) -> Request:
 
 async def get_message(request: Request) -> Response:
     svc = services(request)
-    try:
-        client_id = await _client(request)
-        async with svc.read_factory() as session:
-            message_id = request.path_params["id"]
-            row = await session.get(Message, message_id) if is_message_id(message_id) else None
-        if row is None or row.client_id != client_id:
-            raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
-    except ApiError as exc:
-        return native_error(exc)
+    async with svc.read_factory() as session:
+        message_id = request.path_params["id"]
+        row = await session.get(Message, message_id) if is_message_id(message_id) else None
+    if row is None or row.client_id != client_id(request):
+        raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
     return JSON(render_message(row))
 
 
@@ -243,12 +223,8 @@ async def message_page(
 
 async def list_messages(request: Request) -> Response:
     svc = services(request)
-    try:
-        client_id = await _client(request)
-        async with svc.read_factory() as session:
-            page = await message_page(session, request.query_params, client_id)
-    except ApiError as exc:
-        return native_error(exc)
+    async with svc.read_factory() as session:
+        page = await message_page(session, request.query_params, client_id(request))
     return JSON(page)
 
 
@@ -270,49 +246,37 @@ async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> di
 
 async def list_recipients(request: Request) -> Response:
     svc = services(request)
-    try:
-        await _client(request)
-        async with svc.read_factory() as session:
-            page = await recipient_page(session, request.query_params)
-    except ApiError as exc:
-        return native_error(exc)
+    async with svc.read_factory() as session:
+        page = await recipient_page(session, request.query_params)
     return JSON(page)
 
 
 async def delete_recipient(request: Request) -> Response:
     svc = services(request)
-    try:
-        await _client(request)
-        number = normalize_number(request.path_params["number"])
-        instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
-        now = svc.clock()
-        async with transaction(svc.factory) as session:
-            if not await unregister_number(session, number, now, "removed_by_api", instance):
-                raise ApiError("not_found", f"{number} is not a registered recipient")
-    except ApiError as exc:
-        return native_error(exc)
+    number = normalize_number(request.path_params["number"])
+    instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
+    now = svc.clock()
+    async with transaction(svc.factory) as session:
+        if not await unregister_number(session, number, now, "removed_by_api", instance):
+            raise ApiError("not_found", f"{number} is not a registered recipient")
     return JSON({"number": number, "status": "unregistered"})
 
 
 async def events(request: Request) -> Response:
     svc = services(request)
-    try:
-        await _client(request)
-        after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
-        limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
-        async with svc.read_factory() as session:
-            rows = await list_events(session, after=after, limit=limit)
-    except ApiError as exc:
-        return native_error(exc)
+    after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
+    limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
+    async with svc.read_factory() as session:
+        rows = await list_events(session, after=after, limit=limit)
     data = [render_event(r, svc.media_links.url) for r in rows]
     return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})
 
 
 routes = [
-    Route("/api/v1/messages", create_message, methods=["POST"]),
-    Route("/api/v1/messages", list_messages, methods=["GET"]),
-    Route("/api/v1/messages/{id:str}", get_message, methods=["GET"]),
-    Route("/api/v1/recipients", list_recipients, methods=["GET"]),
-    Route("/api/v1/recipients/{number:str}", delete_recipient, methods=["DELETE"]),
-    Route("/api/v1/events", events, methods=["GET"]),
+    endpoint(NATIVE, "/api/v1/messages", create_message, methods=["POST"], sends=True),
+    endpoint(NATIVE, "/api/v1/messages", list_messages),
+    endpoint(NATIVE, "/api/v1/messages/{id:str}", get_message),
+    endpoint(NATIVE, "/api/v1/recipients", list_recipients),
+    endpoint(NATIVE, "/api/v1/recipients/{number:str}", delete_recipient, methods=["DELETE"]),
+    endpoint(NATIVE, "/api/v1/events", events),
 ]

@@ -8,13 +8,14 @@ from typing import Annotated
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app.errors import ApiError
 from app.models import Instance
-from app.routes.admin import _instance_number, _json, _sandbox, admin
+from app.routes.admin import _instance_number, _json, _sandbox
 from app.routes.bodies import Body, parse_body
 from app.routes.common import JSON, read_body, services
+from app.routes.surface import endpoint
+from app.routes.surfaces import ADMIN
 from app.telegram.port import SpamBotUnclear
 from app.telegram.spambot import classify
 from outbound.onboarding import qr_png
@@ -77,14 +78,12 @@ def _required(value: str | None, key: str) -> str:
     return value
 
 
-@admin
 async def start_login(request: Request) -> Response:
     number = await _owned_instance(request)
     phone = _required(parse_body(PhoneLogin, await _json(request)).phone, "phone")
     return JSON(await services(request).onboarding.start_code(number, phone))
 
 
-@admin
 async def submit_code(request: Request) -> Response:
     number = await _owned_instance(request)
     raw = parse_body(LoginCode, await _json(request)).code
@@ -92,7 +91,6 @@ async def submit_code(request: Request) -> Response:
     return JSON(await services(request).onboarding.submit_code(number, code))
 
 
-@admin
 async def submit_password(request: Request) -> Response:
     number = await _owned_instance(request)
     # The password is passed on and forgotten: never logged, never stored.
@@ -100,19 +98,16 @@ async def submit_password(request: Request) -> Response:
     return JSON(await services(request).onboarding.submit_password(number, password))
 
 
-@admin
 async def start_qr(request: Request) -> Response:
     number = await _owned_instance(request)
     return JSON(await services(request).onboarding.start_qr(number))
 
 
-@admin
 async def login_state(request: Request) -> Response:
     number = await _known_instance(request)
     return JSON(services(request).onboarding.state(number))
 
 
-@admin
 async def login_qr_png(request: Request) -> Response:
     number = await _known_instance(request)
     url = services(request).onboarding.qr_url(number)
@@ -121,14 +116,12 @@ async def login_qr_png(request: Request) -> Response:
     return Response(qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@admin
 async def logout(request: Request) -> Response:
     number = await _owned_instance(request)
     await services(request).onboarding.logout(number)
     return JSON({"status": "logged_out", "instance": number})
 
 
-@admin
 async def put_profile(request: Request) -> Response:
     number = await _owned_instance(request)
     data = parse_body(ProfileNames, await _json(request))
@@ -141,7 +134,6 @@ async def put_profile(request: Request) -> Response:
     return JSON(await svc.profiles.view(number, conf.profile if conf else None))
 
 
-@admin
 async def put_photo(request: Request) -> Response:
     number = await _owned_instance(request)
     body = await read_body(request, MAX_PHOTO_INPUT_BYTES)
@@ -151,7 +143,6 @@ async def put_photo(request: Request) -> Response:
     return JSON({"photo_url": view["photo_url"], "width": photo.width, "height": photo.height})
 
 
-@admin
 async def get_photo(request: Request) -> Response:
     number = await _known_instance(request)
     data = await services(request).profiles.photo(number)
@@ -174,13 +165,11 @@ def _session_hash(request: Request) -> int:
     return int(raw)
 
 
-@admin
 async def list_sessions(request: Request) -> Response:
     number = await _owned_instance(request)
     return JSON({"data": await services(request).sessions.list(number)})
 
 
-@admin
 async def end_session(request: Request) -> Response:
     number = await _owned_instance(request)
     hash_ = _session_hash(request)
@@ -188,14 +177,12 @@ async def end_session(request: Request) -> Response:
     return JSON({"hash": str(hash_), "ended": True})
 
 
-@admin
 async def check_standing(request: Request) -> Response:
     """Ask @SpamBot whether the account is limited (outbound/health.py sets the status)."""
     number = await _owned_instance(request)
     return JSON((await services(request).health.check(number)).as_dict())
 
 
-@admin
 async def sandbox_spambot(request: Request) -> Response:
     sandbox = _sandbox(request)
     reply = parse_body(SpamBotReply, await _json(request)).reply
@@ -207,7 +194,6 @@ async def sandbox_spambot(request: Request) -> Response:
     return JSON({"reply": text, "condition": condition})
 
 
-@admin
 async def sandbox_scan(request: Request) -> Response:
     sandbox = _sandbox(request)
     if not sandbox.scan():
@@ -220,19 +206,21 @@ async def sandbox_scan(request: Request) -> Response:
 
 
 routes = [
-    Route("/admin/instances/{n:str}/login", start_login, methods=["POST"]),
-    Route("/admin/instances/{n:str}/login", login_state, methods=["GET"]),
-    Route("/admin/instances/{n:str}/login/code", submit_code, methods=["POST"]),
-    Route("/admin/instances/{n:str}/login/password", submit_password, methods=["POST"]),
-    Route("/admin/instances/{n:str}/login/qr", start_qr, methods=["POST"]),
-    Route("/admin/instances/{n:str}/login/qr.png", login_qr_png, methods=["GET"]),
-    Route("/admin/instances/{n:str}/logout", logout, methods=["POST"]),
-    Route("/admin/instances/{n:str}/profile", put_profile, methods=["PUT"]),
-    Route("/admin/instances/{n:str}/profile/photo", put_photo, methods=["PUT"]),
-    Route("/admin/instances/{n:str}/profile/photo", get_photo, methods=["GET"]),
-    Route("/admin/instances/{n:str}/sessions", list_sessions, methods=["GET"]),
-    Route("/admin/instances/{n:str}/sessions/{hash:str}", end_session, methods=["DELETE"]),
-    Route("/admin/instances/{n:str}/check", check_standing, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
-    Route("/admin/sandbox/{n:str}/spambot", sandbox_spambot, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login", start_login, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login", login_state),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login/code", submit_code, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login/password", submit_password, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login/qr", start_qr, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/login/qr.png", login_qr_png),
+    endpoint(ADMIN, "/admin/instances/{n:str}/logout", logout, methods=["POST"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/profile", put_profile, methods=["PUT"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/profile/photo", put_photo, methods=["PUT"]),
+    endpoint(ADMIN, "/admin/instances/{n:str}/profile/photo", get_photo),
+    endpoint(ADMIN, "/admin/instances/{n:str}/sessions", list_sessions),
+    endpoint(
+        ADMIN, "/admin/instances/{n:str}/sessions/{hash:str}", end_session, methods=["DELETE"]
+    ),
+    endpoint(ADMIN, "/admin/instances/{n:str}/check", check_standing, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
+    endpoint(ADMIN, "/admin/sandbox/{n:str}/spambot", sandbox_spambot, methods=["POST"]),
 ]

@@ -11,13 +11,14 @@ from sqlalchemy import select, update
 from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app.db import transaction
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
-from app.routes.admin import admin, read_json_object
+from app.routes.admin import read_json_object
 from app.routes.common import JSON, ascii_int, int_param, services
+from app.routes.surface import endpoint
+from app.routes.surfaces import ADMIN
 from app.sealing import SealError
 from app.services import Services
 from app.timestamps import iso_or_none
@@ -84,7 +85,6 @@ def _missing(endpoint_id: str) -> ApiError:
     return ApiError("not_found", f"No webhook endpoint with id {endpoint_id!r}")
 
 
-@admin
 async def create_webhook(request: Request) -> Response:
     svc = services(request)
     data = await read_json_object(request)
@@ -112,7 +112,6 @@ async def create_webhook(request: Request) -> Response:
     return JSON({**endpoint_view(endpoint, now), "secret": secret, "token": token}, status_code=201)
 
 
-@admin
 async def list_webhooks(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
@@ -124,7 +123,6 @@ async def list_webhooks(request: Request) -> Response:
     return JSON({"data": views})
 
 
-@admin
 async def get_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
@@ -156,7 +154,6 @@ async def get_webhook(request: Request) -> Response:
     return JSON(view)
 
 
-@admin
 async def update_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
@@ -194,7 +191,6 @@ async def update_webhook(request: Request) -> Response:
     return JSON(endpoint_view(endpoint, now, counts))
 
 
-@admin
 async def remove_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
@@ -206,7 +202,6 @@ async def remove_webhook(request: Request) -> Response:
     return JSON({"id": endpoint_id, "deleted": True})
 
 
-@admin
 async def rotate_webhook_secret(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
@@ -225,7 +220,6 @@ async def rotate_webhook_secret(request: Request) -> Response:
     )
 
 
-@admin
 async def test_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
@@ -310,7 +304,6 @@ async def _attempts_of(session: Any, ids: list[int]) -> dict[int, list[DeliveryA
     return found
 
 
-@admin
 async def list_deliveries(request: Request) -> Response:
     """Newest first; `before` (a delivery id) pages back; `status` filters."""
     svc = services(request)
@@ -338,7 +331,6 @@ async def list_deliveries(request: Request) -> Response:
     return JSON({"data": data, "next_before": data[-1]["id"] if data and more else None})
 
 
-@admin
 async def replay_delivery(request: Request) -> Response:
     svc = services(request)
     raw = str(request.path_params["id"])
@@ -374,13 +366,15 @@ async def replay_delivery(request: Request) -> Response:
 
 
 routes = [
-    Route("/admin/webhooks", create_webhook, methods=["POST"]),
-    Route("/admin/webhooks", list_webhooks, methods=["GET"]),
-    Route("/admin/webhooks/{id:str}", get_webhook, methods=["GET"]),
-    Route("/admin/webhooks/{id:str}", update_webhook, methods=["PATCH"]),
-    Route("/admin/webhooks/{id:str}", remove_webhook, methods=["DELETE"]),
-    Route("/admin/webhooks/{id:str}/rotate-secret", rotate_webhook_secret, methods=["POST"]),
-    Route("/admin/webhooks/{id:str}/deliveries", list_deliveries, methods=["GET"]),
-    Route("/admin/webhooks/{id:str}/test", test_webhook, methods=["POST"]),
-    Route("/admin/deliveries/{id:str}/replay", replay_delivery, methods=["POST"]),
+    endpoint(ADMIN, "/admin/webhooks", create_webhook, methods=["POST"]),
+    endpoint(ADMIN, "/admin/webhooks", list_webhooks),
+    endpoint(ADMIN, "/admin/webhooks/{id:str}", get_webhook),
+    endpoint(ADMIN, "/admin/webhooks/{id:str}", update_webhook, methods=["PATCH"]),
+    endpoint(ADMIN, "/admin/webhooks/{id:str}", remove_webhook, methods=["DELETE"]),
+    endpoint(
+        ADMIN, "/admin/webhooks/{id:str}/rotate-secret", rotate_webhook_secret, methods=["POST"]
+    ),
+    endpoint(ADMIN, "/admin/webhooks/{id:str}/deliveries", list_deliveries),
+    endpoint(ADMIN, "/admin/webhooks/{id:str}/test", test_webhook, methods=["POST"]),
+    endpoint(ADMIN, "/admin/deliveries/{id:str}/replay", replay_delivery, methods=["POST"]),
 ]

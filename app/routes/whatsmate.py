@@ -13,19 +13,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from app.errors import ApiError
-from app.routes.common import (
-    JSON,
-    instance_number,
-    parse_json_object,
-    read_body,
-    services,
-    whatsmate_error,
-)
+from app.routes.common import JSON, instance_number, parse_json_object, read_body, services
+from app.routes.surface import endpoint
+from app.routes.surfaces import WHATSMATE, client_id, credentials
 from app.settings import LimitsSettings
-from outbound.accept import Answer, Credentials, ManyRenderer, SendRequest, request_fingerprint
+from outbound.accept import Answer, ManyRenderer, SendRequest, request_fingerprint
 from outbound.requests import parse_kind, whatsmate_request
 
 # JSON around the base64 text of the largest medium: field names, caption, filename.
@@ -39,14 +33,6 @@ def max_body_bytes(largest_media_bytes: int) -> int:
     return (largest_media_bytes + 2) // 3 * 4 + ENVELOPE_BYTES
 
 
-def credentials(request: Request) -> Credentials:
-    return Credentials(
-        client_id=request.headers.get("x-wm-client-id"),
-        secret=request.headers.get("x-wm-client-secret"),
-        idempotency_key=request.headers.get("idempotency-key") or None,
-    )
-
-
 async def accept_send(
     request: Request,
     *,
@@ -56,16 +42,17 @@ async def accept_send(
     extra_body_bytes: int = 0,
 ) -> Answer:
     """Queue what the request asks for and return the answer (or the first answer, for a
-    repeated Idempotency-Key); ApiError for every refusal. Counts accepted messages."""
+    repeated Idempotency-Key); ApiError for every refusal. Counts accepted messages. The
+    surface has authenticated the client."""
     svc = services(request)
     instance = instance_number(request.path_params["instance"])
     creds = credentials(request)
-    client_id = await svc.enqueuer.authenticate(creds)
+    client = client_id(request)
     svc.enqueuer.check_instance(instance)
     limit = max_body_bytes(svc.settings.limits.largest_media_bytes) + extra_body_bytes
     body = await read_body(request, limit)
     fingerprint = request_fingerprint(request.url.path, body)
-    replayed = await svc.enqueuer.replay(client_id, creds.idempotency_key, fingerprint)
+    replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
     data = parse_json_object(body)
@@ -75,7 +62,7 @@ async def accept_send(
     else:
         send_requests = build(instance, data, svc.settings.limits)
     answer = await svc.enqueuer.enqueue_all(
-        client_id,
+        client,
         send_requests,
         idempotency_key=creds.idempotency_key,
         fingerprint=fingerprint,
@@ -90,27 +77,24 @@ def _render(rows: Sequence[Mapping[str, Any]]) -> Answer:
 
 
 async def send(request: Request) -> Response:
-    svc = services(request)
     scope = request.path_params["scope"]
-    try:
-        if scope not in ("single", "group"):
-            raise ApiError("not_found", f"Unknown path segment {scope!r}: use single or group")
-        kind = parse_kind(request.path_params["kind"])
+    if scope not in ("single", "group"):
+        raise ApiError("not_found", f"Unknown path segment {scope!r}: use single or group")
+    kind = parse_kind(request.path_params["kind"])
 
-        def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
-            return [whatsmate_request(scope, kind, instance, data, limits)]
+    def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
+        return [whatsmate_request(scope, kind, instance, data, limits)]
 
-        status, answer = await accept_send(request, kind=kind, build=build, render=_render)
-    except ApiError as exc:
-        svc.metrics.refused.labels(str(exc.status)).inc()
-        return whatsmate_error(exc)
+    status, answer = await accept_send(request, kind=kind, build=build, render=_render)
     return JSON(answer, status_code=status)
 
 
 routes = [
-    Route(
+    endpoint(
+        WHATSMATE,
         "/v3/telegram/{scope:str}/{kind:str}/message/{instance:str}",
         send,
         methods=["POST"],
+        sends=True,
     ),
 ]

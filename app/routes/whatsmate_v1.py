@@ -18,7 +18,9 @@ from starlette.routing import Route
 from app.errors import ApiError
 from app.models import Instance
 from app.routes.common import JSON, instance_number, services
-from app.routes.whatsmate import accept_send, credentials
+from app.routes.surface import Handler, endpoint
+from app.routes.surfaces import WHATSMATE_V1, v1_body
+from app.routes.whatsmate import accept_send
 from app.settings import LimitsSettings
 from outbound.accept import Answer, SendRequest
 from outbound.requests import v1_requests
@@ -32,12 +34,6 @@ V1_KINDS = {"photo": "image", "document": "document", "audio": "audio"}
 BYTES_PER_NUMBER = 40
 
 
-def v1_error(exc: ApiError) -> JSON:
-    return JSON(
-        {"success": False, "status": exc.message}, status_code=exc.status, headers=exc.headers
-    )
-
-
 def _render_one(rows: Sequence[Mapping[str, Any]]) -> Answer:
     return 200, {"success": True, "status": "queued", "id": rows[0]["id"]}
 
@@ -49,28 +45,22 @@ def _render_batch(rows: Sequence[Mapping[str, Any]]) -> Answer:
 
 async def _send(request: Request, target: str, kind: str) -> Response:
     svc = services(request)
-    try:
-        if target not in TARGETS:
-            raise ApiError(
-                "not_found", f"Unknown path segment {target!r}: use {', '.join(TARGETS)}"
-            )
-        if target == "group" and kind != "text":
-            raise ApiError("not_found", "v1 group sends are text only: use the v3 group paths")
+    if target not in TARGETS:
+        raise ApiError("not_found", f"Unknown path segment {target!r}: use {', '.join(TARGETS)}")
+    if target == "group" and kind != "text":
+        raise ApiError("not_found", "v1 group sends are text only: use the v3 group paths")
 
-        def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
-            return v1_requests(target, kind, instance, data, limits)
+    def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
+        return v1_requests(target, kind, instance, data, limits)
 
-        batch = target == "batch"
-        status, answer = await accept_send(
-            request,
-            kind=kind,
-            build=build,
-            render=_render_batch if batch else _render_one,
-            extra_body_bytes=svc.settings.limits.max_recipients * BYTES_PER_NUMBER if batch else 0,
-        )
-    except ApiError as exc:
-        svc.metrics.refused.labels(str(exc.status)).inc()
-        return v1_error(exc)
+    batch = target == "batch"
+    status, answer = await accept_send(
+        request,
+        kind=kind,
+        build=build,
+        render=_render_batch if batch else _render_one,
+        extra_body_bytes=svc.settings.limits.max_recipients * BYTES_PER_NUMBER if batch else 0,
+    )
     return JSON(answer, status_code=status)
 
 
@@ -83,47 +73,40 @@ async def send_file(request: Request) -> Response:
     raw = request.path_params["kind"]
     if raw not in V1_KINDS:
         names = ", ".join(V1_KINDS)
-        return v1_error(ApiError("not_found", f"Unknown v1 file kind {raw!r}: use {names}"))
+        raise ApiError("not_found", f"Unknown v1 file kind {raw!r}: use {names}")
     return await _send(request, request.path_params["target"], V1_KINDS[raw])
 
 
 async def send_location(request: Request) -> Response:
     """Refused plainly, not with a bare 404: the path is WhatsMate's, the feature is missing.
-    Credentials are checked first, as on every other v1 path."""
-    svc = services(request)
-    try:
-        await svc.enqueuer.authenticate(credentials(request))
-        raise ApiError(
-            "bad_request",
-            "Location messages are not supported by this gateway yet; send the place as a "
-            "text (a maps link) with /v1/telegram/single/message/{instance}",
-        )
-    except ApiError as exc:
-        svc.metrics.refused.labels(str(exc.status)).inc()
-        return v1_error(exc)
+    Credentials are checked first (by the surface), as on every other v1 path."""
+    raise ApiError(
+        "bad_request",
+        "Location messages are not supported by this gateway yet; send the place as a "
+        "text (a maps link) with /v1/telegram/single/message/{instance}",
+    )
 
 
 async def status(request: Request) -> Response:
     """`{"status": "up"|"down", "instance": n}`: up while the instance is logged in and
     connected. Errors keep the `{"error_message"}` shape this endpoint has always had."""
     svc = services(request)
-    try:
-        await svc.enqueuer.authenticate(credentials(request))
-        number = instance_number(request.path_params["instance"])
-        svc.enqueuer.check_instance(number)
-        async with svc.read_factory() as session:
-            inst = await session.get(Instance, number)
-    except ApiError as exc:
-        return JSON(exc.whatsmate_body(), status_code=exc.status, headers=exc.headers)
+    number = instance_number(request.path_params["instance"])
+    svc.enqueuer.check_instance(number)
+    async with svc.read_factory() as session:
+        inst = await session.get(Instance, number)
     up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"
     return JSON({"status": "up" if up else "down", "instance": number})
 
 
+def _send_route(path: str, handler: Handler) -> Route:
+    """A v1 send: refusals in the v1 envelope (the status endpoint keeps `{"error_message"}`)."""
+    return endpoint(WHATSMATE_V1, path, handler, methods=["POST"], sends=True, error_body=v1_body)
+
+
 routes = [
-    Route("/v1/telegram/status/{instance:str}", status, methods=["GET"]),
-    Route("/v1/telegram/{target:str}/message/{instance:str}", send_text, methods=["POST"]),
-    Route("/v1/telegram/{target:str}/location/{instance:str}", send_location, methods=["POST"]),
-    Route(
-        "/v1/telegram/{target:str}/{kind:str}/binary/{instance:str}", send_file, methods=["POST"]
-    ),
+    endpoint(WHATSMATE_V1, "/v1/telegram/status/{instance:str}", status),
+    _send_route("/v1/telegram/{target:str}/message/{instance:str}", send_text),
+    _send_route("/v1/telegram/{target:str}/location/{instance:str}", send_location),
+    _send_route("/v1/telegram/{target:str}/{kind:str}/binary/{instance:str}", send_file),
 ]

@@ -1,0 +1,237 @@
+"""Surfaces: each part of the HTTP API is a Starlette `Mount` with its own auth and errors.
+
+A surface (WhatsMate v3, WhatsMate v1, the native `/api/v1`, admin, console, media, health and
+docs) decides two things for every request it serves:
+- who may call it: its `Auth` runs before the handler (a handler never calls auth itself), and
+  what it finds is left on `request.state` (`client_id` of an API client);
+- how a refusal looks: every `ApiError` a handler raises, a database outage, an unknown path or
+  a wrong method is answered in the surface's own error shape by the Mount's exception
+  handlers, so handlers hold no `try ... except ApiError`.
+
+Routes are declared with `endpoint()`, which keeps what the OpenAPI document needs beside the
+handler (`Endpoint` on the handler): the surface, whether it is public, and whether a refusal
+counts as a refused send.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
+
+from app.db import database_unavailable
+from app.errors import ApiError
+from app.routes.common import JSON, services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+# Checks the caller before the handler runs; raises ApiError to refuse.
+Auth = Callable[[Request], Awaitable[None]]
+# An ApiError as a JSON body, in a surface's shape.
+ErrorBody = Callable[[ApiError], dict[str, Any]]
+
+
+def whatsmate_body(exc: ApiError) -> dict[str, Any]:
+    return exc.whatsmate_body()
+
+
+def native_body(exc: ApiError) -> dict[str, Any]:
+    return exc.native_body()
+
+
+@dataclass(frozen=True)
+class Surface:
+    """One part of the API: its auth, its error shape, and where it is mounted.
+
+    `claims_all`: a request under `prefix` that none of the surface's routes matches is
+    answered here (404 or 405 in the surface's shape). A surface that shares its prefix with
+    another one (the console and admin both live under /admin; probes and docs at the root)
+    lets such a request fall through to the next surface instead.
+    """
+
+    name: str
+    prefix: str
+    error_body: ErrorBody
+    auth: Auth | None = None
+    claims_all: bool = True
+    # Refusals of these exception types, besides ApiError, in this surface's shape.
+    extra_errors: dict[type[Exception], Callable[[Exception], ApiError]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the route table knows of one operation besides its handler."""
+
+    surface: Surface
+    path: str
+    methods: tuple[str, ...]
+    handler: Handler
+    public: bool = False
+    # A send: its refusals count in tgw_requests_refused.
+    sends: bool = False
+    # The operation's own error shape, where it differs from its surface's.
+    error_body: ErrorBody | None = None
+
+
+def endpoint(
+    surface: Surface,
+    path: str,
+    handler: Handler,
+    *,
+    methods: Sequence[str] = ("GET",),
+    public: bool = False,
+    sends: bool = False,
+    error_body: ErrorBody | None = None,
+) -> Route:
+    """A route of `surface` at `path` (the full path, prefix included): the surface's auth
+    runs first unless `public`."""
+    if not path.startswith(surface.prefix):
+        raise ValueError(f"{path} is not under the {surface.name} surface's {surface.prefix}")
+    info = Endpoint(surface, path, tuple(methods), handler, public, sends, error_body)
+    auth = None if public else surface.auth
+
+    async def run(request: Request) -> Response:
+        if auth is not None:
+            await auth(request)
+        return await handler(request)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    run.endpoint = info  # type: ignore[attr-defined]
+    relative = path.removeprefix(surface.prefix) or "/"
+    return Route(relative, run, methods=list(methods), name=handler.__name__)
+
+
+def endpoint_of(route: BaseRoute) -> Endpoint | None:
+    """The `Endpoint` a route was declared with, if any."""
+    info = getattr(getattr(route, "endpoint", None), "endpoint", None)
+    return info if isinstance(info, Endpoint) else None
+
+
+def _endpoint_in(request: Request) -> Endpoint | None:
+    info = getattr(request.scope.get("endpoint"), "endpoint", None)
+    return info if isinstance(info, Endpoint) else None
+
+
+# --- answering refusals -------------------------------------------------------------------
+
+
+def _refusal(surface: Surface, request: Request, exc: ApiError) -> Response:
+    info = _endpoint_in(request)
+    if info is not None and info.sends:
+        services(request).metrics.refused.labels(str(exc.status)).inc()
+    shape = info.error_body if info is not None and info.error_body is not None else None
+    body = (shape or surface.error_body)(exc)
+    return JSON(body, status_code=exc.status, headers=exc.headers)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    """A 500 in a body every client can read: both the WhatsMate and the native shape."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSON(
+        {
+            "error_message": "Internal error; nothing was accepted. Please retry.",
+            "error": {"code": "internal_error", "message": "Internal error"},
+        },
+        status_code=500,
+    )
+
+
+def http_error(request: Request, exc: HTTPException) -> ApiError:
+    """Starlette's own 404 (no route) and 405 (wrong method) as the API's errors."""
+    if exc.status_code == 404:
+        return ApiError("not_found", f"No such endpoint: {request.method} {request.url.path}")
+    if exc.status_code == 405:
+        return ApiError(
+            "method_not_allowed",
+            f"Method {request.method} is not allowed on {request.url.path}",
+        )
+    return ApiError("bad_request", str(exc.detail))
+
+
+def exception_handlers(surface: Surface) -> dict[Any, Callable[[Request, Exception], Any]]:
+    """Every failure of a request, answered in `surface`'s shape; never a bare traceback."""
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _refusal(surface, request, exc)
+
+    async def starlette_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _refusal(surface, request, http_error(request, exc))
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # An outage is a 503 (never a 500); an OSError counts only when the database raised it.
+        unavailable = database_unavailable(exc, via_database=not isinstance(exc, OSError))
+        if unavailable is not None:
+            return _refusal(surface, request, unavailable)
+        return internal_error(request, exc)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        for kind, convert in surface.extra_errors.items():
+            if isinstance(exc, kind):
+                return _refusal(surface, request, convert(exc))
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            return _refusal(surface, request, unavailable)
+        return internal_error(request, exc)
+
+    return {
+        HTTPException: starlette_error,
+        ApiError: api_error,
+        SQLAlchemyError: database_error,
+        sqlite3.Error: database_error,
+        OSError: database_error,
+        Exception: unexpected,
+    }
+
+
+# --- mounting -------------------------------------------------------------------------------
+
+
+class SurfaceMount(Mount):
+    """A surface's routes under its prefix, with its exception handlers around them."""
+
+    def __init__(self, surface: Surface, routes: Sequence[BaseRoute]) -> None:
+        super().__init__(
+            surface.prefix,
+            routes=list(routes),
+            name=surface.name,
+            middleware=[Middleware(ExceptionMiddleware, handlers=exception_handlers(surface))],
+        )
+        self.surface = surface
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is Match.NONE or self.surface.claims_all:
+            return match, child
+        inner = {**scope, **child}
+        if any(route.matches(inner)[0] is not Match.NONE for route in self.routes):
+            return match, child
+        return Match.NONE, {}
+
+
+def mounts(surfaces: Sequence[Surface], routes: Sequence[BaseRoute]) -> list[SurfaceMount]:
+    """One Mount per surface, in the order given (a surface that lets unmatched requests fall
+    through must come before another one with the same prefix), each with its routes."""
+    by_surface: dict[str, list[BaseRoute]] = {s.name: [] for s in surfaces}
+    for route in routes:
+        info = endpoint_of(route)
+        if info is None or info.surface.name not in by_surface:
+            raise ValueError(f"route {getattr(route, 'path', route)!r} belongs to no surface")
+        by_surface[info.surface.name].append(route)
+    return [SurfaceMount(s, by_surface[s.name]) for s in surfaces]

@@ -1,0 +1,96 @@
+"""The gateway's surfaces, each with its auth and error shape (app/routes/surface.py).
+
+- whatsmate (/v3): the X-WM-CLIENT-ID and X-WM-CLIENT-SECRET headers; errors `{"error_message"}`.
+- whatsmate_v1 (/v1): the same auth; sends refuse in v1's `{"success": false, "status"}`, the
+  status endpoint and unknown paths in `{"error_message"}`.
+- native (/api/v1): the same auth; errors `{"error": {"code", "message"}}`.
+- console (/admin: the page, its files and the sign-in): the console's own cookie session.
+- admin (the rest of /admin): the Bearer admin token, or the console's cookie with its CSRF
+  token; native errors.
+- media (/media): the link's own signature, checked by the handler; native errors.
+- root (/healthz, /readyz, /metrics, /openapi.json, /docs, and every path no other surface
+  serves): no auth; native errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from app import console_auth
+from app.errors import ApiError
+from app.routes.common import require_admin, services
+from app.routes.surface import Surface, native_body, whatsmate_body
+from app.telegram.sandbox import SandboxInputError
+from outbound.accept import Credentials
+
+
+def credentials(request: Request) -> Credentials:
+    """The WhatsMate credential headers (and the Idempotency-Key, which travels with them)."""
+    return Credentials(
+        client_id=request.headers.get("x-wm-client-id"),
+        secret=request.headers.get("x-wm-client-secret"),
+        idempotency_key=request.headers.get("idempotency-key") or None,
+    )
+
+
+async def api_client(request: Request) -> None:
+    """An API client's credentials; its id is left in `request.state.client_id`."""
+    request.state.client_id = await services(request).enqueuer.authenticate(credentials(request))
+
+
+def client_id(request: Request) -> str:
+    """The authenticated API client of this request (set by `api_client`)."""
+    found: str = request.state.client_id
+    return found
+
+
+async def console_cookie(request: Request) -> None:
+    """The console's session, if its cookie holds a valid one (`console_session`); a request
+    that changes something with it must carry the session's X-CSRF-Token (403 `csrf`)."""
+    svc = services(request)
+    session = await console_auth.current_session(
+        svc.admin_token,
+        request.cookies.get(console_auth.SESSION_COOKIE),
+        svc.clock(),
+        svc.read_factory,
+    )
+    if session is not None and request.method not in ("GET", "HEAD"):
+        given = request.headers.get(console_auth.CSRF_HEADER)
+        if not console_auth.csrf_matches(session, given):
+            raise ApiError(
+                "csrf", f"The {console_auth.CSRF_HEADER} header is missing or does not match"
+            )
+    request.state.console_session = session
+
+
+def console_session(request: Request) -> console_auth.ConsoleSession | None:
+    """The console session `console_cookie` found (None: not signed in)."""
+    found: console_auth.ConsoleSession | None = request.state.console_session
+    return found
+
+
+def v1_body(exc: ApiError) -> dict[str, Any]:
+    """WhatsMate v1's envelope for a refused send."""
+    return {"success": False, "status": exc.message}
+
+
+def _sandbox_input(exc: Exception) -> ApiError:
+    return ApiError("invalid_field", str(exc))
+
+
+WHATSMATE = Surface("whatsmate", "/v3", whatsmate_body, auth=api_client)
+WHATSMATE_V1 = Surface("whatsmate_v1", "/v1", whatsmate_body, auth=api_client)
+NATIVE = Surface("native", "/api/v1", native_body, auth=api_client)
+# The console's page, files and sign-in; whatever else is under /admin is the admin API's.
+CONSOLE = Surface("console", "/admin", native_body, auth=console_cookie, claims_all=False)
+ADMIN = Surface(
+    "admin",
+    "/admin",
+    native_body,
+    auth=require_admin,
+    extra_errors={SandboxInputError: _sandbox_input},
+)
+MEDIA = Surface("media", "/media", native_body)
+ROOT = Surface("root", "", native_body)
