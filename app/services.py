@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import (
     SQLITE_LOCK_WAIT_S,
+    Database,
     SessionFactory,
     SqlRunner,
     WriteLock,
-    create_engine,
-    create_session_factory,
-    is_sqlite,
+    open_database,
 )
 from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
@@ -104,6 +103,9 @@ class Metrics:
 @dataclass
 class Services:
     settings: Settings
+    # Storage: the fields below (engine, factories, runners, write lock) are its parts, kept
+    # while the code that uses them moves to `database` itself.
+    database: Database
     engine: AsyncEngine
     factory: SessionFactory
     # Read-only work (auth, GET endpoints): on SQLite these never take the write lock.
@@ -127,8 +129,6 @@ class Services:
     run_workers: bool = True
     # How webhook hosts are resolved for the private-target check (tests swap it).
     resolve_host: Resolver = system_resolver
-    extra_engines: list[AsyncEngine] = field(default_factory=list)
-    extra_runners: list[SqlRunner] = field(default_factory=list)
     # Sealed Telegram sessions (None only when no secret_key was given: tests without Telethon).
     session_store: SessionStore | None = None
     telethon: TelethonConfig | None = None
@@ -158,11 +158,7 @@ class Services:
         await self.onboarding.close()
         for lease in self.leases.values():
             await lease.release()
-        for runner in [self.sql, *self.extra_runners]:
-            await asyncio.to_thread(runner.close)
-        await self.engine.dispose()
-        for engine in self.extra_engines:
-            await engine.dispose()
+        await self.database.close()
 
 
 def build_services(
@@ -184,67 +180,38 @@ def build_services(
     (tests, tools) under a key derived from the admin token, which then must not change.
     """
     webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
-    engine = create_engine(settings.database.url, sqlite_busy_timeout_s=sqlite_lock_wait_s)
-    # One writer at a time on a SQLite file: its writers in this process take turns in order.
-    write_lock = WriteLock(sqlite_lock_wait_s) if is_sqlite(settings.database.url) else None
     wakeup = Wakeup()
 
     def events_written() -> None:
         # A unit of work appended events and committed: the webhook worker looks now.
         wakeup.notify(WEBHOOK_TOPIC)
 
-    factory = create_session_factory(engine, write_lock, on_events=events_written)
-    # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
-    read_factory = factory
-    stamps = QueueClock(clock)
-    # Accepting API requests: a client waits for each commit, so these writes go first.
-    sql = SqlRunner(
-        engine,
-        write_lock,
-        urgent=True,
-        on_events=events_written,
-        busy_timeout_s=sqlite_lock_wait_s,
+    database = open_database(
+        settings.database.url, on_events=events_written, lock_wait_s=sqlite_lock_wait_s
     )
+    stamps = QueueClock(clock)
     services = Services(
         settings=settings,
-        engine=engine,
-        factory=factory,
+        database=database,
+        engine=database.engine,
+        factory=database.factory,
         wakeup=wakeup,
         clock=clock,
         stamps=stamps,
-        read_factory=read_factory,
-        sql=sql,
-        background_sql=sql,
-        enqueuer=Enqueuer(sql, read_factory, settings, wakeup, clock, stamps=stamps),
+        # Plain sessions only read; on SQLite they begin DEFERRED and never take the write lock.
+        read_factory=database.factory,
+        sql=database.urgent_sql,
+        background_sql=database.background_sql,
+        enqueuer=Enqueuer(
+            database.urgent_sql, database.factory, settings, wakeup, clock, stamps=stamps
+        ),
         admin_token=admin_token,
         secret_box=SecretBox.from_secret_key(webhook_key),
         media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
-        write_lock=write_lock,
+        write_lock=database.write_lock,
     )
-    sandbox_factory = factory
-    if is_sqlite(settings.database.url):
-        # Commits that need not wait for the disk (synchronous=NORMAL: still safe across a
-        # crash of the process, and made durable by the next FULL commit's fsync of the WAL):
-        # - the send worker's claims and outcomes: were one lost to a power cut, the message
-        #   would go again with its random_id, and Telegram answers RANDOM_ID_DUPLICATE;
-        # - the sandbox's simulated Telegram, which stands for a remote system.
-        # Accepting a message (the 200) always waits for the disk.
-        relaxed_engine = create_engine(
-            settings.database.url,
-            sqlite_synchronous="NORMAL",
-            sqlite_busy_timeout_s=sqlite_lock_wait_s,
-        )
-        services.extra_engines.append(relaxed_engine)
-        sandbox_factory = create_session_factory(relaxed_engine, write_lock, events_written)
-        services.background_sql = SqlRunner(
-            relaxed_engine,
-            write_lock,
-            synchronous="NORMAL",
-            on_events=events_written,
-            busy_timeout_s=sqlite_lock_wait_s,
-        )
-        services.extra_runners.append(services.background_sql)
+    sandbox_factory = database.background_factory
     for conf in settings.instances:
         if conf.backend == "sandbox":
             sandbox = SandboxTelegram(
@@ -259,7 +226,7 @@ def build_services(
             services.backends[conf.number] = sandbox
     key = secret_key or settings.security.secret_key
     if key:
-        services.session_store = SessionStore(factory, key, clock)
+        services.session_store = SessionStore(database.factory, key, clock)
     services.telethon = telethon or telethon_config(settings)
     # Telegram drops a connection that goes silent well before another process may take the
     # instance's lease over (app/lease.py).
@@ -280,8 +247,8 @@ def build_services(
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.
-    services.onboarding = Onboarding(services.backends, factory, clock)
-    services.profiles = Profiles(services.backends, factory, clock)
+    services.onboarding = Onboarding(services.backends, database.factory, clock)
+    services.profiles = Profiles(services.backends, database.factory, clock)
     services.sessions = Sessions(services.backends)
-    services.health = AccountHealth(services.backends, factory, clock)
+    services.health = AccountHealth(services.backends, database.factory, clock)
     return services
