@@ -22,6 +22,7 @@ from sqlmodel import col
 from app.errors import ApiError
 from app.models import ApiClient
 from app.timestamps import iso, iso_or_none
+from app.vocabulary import ClientState
 
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
 
@@ -45,12 +46,12 @@ class ClientView:
     expires_at: datetime | None
     revoked_at: datetime | None
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime) -> ClientState:
         if self.revoked_at is not None:
-            return "revoked"
+            return ClientState.REVOKED
         if self.expires_at is not None and self.expires_at <= now:
-            return "expired"
-        return "active"
+            return ClientState.EXPIRED
+        return ClientState.ACTIVE
 
     def as_dict(self, now: datetime) -> dict[str, object]:
         return {

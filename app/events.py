@@ -24,7 +24,7 @@ EVENT_TYPES = values(EventType)
 # written the WhatsMate way answers every POST by sending to `number`: were `number` on
 # message.sent too, each reply would trigger the next one (a loop). Every other type keeps the
 # other party's number under `data` only.
-WHATSMATE_TOP_TYPE = "message.received"
+WHATSMATE_TOP_TYPE = EventType.MESSAGE_RECEIVED
 
 # Any constant works; it only has to be the same in every process of the deployment.
 _SEQ_LOCK_KEY = 0x7467770001

@@ -10,7 +10,7 @@ from app.events import append_event
 from app.models import Instance
 from app.settings import Settings
 from app.timestamps import iso_or_none
-from app.vocabulary import InstanceStatus, values
+from app.vocabulary import EventType, InstanceStatus, values
 
 STATUSES = values(InstanceStatus)
 
@@ -24,7 +24,10 @@ async def set_instance_status(
     *,
     wait_s: int | None = None,
 ) -> bool:
-    """Change the status and log `instance.status` in the same transaction; False if unchanged."""
+    """Change the status and log `instance.status` in the same transaction; False if unchanged.
+
+    `status` is one of `InstanceStatus` (a member or its string: callers pass stored ones too).
+    """
     if status not in STATUSES:
         raise ValueError(f"unknown instance status {status}")
     if inst.status == status and inst.status_detail == detail:
@@ -47,7 +50,7 @@ async def set_instance_status(
         data["paused_until"] = iso_or_none(inst.paused_until)
     await append_event(
         session,
-        "instance.status",
+        EventType.INSTANCE_STATUS,
         now=now,
         instance=inst.number,
         gateway_number=inst.phone,
@@ -63,7 +66,10 @@ async def sync_instances(session: AsyncSession, settings: Settings, now: datetim
         if inst is None:
             session.add(
                 Instance(
-                    number=conf.number, backend=conf.backend, status="logged_out", updated_at=now
+                    number=conf.number,
+                    backend=conf.backend,
+                    status=InstanceStatus.LOGGED_OUT,
+                    updated_at=now,
                 )
             )
         elif inst.backend != conf.backend:

@@ -209,7 +209,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
         services.backends[number],
         services.factory,
         services.background_sql,
-        services.settings,
+        services.settings.sending,
         services.wakeup,
         services.clock,
         paced=kwargs.pop("paced", paced),

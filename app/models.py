@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from app.vocabulary import InstanceStatus, MessageStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every database (SQLite has no time zones)."""
@@ -77,7 +79,7 @@ class Instance(SQLModel, table=True):
 
     number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     backend: str = Field(max_length=16)
-    status: str = Field(max_length=24, default="logged_out")
+    status: str = Field(max_length=24, default=InstanceStatus.LOGGED_OUT)  # InstanceStatus
     status_detail: str | None = Field(default=None, max_length=255)
     phone: str | None = Field(default=None, max_length=32)
     user_id: int | None = Field(default=None, sa_type=BigInt)
@@ -105,7 +107,8 @@ class Recipient(SQLModel, table=True):
     last_name: str | None = Field(default=None, max_length=255)
     username: str | None = Field(default=None, max_length=64)
     language: str = Field(default="en", max_length=8)
-    # pending (greeted, phone unknown) | registered | unregistered (stopped, or never registered)
+    # RecipientStatus: pending (greeted, phone unknown), registered, unregistered (stopped, or
+    # never registered)
     status: str = Field(max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
     registered_at: datetime | None = _ts(nullable=True)
@@ -156,8 +159,7 @@ class Message(SQLModel, table=True):
     media_sha256: str | None = Field(default=None, max_length=64)
     reply_to: str | None = Field(default=None, max_length=36)
     reply_to_telegram_id: int | None = Field(default=None, sa_type=BigInt)
-    # queued | sending | sent | read | failed
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default=MessageStatus.QUEUED, max_length=16)  # MessageStatus
     error_code: str | None = Field(default=None, max_length=64)
     error_detail: str | None = Field(default=None, max_length=1000)
     # Chosen at enqueue time and never changed: a retry after a crash reuses it, so Telegram
@@ -200,7 +202,7 @@ class Event(SQLModel, table=True):
 
     seq: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
     id: str = Field(max_length=40, unique=True)
-    type: str = Field(max_length=40)
+    type: str = Field(max_length=40)  # EventType
     instance: int | None = None
     number: str | None = Field(default=None, max_length=20)
     # The chat the event belongs to ("<instance>:<number>", "<instance>:g:<group>", or
@@ -447,7 +449,7 @@ class WebhookEndpoint(SQLModel, table=True):
     # During a rotation the old secret signs too, until `previous_secret_until`.
     previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     previous_secret_until: datetime | None = _ts(nullable=True)
-    # JSON list of event types; null: every type.
+    # JSON list of event types (EventType); null: every type.
     events: str | None = Field(default=None, sa_type=sa.Text)
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=255)
@@ -488,8 +490,7 @@ class WebhookDelivery(SQLModel, table=True):
     event_type: str = Field(max_length=40)
     conversation: str | None = Field(default=None, max_length=300)
     payload: str | None = Field(default=None, sa_type=sa.Text)
-    # pending | delivering | delivered | dead
-    status: str = Field(max_length=12)
+    status: str = Field(max_length=12)  # DeliveryStatus
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=1000)

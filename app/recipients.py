@@ -12,6 +12,7 @@ from sqlmodel import col
 from app.events import append_event
 from app.models import Instance, Recipient
 from app.timestamps import iso_or_none
+from app.vocabulary import EventType, RecipientStatus
 
 
 def recipient_data(recipient: Recipient) -> dict[str, Any]:
@@ -34,14 +35,14 @@ async def unregister(
     session: AsyncSession, recipient: Recipient, now: datetime, reason: str
 ) -> None:
     """End a registration (or a pending one); an event says so if it was registered."""
-    was_registered = recipient.status == "registered"
-    recipient.status = "unregistered"
+    was_registered = recipient.status == RecipientStatus.REGISTERED
+    recipient.status = RecipientStatus.UNREGISTERED
     recipient.unregistered_at = now
     if was_registered:
         inst = await session.get(Instance, recipient.instance)
         await append_event(
             session,
-            "recipient.unregistered",
+            EventType.RECIPIENT_UNREGISTERED,
             now=now,
             instance=recipient.instance,
             number=recipient.number,
@@ -57,7 +58,7 @@ async def unregister_number(
     query = select(Recipient).where(
         and_(
             col(Recipient.number) == number,
-            col(Recipient.status).in_(("registered", "pending")),
+            col(Recipient.status).in_((RecipientStatus.REGISTERED, RecipientStatus.PENDING)),
         )
     )
     if instance:

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.models import Event, WebhookDelivery, WebhookEndpoint, table_of
+from app.vocabulary import DeliveryStatus
 from inbound.webhooks.formats import subscribed
 
 E = table_of(WebhookEndpoint)
@@ -88,7 +89,7 @@ def delivery_row(
         "event_type": event_type,
         "conversation": conversation,
         "payload": payload,
-        "status": "pending",
+        "status": DeliveryStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "last_error": None,

@@ -16,11 +16,13 @@ from typing import Any
 
 import orjson
 
+from app.vocabulary import EventType
+
 STANDARD = "standard"
 WHATSMATE = "whatsmate"
 FORMATS = (STANDARD, WHATSMATE)
 # What a whatsmate endpoint receives, whatever else its `events` might say.
-WHATSMATE_EVENTS = ("message.received",)
+WHATSMATE_EVENTS = (EventType.MESSAGE_RECEIVED,)
 
 
 class FormatError(ValueError):

@@ -1,4 +1,5 @@
-"""What a delivery attempt's outcome means, and when to try again. Pure: no I/O, no clock.
+"""What a delivery attempt's outcome means, and when to try again. Pure: no I/O; the clock
+and randomness are arguments.
 
 Svix's and the Standard Webhooks guidance: 2xx is success; a redirect is a failure (they are
 not followed: a receiver that moved must be updated, not chased); 410 Gone means the receiver
@@ -10,9 +11,12 @@ deliveries that failed together (a receiver outage) do not all come back at the 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import Enum
+
+from app.timestamps import iso
 
 JITTER = 0.2
 # A Retry-After may ask for more than the schedule's next step, but not for ever.
@@ -75,3 +79,62 @@ def retry_delay_s(
         bound = min(max(steps_ahead), RETRY_AFTER_CAP_S)
         delay = max(delay, min(retry_after_s, bound))
     return delay
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The receiver took it (2xx)."""
+
+    status_code: int
+
+
+@dataclass(frozen=True)
+class RetryAt:
+    """Failed; try again at `at`."""
+
+    at: datetime
+    error: str
+
+
+@dataclass(frozen=True)
+class Dead:
+    """Failed for the last time: the schedule is exhausted."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class Disable:
+    """410 Gone: the endpoint is disabled for `reason`; the delivery stays pending (with the
+    rest) in case the endpoint is enabled again."""
+
+    reason: str
+    error: str
+
+
+Decision = Delivered | RetryAt | Dead | Disable
+
+
+def decide(
+    *,
+    status_code: int | None,
+    error: str | None,
+    attempts: int,
+    retry_after_s: float | None,
+    schedule_s: list[float],
+    now: datetime,
+    rng: random.Random,
+) -> Decision:
+    """What an attempt means for its delivery. `error`: the attempt got no HTTP answer (or an
+    unusable one), retried like a failure; `attempts` counts this one."""
+    result = verdict(status_code) if error is None else Verdict.RETRY
+    if result is Verdict.DELIVERED:
+        assert status_code is not None
+        return Delivered(status_code)
+    error = error or f"HTTP {status_code}"
+    if result is Verdict.GONE:
+        return Disable(f"the receiver answered 410 Gone at {iso(now)}", error)
+    delay = retry_delay_s(schedule_s, attempts, rng, retry_after_s)
+    if delay is None:
+        return Dead(error)
+    return RetryAt(now + timedelta(seconds=delay), error)

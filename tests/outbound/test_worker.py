@@ -141,7 +141,7 @@ async def test_crash_after_the_send_and_before_recording_it_sends_only_once(
     await say(http, NUMBER, "Hi")
     await drain(worker)
     message_id = await send_text(http, api_client, "m-once")
-    claimed, _ = await services.background_sql.run(partial(worker._claim, now=clock()))
+    claimed, _ = await services.background_sql.run(partial(worker.claims.claim, now=clock()))
     assert [m.id for m in claimed] == [message_id]
     await worker._send_one(claimed[0])  # Telegram took it ... and the process dies here
     clock.advance(11)  # the claim's lease runs out
@@ -278,14 +278,8 @@ class TestPacing:
         worker = make_worker(services, 1, paced=False)
         await say(http, NUMBER, "Hi")
         await drain(worker)
-        from app.settings import Settings
-
-        paced_settings: Settings = services.settings.model_copy(
-            update={
-                "sending": services.settings.sending.model_copy(
-                    update={"per_second": 5, "per_recipient_interval_s": 1}
-                )
-            }
+        paced_sending = services.settings.sending.model_copy(
+            update={"per_second": 5, "per_recipient_interval_s": 1}
         )
         from outbound.worker import SendWorker
 
@@ -294,7 +288,7 @@ class TestPacing:
             services.backends[1],
             services.factory,
             services.background_sql,
-            paced_settings,
+            paced_sending,
             services.wakeup,
             services.clock,
             monotonic=lambda: now[0],

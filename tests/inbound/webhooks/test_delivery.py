@@ -314,7 +314,7 @@ async def test_interrupted_deliveries_are_recovered_after_a_crash(
     async with delivery_worker(services, receiver) as crashed:
         # Claimed (committed as `delivering`), then the process died before any answer.
         claims, _ = await services.background_sql.run(
-            partial(crashed._unit, outcomes=[], now=services.clock(), claim=True)
+            partial(crashed.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
         assert len(claims) == 1
     [row] = await deliveries(services, endpoint_id)
@@ -334,7 +334,7 @@ async def test_a_delivering_row_past_its_lease_is_claimed_again(
     await write_event(services)
     async with delivery_worker(services, receiver) as crashed:
         await services.background_sql.run(
-            partial(crashed._unit, outcomes=[], now=services.clock(), claim=True)
+            partial(crashed.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
     async with delivery_worker(services, receiver) as other:
         assert await other.step() == 0  # still leased: another process may be at it
@@ -434,15 +434,15 @@ async def test_an_endpoint_deleted_mid_delivery_does_not_block_the_worker(
     await write_event(services)
     async with delivery_worker(services, receiver) as worker:
         claims, _ = await services.background_sql.run(
-            partial(worker._unit, outcomes=[], now=services.clock(), claim=True)
+            partial(worker.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
-        outcomes = [await worker.attempt(c) for c in claims]
+        attempts = [await worker.attempt(c) for c in claims]
         async with transaction(services.factory) as session:
             row = await session.get(WebhookEndpoint, doomed)
             assert row is not None
             await delete_endpoint(session, row)
         await services.background_sql.run(
-            partial(worker._unit, outcomes=outcomes, now=services.clock(), claim=False)
+            partial(worker.rounds.unit, attempts=attempts, now=services.clock(), claim=False)
         )
         kept, _ = await add_endpoint(services)
         await write_event(services)
@@ -524,7 +524,7 @@ async def test_an_endpoint_far_behind_does_not_hold_up_the_others(services: Serv
 async def test_a_busy_endpoint_backlog_does_not_starve_another_endpoint(
     services: Services, receiver: Receiver
 ) -> None:
-    from inbound.webhooks import delivery
+    from inbound.webhooks import rounds
 
     services.resolve_host = public_dns
     busy, _ = await add_endpoint(services, url="https://busy.example.com/")
@@ -533,18 +533,18 @@ async def test_a_busy_endpoint_backlog_does_not_starve_another_endpoint(
     other, _ = await add_endpoint(services, url="https://other.example.com/")
     await write_event(services, number="34600000099")
     async with delivery_worker(services, receiver, per_endpoint=2) as worker:
-        original = delivery.CLAIM_BATCH
-        delivery.CLAIM_BATCH = 3  # the busy endpoint's heads alone would fill a batch
+        original = rounds.CLAIM_BATCH
+        rounds.CLAIM_BATCH = 3  # the busy endpoint's heads alone would fill a batch
         try:
             claims, _ = await services.background_sql.run(
                 partial(
-                    worker._unit,
-                    outcomes=[],
+                    worker.rounds.unit,
+                    attempts=[],
                     now=services.clock(),
                     claim=True,
                     in_flight={busy: 2},
                 )
             )
         finally:
-            delivery.CLAIM_BATCH = original
+            rounds.CLAIM_BATCH = original
     assert [c.endpoint_id for c in claims] == [other]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from inbound.webhooks.policy import (
     RETRY_AFTER_CAP_S,
+    Dead,
+    Decision,
+    Delivered,
+    Disable,
+    RetryAt,
     Verdict,
+    decide,
     parse_retry_after,
     retry_delay_s,
     verdict,
@@ -90,3 +96,26 @@ def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
 )
 def test_what_a_status_means(status: int | None, expected: Verdict) -> None:
     assert verdict(status) is expected
+
+
+def decision(status_code: int | None, error: str | None = None, attempts: int = 1) -> Decision:
+    return decide(
+        status_code=status_code,
+        error=error,
+        attempts=attempts,
+        retry_after_s=None,
+        schedule_s=SCHEDULE,
+        now=NOW,
+        rng=random.Random(1),
+    )
+
+
+def test_what_an_attempt_means_for_its_delivery() -> None:
+    assert decision(204) == Delivered(204)
+    gone = decision(410)
+    assert gone == Disable("the receiver answered 410 Gone at 2026-11-25T12:00:00Z", "HTTP 410")
+    retry = decision(500)
+    assert isinstance(retry, RetryAt) and retry.error == "HTTP 500"
+    assert NOW + timedelta(seconds=4) <= retry.at <= NOW + timedelta(seconds=6)
+    assert decision(200, error="no answer") == RetryAt(retry.at, "no answer")  # same rng draw
+    assert decision(500, attempts=len(SCHEDULE) + 1) == Dead("HTTP 500")

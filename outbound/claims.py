@@ -1,0 +1,277 @@
+"""Claiming a batch of the send queue: what may go now, in order, and what sending it needs.
+
+A claim sets the row `sending` with a short lease in `next_attempt_at` and commits before the
+call to Telegram; a claim whose lease ran out belongs to a process that died mid-send and is
+claimed again (its random_id keeps Telegram from delivering a second copy). Everything here runs
+on the SqlRunner's connection, with SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.engine import Connection
+
+from app.lease import InstanceLease
+from app.models import InboundMessage, MediaBlob, Message, Recipient, UTCDateTime, table_of
+from app.telegram.port import MediaKind, OutgoingMedia, RecipientError, UserPeer
+from app.vocabulary import MessageStatus, RecipientStatus
+from outbound.pacing import Pacer
+
+CLAIM_LEASE = timedelta(seconds=10)
+IDLE_POLL_S = 1.0
+# Rows still waiting to go: `sending` ones are claimed, or were by a process that died.
+UNSENT = (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+M = table_of(Message)
+R = table_of(Recipient)
+B = table_of(MediaBlob)
+I = table_of(InboundMessage)  # noqa: E741
+
+_CLAIM_COLUMNS = (
+    M.c.id,
+    M.c.instance,
+    M.c.origin,
+    M.c.client_id,
+    M.c.to_number,
+    M.c.recipient_user_id,
+    M.c.recipient_access_hash,
+    M.c.group_name,
+    M.c.group_admin,
+    M.c.kind,
+    M.c.text,
+    M.c.caption,
+    M.c.filename,
+    M.c.media_id,
+    M.c.media_size,
+    M.c.media_sha256,
+    M.c.reply_to,
+    M.c.reply_to_telegram_id,
+    M.c.random_id,
+    M.c.attempts,
+    M.c.created_at,
+)
+
+
+@dataclass
+class Claimed:
+    """A claimed message with what sending it needs (peer, media bytes, reply target)."""
+
+    row: Row[Any]
+    peer: UserPeer | None = None
+    problem: RecipientError | None = None
+    media: OutgoingMedia | None = None
+    reply_to_message_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        message_id: str = self.row.id
+        return message_id
+
+    @property
+    def attempts(self) -> int:
+        return int(self.row.attempts) + 1  # counting the claim
+
+
+class Claimer:
+    """Claims one instance's due messages, keeping each conversation's order and pace."""
+
+    def __init__(
+        self,
+        instance: int,
+        pacer: Pacer,
+        batch_size: int,
+        monotonic: Callable[[], float],
+        fence: InstanceLease | None = None,
+    ) -> None:
+        self.instance = instance
+        self._pacer = pacer
+        self._batch_size = batch_size
+        self._monotonic = monotonic
+        # The instance's lease: a claim is only made while this process holds it.
+        self._fence = fence
+
+    def claim(self, conn: Connection, now: datetime) -> tuple[list[Claimed], float]:
+        """A batch to send now, or none and how long until something is due."""
+        if self._fence is not None:
+            self._fence.guard_sync(conn)
+        # `sending` rows whose lease ran out were claimed by a process that died mid-send.
+        query = (
+            select(*_CLAIM_COLUMNS)
+            .where(
+                M.c.instance == self.instance,
+                M.c.status.in_(UNSENT),
+                M.c.next_attempt_at <= now,
+            )
+            .order_by(M.c.created_at)
+            .limit(self._batch_size * 4)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        candidates = list(conn.execute(query))
+        if not candidates:
+            return [], self._next_due_in(conn, now)
+        chosen, wait_s = self.plan(candidates, self._waiting_conversations(conn, now))
+        if not chosen:
+            return [], wait_s
+        conn.execute(
+            update(M)
+            .where(M.c.id.in_([r.id for r in chosen]))
+            .values(
+                status=MessageStatus.SENDING,
+                attempts=M.c.attempts + 1,
+                next_attempt_at=now + CLAIM_LEASE,
+            )
+        )
+        return self._prepare(conn, chosen), 0.0
+
+    def _waiting_conversations(self, conn: Connection, now: datetime) -> dict[str, datetime]:
+        """Conversations with a message waiting for a retry: peer key -> its oldest created_at."""
+        rows = conn.execute(
+            select(
+                M.c.to_number,
+                M.c.recipient_user_id,
+                M.c.group_name,
+                M.c.group_admin,
+                func.min(M.c.created_at),
+            )
+            .where(
+                M.c.instance == self.instance,
+                M.c.status.in_(UNSENT),
+                M.c.next_attempt_at > now,
+            )
+            .group_by(M.c.to_number, M.c.recipient_user_id, M.c.group_name, M.c.group_admin)
+        )
+        waiting: dict[str, datetime] = {}
+        for to_number, user_id, group_name, group_admin, oldest in rows:
+            oldest = UTCDateTime().process_result_value(oldest, conn.dialect) or now
+            waiting[conversation(to_number, user_id, group_name, group_admin)] = oldest
+        return waiting
+
+    def plan(
+        self, candidates: Sequence[Any], waiting: dict[str, datetime] | None = None
+    ) -> tuple[list[Any], float]:
+        """Pick what may go now, keeping each conversation's order (pure, in memory).
+
+        A message waiting for its retry holds the later messages of its conversation.
+        """
+        waiting = waiting or {}
+        mono = self._monotonic()
+        chosen: list[Any] = []
+        held: set[str] = set()
+        wait_s = IDLE_POLL_S
+        for message in candidates:
+            key = peer_key(message)
+            if key in held:
+                continue
+            oldest_waiting = waiting.get(key)
+            if oldest_waiting is not None and oldest_waiting < message.created_at:
+                held.add(key)
+                continue
+            ready_in = self._pacer.recipient_ready_in(key, mono)
+            if ready_in > 0:
+                held.add(key)  # later messages of this conversation wait behind this one
+                wait_s = min(wait_s, ready_in)
+                continue
+            chosen.append(message)
+            if self._pacer.per_recipient_interval_s > 0:
+                held.add(key)
+            if len(chosen) >= self._batch_size:
+                break
+        return chosen, wait_s
+
+    def _next_due_in(self, conn: Connection, now: datetime) -> float:
+        nxt = conn.execute(
+            select(func.min(M.c.next_attempt_at)).where(
+                M.c.instance == self.instance, M.c.status.in_(UNSENT)
+            )
+        ).scalar()
+        if nxt is None:
+            return IDLE_POLL_S
+        nxt = UTCDateTime().process_result_value(nxt, conn.dialect)
+        assert nxt is not None
+        return max(0.0, (nxt - now).total_seconds())
+
+    def _prepare(self, conn: Connection, rows: list[Row[Any]]) -> list[Claimed]:
+        """Look up, for the whole batch at once, the peers, media bytes and reply targets."""
+        numbers = {
+            r.to_number for r in rows if r.group_name is None and r.recipient_user_id is None
+        }
+        peers: dict[str, tuple[int, int | None]] = {}
+        if numbers:
+            for number, user_id, access_hash in conn.execute(
+                select(R.c.number, R.c.user_id, R.c.access_hash).where(
+                    R.c.instance == self.instance,
+                    R.c.status == RecipientStatus.REGISTERED,
+                    R.c.number.in_(numbers),
+                )
+            ):
+                peers[number] = (user_id, access_hash)
+        media_ids = [r.media_id for r in rows if r.media_id is not None]
+        blobs: dict[str, tuple[bytes, str]] = {}
+        if media_ids:
+            for blob_id, data, mime in conn.execute(
+                select(B.c.id, B.c.data, B.c.mime_type).where(B.c.id.in_(media_ids))
+            ):
+                blobs[blob_id] = (data, mime)
+        replies = self._reply_targets(conn, [r.reply_to for r in rows if r.reply_to])
+        claimed = []
+        for row in rows:
+            item = Claimed(row)
+            if row.group_name is not None:
+                pass  # resolved through the backend when sent
+            elif row.recipient_user_id is not None:  # the gateway's own replies
+                item.peer = UserPeer(row.recipient_user_id, row.recipient_access_hash)
+            elif row.to_number in peers:
+                item.peer = UserPeer(*peers[row.to_number])
+            else:
+                item.problem = RecipientError(
+                    f"{row.to_number} unregistered before the message was sent"
+                )
+                item.problem.code = "recipient_unregistered"
+            if row.media_id is not None:
+                if row.media_id not in blobs:
+                    item.problem = RecipientError("the message's media is missing")
+                else:
+                    data, mime = blobs[row.media_id]
+                    kind: MediaKind = row.kind
+                    item.media = OutgoingMedia(kind, data, row.filename or "file", mime)
+            item.reply_to_message_id = row.reply_to_telegram_id or replies.get(row.reply_to)
+            claimed.append(item)
+        return claimed
+
+    def _reply_targets(self, conn: Connection, ids: list[str]) -> dict[str, int]:
+        """Our message ids (sent or received) -> their Telegram message ids."""
+        if not ids:
+            return {}
+        targets: dict[str, int] = {}
+        for table in (M, I):
+            for message_id, telegram_id in conn.execute(
+                select(table.c.id, table.c.telegram_message_id).where(
+                    table.c.id.in_(ids), table.c.instance == self.instance
+                )
+            ):
+                if telegram_id is not None:
+                    targets[message_id] = telegram_id
+        return targets
+
+
+def conversation(
+    to_number: str | None, user_id: int | None, group_name: str | None, group_admin: str | None
+) -> str:
+    """The key of the chat a message goes to: order and pacing are kept per key."""
+    if group_name is not None:
+        return f"g:{group_name}:{group_admin}"
+    if user_id is not None:
+        return f"u:{user_id}"
+    return f"n:{to_number}"
+
+
+def peer_key(message: Any) -> str:
+    return conversation(
+        message.to_number, message.recipient_user_id, message.group_name, message.group_admin
+    )
