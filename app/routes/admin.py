@@ -16,6 +16,7 @@ from app import clients
 from app.db import transaction
 from app.errors import ApiError
 from app.models import Instance, Message
+from app.routes import admin_docs as ops
 from app.routes.bodies import (
     INT32_MAX,
     INT64_MAX,
@@ -333,15 +334,26 @@ async def sandbox_new_login(request: Request) -> Response:
 
 
 routes = [
-    endpoint(ADMIN, "/admin/clients", create_client, methods=["POST"]),
-    endpoint(ADMIN, "/admin/clients", list_clients),
-    endpoint(ADMIN, "/admin/clients/{client_id:str}/{action:str}", client_action, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances", list_instances),
-    endpoint(ADMIN, "/admin/instances/{n:str}", get_instance),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/inbound", sandbox_inbound, methods=["POST"]),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/sent", sandbox_sent),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/read", sandbox_read, methods=["POST"]),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/groups", sandbox_groups, methods=["POST"]),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/faults", sandbox_faults, methods=["POST"]),
+    endpoint(ADMIN, "/admin/clients", create_client, methods=["POST"], doc=ops.CREATE_CLIENT),
+    endpoint(ADMIN, "/admin/clients", list_clients, doc=ops.LIST_CLIENTS),
+    endpoint(
+        ADMIN,
+        "/admin/clients/{client_id:str}/{action:str}",
+        client_action,
+        methods=["POST"],
+        expansions=ops.CLIENT_ACTIONS,
+    ),
+    endpoint(ADMIN, "/admin/instances", list_instances, doc=ops.LIST_INSTANCES),
+    endpoint(ADMIN, "/admin/instances/{n:str}", get_instance, doc=ops.GET_INSTANCE),
+    *(
+        endpoint(ADMIN, f"/admin/sandbox/{{n:str}}/{name}", handler, methods=[method], doc=doc)
+        for name, handler, method, doc in (
+            ("inbound", sandbox_inbound, "POST", ops.SANDBOX_INBOUND),
+            ("sent", sandbox_sent, "GET", ops.SANDBOX_SENT),
+            ("read", sandbox_read, "POST", ops.SANDBOX_READ),
+            ("groups", sandbox_groups, "POST", ops.SANDBOX_GROUPS),
+            ("faults", sandbox_faults, "POST", ops.SANDBOX_FAULTS),
+        )
+    ),
     endpoint(ADMIN, "/admin/sandbox/{n:str}/new-login", sandbox_new_login, methods=["POST"]),
 ]

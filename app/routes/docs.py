@@ -19,17 +19,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from app.errors import DATABASE_PROBLEMS, STATUS_BY_CODE
 from app.instances import STATUSES
+from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, services
-from app.routes.messages import MESSAGE_STATUSES
+from app.routes.health import TAG_PROBES
+from app.routes.messages import TAG_EVENTS, TAG_MESSAGES, TAG_RECIPIENTS
+from app.routes.openapi import fill_limits, generate, limit_values
 from app.routes.surface import endpoint
 from app.routes.surfaces import ROOT
 from app.routes.whatsmate import max_body_bytes
+from app.routes.whatsmate_v1 import TAG_V1
 from app.settings import LimitsSettings, Settings
-from app.telegram.port import MEDIA_KINDS
-from app.telegram.sandbox import FAULT_ERRORS
-from outbound.requests import KINDS
 
 Schema = dict[str, Any]
 
@@ -41,13 +41,9 @@ SEND_ERROR_STATUSES = (400, 401, 404, 409, 413, 469, 470, 471, 472, 474, 503)
 MIB = 1024 * 1024
 
 TAG_V3 = "WhatsMate v3"
-TAG_MESSAGES = "Messages"
-TAG_RECIPIENTS = "Recipients"
-TAG_EVENTS = "Events"
 TAG_CLIENTS = "Admin: clients"
 TAG_INSTANCES = "Admin: instances"
 TAG_SANDBOX = "Admin: sandbox"
-TAG_PROBES = "Probes and docs"
 
 CLIENT_AUTH: list[dict[str, list[str]]] = [{"WhatsmateClientId": [], "WhatsmateClientSecret": []}]
 ADMIN_AUTH: list[dict[str, list[str]]] = [{"AdminBearer": []}]
@@ -186,43 +182,6 @@ def operation(
 # --- components -------------------------------------------------------------------------------
 
 
-def _status_texts(limits: LimitsSettings, largest_body: int) -> dict[int, str]:
-    return {
-        400: (
-            "Malformed JSON, a missing field, text over "
-            f"{limits.text_chars} characters, a caption over {limits.caption_chars} characters, "
-            "a bad filename, undecodable base64, or media that is not of its kind."
-        ),
-        401: "The X-WM-CLIENT-ID or X-WM-CLIENT-SECRET header is missing.",
-        404: "Unknown instance (or an unknown path segment).",
-        409: "The Idempotency-Key was already used within 24 h with a different request body.",
-        413: (
-            f"Decoded media over its limit (image {human(limits.image_bytes)}, document "
-            f"{human(limits.document_bytes)}, audio and voice note "
-            f"{human(limits.audio_bytes)}), or a request body over {largest_body} bytes, "
-            "refused before it is read whole."
-        ),
-        469: (
-            f"The daily quota ({limits.messages_per_day} messages a day, the day in "
-            f"{limits.day_timezone}) is consumed. Retry-After tells the seconds to the reset."
-        ),
-        470: "The image, document, audio or voice_note is empty or missing.",
-        471: "The destination number is invalid.",
-        472: "The destination number has not registered with the gateway (or has opted out).",
-        474: (
-            "Invalid client id or secret, or the client has expired or was revoked "
-            "(the message says which)."
-        ),
-        503: (
-            "The database is down or refuses writes (unreachable, restarting, disk full, "
-            "read-only, locked by another process); the message says which. Nothing was "
-            "accepted (unless the message says the connection was lost while committing: then "
-            "retry with the same Idempotency-Key). Retry-After tells when to try again; the "
-            "gateway recovers by itself."
-        ),
-    }
-
-
 def _retry_after(description: str) -> dict[str, Any]:
     return {
         "Retry-After": {
@@ -231,54 +190,6 @@ def _retry_after(description: str) -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 0},
         }
     }
-
-
-def _error_responses(limits: LimitsSettings, largest_body: int) -> dict[str, Any]:
-    texts = _status_texts(limits, largest_body)
-    retry_after = {
-        469: _retry_after("Seconds until the daily quota resets."),
-        503: _retry_after("Seconds to wait before trying again."),
-    }
-    responses: dict[str, Any] = {}
-    for status, text in texts.items():
-        codes = sorted(code for code, s in STATUS_BY_CODE.items() if s == status)
-        if status == 503:
-            codes = ["database_unavailable"]
-        headers = {"headers": retry_after[status]} if status in retry_after else {}
-        responses[f"Wm{status}"] = {
-            "description": text,
-            **headers,
-            "content": json_content(ref("WhatsmateError")),
-        }
-        responses[f"Native{status}"] = {
-            "description": f"{text} Error codes: {', '.join(codes)}.",
-            **headers,
-            "content": json_content(ref("NativeError")),
-        }
-    responses["Admin400"] = {
-        "description": (
-            "Malformed JSON, a missing field, an invalid field value, or an unknown field "
-            "(the message names it)."
-        ),
-        "content": json_content(ref("NativeError")),
-    }
-    responses["Admin401"] = {
-        "description": "The 'Authorization: Bearer <admin token>' header is missing or wrong.",
-        "content": json_content(ref("NativeError")),
-    }
-    responses["Admin404"] = {
-        "description": "No such object.",
-        "content": json_content(ref("NativeError")),
-    }
-    responses["Admin409"] = {
-        "description": "The object exists already.",
-        "content": json_content(ref("NativeError")),
-    }
-    responses["Admin471"] = {
-        "description": "A phone number in the request is invalid.",
-        "content": json_content(ref("NativeError")),
-    }
-    return responses
 
 
 def _number(field: str = "number") -> Schema:
@@ -318,981 +229,12 @@ def _media_text(kind: str, limits: LimitsSettings) -> str:
     )
 
 
-def _v3_schema(scope: str, kind: str, limits: LimitsSettings) -> Schema:
-    properties: dict[str, Schema]
-    required: list[str]
-    if scope == "single":
-        properties = {"number": _number("the destination")}
-        required = ["number"]
-    else:
-        properties = _group_fields()
-        required = ["group_name", "group_admin"]
-    if kind == "text":
-        properties["message"] = string(
-            "The text to send.", minLength=1, maxLength=limits.text_chars
-        )
-        required.append("message")
-    else:
-        properties[kind] = base64_field(_media_text(kind, limits))
-        required.append(kind)
-        properties["filename"] = string(
-            "File name shown to the recipient; no path separators, control characters or "
-            '<>:"|?*.'
-            + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
-            minLength=1,
-            maxLength=255,
-        )
-        if kind != "image":
-            required.append("filename")
-        properties["caption"] = string("Optional caption.", maxLength=limits.caption_chars)
-    target = "a registered number" if scope == "single" else "a group"
-    what = kind.replace("_", " ")
-    article = "an" if what[0] in "aeiou" else "a"
-    return obj(properties, tuple(required), f"Send {article} {what} to {target}.")
-
-
 def _schemas(limits: LimitsSettings) -> dict[str, Schema]:
-    client = {
-        "client_id": string("The client id (e-mail-like).", examples=["ops@example.com"]),
-        "created_at": timestamp("When the client was created."),
-        "expires_at": timestamp("Expiry; null: never expires.", null=True),
-        "revoked_at": timestamp("When the client was revoked, if it was.", null=True),
-        "state": string("Whether the credentials work now.", enum=list(CLIENT_STATES)),
-    }
-    schemas: dict[str, Schema] = {
-        "WhatsmateError": obj(
-            {"error_message": string("A precise, human-readable message.")},
-            ("error_message",),
-            "Error body on the /v3 and /v1 (WhatsMate-compatible) paths.",
-        ),
-        "NativeError": obj(
-            {
-                "error": obj(
-                    {
-                        "code": string(
-                            "Stable machine-readable code.", enum=sorted(STATUS_BY_CODE)
-                        ),
-                        "message": string("A precise, human-readable message."),
-                        "reason": string(
-                            "With database_unavailable only: what is wrong with the database.",
-                            enum=sorted(DATABASE_PROBLEMS),
-                        ),
-                    },
-                    ("code", "message"),
-                )
-            },
-            ("error",),
-            "Error body on the /api/v1 and /admin paths.",
-        ),
-        "Queued": obj(
-            {
-                "status": string("Always 'queued'.", const="queued"),
-                "id": string("Message id, for GET /api/v1/messages/{id}.", format="uuid"),
-            },
-            ("status", "id"),
-            "The message is durably stored and queued for sending.",
-        ),
-        "Message": obj(
-            {
-                "id": string("Message id.", format="uuid"),
-                "instance": integer("Gateway instance number.", minimum=1),
-                "to": nullable(string("Destination number (null for a group).")),
-                "group_name": nullable(string("Destination group (null for a number).")),
-                "kind": string("What is sent.", enum=list(KINDS)),
-                "status": string(
-                    "Delivery state. 'delivered' is never claimed: Telegram does not report it.",
-                    enum=list(MESSAGE_STATUSES),
-                ),
-                "error_code": nullable(string("Why it failed, when it failed.")),
-                "error_detail": nullable(string("More about the failure.")),
-                "telegram_message_id": nullable(integer("Telegram's id once sent.")),
-                "attempts": integer("Send attempts so far.", minimum=0),
-                "filename": nullable(string("File name of the medium.")),
-                "size": nullable(integer("Size of the medium in bytes.")),
-                "sha256": nullable(string("SHA-256 of the medium, hex.")),
-                "reply_to": nullable(string("Id of the message this one answers.")),
-                "created_at": timestamp("When it was accepted."),
-                "sent_at": timestamp("When Telegram accepted it.", null=True),
-                "read_at": timestamp("When the recipient read it.", null=True),
-                "failed_at": timestamp("When it failed for good.", null=True),
-            },
-            ("id", "instance", "kind", "status", "created_at"),
-            "A message resource.",
-        ),
-        "MessageList": obj(
-            {
-                "data": array(ref("Message"), "Messages, oldest first."),
-                "next": nullable(string("Pass as 'after' for the next page; null: no more.")),
-            },
-            ("data", "next"),
-        ),
-        "MediaInput": obj(
-            {
-                "kind": string("Kind of medium.", enum=list(MEDIA_KINDS)),
-                "base64": base64_field(
-                    "The file in standard base64; size limits as on the /v3 endpoints "
-                    f"(image {human(limits.image_bytes)}, document "
-                    f"{human(limits.document_bytes)}, audio {human(limits.audio_bytes)})."
-                ),
-                "filename": string(
-                    "File name; required except for images.", minLength=1, maxLength=255
-                ),
-                "caption": string("Optional caption.", maxLength=limits.caption_chars),
-            },
-            ("kind", "base64"),
-        ),
-        "SendMessage": {
-            **obj(
-                {
-                    "instance": integer("Gateway instance number.", minimum=1, default=1),
-                    "to": _number("the destination"),
-                    **_group_fields(),
-                    "text": string(
-                        "The text (required without media); with media, the caption when "
-                        "media.caption is absent.",
-                        minLength=1,
-                        maxLength=limits.text_chars,
-                    ),
-                    "media": ref("MediaInput"),
-                    "reply_to": string("Id of a message to answer."),
-                },
-                (),
-                "Give 'to', or 'group_name' and 'group_admin'; and 'text' or 'media'.",
-            ),
-            "allOf": [
-                {"anyOf": [{"required": ["to"]}, {"required": ["group_name", "group_admin"]}]},
-                {"anyOf": [{"required": ["text"]}, {"required": ["media"]}]},
-            ],
-        },
-        "SendMessageUpload": obj(
-            {
-                "file": string(
-                    "The medium as an uploaded file.", contentMediaType="application/octet-stream"
-                ),
-                "media_kind": string(
-                    "Kind of the uploaded file ('kind' works too).", enum=list(MEDIA_KINDS)
-                ),
-                "instance": integer("Gateway instance number.", minimum=1, default=1),
-                "to": _number("the destination"),
-                **_group_fields(),
-                "filename": string("File name; defaults to the upload's.", maxLength=255),
-                "caption": string("Optional caption.", maxLength=limits.caption_chars),
-                "text": string("Text, or the caption when 'caption' is absent."),
-                "reply_to": string("Id of a message to answer."),
-            },
-            (),
-            "Multipart upload: one 'file' part plus fields; same rules as the JSON body.",
-        ),
-        "Recipient": obj(
-            {
-                "instance": integer("Gateway instance number."),
-                "number": string("Phone number, digits with country code."),
-                "user_id": nullable(integer("Telegram user id.")),
-                "first_name": nullable(string("First name on Telegram.")),
-                "last_name": nullable(string("Last name on Telegram.")),
-                "username": nullable(string("Telegram @username, without '@'.")),
-                "language": nullable(string("Language the person uses, if known.")),
-                "status": string("Registration state.", enum=list(RECIPIENT_STATUSES)),
-                "registered_at": timestamp("When they registered.", null=True),
-                "unregistered_at": timestamp("When they opted out.", null=True),
-            },
-            ("instance", "number", "status"),
-        ),
-        "RecipientList": obj({"data": array(ref("Recipient"), "Recipients.")}, ("data",)),
-        "Event": obj(
-            {
-                "type": string(
-                    "Event type, e.g. message.sent, recipient.registered or account.login_alert."
-                ),
-                "id": string("Event id (evt_...)."),
-                "seq": integer("Position in the event log; increases.", minimum=1),
-                "timestamp": timestamp("When it happened."),
-                "instance_id": nullable(integer("Gateway instance number.")),
-                "gateway_number": nullable(string("The gateway account's number.")),
-                "number": string(
-                    "message.received only (absent on every other type): the sender's number, "
-                    "as WhatsMate sends it. Other types carry the other party's number in "
-                    "`data` (`to` on message.*, `number` on recipient.*), never here, so a "
-                    "receiver that answers every POST by writing to `number` cannot loop on "
-                    "the gateway's own message.sent."
-                ),
-                "message": string(
-                    "message.received only (absent on every other type): the text, or the "
-                    "caption of a medium ('' if none)."
-                ),
-                "data": {"type": "object", "description": "Details, by event type."},
-            },
-            ("type", "id", "seq", "timestamp", "data"),
-            "An event. The same body goes to webhook endpoints of format 'standard'.",
-        ),
-        "EventList": obj(
-            {
-                "data": array(ref("Event"), "Events in seq order."),
-                "next_after": integer("Pass as 'after' to continue.", minimum=0),
-            },
-            ("data", "next_after"),
-        ),
-        "LegacyStatus": obj(
-            {
-                "status": string("Whether the instance can send now.", enum=["up", "down"]),
-                "instance": integer("Gateway instance number."),
-            },
-            ("status", "instance"),
-        ),
-        "Client": obj(client, ("client_id", "created_at", "state")),
-        "ClientCreated": obj(
-            {**client, "client_secret": string("The secret: shown once, only now.")},
-            ("client_id", "client_secret", "created_at", "state"),
-        ),
-        "ClientSecret": obj(
-            {
-                "client_id": string("The client id."),
-                "client_secret": string("The new secret: shown once, only now."),
-            },
-            ("client_id", "client_secret"),
-        ),
-        "ClientList": obj({"data": array(ref("Client"), "API clients.")}, ("data",)),
-        "Instance": obj(
-            {
-                "number": integer("Instance number.", minimum=1),
-                "backend": string("Telegram backend.", enum=["telethon", "sandbox"]),
-                "status": string(
-                    "Login and connection state, and the account's condition: flood_wait,"
-                    " restricted (PEER_FLOOD), frozen, banned, deactivated (deleted), revoked.",
-                    enum=list(INSTANCE_STATUSES),
-                ),
-                "status_detail": nullable(string("More about the state, for a human.")),
-                "paused_until": timestamp(
-                    "End of a pause (flood wait, restriction, frozen account).", null=True
-                ),
-                "status_since": timestamp("When the instance entered this status.", null=True),
-                "session_state": nullable(
-                    string(
-                        "The Telegram session's state in the process that holds it: logged_out,"
-                        " connecting, ready, logging_out, revoked, banned, deactivated (null for"
-                        " sandbox instances and on a process that does not hold the session)."
-                    )
-                ),
-                "phone": nullable(string("The account's phone number.")),
-                "user_id": nullable(integer("The account's Telegram user id.")),
-                "profile": {
-                    "type": ["object", "null"],
-                    "description": "The profile tgw last set (else the configured one).",
-                    "properties": {
-                        "first_name": nullable(string("First name.")),
-                        "last_name": nullable(string("Last name.")),
-                        "about": nullable(string("Bio.")),
-                        "photo_url": nullable(
-                            string("The current picture (GET, admin token), if tgw set one.")
-                        ),
-                    },
-                },
-                "session_owner": nullable(
-                    string(
-                        "Which gateway process has the session open (one at a time).",
-                        enum=["this process", "another process"],
-                    )
-                ),
-                "queue": obj(
-                    {s: integer(f"Messages {s}.", minimum=0) for s in MESSAGE_STATUSES},
-                    tuple(MESSAGE_STATUSES),
-                    "Messages of this instance by status.",
-                ),
-                "login_alerts": array(
-                    {
-                        **ref("LoginAlert"),
-                        "description": "With the event's `id` and `received_at`.",
-                    },
-                    "The latest logins from other devices (account.login_alert), newest first.",
-                ),
-            },
-            ("number", "backend", "status", "queue"),
-        ),
-        "InstanceList": obj({"data": array(ref("Instance"), "Instances.")}, ("data",)),
-        "SandboxSent": obj(
-            {
-                "message_id": integer("Telegram message id."),
-                "number": nullable(string("Recipient number.")),
-                "group_name": nullable(string("Group, for a group message.")),
-                "kind": string("What was sent."),
-                "text": nullable(string("Text.")),
-                "caption": nullable(string("Caption.")),
-                "filename": nullable(string("File name.")),
-                "mime_type": nullable(string("Media type.")),
-                "size": nullable(integer("Bytes.")),
-                "sha256": nullable(string("SHA-256, hex.")),
-                "random_id": nullable(integer("Telegram random_id (deduplication).")),
-                "reply_to": nullable(integer("Message id answered.")),
-                "sent_at": timestamp("When it was sent."),
-            },
-            ("message_id", "kind", "sent_at"),
-        ),
-    }
-    for scope in SCOPES:
-        for kind in KINDS:
-            schemas[_v3_name(scope, kind)] = _v3_schema(scope, kind, limits)
+    schemas: dict[str, Schema] = {}
     return schemas
 
 
-def _v3_name(scope: str, kind: str) -> str:
-    return scope.title() + "".join(part.title() for part in kind.split("_")) + "Message"
-
-
 # --- paths ------------------------------------------------------------------------------------
-
-
-def _v3_paths(limits: LimitsSettings) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    for scope in SCOPES:
-        for kind in KINDS:
-            target = "a registered number" if scope == "single" else "a Telegram group"
-            what = kind.replace("_", " ")
-            article = "an" if what[0] in "aeiou" else "a"
-            description = (
-                f"Queue {article} {what} for {target}. The message is durably stored before "
-                "the answer. "
-                "The same Idempotency-Key with the same body within 24 h returns the first "
-                "answer and sends once."
-            )
-            if scope == "group":
-                description += " The gateway account must be a member of the group."
-            paths[f"/v3/telegram/{scope}/{kind}/message/{{instance}}"] = {
-                "post": operation(
-                    f"send{_v3_name(scope, kind).removesuffix('Message')}",
-                    TAG_V3,
-                    f"Send {article} {what} to {target}",
-                    description,
-                    {
-                        "200": ok("Queued.", ref("Queued")),
-                        **errors("Wm", *SEND_ERROR_STATUSES),
-                    },
-                    security=CLIENT_AUTH,
-                    parameters=[param_ref("Instance"), param_ref("IdempotencyKey")],
-                    request_body=body(ref(_v3_name(scope, kind)), f"The {what} and its target."),
-                )
-            }
-    return paths
-
-
-def _native_paths() -> dict[str, Any]:
-    auth_errors = errors("Native", 401, 474)
-    limit = "Page size."
-    return {
-        "/api/v1/messages": {
-            "post": operation(
-                "createMessage",
-                TAG_MESSAGES,
-                "Send a message",
-                "Queue a text or a medium for a registered number or a group, as JSON (media "
-                "in base64) or as a multipart upload. Same validation as the /v3 endpoints.",
-                {
-                    "202": ok("Queued: the message resource.", ref("Message")),
-                    **errors("Native", *SEND_ERROR_STATUSES),
-                },
-                security=CLIENT_AUTH,
-                parameters=[param_ref("IdempotencyKey")],
-                request_body={
-                    "description": "The message and its target.",
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": ref("SendMessage")},
-                        "multipart/form-data": {"schema": ref("SendMessageUpload")},
-                    },
-                },
-            ),
-            "get": operation(
-                "listMessages",
-                TAG_MESSAGES,
-                "List messages",
-                "This client's messages, oldest first, with cursor pagination.",
-                {
-                    "200": ok("A page of messages.", ref("MessageList")),
-                    **errors("Native", 400, e400="Bad status, after or limit."),
-                    **auth_errors,
-                },
-                security=CLIENT_AUTH,
-                parameters=[
-                    param(
-                        "status",
-                        "query",
-                        string("Status.", enum=list(MESSAGE_STATUSES)),
-                        "Only messages in this status.",
-                    ),
-                    param("after", "query", string("Message id."), "The 'next' of the last page."),
-                    param(
-                        "limit", "query", integer(limit, minimum=1, maximum=500, default=50), limit
-                    ),
-                ],
-            ),
-        },
-        "/api/v1/messages/{id}": {
-            "get": operation(
-                "getMessage",
-                TAG_MESSAGES,
-                "Get a message",
-                "One of this client's messages, with its delivery state.",
-                {
-                    "200": ok("The message.", ref("Message")),
-                    **errors("Native", 404, e404="No such message for this client."),
-                    **auth_errors,
-                },
-                security=CLIENT_AUTH,
-                parameters=[
-                    param("id", "path", string("Message id.", format="uuid"), "Message id.")
-                ],
-            )
-        },
-        "/api/v1/recipients": {
-            "get": operation(
-                "listRecipients",
-                TAG_RECIPIENTS,
-                "List recipients",
-                "The people who registered with the gateway (by saying Hi), by status.",
-                {
-                    "200": ok("Recipients.", ref("RecipientList")),
-                    **errors("Native", 400, e400="Bad status, instance or limit."),
-                    **auth_errors,
-                },
-                security=CLIENT_AUTH,
-                parameters=[
-                    param(
-                        "status",
-                        "query",
-                        string("Status.", enum=[*RECIPIENT_STATUSES, "all"], default="registered"),
-                        "Only recipients in this state ('all': every state).",
-                    ),
-                    param(
-                        "instance",
-                        "query",
-                        integer("Instance.", minimum=0, default=0),
-                        "Only this instance (0: all).",
-                    ),
-                    param(
-                        "limit",
-                        "query",
-                        integer(limit, minimum=1, maximum=5000, default=1000),
-                        limit,
-                    ),
-                ],
-            )
-        },
-        "/api/v1/recipients/{number}": {
-            "delete": operation(
-                "deleteRecipient",
-                TAG_RECIPIENTS,
-                "Unregister a recipient",
-                "Mark the number unregistered (as if it opted out); nothing more is sent to it.",
-                {
-                    "200": ok(
-                        "Unregistered.",
-                        obj(
-                            {
-                                "number": string("The normalised number."),
-                                "status": string("Always 'unregistered'.", const="unregistered"),
-                            },
-                            ("number", "status"),
-                        ),
-                    ),
-                    **errors(
-                        "Native", 400, 404, 471, e404="The number is not a registered recipient."
-                    ),
-                    **auth_errors,
-                },
-                security=CLIENT_AUTH,
-                parameters=[
-                    param("number", "path", _number(), "The recipient's number."),
-                    param(
-                        "instance",
-                        "query",
-                        integer("Instance.", minimum=0, default=0),
-                        "Only on this instance (0: all).",
-                    ),
-                ],
-            )
-        },
-        "/api/v1/events": {
-            "get": operation(
-                "listEvents",
-                TAG_EVENTS,
-                "Read the event log",
-                "Events in seq order, for backfill after an outage: pass the last seq you have "
-                "as 'after'.",
-                {
-                    "200": ok("Events.", ref("EventList")),
-                    **errors("Native", 400, e400="Bad after or limit."),
-                    **auth_errors,
-                },
-                security=CLIENT_AUTH,
-                parameters=[
-                    param(
-                        "after",
-                        "query",
-                        integer("Seq.", minimum=0, default=0),
-                        "Only events after this seq.",
-                    ),
-                    param(
-                        "limit",
-                        "query",
-                        integer(limit, minimum=1, maximum=1000, default=100),
-                        limit,
-                    ),
-                ],
-            )
-        },
-    }
-
-
-def _admin_paths() -> dict[str, Any]:
-    client_id = param("client_id", "path", string("Client id."), "The client id.")
-    expires = {
-        "expires_at": nullable(
-            string(
-                "ISO 8601 date or date-time in the future (UTC when no offset); null or absent: "
-                "never expires.",
-                examples=["2027-01-01"],
-            )
-        )
-    }
-    n = param(
-        "n",
-        "path",
-        integer("Instance.", minimum=1, maximum=INSTANCE_NUMBER_MAX),
-        "Instance number.",
-    )
-    sandbox_errors = errors("Admin", 400, 401, 471) | errors(
-        "Admin", 404, e404="Unknown instance, or not a sandbox instance."
-    )
-    person = closed(
-        obj(
-            {
-                "number": _number("the sender"),
-                "first_name": string("First name.", maxLength=255),
-                "last_name": string("Last name.", maxLength=255),
-                "username": string("Telegram @username, without '@'.", maxLength=64),
-                "phone_visible": boolean(
-                    "Whether the number is visible to the gateway.", default=True
-                ),
-                "is_bot": boolean("Whether the sender is a bot.", default=False),
-            },
-            ("number",),
-            "The person writing.",
-        )
-    )
-
-    def action(verb: str, summary: str, description: str, answer: Schema) -> Schema:
-        request_body = None
-        answers: dict[str, Any] = {"200": ok("Done.", answer)}
-        if verb == "renew":
-            request_body = body(
-                closed(obj(expires)),
-                "The new expiry; {} (no expires_at) means it never expires.",
-            )
-            answers |= errors("Admin", 400)
-        answers |= errors("Admin", 401, 404)
-        return operation(
-            f"{verb}Client",
-            TAG_CLIENTS,
-            summary,
-            description,
-            answers,
-            security=ADMIN_AUTH,
-            parameters=[client_id],
-            request_body=request_body,
-        )
-
-    return {
-        "/admin/clients": {
-            "post": operation(
-                "createClient",
-                TAG_CLIENTS,
-                "Create an API client",
-                "The secret is in this answer only: it is stored as a hash.",
-                {
-                    "201": ok("Created.", ref("ClientCreated")),
-                    **errors("Admin", 400, 401, 409),
-                },
-                security=ADMIN_AUTH,
-                request_body=body(
-                    closed(
-                        obj(
-                            {
-                                "client_id": string(
-                                    "An e-mail-like id.",
-                                    maxLength=254,
-                                    examples=["ops@example.com"],
-                                ),
-                                **expires,
-                            },
-                            ("client_id",),
-                        )
-                    ),
-                    "The new client.",
-                ),
-            ),
-            "get": operation(
-                "listClients",
-                TAG_CLIENTS,
-                "List API clients",
-                "Every client with its state; never the secrets.",
-                {"200": ok("Clients.", ref("ClientList")), **errors("Admin", 401)},
-                security=ADMIN_AUTH,
-            ),
-        },
-        "/admin/clients/{client_id}/renew": {
-            "post": action(
-                "renew",
-                "Renew a client",
-                "Set a new expiry; the client id and secret stay the same (un-revokes too).",
-                ref("Client"),
-            )
-        },
-        "/admin/clients/{client_id}/rotate": {
-            "post": action(
-                "rotate",
-                "Rotate a client's secret",
-                "A new secret replaces the old one at once.",
-                ref("ClientSecret"),
-            )
-        },
-        "/admin/clients/{client_id}/revoke": {
-            "post": action(
-                "revoke", "Revoke a client", "The credentials stop working.", ref("Client")
-            )
-        },
-        "/admin/instances": {
-            "get": operation(
-                "listInstances",
-                TAG_INSTANCES,
-                "List instances",
-                "Every gateway instance with its state and queue.",
-                {"200": ok("Instances.", ref("InstanceList")), **errors("Admin", 401)},
-                security=ADMIN_AUTH,
-            )
-        },
-        "/admin/instances/{n}": {
-            "get": operation(
-                "getInstance",
-                TAG_INSTANCES,
-                "Get an instance",
-                "One instance with its state and queue.",
-                {
-                    "200": ok("The instance.", ref("Instance")),
-                    **errors("Admin", 401, 404, e404="No such instance."),
-                },
-                security=ADMIN_AUTH,
-                parameters=[n],
-            )
-        },
-        "/admin/sandbox/{n}/inbound": {
-            "post": operation(
-                "sandboxInbound",
-                TAG_SANDBOX,
-                "A person writes to the gateway",
-                "Simulate an incoming text, shared contact or medium; answers once the gateway "
-                "has handled it (or after 5 s).",
-                {
-                    "200": ok(
-                        "Delivered to the gateway.",
-                        obj(
-                            {
-                                "message_id": integer("Telegram message id."),
-                                "handled": boolean("Whether the gateway handled it in time."),
-                            },
-                            ("message_id", "handled"),
-                        ),
-                    ),
-                    **sandbox_errors,
-                },
-                security=ADMIN_AUTH,
-                parameters=[n],
-                request_body=body(
-                    {
-                        **obj(
-                            {
-                                "from": person,
-                                "text": string("Text written."),
-                                "contact": closed(
-                                    obj(
-                                        {
-                                            "number": string(
-                                                "Shared phone number (digits).", maxLength=21
-                                            ),
-                                            "user_id": integer(
-                                                "Its Telegram user id.",
-                                                minimum=1,
-                                                maximum=2**63 - 1,
-                                            ),
-                                        },
-                                        ("number",),
-                                        "A shared contact.",
-                                    )
-                                ),
-                                "media": closed(
-                                    obj(
-                                        {
-                                            "kind": string("Kind.", enum=list(MEDIA_KINDS)),
-                                            "base64": base64_field("The file."),
-                                            "filename": string("File name.", maxLength=255),
-                                            "mime_type": string("Media type.", maxLength=127),
-                                        },
-                                        ("kind", "base64"),
-                                        "A medium.",
-                                    )
-                                ),
-                                "reply_to": integer(
-                                    "Telegram message id answered.",
-                                    minimum=1,
-                                    maximum=2**31 - 1,
-                                ),
-                            },
-                            ("from",),
-                            "Give text, contact or media.",
-                        ),
-                        "additionalProperties": False,
-                        "anyOf": [
-                            {"required": ["text"]},
-                            {"required": ["contact"]},
-                            {"required": ["media"]},
-                        ],
-                    },
-                    "What the person sends.",
-                ),
-            )
-        },
-        "/admin/sandbox/{n}/sent": {
-            "get": operation(
-                "sandboxSent",
-                TAG_SANDBOX,
-                "What the gateway sent",
-                "Messages the sandbox account sent, oldest first.",
-                {
-                    "200": ok(
-                        "Sent messages.",
-                        obj({"data": array(ref("SandboxSent"), "Messages.")}, ("data",)),
-                    ),
-                    **sandbox_errors,
-                },
-                security=ADMIN_AUTH,
-                parameters=[n, param("number", "query", _number(), "Only to this number.")],
-            )
-        },
-        "/admin/sandbox/{n}/read": {
-            "post": operation(
-                "sandboxRead",
-                TAG_SANDBOX,
-                "A person reads messages",
-                "Mark the gateway's messages to this person read up to max_message_id.",
-                {
-                    "200": ok(
-                        "Read.",
-                        obj(
-                            {
-                                "number": string("The number."),
-                                "max_message_id": integer("Read up to here."),
-                                "handled": boolean("Whether the gateway handled it in time."),
-                            },
-                            ("number", "max_message_id", "handled"),
-                        ),
-                    ),
-                    **sandbox_errors,
-                },
-                security=ADMIN_AUTH,
-                parameters=[n],
-                request_body=body(
-                    closed(
-                        obj(
-                            {
-                                "number": _number("the reader"),
-                                "max_message_id": integer(
-                                    "Highest message id read.", minimum=0, maximum=2**31 - 1
-                                ),
-                            },
-                            ("number", "max_message_id"),
-                        )
-                    ),
-                    "Who read up to where.",
-                ),
-            )
-        },
-        "/admin/sandbox/{n}/groups": {
-            "post": operation(
-                "sandboxGroup",
-                TAG_SANDBOX,
-                "Create a group",
-                "A group with the gateway account as a member, for /v3 group sends.",
-                {
-                    "200": ok(
-                        "The group.",
-                        obj(
-                            {
-                                "chat_id": integer("Telegram chat id."),
-                                "group_name": string("Title."),
-                                "group_admin": string("Creator's number."),
-                            },
-                            ("chat_id", "group_name", "group_admin"),
-                        ),
-                    ),
-                    **sandbox_errors,
-                },
-                security=ADMIN_AUTH,
-                parameters=[n],
-                request_body=body(
-                    closed(
-                        obj(
-                            {
-                                **_group_fields(),
-                                "members": array(
-                                    _number("a member"), "Other members' numbers.", maxItems=10_000
-                                ),
-                            },
-                            ("group_name", "group_admin"),
-                        )
-                    ),
-                    "The group.",
-                ),
-            )
-        },
-        "/admin/sandbox/{n}/faults": {
-            "post": operation(
-                "sandboxFault",
-                TAG_SANDBOX,
-                "Inject a send fault",
-                "The next sends (to one number, or any) fail with this error or flood wait.",
-                {
-                    "201": ok(
-                        "Armed.",
-                        obj({"id": integer("Fault id.")}, ("id",)),
-                    ),
-                    **sandbox_errors,
-                },
-                security=ADMIN_AUTH,
-                parameters=[n],
-                request_body=body(
-                    {
-                        **obj(
-                            {
-                                "flood_wait_s": integer(
-                                    "A FloodWait of this many seconds.",
-                                    minimum=0,
-                                    maximum=2**31 - 1,
-                                ),
-                                "error": string("A Telegram error.", enum=list(FAULT_ERRORS)),
-                                "number": _number("only sends to this number"),
-                                "times": integer(
-                                    "How many sends fail.",
-                                    minimum=1,
-                                    maximum=2**31 - 1,
-                                    default=1,
-                                ),
-                            },
-                            (),
-                            "Give flood_wait_s or error.",
-                        ),
-                        "additionalProperties": False,
-                        "anyOf": [{"required": ["flood_wait_s"]}, {"required": ["error"]}],
-                    },
-                    "The fault.",
-                ),
-            )
-        },
-    }
-
-
-def _probe_paths() -> dict[str, Any]:
-    def status(value: str, description: str) -> Schema:
-        return string(description, const=value)
-
-    return {
-        "/healthz": {
-            "get": operation(
-                "healthz",
-                TAG_PROBES,
-                "Liveness",
-                "The process is alive.",
-                {"200": ok("Alive.", obj({"status": status("ok", "Always 'ok'.")}, ("status",)))},
-                security=NO_AUTH,
-            )
-        },
-        "/readyz": {
-            "get": operation(
-                "readyz",
-                TAG_PROBES,
-                "Readiness",
-                "The database answers and takes writes (503 while it is down, or while writes are "
-                "refused: disk full, read-only, locked); 200 again once it recovers.",
-                {
-                    "200": ok(
-                        "Ready.",
-                        obj(
-                            {
-                                "status": status("ready", "Always 'ready'."),
-                                "database": status("ok", "Always 'ok'."),
-                            },
-                            ("status", "database"),
-                        ),
-                    ),
-                    "503": {
-                        **ok(
-                            "The database is down or refuses writes.",
-                            obj(
-                                {
-                                    "status": status("unavailable", "Always 'unavailable'."),
-                                    "database": string(
-                                        "What is wrong: the reason of a database_unavailable "
-                                        "error, or 'error' for a failed check."
-                                    ),
-                                    "message": string("What is wrong, for humans."),
-                                },
-                                ("status", "database", "message"),
-                            ),
-                        ),
-                        "headers": _retry_after("Seconds to wait before checking again."),
-                    },
-                },
-                security=NO_AUTH,
-            )
-        },
-        "/metrics": {
-            "get": operation(
-                "metrics",
-                TAG_PROBES,
-                "Prometheus metrics",
-                "Metrics in the Prometheus text format.",
-                {
-                    "200": {
-                        "description": "Metrics.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-                security=NO_AUTH,
-            )
-        },
-        "/openapi.json": {
-            "get": operation(
-                "openapi",
-                TAG_PROBES,
-                "This document",
-                "The OpenAPI 3.1 description of this API.",
-                {"200": ok("The document.", {"type": "object"})},
-                security=NO_AUTH,
-            )
-        },
-        "/docs": {
-            "get": operation(
-                "docs",
-                TAG_PROBES,
-                "API reference page",
-                "A readable reference built from /openapi.json; works offline.",
-                {
-                    "200": {
-                        "description": "An HTML page.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-                security=NO_AUTH,
-            )
-        },
-    }
 
 
 def _version() -> str:
@@ -1302,17 +244,40 @@ def _version() -> str:
         return "0.0.0"
 
 
+TAGS_V1 = [
+    {
+        "name": TAG_V1,
+        "description": (
+            "WhatsMate's paths from before its v3 API, for old clients; new code should use v3. "
+            'They answer {"success": true, "status": "queued", "id"} and, on an error, the v3 '
+            'status code with {"success": false, "status": "<what is wrong>"}. Credentials, '
+            "Idempotency-Key, validation, limits and the daily quota are those of v3."
+        ),
+    }
+]
+
+
+def _merge(written: dict[str, Any], generated: dict[str, Any]) -> dict[str, Any]:
+    merged = {path: dict(item) for path, item in written.items()}
+    for path, item in generated.items():
+        merged.setdefault(path, {}).update(item)
+    return merged
+
+
 def build_openapi(settings: Settings) -> dict[str, Any]:
     """The OpenAPI 3.1 document for this deployment's settings (pure)."""
+    from app.main import all_routes  # app.main imports this module
+
     limits = settings.limits
     largest_body = max_body_bytes(limits.largest_media_bytes)
+    generated = generate(all_routes())
     auth_note = (
         "Applications authenticate with the X-WM-CLIENT-ID and X-WM-CLIENT-SECRET headers "
         "(both); the admin API with 'Authorization: Bearer <admin token>'. Errors on /v3 and "
         '/v1 are {"error_message": ...}; on /api/v1 and /admin '
         '{"error": {"code", "message"}}.'
     )
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "tgw: Telegram gateway",
@@ -1329,7 +294,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             {"name": TAG_MESSAGES, "description": "Native API: send and track messages."},
             {"name": TAG_RECIPIENTS, "description": "Native API: registered recipients."},
             {"name": TAG_EVENTS, "description": "Native API: the event log for backfill."},
-            *docs_v1.TAGS,
+            *TAGS_V1,
             {"name": TAG_CLIENTS, "description": "Admin token: API clients."},
             {"name": TAG_INSTANCES, "description": "Admin token: gateway instances."},
             {"name": TAG_SANDBOX, "description": "Admin token: sandbox instances only."},
@@ -1337,28 +302,23 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             *docs_onboarding.TAGS,
             {"name": TAG_PROBES, "description": "Unauthenticated."},
         ],
-        "paths": {
-            **_v3_paths(limits),
-            **docs_v1.paths(),
-            **_native_paths(),
-            **_admin_paths(),
-            **docs_webhooks.paths(),
-            **docs_onboarding.paths(),
-            **_probe_paths(),
-        },
+        "paths": _merge(
+            {
+                **docs_webhooks.paths(),
+                **docs_onboarding.paths(),
+            },
+            generated.paths,
+        ),
         # What the gateway POSTs to webhook endpoints (OpenAPI 3.1 `webhooks`).
         "webhooks": docs_webhooks.outgoing(),
         "components": {
             "schemas": {
                 **_schemas(limits),
-                **docs_v1.schemas(limits),
                 **docs_webhooks.schemas(),
                 **docs_onboarding.schemas(),
+                **generated.schemas,
             },
-            "responses": {
-                **_error_responses(limits, largest_body),
-                **docs_v1.responses(limits, largest_body),
-            },
+            "responses": generated.responses,
             "parameters": {
                 "Instance": param(
                     "instance",
@@ -1398,8 +358,11 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
         },
     }
 
+    filled: dict[str, Any] = fill_limits(document, limit_values(limits, largest_body=largest_body))
+    return filled
 
-from app.routes import docs_onboarding, docs_v1, docs_webhooks  # noqa: E402  (built on the above)
+
+from app.routes import docs_onboarding, docs_webhooks  # noqa: E402  (built on the above)
 
 
 async def openapi(request: Request) -> Response:
@@ -1450,6 +413,28 @@ async def docs(request: Request) -> Response:
 
 
 routes = [
-    endpoint(ROOT, "/openapi.json", openapi),
-    endpoint(ROOT, "/docs", docs),
+    endpoint(
+        ROOT,
+        "/openapi.json",
+        openapi,
+        doc=Doc(
+            "openapi",
+            TAG_PROBES,
+            "This document",
+            "The OpenAPI 3.1 description of this API.",
+            {200: Answer("The document.")},
+        ),
+    ),
+    endpoint(
+        ROOT,
+        "/docs",
+        docs,
+        doc=Doc(
+            "docs",
+            TAG_PROBES,
+            "API reference page",
+            "A readable reference built from /openapi.json; works offline.",
+            {200: Answer("An HTML page.", media="text/html")},
+        ),
+    ),
 ]

@@ -8,7 +8,6 @@ from typing import Any
 from app.events import EVENT_TYPES
 from app.routes.docs import (
     ADMIN_AUTH,
-    NO_AUTH,
     Schema,
     array,
     body,
@@ -404,35 +403,6 @@ def paths() -> dict[str, Any]:
                 },
                 security=ADMIN_AUTH,
                 parameters=[param("id", "path", integer("Delivery id."), "The delivery id.")],
-            )
-        },
-        "/media/{id}": {
-            "get": operation(
-                "getMedia",
-                TAG_MEDIA,
-                "Download inbound media",
-                "The link comes in events as data.media.url, signed and valid for 24 h from "
-                "when the event was rendered; no other authentication.",
-                {
-                    "200": {
-                        "description": "The file.",
-                        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-                    },
-                    "403": {
-                        "description": "The link was altered, is incomplete or has expired.",
-                        "content": json_content(ref("NativeError")),
-                    },
-                    "404": {
-                        "description": "The medium is no longer stored.",
-                        "content": json_content(ref("NativeError")),
-                    },
-                },
-                security=NO_AUTH,
-                parameters=[
-                    param("id", "path", string("Media id."), "The media id."),
-                    param("exp", "query", integer("Unix time."), "Expiry.", required=True),
-                    param("sig", "query", string("Signature."), "Signature.", required=True),
-                ],
             )
         },
     }

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.requests import Request
@@ -12,6 +15,8 @@ from app.db import check_ready
 from app.errors import DatabaseUnavailable
 from app.instances import STATUSES
 from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
+from app.routes.apidoc import Answer as Reply
+from app.routes.apidoc import Doc, Model
 from app.routes.common import JSON, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import ROOT
@@ -103,8 +108,70 @@ async def metrics(request: Request) -> Response:
     )
 
 
+TAG_PROBES = "Probes and docs"
+
+
+class Alive(Model):
+    status: Literal["ok"] = Field(description="Always 'ok'.")
+
+
+class Ready(Model):
+    status: Literal["ready"] = Field(description="Always 'ready'.")
+    database: Literal["ok"] = Field(description="Always 'ok'.")
+
+
+class NotReady(Model):
+    status: Literal["unavailable"] = Field(description="Always 'unavailable'.")
+    database: str = Field(
+        description="What is wrong: the reason of a database_unavailable error, or 'error' for "
+        "a failed check."
+    )
+    message: str = Field(description="What is wrong, for humans.")
+
+
 routes = [
-    endpoint(ROOT, "/healthz", healthz),
-    endpoint(ROOT, "/readyz", readyz),
-    endpoint(ROOT, "/metrics", metrics),
+    endpoint(
+        ROOT,
+        "/healthz",
+        healthz,
+        doc=Doc(
+            "healthz",
+            TAG_PROBES,
+            "Liveness",
+            "The process is alive.",
+            {200: Reply("Alive.", Alive)},
+        ),
+    ),
+    endpoint(
+        ROOT,
+        "/readyz",
+        readyz,
+        doc=Doc(
+            "readyz",
+            TAG_PROBES,
+            "Readiness",
+            "The database answers and takes writes (503 while it is down, or while writes are "
+            "refused: disk full, read-only, locked); 200 again once it recovers.",
+            {
+                200: Reply("Ready.", Ready),
+                503: Reply(
+                    "The database is down or refuses writes.",
+                    NotReady,
+                    retry_after="Seconds to wait before checking again.",
+                ),
+            },
+        ),
+    ),
+    endpoint(
+        ROOT,
+        "/metrics",
+        metrics,
+        doc=Doc(
+            "metrics",
+            TAG_PROBES,
+            "Prometheus metrics",
+            "Metrics in the Prometheus text format.",
+            {200: Reply("Metrics.", media="text/plain")},
+        ),
+    ),
 ]

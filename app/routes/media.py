@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
@@ -9,7 +10,10 @@ from starlette.responses import Response
 from app.errors import ApiError
 from app.media_links import LinkError
 from app.models import MediaBlob, table_of
+from app.routes.apidoc import Answer as Reply
+from app.routes.apidoc import Doc, Model
 from app.routes.common import services
+from app.routes.error_answers import NativeError
 from app.routes.surface import endpoint
 from app.routes.surfaces import MEDIA
 
@@ -40,4 +44,36 @@ async def get_media(request: Request) -> Response:
     )
 
 
-routes = [endpoint(MEDIA, "/media/{id:str}", get_media)]
+TAG_MEDIA = "Media links"
+
+
+class MediaPath(Model):
+    id: str = Field(description="The media id.")
+
+
+class MediaLink(Model):
+    exp: int = Field(description="Expiry (Unix time).")
+    sig: str = Field(description="Signature.")
+
+
+routes = [
+    endpoint(
+        MEDIA,
+        "/media/{id:str}",
+        get_media,
+        doc=Doc(
+            "getMedia",
+            TAG_MEDIA,
+            "Download inbound media",
+            "The link comes in events as data.media.url, signed and valid for 24 h from when "
+            "the event was rendered; no other authentication.",
+            {
+                200: Reply("The file.", media="*/*"),
+                403: Reply("The link was altered, is incomplete or has expired.", NativeError),
+                404: Reply("The medium is no longer stored.", NativeError),
+            },
+            path=MediaPath,
+            query=MediaLink,
+        ),
+    )
+]

@@ -20,6 +20,8 @@ from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
 from app.recipients import recipient_data, unregister_number
+from app.routes import messages_schemas as schemas
+from app.routes.apidoc import SEND_ERRORS, Answer, Body, Doc, IdempotencyHeader
 from app.routes.common import JSON, int_param, parse_json_object, read_body, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import NATIVE, client_id, credentials
@@ -31,6 +33,9 @@ from outbound.requests import native_request
 from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = values(MessageStatus)
+TAG_MESSAGES = "Messages"
+TAG_RECIPIENTS = "Recipients"
+TAG_EVENTS = "Events"
 
 
 def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
@@ -273,10 +278,104 @@ async def events(request: Request) -> Response:
 
 
 routes = [
-    endpoint(NATIVE, "/api/v1/messages", create_message, methods=["POST"], sends=True),
-    endpoint(NATIVE, "/api/v1/messages", list_messages),
-    endpoint(NATIVE, "/api/v1/messages/{id:str}", get_message),
-    endpoint(NATIVE, "/api/v1/recipients", list_recipients),
-    endpoint(NATIVE, "/api/v1/recipients/{number:str}", delete_recipient, methods=["DELETE"]),
-    endpoint(NATIVE, "/api/v1/events", events),
+    endpoint(
+        NATIVE,
+        "/api/v1/messages",
+        create_message,
+        methods=["POST"],
+        sends=True,
+        doc=Doc(
+            "createMessage",
+            TAG_MESSAGES,
+            "Send a message",
+            "Queue a text or a medium for a registered number or a group, as JSON (media in "
+            "base64) or as a multipart upload. Same validation as the /v3 endpoints.",
+            {202: Answer("Queued: the message resource.", schemas.Message)},
+            errors=SEND_ERRORS,
+            headers=IdempotencyHeader,
+            body=Body(
+                schemas.SendMessage,
+                "The message and its target.",
+                multipart=schemas.SendMessageUpload,
+            ),
+        ),
+    ),
+    endpoint(
+        NATIVE,
+        "/api/v1/messages",
+        list_messages,
+        doc=Doc(
+            "listMessages",
+            TAG_MESSAGES,
+            "List messages",
+            "This client's messages, oldest first, with cursor pagination.",
+            {200: Answer("A page of messages.", schemas.MessageList)},
+            errors=(400, 401, 474),
+            error_texts={400: "Bad status, after or limit."},
+            query=schemas.MessageQuery,
+        ),
+    ),
+    endpoint(
+        NATIVE,
+        "/api/v1/messages/{id:str}",
+        get_message,
+        doc=Doc(
+            "getMessage",
+            TAG_MESSAGES,
+            "Get a message",
+            "One of this client's messages, with its delivery state.",
+            {200: Answer("The message.", schemas.Message)},
+            errors=(401, 404, 474),
+            error_texts={404: "No such message for this client."},
+            path=schemas.MessagePath,
+        ),
+    ),
+    endpoint(
+        NATIVE,
+        "/api/v1/recipients",
+        list_recipients,
+        doc=Doc(
+            "listRecipients",
+            TAG_RECIPIENTS,
+            "List recipients",
+            "The people who registered with the gateway (by saying Hi), by status.",
+            {200: Answer("Recipients.", schemas.RecipientList)},
+            errors=(400, 401, 474),
+            error_texts={400: "Bad status, instance or limit."},
+            query=schemas.RecipientQuery,
+        ),
+    ),
+    endpoint(
+        NATIVE,
+        "/api/v1/recipients/{number:str}",
+        delete_recipient,
+        methods=["DELETE"],
+        doc=Doc(
+            "deleteRecipient",
+            TAG_RECIPIENTS,
+            "Unregister a recipient",
+            "Mark the number unregistered (as if it opted out); nothing more is sent to it.",
+            {200: Answer("Unregistered.", schemas.RecipientRemoved)},
+            errors=(400, 401, 404, 471, 474),
+            error_texts={404: "The number is not a registered recipient."},
+            path=schemas.RecipientPath,
+            query=schemas.RemovalQuery,
+        ),
+    ),
+    endpoint(
+        NATIVE,
+        "/api/v1/events",
+        events,
+        doc=Doc(
+            "listEvents",
+            TAG_EVENTS,
+            "Read the event log",
+            "Events in seq order, for backfill after an outage: pass the last seq you have as "
+            "'after'.",
+            {200: Answer("Events.", schemas.EventList)},
+            errors=(400, 401, 474),
+            error_texts={400: "Bad after or limit."},
+            query=schemas.EventQuery,
+        ),
+    ),
 ]

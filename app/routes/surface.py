@@ -9,8 +9,9 @@ docs) decides two things for every request it serves:
   handlers, so handlers hold no `try ... except ApiError`.
 
 Routes are declared with `endpoint()`, which keeps what the OpenAPI document needs beside the
-handler (`Endpoint` on the handler): the surface, whether it is public, and whether a refusal
-counts as a refused send.
+handler (`Endpoint` on the handler): the surface, whether it is public, whether a refusal
+counts as a refused send, and the operation's documentation (`Doc`, app/routes/apidoc.py), from
+which app/routes/openapi.py generates the document.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.types import Scope
 
 from app.db import database_unavailable
 from app.errors import ApiError
+from app.routes.apidoc import Doc, Expansion
 from app.routes.common import JSON, services
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,10 @@ class Surface:
     error_body: ErrorBody
     auth: Auth | None = None
     claims_all: bool = True
+    # The OpenAPI security schemes a caller presents (all of them), and the family of shared
+    # error answers its operations refer to ("Wm", "Native", "Admin").
+    security: tuple[str, ...] = ()
+    error_family: str = "Native"
     # Refusals of these exception types, besides ApiError, in this surface's shape.
     extra_errors: dict[type[Exception], Callable[[Exception], ApiError]] = field(
         default_factory=dict
@@ -85,6 +91,10 @@ class Endpoint:
     sends: bool = False
     # The operation's own error shape, where it differs from its surface's.
     error_body: ErrorBody | None = None
+    # The operation's documentation; a generic route documents each concrete path it serves
+    # as an operation of its own (`expansions`) instead.
+    doc: Doc | None = None
+    expansions: tuple[Expansion, ...] = ()
 
 
 def endpoint(
@@ -96,12 +106,16 @@ def endpoint(
     public: bool = False,
     sends: bool = False,
     error_body: ErrorBody | None = None,
+    doc: Doc | None = None,
+    expansions: Sequence[Expansion] = (),
 ) -> Route:
     """A route of `surface` at `path` (the full path, prefix included): the surface's auth
     runs first unless `public`."""
     if not path.startswith(surface.prefix):
         raise ValueError(f"{path} is not under the {surface.name} surface's {surface.prefix}")
-    info = Endpoint(surface, path, tuple(methods), handler, public, sends, error_body)
+    info = Endpoint(
+        surface, path, tuple(methods), handler, public, sends, error_body, doc, tuple(expansions)
+    )
     auth = None if public else surface.auth
 
     async def run(request: Request) -> Response:

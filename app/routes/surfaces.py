@@ -80,17 +80,38 @@ def _sandbox_input(exc: Exception) -> ApiError:
     return ApiError("invalid_field", str(exc))
 
 
-WHATSMATE = Surface("whatsmate", "/v3", whatsmate_body, auth=api_client)
-WHATSMATE_V1 = Surface("whatsmate_v1", "/v1", whatsmate_body, auth=api_client)
-NATIVE = Surface("native", "/api/v1", native_body, auth=api_client)
+CLIENT_SECURITY = ("WhatsmateClientId", "WhatsmateClientSecret")
+WHATSMATE = Surface(
+    "whatsmate", "/v3", whatsmate_body, auth=api_client, security=CLIENT_SECURITY, error_family="Wm"
+)
+WHATSMATE_V1 = Surface(
+    "whatsmate_v1",
+    "/v1",
+    whatsmate_body,
+    auth=api_client,
+    security=CLIENT_SECURITY,
+    error_family="Wm",
+)
+NATIVE = Surface("native", "/api/v1", native_body, auth=api_client, security=CLIENT_SECURITY)
 # The console's page, files and sign-in; whatever else is under /admin is the admin API's.
-CONSOLE = Surface("console", "/admin", native_body, auth=console_cookie, claims_all=False)
+# Its operations are documented with the admin token (the console's cookie is the browser's).
+CONSOLE = Surface(
+    "console",
+    "/admin",
+    native_body,
+    auth=console_cookie,
+    claims_all=False,
+    security=("AdminBearer",),
+    error_family="Admin",
+)
 ADMIN = Surface(
     "admin",
     "/admin",
     native_body,
     auth=require_admin,
     extra_errors={SandboxInputError: _sandbox_input},
+    security=("AdminBearer",),
+    error_family="Admin",
 )
 MEDIA = Surface("media", "/media", native_body)
 ROOT = Surface("root", "", native_body)

@@ -15,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import ApiError
+from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
+from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, parse_json_object, read_body, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import WHATSMATE, client_id, credentials
+from app.routes.whatsmate_schemas import Queued, articled, v3_model, v3_name
 from app.settings import LimitsSettings
 from outbound.accept import Answer, ManyRenderer, SendRequest, request_fingerprint
-from outbound.requests import parse_kind, whatsmate_request
+from outbound.requests import KINDS, parse_kind, whatsmate_request
 
 # JSON around the base64 text of the largest medium: field names, caption, filename.
 ENVELOPE_BYTES = 64 * 1024
@@ -89,6 +92,32 @@ async def send(request: Request) -> Response:
     return JSON(answer, status_code=status)
 
 
+TAG_V3 = "WhatsMate v3"
+
+
+def _v3_doc(scope: str, kind: str) -> Expansion:
+    target = "a registered number" if scope == "single" else "a Telegram group"
+    what = articled(kind.replace("_", " "))
+    description = (
+        f"Queue {what} for {target}. The message is durably stored before the answer. The same "
+        "Idempotency-Key with the same body within 24 h returns the first answer and sends once."
+    )
+    if scope == "group":
+        description += " The gateway account must be a member of the group."
+    doc = Doc(
+        f"send{v3_name(scope, kind).removesuffix('Message')}",
+        TAG_V3,
+        f"Send {what} to {target}",
+        description,
+        {200: Reply("Queued.", Queued)},
+        errors=SEND_ERRORS,
+        path=InstancePath,
+        headers=IdempotencyHeader,
+        body=Body(v3_model(scope, kind), f"The {kind.replace('_', ' ')} and its target."),
+    )
+    return Expansion(f"/v3/telegram/{scope}/{kind}/message/{{instance}}", doc)
+
+
 routes = [
     endpoint(
         WHATSMATE,
@@ -96,5 +125,6 @@ routes = [
         send,
         methods=["POST"],
         sends=True,
+        expansions=[_v3_doc(scope, kind) for scope in ("single", "group") for kind in KINDS],
     ),
 ]

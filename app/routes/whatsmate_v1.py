@@ -9,6 +9,7 @@ v3 status code with `{"success": false, "status": "<the error text>"}`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -17,10 +18,19 @@ from starlette.routing import Route
 
 from app.errors import ApiError
 from app.models import Instance
+from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
+from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, services
 from app.routes.surface import Handler, endpoint
 from app.routes.surfaces import WHATSMATE_V1, v1_body
 from app.routes.whatsmate import accept_send
+from app.routes.whatsmate_schemas import (
+    LegacyStatus,
+    V1BatchQueued,
+    V1LocationMessage,
+    V1Queued,
+    v1_model,
+)
 from app.settings import LimitsSettings
 from outbound.accept import Answer, SendRequest
 from outbound.requests import v1_requests
@@ -99,14 +109,131 @@ async def status(request: Request) -> Response:
     return JSON({"status": "up" if up else "down", "instance": number})
 
 
-def _send_route(path: str, handler: Handler) -> Route:
+TAG_V1 = "WhatsMate v1 (legacy)"
+_TARGETS = {"single": "a number", "batch": "several numbers", "group": "a group"}
+_ARTICLED = {"photo": "a photo", "document": "a document", "audio": "an audio file"}
+_SAME = (
+    "Like the v3 path of the same kind, in the v1 envelope. The same Idempotency-Key with the "
+    "same body within 24 h returns the first answer and sends once."
+)
+_BATCH_NOTE = (
+    " One message per number, all accepted or none; the answer lists their ids in the order of "
+    "numbers."
+)
+
+
+def _v1_send(
+    path: str, shape: str, what: str, summary: str, description: str | None = None
+) -> Expansion:
+    """A v1 send at `path`: `shape` single, batch or group; `what` text or a v1 file kind."""
+    batch = shape == "batch"
+    doc = Doc(
+        "v1" + shape.title() + what.title(),
+        TAG_V1,
+        summary,
+        description or _SAME + (_BATCH_NOTE if batch else ""),
+        {200: Reply("Queued.", V1BatchQueued if batch else V1Queued)},
+        errors=SEND_ERRORS,
+        deprecated=True,
+        path=InstancePath,
+        headers=IdempotencyHeader,
+        body=Body(
+            v1_model(shape, what, V1_KINDS.get(what, what)),
+            "What to send and to whom.",
+        ),
+        error_family="V1",
+    )
+    return Expansion(path, doc)
+
+
+def _text_sends() -> list[Expansion]:
+    found = [
+        _v1_send(
+            f"/v1/telegram/{shape}/message/{{instance}}",
+            shape,
+            "text",
+            f"Send a text to {_TARGETS[shape]} (v1)",
+        )
+        for shape in ("single", "batch", "group")
+    ]
+    alias = _v1_send(
+        "/v1/telegram/send/message/{instance}",
+        "single",
+        "text",
+        "Send a text to one person (v1, the 2016 name)",
+        "The first name of /v1/telegram/single/message/{instance}, answered the same way.",
+    )
+    found.append(Expansion(alias.path, replace(alias.doc, operation_id="v1SendText")))
+    return found
+
+
+def _file_sends() -> list[Expansion]:
+    return [
+        _v1_send(
+            f"/v1/telegram/{shape}/{segment}/binary/{{instance}}",
+            shape,
+            segment,
+            f"Send {_ARTICLED[segment]} to {_TARGETS[shape]} (v1)",
+        )
+        for shape in ("single", "batch")
+        for segment in V1_KINDS
+    ]
+
+
+def _locations() -> list[Expansion]:
+    return [
+        Expansion(
+            f"/v1/telegram/{shape}/location/{{instance}}",
+            Doc(
+                f"v1{shape.title()}Location",
+                TAG_V1,
+                f"Send a location ({shape}, v1): not supported",
+                "Location messages are not supported by this gateway yet: the request is "
+                "refused with 400 and a message saying so (after the credentials are checked).",
+                {},
+                errors=(400, 401, 474),
+                deprecated=True,
+                path=InstancePath,
+                body=Body(V1LocationMessage, "The place.", required=False),
+                error_family="V1",
+            ),
+        )
+        for shape in ("single", "batch")
+    ]
+
+
+def _send_route(path: str, handler: Handler, expansions: list[Expansion]) -> Route:
     """A v1 send: refusals in the v1 envelope (the status endpoint keeps `{"error_message"}`)."""
-    return endpoint(WHATSMATE_V1, path, handler, methods=["POST"], sends=True, error_body=v1_body)
+    return endpoint(
+        WHATSMATE_V1,
+        path,
+        handler,
+        methods=["POST"],
+        sends=True,
+        error_body=v1_body,
+        expansions=expansions,
+    )
 
 
 routes = [
-    endpoint(WHATSMATE_V1, "/v1/telegram/status/{instance:str}", status),
-    _send_route("/v1/telegram/{target:str}/message/{instance:str}", send_text),
-    _send_route("/v1/telegram/{target:str}/location/{instance:str}", send_location),
-    _send_route("/v1/telegram/{target:str}/{kind:str}/binary/{instance:str}", send_file),
+    endpoint(
+        WHATSMATE_V1,
+        "/v1/telegram/status/{instance:str}",
+        status,
+        doc=Doc(
+            "legacyStatus",
+            TAG_V1,
+            "Instance status (WhatsMate shape)",
+            "Whether the instance is logged in and connected: "
+            '{"status": "up"|"down", "instance": n}. Errors are {"error_message": ...}.',
+            {200: Reply("The status.", LegacyStatus)},
+            errors=(401, 404, 474),
+            path=InstancePath,
+        ),
+    ),
+    _send_route("/v1/telegram/{target:str}/message/{instance:str}", send_text, _text_sends()),
+    _send_route("/v1/telegram/{target:str}/location/{instance:str}", send_location, _locations()),
+    _send_route(
+        "/v1/telegram/{target:str}/{kind:str}/binary/{instance:str}", send_file, _file_sends()
+    ),
 ]

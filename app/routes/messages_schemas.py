@@ -1,0 +1,236 @@
+"""The bodies, parameters and answers of the native API (/api/v1, app/routes/messages.py), as
+the OpenAPI document shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from app.routes.apidoc import (
+    Model,
+    Number,
+    Omitted,
+    Timestamp,
+    Uuid,
+    base64_extra,
+    limit,
+    number_field,
+    one_of,
+)
+from app.telegram.port import MEDIA_KINDS
+from app.vocabulary import MessageStatus, RecipientStatus, values
+from outbound.requests import KINDS
+
+GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
+GROUP_ADMIN = number_field("the number of the group's creator")
+PAGE_SIZE = "Page size."
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+class MediaInput(Model):
+    kind: str = Field(description="Kind of medium.", json_schema_extra=one_of(MEDIA_KINDS))
+    base64: str = Field(
+        min_length=1,
+        description="The file in standard base64; size limits as on the /v3 endpoints (image "
+        "${image_bytes}, document ${document_bytes}, audio ${audio_bytes}).",
+        json_schema_extra=base64_extra(),
+    )
+    filename: str | Omitted = Field(
+        None, min_length=1, max_length=255, description="File name; required except for images."
+    )
+    caption: str | Omitted = Field(
+        None, description="Optional caption.", json_schema_extra=limit("caption_chars")
+    )
+
+
+class SendMessage(Model):
+    """Give 'to', or 'group_name' and 'group_admin'; and 'text' or 'media'."""
+
+    instance: int = Field(1, ge=1, description="Gateway instance number.")
+    to: Number | Omitted = Field(None, description=number_field("the destination"))
+    group_name: str | Omitted = Field(None, min_length=1, max_length=255, description=GROUP_NAME)
+    group_admin: Number | Omitted = Field(None, description=GROUP_ADMIN)
+    text: str | Omitted = Field(
+        None,
+        min_length=1,
+        description="The text (required without media); with media, the caption when "
+        "media.caption is absent.",
+        json_schema_extra=limit("text_chars"),
+    )
+    media: MediaInput | Omitted = None
+    reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "allOf": [
+                {"anyOf": [{"required": ["to"]}, {"required": ["group_name", "group_admin"]}]},
+                {"anyOf": [{"required": ["text"]}, {"required": ["media"]}]},
+            ]
+        },
+    )
+
+
+class SendMessageUpload(Model):
+    """Multipart upload: one 'file' part plus fields; same rules as the JSON body."""
+
+    file: str | Omitted = Field(
+        None,
+        description="The medium as an uploaded file.",
+        json_schema_extra={"contentMediaType": "application/octet-stream"},
+    )
+    media_kind: str | Omitted = Field(
+        None,
+        description="Kind of the uploaded file ('kind' works too).",
+        json_schema_extra=one_of(MEDIA_KINDS),
+    )
+    instance: int = Field(1, ge=1, description="Gateway instance number.")
+    to: Number | Omitted = Field(None, description=number_field("the destination"))
+    group_name: str | Omitted = Field(None, min_length=1, max_length=255, description=GROUP_NAME)
+    group_admin: Number | Omitted = Field(None, description=GROUP_ADMIN)
+    filename: str | Omitted = Field(
+        None, max_length=255, description="File name; defaults to the upload's."
+    )
+    caption: str | Omitted = Field(
+        None, description="Optional caption.", json_schema_extra=limit("caption_chars")
+    )
+    text: str | Omitted = Field(None, description="Text, or the caption when 'caption' is absent.")
+    reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+class Message(Model):
+    """A message resource."""
+
+    id: Uuid = Field(description="Message id.")
+    instance: int = Field(ge=1, description="Gateway instance number.")
+    to: str | None = Field(description="Destination number (null for a group).")
+    group_name: str | None = Field(description="Destination group (null for a number).")
+    kind: str = Field(description="What is sent.", json_schema_extra=one_of(KINDS))
+    status: str = Field(
+        description="Delivery state. 'delivered' is never claimed: Telegram does not report it.",
+        json_schema_extra=one_of(values(MessageStatus)),
+    )
+    error_code: str | None = Field(description="Why it failed, when it failed.")
+    error_detail: str | None = Field(description="More about the failure.")
+    telegram_message_id: int | None = Field(description="Telegram's id once sent.")
+    attempts: int = Field(ge=0, description="Send attempts so far.")
+    filename: str | None = Field(description="File name of the medium.")
+    size: int | None = Field(description="Size of the medium in bytes.")
+    sha256: str | None = Field(description="SHA-256 of the medium, hex.")
+    reply_to: str | None = Field(description="Id of the message this one answers.")
+    created_at: Timestamp = Field(description="When it was accepted.")
+    sent_at: Timestamp | None = Field(description="When Telegram accepted it.")
+    read_at: Timestamp | None = Field(description="When the recipient read it.")
+    failed_at: Timestamp | None = Field(description="When it failed for good.")
+
+
+class MessageList(Model):
+    data: list[Message] = Field(description="Messages, oldest first.")
+    next: str | None = Field(description="Pass as 'after' for the next page; null: no more.")
+
+
+class MessageQuery(Model):
+    status: str | Omitted = Field(
+        None,
+        description="Only messages in this status.",
+        json_schema_extra=one_of(values(MessageStatus)),
+    )
+    after: str | Omitted = Field(None, description="The 'next' of the last page.")
+    limit: int = Field(50, ge=1, le=500, description=PAGE_SIZE)
+
+
+class MessagePath(Model):
+    id: Uuid = Field(description="Message id.")
+
+
+# --- recipients -------------------------------------------------------------------------------
+
+
+class Recipient(Model):
+    instance: int = Field(description="Gateway instance number.")
+    number: str | None = Field(
+        description="Phone number, digits with country code (null while the person has not "
+        "shared it)."
+    )
+    user_id: int | None = Field(description="Telegram user id.")
+    first_name: str | None = Field(description="First name on Telegram.")
+    last_name: str | None = Field(description="Last name on Telegram.")
+    username: str | None = Field(description="Telegram @username, without '@'.")
+    language: str | None = Field(description="Language the person uses, if known.")
+    status: str = Field(
+        description="Registration state.", json_schema_extra=one_of(values(RecipientStatus))
+    )
+    registered_at: Timestamp | None = Field(description="When they registered.")
+    unregistered_at: Timestamp | None = Field(description="When they opted out.")
+
+
+class RecipientList(Model):
+    data: list[Recipient] = Field(description="Recipients.")
+
+
+class RecipientQuery(Model):
+    status: str = Field(
+        "registered",
+        description="Only recipients in this state ('all': every state).",
+        json_schema_extra=one_of([*values(RecipientStatus), "all"]),
+    )
+    instance: int = Field(0, ge=0, description="Only this instance (0: all).")
+    limit: int = Field(1000, ge=1, le=5000, description=PAGE_SIZE)
+
+
+class RecipientPath(Model):
+    number: Number = Field(description="The recipient's number.")
+
+
+class RemovalQuery(Model):
+    instance: int = Field(0, ge=0, description="Only on this instance (0: all).")
+
+
+class RecipientRemoved(Model):
+    number: str = Field(description="The normalised number.")
+    status: Literal["unregistered"] = Field(description="Always 'unregistered'.")
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+class Event(Model):
+    """An event. The same body goes to webhook endpoints of format 'standard'."""
+
+    type: str = Field(
+        description="Event type, e.g. message.sent, recipient.registered or account.login_alert."
+    )
+    id: str = Field(description="Event id (evt_...).")
+    seq: int = Field(ge=1, description="Position in the event log; increases.")
+    timestamp: Timestamp = Field(description="When it happened.")
+    instance_id: int | None = Field(None, description="Gateway instance number.")
+    gateway_number: str | None = Field(None, description="The gateway account's number.")
+    number: str | Omitted = Field(
+        None,
+        description="message.received only (absent on every other type): the sender's number, "
+        "as WhatsMate sends it. Other types carry the other party's number in `data` (`to` on "
+        "message.*, `number` on recipient.*), never here, so a receiver that answers every POST "
+        "by writing to `number` cannot loop on the gateway's own message.sent.",
+    )
+    message: str | Omitted = Field(
+        None,
+        description="message.received only (absent on every other type): the text, or the "
+        "caption of a medium ('' if none).",
+    )
+    data: dict[str, Any] = Field(description="Details, by event type.")
+
+
+class EventList(Model):
+    data: list[Event] = Field(description="Events in seq order.")
+    next_after: int = Field(ge=0, description="Pass as 'after' to continue.")
+
+
+class EventQuery(Model):
+    after: int = Field(0, ge=0, description="Only events after this seq.")
+    limit: int = Field(100, ge=1, le=1000, description=PAGE_SIZE)
