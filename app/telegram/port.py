@@ -9,7 +9,7 @@ cross this boundary: backends convert them into these dataclasses and this error
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -157,7 +157,9 @@ class LoginAlert:
 
 
 Update = IncomingMessage | OutboxRead | ConnectionChanged | LoginAlert
-UpdateHandler = Callable[[Update], Awaitable[None]]
+# Takes one update or several, in order: a backend that reads a burst at once hands it over
+# whole, so that the receiver can store it in one unit of work.
+UpdateHandler = Callable[[Sequence[Update]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -227,9 +229,9 @@ class TelegramBackend(Protocol):
     async def start(self, on_update: UpdateHandler, *, fence: SessionFence | None = None) -> None:
         """Connect and begin delivering updates (missed ones first) to `on_update`.
 
-        An update counts as handled once `on_update` returns; one that raised is offered again
-        later, so `on_update` must be idempotent. Without a fence (tools that hold the lease
-        themselves, tests) nothing is fenced.
+        Updates count as handled once `on_update` returns; when it raised, they are offered
+        again later, so `on_update` must be idempotent. Without a fence (tools that hold the
+        lease themselves, tests) nothing is fenced.
         """
 
     async def stop(self) -> None: ...

@@ -18,7 +18,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -430,11 +430,11 @@ class LockingProcessor:
         self.lock = lock
         self.outages = 0
 
-    async def __call__(self, update: Update) -> None:
+    async def __call__(self, updates: Sequence[Update]) -> None:
         if not self.lock.conn.in_transaction and self.outages == 0:
             self.lock.take()
         try:
-            await self.processor(update)
+            await self.processor(updates)
         except Exception as exc:
             if database_unavailable(exc) is not None:
                 self.outages += 1
@@ -475,7 +475,15 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
         )
         lock = ForeignLock(path)
         processor = LockingProcessor(
-            InboundProcessor(1, svc.factory, svc.settings, svc.wakeup, svc.clock, svc.stamps),
+            InboundProcessor(
+                1,
+                svc.factory,
+                svc.settings,
+                svc.wakeup,
+                svc.clock,
+                svc.stamps,
+                sql=svc.background_sql,
+            ),
             lock,
         )
         try:

@@ -1,4 +1,4 @@
-"""The Core hot path for ordinary messages of registered people (inbound/forward.py)."""
+"""Ordinary messages of registered people: the hot path of the inbound writer (store.py)."""
 
 from __future__ import annotations
 

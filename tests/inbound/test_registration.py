@@ -148,7 +148,12 @@ async def test_service_account_777000_is_silent(services: Services, worker: Any)
     from inbound.processor import InboundProcessor
 
     processor = InboundProcessor(
-        1, services.factory, services.settings, services.wakeup, services.clock
+        1,
+        services.factory,
+        services.settings,
+        services.wakeup,
+        services.clock,
+        sql=services.background_sql,
     )
     await processor(
         IncomingMessage(
@@ -187,7 +192,12 @@ async def test_replayed_update_is_handled_once(services: Services, worker: Any) 
     from inbound.processor import InboundProcessor
 
     processor = InboundProcessor(
-        1, services.factory, services.settings, services.wakeup, services.clock
+        1,
+        services.factory,
+        services.settings,
+        services.wakeup,
+        services.clock,
+        sql=services.background_sql,
     )
     update = IncomingMessage(
         message_id=41,

@@ -173,7 +173,13 @@ async def test_a_restriction_found_by_a_check_stays_through_a_reconnect(
     checked = await http.post("/admin/instances/1/check", headers=ADMIN)
     assert checked.json()["status"] == "restricted", checked.text
     processor = InboundProcessor(
-        1, services.factory, services.settings, services.wakeup, services.clock, services.stamps
+        1,
+        services.factory,
+        services.settings,
+        services.wakeup,
+        services.clock,
+        services.stamps,
+        sql=services.background_sql,
     )
     await processor.on_connection(ConnectionChanged("disconnected", "network lost; reconnecting"))
     await processor.on_connection(ConnectionChanged("ready"))

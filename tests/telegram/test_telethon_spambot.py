@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -97,9 +98,9 @@ async def test_the_bots_reply_is_never_a_received_message_nor_answered(
         assert pipeline is not None
         handled: list[Update] = []
 
-        async def noting(update: Update) -> None:
-            await pipeline(update)
-            handled.append(update)
+        async def noting(updates: Sequence[Update]) -> None:
+            await pipeline(updates)
+            handled.extend(updates)
 
         backend._on_update = noting
         assert (await check(http)).status_code == 200

@@ -17,7 +17,6 @@ from app.telegram.sandbox.backend import SandboxTelegram
 from app.telegram.sandbox.faults import FAULT_ERRORS
 from app.telegram.sandbox.inbound import InboundPerson
 from app.telegram.sandbox.login import SANDBOX_LOGIN_CODE, SandboxLogin
-from app.telegram.sandbox.pump import MessageBatchHandler
 from app.telegram.sandbox.state import (
     SandboxInputError,
     fake_access_hash,
@@ -29,7 +28,6 @@ __all__ = [
     "FAULT_ERRORS",
     "SANDBOX_LOGIN_CODE",
     "InboundPerson",
-    "MessageBatchHandler",
     "SandboxInputError",
     "SandboxLogin",
     "SandboxTelegram",

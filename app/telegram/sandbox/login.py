@@ -73,7 +73,7 @@ class LoginMixin(SessionsMixin):
 
     async def _tell(self, update: ConnectionChanged) -> None:
         if self._on_update is not None:
-            await self._on_update(update)
+            await self._on_update([update])
 
 
 class SandboxLogin:

@@ -1,5 +1,5 @@
 """The update pump: offers the stored updates to the gateway in order, from the stored position
-(like pts), so they are replayed after a restart; runs of messages go to a batch handler at
+(like pts), so they are replayed after a restart; each batch it reads goes to the handler at
 once."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import heapq
 import itertools
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection, Row
@@ -84,17 +84,6 @@ _SEL_UPDATES = (
 )
 
 
-@runtime_checkable
-class MessageBatchHandler(Protocol):
-    """An update handler that also takes several private messages at once
-    (inbound/processor.py): the pump hands it each run of consecutive messages it reads."""
-
-    async def on_messages(self, messages: Sequence[IncomingMessage]) -> int:
-        """Handle the messages in order; how many of the leading ones were handled (the pump
-        offers the next to the handler alone)."""
-        ...
-
-
 class PumpMixin(SandboxState):
     """The update pump's task body and the position it keeps."""
 
@@ -142,73 +131,64 @@ class PumpMixin(SandboxState):
         return int(conn.execute(_SEL_CONSUMED, {"instance": self.instance}).scalar() or 0)
 
     async def _deliver_batch(self, on_update: UpdateHandler) -> int:
-        """Offer the next updates in order; how many were read (0: none is waiting)."""
+        """Offer the next updates in order; how many were read (0: none is waiting).
+
+        They go to the handler all at once; if that fails, one by one, so that the failures
+        of an update that keeps failing are counted and it is given up alone.
+        """
         position = self.consumed_update_id
         save = position > self._saved_update_id
         rows = await self._sql.run(partial(self._next_updates, position=position, save=save))
         self._saved_update_id = max(self._saved_update_id, position)
         logins = await self._login_alerts(rows)  # {} unless the batch announces a login
         updates = [(int(row.id), self._to_port(row, logins)) for row in rows]
-        many = on_update if isinstance(on_update, MessageBatchHandler) else None
-        index = 0
-        while index < len(updates):
-            if many is not None:
-                run: list[tuple[int, IncomingMessage]] = []
-                for update_id, pushed in updates[index:]:
-                    if not isinstance(pushed, IncomingMessage):
-                        break
-                    run.append((update_id, pushed))
-                if len(run) > 1:
-                    handled = await self._offer_many(many, run)
-                    index += handled
-                    if handled == len(run):
-                        continue
-                    # The next one goes alone (below): it may need the dialogue, or it may be
-                    # the one that fails, and its failures are counted as one update's.
-            update_id, pushed = updates[index]
-            if pushed is not None:
-                try:
-                    await on_update(pushed)
-                except DatabaseUnavailable:
-                    raise  # not the update's fault: offered again, not counted
-                except Exception:
-                    # Offered again on the next round; one that keeps failing must not hold up
-                    # every later update forever, so it is given up after a few tries, loudly.
-                    failures = self._failures.get(update_id, 0) + 1
-                    self._failures[update_id] = failures
-                    if failures < MAX_UPDATE_ATTEMPTS:
-                        raise
-                    log.error(
-                        "sandbox %s: update %s failed %d times; skipped",
-                        self.instance,
-                        update_id,
-                        failures,
-                    )
+        offered = [pushed for _, pushed in updates if pushed is not None]
+        if len(offered) > 1 and await self._offer_all(on_update, offered):
+            for update_id, _ in updates:
                 self._failures.pop(update_id, None)
+            self._advance(updates[-1][0])
+            return len(updates)
+        for update_id, pushed in updates:
+            if pushed is not None:
+                await self._offer_one(on_update, update_id, pushed)
             self._advance(update_id)
-            index += 1
         return len(updates)
 
-    async def _offer_many(
-        self, many: MessageBatchHandler, run: list[tuple[int, IncomingMessage]]
-    ) -> int:
-        """Hand consecutive messages to the handler at once; how many it handled."""
+    async def _offer_all(self, on_update: UpdateHandler, updates: list[Update]) -> bool:
+        """Hand the updates to the handler at once; False if it failed (not for an outage)."""
         try:
-            handled = await many.on_messages([pushed for _, pushed in run])
+            await on_update(updates)
         except DatabaseUnavailable:
-            raise
+            raise  # not the updates' fault: offered again, not counted
         except Exception:
             log.warning(
                 "sandbox %s: a batch of %d updates failed; offered one by one",
                 self.instance,
-                len(run),
+                len(updates),
                 exc_info=True,
             )
-            return 0
-        for update_id, _ in run[:handled]:
-            self._failures.pop(update_id, None)
-            self._advance(update_id)
-        return handled
+            return False
+        return True
+
+    async def _offer_one(self, on_update: UpdateHandler, update_id: int, pushed: Update) -> None:
+        try:
+            await on_update([pushed])
+        except DatabaseUnavailable:
+            raise  # not the update's fault: offered again, not counted
+        except Exception:
+            # Offered again on the next round; one that keeps failing must not hold up every
+            # later update forever, so it is given up after a few tries, loudly.
+            failures = self._failures.get(update_id, 0) + 1
+            self._failures[update_id] = failures
+            if failures < MAX_UPDATE_ATTEMPTS:
+                raise
+            log.error(
+                "sandbox %s: update %s failed %d times; skipped",
+                self.instance,
+                update_id,
+                failures,
+            )
+        self._failures.pop(update_id, None)
 
     def _next_updates(self, conn: Connection, position: int, save: bool) -> list[Row[Any]]:
         """Record the position reached (the previous batch's updates) and read the next batch,

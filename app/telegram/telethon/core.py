@@ -85,7 +85,7 @@ class BackendCore:
         self._state_reported = (state, detail)
         if self._on_update is not None:
             try:
-                await self._on_update(port.ConnectionChanged(state, detail))
+                await self._on_update([port.ConnectionChanged(state, detail)])
             except Exception:
                 log.exception("instance %s: could not record status %s", self.instance, state)
 

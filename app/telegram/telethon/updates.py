@@ -1,5 +1,6 @@
 """Updates in: Telegram's updates as the port's (messages, contacts and media people send,
-read receipts, logins from other devices), handed to the pipeline one at a time."""
+read receipts, logins from other devices), handed to the pipeline one at a time (a sequence of
+one: the port's update handler takes several at once too)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class UpdatesMixin(BackendCore):
         delay = 0.2
         for attempt in range(1, limits.HANDLER_TRIES + 1):
             try:
-                await self._on_update(update)
+                await self._on_update([update])
                 return
             except Exception:
                 log.exception(
