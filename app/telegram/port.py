@@ -15,80 +15,62 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from app.telegram.errors import (
-    RECIPIENT_ERRORS as RECIPIENT_ERRORS,
+    RECIPIENT_ERRORS,
+    AccountBanned,
+    AccountDeactivated,
+    AccountFrozen,
+    AlreadySent,
+    AuthorizationNotFound,
+    CurrentAuthorization,
+    FloodWait,
+    FreshResetForbidden,
+    GroupNotFound,
+    LoginError,
+    LoginErrorCode,
+    MessageRejected,
+    NotLoggedIn,
+    PeerFlood,
+    PeerInvalid,
+    PrivacyRestricted,
+    RecipientError,
+    SessionRevoked,
+    SpamBotSilent,
+    SpamBotUnclear,
+    TelegramError,
+    TransientError,
+    UserBlocked,
+    UserDeactivated,
 )
-from app.telegram.errors import (
-    AccountBanned as AccountBanned,
-)
-from app.telegram.errors import (
-    AccountDeactivated as AccountDeactivated,
-)
-from app.telegram.errors import (
-    AccountFrozen as AccountFrozen,
-)
-from app.telegram.errors import (
-    AlreadySent as AlreadySent,
-)
-from app.telegram.errors import (
-    AuthorizationNotFound as AuthorizationNotFound,
-)
-from app.telegram.errors import (
-    CurrentAuthorization as CurrentAuthorization,
-)
-from app.telegram.errors import (
-    FloodWait as FloodWait,
-)
-from app.telegram.errors import (
-    FreshResetForbidden as FreshResetForbidden,
-)
-from app.telegram.errors import (
-    GroupNotFound as GroupNotFound,
-)
-from app.telegram.errors import (
-    LoginError as LoginError,
-)
-from app.telegram.errors import (
-    LoginErrorCode as LoginErrorCode,
-)
-from app.telegram.errors import (
-    MessageRejected as MessageRejected,
-)
-from app.telegram.errors import (
-    NotLoggedIn as NotLoggedIn,
-)
-from app.telegram.errors import (
-    PeerFlood as PeerFlood,
-)
-from app.telegram.errors import (
-    PeerInvalid as PeerInvalid,
-)
-from app.telegram.errors import (
-    PrivacyRestricted as PrivacyRestricted,
-)
-from app.telegram.errors import (
-    RecipientError as RecipientError,
-)
-from app.telegram.errors import (
-    SessionRevoked as SessionRevoked,
-)
-from app.telegram.errors import (
-    SpamBotSilent as SpamBotSilent,
-)
-from app.telegram.errors import (
-    SpamBotUnclear as SpamBotUnclear,
-)
-from app.telegram.errors import (
-    TelegramError as TelegramError,
-)
-from app.telegram.errors import (
-    TransientError as TransientError,
-)
-from app.telegram.errors import (
-    UserBlocked as UserBlocked,
-)
-from app.telegram.errors import (
-    UserDeactivated as UserDeactivated,
-)
+
+# The error tree is part of the port: every backend raises it, every caller catches it.
+__all__ = [
+    "RECIPIENT_ERRORS",
+    "AccountBanned",
+    "AccountDeactivated",
+    "AccountFrozen",
+    "AlreadySent",
+    "AuthorizationNotFound",
+    "CurrentAuthorization",
+    "FloodWait",
+    "FreshResetForbidden",
+    "GroupNotFound",
+    "LoginError",
+    "LoginErrorCode",
+    "MessageRejected",
+    "NotLoggedIn",
+    "PeerFlood",
+    "PeerInvalid",
+    "PrivacyRestricted",
+    "RecipientError",
+    "SessionRevoked",
+    "SpamBotSilent",
+    "SpamBotUnclear",
+    "TelegramError",
+    "TransientError",
+    "UserBlocked",
+    "UserDeactivated",
+]
+
 
 MediaKind = Literal["image", "document", "audio", "voice_note"]
 MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "document", "audio", "voice_note")
