@@ -594,8 +594,9 @@ def send(
     from app.errors import ApiError
     from app.instances import sync_instances
     from app.queueing import Wakeup
-    from outbound.accept import Enqueuer, request_fingerprint
+    from outbound.accept import Enqueuer
     from outbound.requests import whatsmate_request
+    from outbound.send_request import request_fingerprint
 
     settings = _ctx(ctx, sub_config).settings
     _migrate(settings)

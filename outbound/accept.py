@@ -8,9 +8,8 @@ the statements are SQLAlchemy Core with few round trips, as this path is the gat
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -28,35 +27,17 @@ from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
-from outbound.validation import CheckedMedia
+from outbound.send_request import (
+    Answer,
+    Credentials,
+    ManyRenderer,
+    Renderer,
+    SendRequest,
+    check_idempotency_key,
+    not_registered,
+)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class SendRequest:
-    """A validated request; only the checks that need the database remain."""
-
-    instance: int
-    kind: str
-    to_number: str | None = None
-    group_name: str | None = None
-    group_admin: str | None = None
-    text: str | None = None
-    media: CheckedMedia | None = None
-    caption: str | None = None
-    reply_to: str | None = None
-
-
-@dataclass(frozen=True)
-class Credentials:
-    client_id: str | None
-    secret: str | None
-    idempotency_key: str | None
-
-
-def request_fingerprint(path: str, body: bytes) -> str:
-    return hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
 
 
 def seconds_to_next_day(now: datetime, zone: str) -> tuple[str, int]:
@@ -65,11 +46,6 @@ def seconds_to_next_day(now: datetime, zone: str) -> tuple[str, int]:
     midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return local.date().isoformat(), max(1, int((midnight - local).total_seconds() + 0.999))
 
-
-Renderer = Callable[[Mapping[str, Any]], tuple[int, dict[str, Any]]]
-# The answer to a request of several messages, from their rows in the order they were given.
-ManyRenderer = Callable[[Sequence[Mapping[str, Any]]], tuple[int, dict[str, Any]]]
-Answer = tuple[int, dict[str, Any]]
 
 _IDEMPOTENCY_LOOKUP = text(
     "SELECT request_hash, status_code, response_body, created_at FROM idempotency_record "
@@ -403,19 +379,6 @@ class Enqueuer:
             media_sha256=media.sha256 if media else None,
             reply_to=request.reply_to,
         )
-
-
-def check_idempotency_key(key: str) -> None:
-    if len(key) > 255 or not key.isprintable():
-        raise ApiError("invalid_field", "Idempotency-Key must be at most 255 printable characters")
-
-
-def not_registered(number: str) -> ApiError:
-    return ApiError(
-        "recipient_not_registered",
-        f"Destination number {number} has not registered with the gateway (or opted "
-        "out): ask them to add the gateway's number to their contacts and say Hi",
-    )
 
 
 def _aware(value: datetime | str) -> datetime:

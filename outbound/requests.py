@@ -8,7 +8,7 @@ from typing import Any
 from app.errors import ApiError
 from app.settings import LimitsSettings
 from app.telegram.port import MEDIA_KINDS, MediaKind
-from outbound.accept import SendRequest
+from outbound.send_request import SendRequest
 from outbound.validation import (
     CheckedMedia,
     check_caption,

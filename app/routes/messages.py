@@ -28,8 +28,8 @@ from app.routes.surfaces import NATIVE, client_id, credentials
 from app.routes.whatsmate import max_body_bytes
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
-from outbound.accept import request_fingerprint
 from outbound.requests import native_request
+from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = values(MessageStatus)

@@ -23,7 +23,7 @@ from app.errors import ApiError
 from app.routes.common import require_admin, services
 from app.routes.surface import Surface, native_body, whatsmate_body
 from app.telegram.sandbox import SandboxInputError
-from outbound.accept import Credentials
+from outbound.send_request import Credentials
 
 
 def credentials(request: Request) -> Credentials:

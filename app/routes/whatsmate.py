@@ -22,8 +22,8 @@ from app.routes.surface import endpoint
 from app.routes.surfaces import WHATSMATE, client_id, credentials
 from app.routes.whatsmate_schemas import Queued, articled, v3_model, v3_name
 from app.settings import LimitsSettings
-from outbound.accept import Answer, ManyRenderer, SendRequest, request_fingerprint
 from outbound.requests import KINDS, parse_kind, whatsmate_request
+from outbound.send_request import Answer, ManyRenderer, SendRequest, request_fingerprint
 
 # JSON around the base64 text of the largest medium: field names, caption, filename.
 ENVELOPE_BYTES = 64 * 1024

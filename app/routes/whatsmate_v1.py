@@ -32,8 +32,8 @@ from app.routes.whatsmate_schemas import (
     v1_model,
 )
 from app.settings import LimitsSettings
-from outbound.accept import Answer, SendRequest
 from outbound.requests import v1_requests
+from outbound.send_request import Answer, SendRequest
 
 TARGETS = ("single", "batch", "group")
 # v1's first name of the single text path (2016), renamed within days; clients kept it.
