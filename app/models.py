@@ -48,7 +48,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _ts(nullable: bool = False, index: bool = False) -> Any:
+def ts(nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
 
 
@@ -59,9 +59,9 @@ class ApiClient(SQLModel, table=True):
     client_id: str = Field(max_length=254, unique=True)
     secret_hash: str = Field(max_length=128)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    expires_at: datetime | None = _ts(nullable=True)
-    revoked_at: datetime | None = _ts(nullable=True)
-    rotated_at: datetime | None = _ts(nullable=True)
+    expires_at: datetime | None = ts(nullable=True)
+    revoked_at: datetime | None = ts(nullable=True)
+    rotated_at: datetime | None = ts(nullable=True)
 
 
 class ConsoleSignout(SQLModel, table=True):
@@ -83,9 +83,9 @@ class Instance(SQLModel, table=True):
     status_detail: str | None = Field(default=None, max_length=255)
     phone: str | None = Field(default=None, max_length=32)
     user_id: int | None = Field(default=None, sa_type=BigInt)
-    paused_until: datetime | None = _ts(nullable=True)
+    paused_until: datetime | None = ts(nullable=True)
     # When the instance entered its current status (a detail change does not move it).
-    status_since: datetime | None = _ts(nullable=True)
+    status_since: datetime | None = ts(nullable=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
@@ -111,9 +111,9 @@ class Recipient(SQLModel, table=True):
     # never registered)
     status: str = Field(max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    registered_at: datetime | None = _ts(nullable=True)
-    unregistered_at: datetime | None = _ts(nullable=True)
-    last_hint_at: datetime | None = _ts(nullable=True)
+    registered_at: datetime | None = ts(nullable=True)
+    unregistered_at: datetime | None = ts(nullable=True)
+    last_hint_at: datetime | None = ts(nullable=True)
 
 
 class MediaBlob(SQLModel, table=True):
@@ -170,9 +170,9 @@ class Message(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(sa_type=UTCDateTime)
-    sent_at: datetime | None = _ts(nullable=True)
-    read_at: datetime | None = _ts(nullable=True)
-    failed_at: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = ts(nullable=True)
+    read_at: datetime | None = ts(nullable=True)
+    failed_at: datetime | None = ts(nullable=True)
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -256,140 +256,6 @@ class LoginAlertRecord(SQLModel, table=True):
     event_id: str = Field(max_length=40)
 
 
-# --- the sandbox's simulated Telegram; its own state, never the gateway's ---
-
-
-class SandboxAccount(SQLModel, table=True):
-    __tablename__ = "sandbox_account"
-
-    instance: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    phone: str = Field(max_length=20)
-    user_id: int = Field(sa_type=BigInt)
-    logged_in: bool = True
-    first_name: str = Field(default="tgw sandbox", max_length=255)
-    last_name: str | None = Field(default=None, max_length=255)
-    about: str | None = Field(default=None, max_length=255)
-    last_message_id: int = 0
-    # The gateway's position in the update stream, like Telethon's stored update state.
-    consumed_update_id: int = Field(default=0, sa_type=BigInt)
-    # What the simulated @SpamBot answers (POST /admin/sandbox/{n}/spambot); None: "no limits".
-    spambot_reply: str | None = Field(default=None, sa_type=sa.Text)
-
-
-class SandboxUser(SQLModel, table=True):
-    __tablename__ = "sandbox_user"
-    __table_args__ = (
-        sa.UniqueConstraint("instance", "number", name="uq_sandbox_user_number"),
-        sa.UniqueConstraint("instance", "user_id", name="uq_sandbox_user_id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    instance: int
-    user_id: int = Field(sa_type=BigInt)
-    access_hash: int = Field(sa_type=BigInt)
-    number: str = Field(max_length=20)
-    first_name: str | None = Field(default=None, max_length=255)
-    last_name: str | None = Field(default=None, max_length=255)
-    username: str | None = Field(default=None, max_length=64)
-    phone_visible: bool = True
-    is_bot: bool = False
-    max_read_id: int = 0
-
-
-class SandboxMessage(SQLModel, table=True):
-    __tablename__ = "sandbox_message"
-    __table_args__ = (
-        sa.UniqueConstraint("instance", "message_id", name="uq_sandbox_message_id"),
-        sa.UniqueConstraint("instance", "random_id", name="uq_sandbox_message_random"),
-        sa.Index("ix_sandbox_message_number", "instance", "direction", "number"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    instance: int
-    message_id: int = Field(sa_type=BigInt)
-    direction: str = Field(max_length=3)  # in | out
-    user_id: int | None = Field(default=None, sa_type=BigInt)
-    chat_id: int | None = Field(default=None, sa_type=BigInt)
-    number: str | None = Field(default=None, max_length=20)
-    kind: str = Field(max_length=16)
-    text: str | None = Field(default=None, sa_type=sa.Text)
-    caption: str | None = Field(default=None, sa_type=sa.Text)
-    filename: str | None = Field(default=None, max_length=255)
-    mime_type: str | None = Field(default=None, max_length=127)
-    size: int | None = None
-    sha256: str | None = Field(default=None, max_length=64)
-    data: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    random_id: int | None = Field(default=None, sa_type=BigInt)
-    reply_to: int | None = Field(default=None, sa_type=BigInt)
-    contact_number: str | None = Field(default=None, max_length=20)
-    contact_user_id: int | None = Field(default=None, sa_type=BigInt)
-    sent_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class SandboxUpdate(SQLModel, table=True):
-    """What the simulated Telegram pushes to the gateway, in order (like pts)."""
-
-    __tablename__ = "sandbox_update"
-    __table_args__ = (sa.Index("ix_sandbox_update_instance", "instance", "id"),)
-
-    id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
-    instance: int
-    type: str = Field(max_length=16)  # message | read | login
-    message_id: int | None = Field(default=None, sa_type=BigInt)
-    user_id: int | None = Field(default=None, sa_type=BigInt)
-    max_id: int | None = Field(default=None, sa_type=BigInt)
-
-
-class SandboxGroup(SQLModel, table=True):
-    __tablename__ = "sandbox_group"
-    __table_args__ = (sa.UniqueConstraint("instance", "chat_id", name="uq_sandbox_group_chat"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    instance: int
-    chat_id: int = Field(sa_type=BigInt)
-    group_name: str = Field(max_length=255)
-    group_admin: str = Field(max_length=20)
-    members: str = Field(sa_type=sa.Text)  # JSON list of numbers
-
-
-class SandboxFault(SQLModel, table=True):
-    __tablename__ = "sandbox_fault"
-
-    id: int | None = Field(default=None, primary_key=True)
-    instance: int
-    flood_wait_s: int | None = None
-    error: str | None = Field(default=None, max_length=32)
-    number: str | None = Field(default=None, max_length=20)
-    times_left: int = 1
-    created_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class SandboxAuthorization(SQLModel, table=True):
-    """A logged-in session of the sandbox account: the gateway's own (`current`) and the ones
-    POST /admin/sandbox/{n}/new-login adds. An ended one keeps its row (`ended_at`)."""
-
-    __tablename__ = "sandbox_authorization"
-    __table_args__ = (sa.UniqueConstraint("instance", "hash", name="uq_sandbox_auth_hash"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    instance: int
-    hash: int = Field(sa_type=BigInt)
-    current: bool = False
-    device_model: str = Field(max_length=255)
-    platform: str = Field(default="", max_length=64)
-    system_version: str = Field(default="", max_length=64)
-    app_name: str = Field(default="", max_length=255)
-    app_version: str = Field(default="", max_length=64)
-    official_app: bool = False
-    ip: str = Field(default="", max_length=64)
-    location: str = Field(default="", max_length=255)
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    active_at: datetime = Field(sa_type=UTCDateTime)
-    ended_at: datetime | None = _ts(nullable=True)
-    # The sandbox_update that announced it (None for the gateway's own).
-    update_id: int | None = Field(default=None, sa_type=BigInt)
-
-
 class TelegramSession(SQLModel, table=True):
     """A Telethon session (auth key, DC, update state, entity cache), sealed (app/sealing.py)."""
 
@@ -448,12 +314,12 @@ class WebhookEndpoint(SQLModel, table=True):
     secret: bytes = Field(sa_type=sa.LargeBinary)
     # During a rotation the old secret signs too, until `previous_secret_until`.
     previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    previous_secret_until: datetime | None = _ts(nullable=True)
+    previous_secret_until: datetime | None = ts(nullable=True)
     # JSON list of event types (EventType); null: every type.
     events: str | None = Field(default=None, sa_type=sa.Text)
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=255)
-    disabled_at: datetime | None = _ts(nullable=True)
+    disabled_at: datetime | None = ts(nullable=True)
     source: str = Field(max_length=8)  # config | api
     # The body's shape: "standard" (every subscribed event, the full body) or "whatsmate"
     # (message.received only, in the hosted WhatsMate gateway's flat shape).
@@ -496,7 +362,7 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=1000)
     last_status_code: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
-    delivered_at: datetime | None = _ts(nullable=True)
+    delivered_at: datetime | None = ts(nullable=True)
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.models
+import app.telegram.sandbox.tables  # noqa: F401  (and the sandbox's own)
 from app.db import create_engine
 
 config = context.config

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.models import ApiClient, SandboxFault
+from app.models import ApiClient
 from app.services import Services
+from app.telegram.sandbox.tables import SandboxFault
 from tests.conftest import ADMIN
 
 HUGE = "99999999999999999999"  # past 2**63: OverflowError in the database driver before

@@ -10,10 +10,11 @@ import httpx
 import orjson
 from sqlalchemy import select, text
 
-from app.models import InboundMessage, SandboxAccount
+from app.models import InboundMessage
 from app.services import Services
 from app.telegram.port import IncomingMessage, Update
 from app.telegram.sandbox import InboundPerson, SandboxTelegram
+from app.telegram.sandbox.tables import SandboxAccount
 from tests.conftest import ADMIN
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from app.db import transaction
-from app.models import SandboxFault
 from app.telegram.port import (
     AccountBanned,
     AccountDeactivated,
@@ -25,6 +24,7 @@ from app.telegram.port import (
     UserDeactivated,
 )
 from app.telegram.sandbox.state import _F, SandboxInputError, SandboxState
+from app.telegram.sandbox.tables import SandboxFault
 
 FAULT_ERRORS: dict[str, Callable[[], TelegramError]] = {
     "blocked": lambda: UserBlocked("USER_IS_BLOCKED"),

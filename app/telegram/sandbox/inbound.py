@@ -17,8 +17,6 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from app.db import transaction
-from app.models import SandboxUpdate
-from app.models import SandboxUser as SandboxUserRow
 from app.queueing import settle
 from app.telegram.port import MEDIA_KINDS
 from app.telegram.sandbox.state import (
@@ -33,6 +31,8 @@ from app.telegram.sandbox.state import (
     fake_user_id,
     gateway_phone,
 )
+from app.telegram.sandbox.tables import SandboxUpdate
+from app.telegram.sandbox.tables import SandboxUser as SandboxUserRow
 
 # Built once: constructing a Core statement costs more than running it.
 _INSERT_ACCOUNT = insert(_A)

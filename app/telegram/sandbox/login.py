@@ -10,10 +10,10 @@ import secrets
 from datetime import datetime, timedelta
 
 from app.db import transaction
-from app.models import SandboxAccount
 from app.telegram.port import Account, ConnectionChanged, LoginError, LoginStep
 from app.telegram.sandbox.sessions import SessionsMixin
 from app.telegram.sandbox.state import fake_user_id, gateway_phone
+from app.telegram.sandbox.tables import SandboxAccount
 
 SANDBOX_LOGIN_CODE = "12345"
 SANDBOX_QR_TTL_S = 30

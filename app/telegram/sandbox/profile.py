@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from app.db import transaction
-from app.models import SandboxAccount
 from app.telegram.port import Account, NotLoggedIn, Profile
 from app.telegram.sandbox.state import SandboxState
+from app.telegram.sandbox.tables import SandboxAccount
 
 
 class ProfileMixin(SandboxState):

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Row
 
 from app.db import OutageLog, retry_while_unavailable
 from app.errors import DatabaseUnavailable
-from app.models import SandboxAuthorization, table_of
+from app.models import table_of
 from app.telegram.notices import login_alert_from_notice
 from app.telegram.port import (
     MEDIA_KINDS,
@@ -32,6 +32,7 @@ from app.telegram.port import (
     UpdateHandler,
 )
 from app.telegram.sandbox.state import _A, _M, _U, _UP, SandboxState, log
+from app.telegram.sandbox.tables import SandboxAuthorization
 
 # An update whose handling keeps failing is given up after this many tries.
 MAX_UPDATE_ATTEMPTS = 5

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from app.db import transaction
-from app.models import SandboxGroup, SandboxMessage
 from app.telegram.port import (
     AlreadySent,
     GroupNotFound,
@@ -36,6 +35,7 @@ from app.telegram.sandbox.state import (
     _U,
     _stable_int,
 )
+from app.telegram.sandbox.tables import SandboxGroup, SandboxMessage
 from app.timestamps import iso
 
 # Built once: constructing a Core statement costs more than running it (sends are hot).

@@ -10,8 +10,6 @@ from sqlalchemy import and_, select, update
 from sqlmodel import col
 
 from app.db import transaction
-from app.models import SandboxAuthorization, SandboxMessage, SandboxUpdate
-from app.models import SandboxUser as SandboxUserRow
 from app.telegram.notices import login_notice_text
 from app.telegram.port import (
     SERVICE_USER_ID,
@@ -25,6 +23,8 @@ from app.telegram.sandbox.state import (
     SandboxState,
     fake_access_hash,
 )
+from app.telegram.sandbox.tables import SandboxAuthorization, SandboxMessage, SandboxUpdate
+from app.telegram.sandbox.tables import SandboxUser as SandboxUserRow
 
 
 class SessionsMixin(SandboxState):

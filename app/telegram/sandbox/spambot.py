@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from app.db import transaction
-from app.models import SandboxAccount
 from app.telegram.port import SpamCheck
 from app.telegram.sandbox.state import SandboxInputError, SandboxState, fake_user_id, gateway_phone
+from app.telegram.sandbox.tables import SandboxAccount
 from app.telegram.spambot import NOT_LIMITED_REPLY, classify
 
 # Telegram's longest message.

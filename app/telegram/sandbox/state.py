@@ -16,17 +16,17 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 
 from app.db import SessionFactory, SqlRunner, transaction
-from app.models import (
+from app.models import table_of
+from app.queueing import Wakeup
+from app.telegram.port import NotLoggedIn, SessionFence, UpdateHandler
+from app.telegram.sandbox.tables import (
     SandboxAccount,
     SandboxFault,
     SandboxGroup,
     SandboxMessage,
     SandboxUpdate,
-    table_of,
 )
-from app.models import SandboxUser as SandboxUserRow
-from app.queueing import Wakeup
-from app.telegram.port import NotLoggedIn, SessionFence, UpdateHandler
+from app.telegram.sandbox.tables import SandboxUser as SandboxUserRow
 
 # One logger for the whole sandbox, named as before it became a package: log lines and any
 # logging configuration keep naming it `app.telegram.sandbox`.
