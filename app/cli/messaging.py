@@ -1,7 +1,8 @@
 """`tgw send` and `tgw recipients ...`: the queue and the people, as the native API has them.
 
 `send` goes through the API's own checks (outbound/accept.py); the recipients commands call
-app/recipients.py like the routes do.
+app/recipients.py (`unregister_number`, as DELETE /api/v1/recipients/{number} does, and
+`find_recipients`).
 """
 
 from __future__ import annotations
