@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.events import append_event
-from app.models import Instance
+from app.models import Instance, Message
 from app.settings import Settings
 from app.timestamps import iso_or_none
 from app.vocabulary import EventType, InstanceStatus, values
@@ -75,3 +77,18 @@ async def sync_instances(session: AsyncSession, settings: Settings, now: datetim
         elif inst.backend != conf.backend:
             inst.backend = conf.backend
             inst.updated_at = now
+
+
+async def list_instances(session: AsyncSession) -> list[Instance]:
+    """Every instance row, by number."""
+    return list(await session.scalars(select(Instance).order_by(col(Instance.number))))
+
+
+async def queue_counts(session: AsyncSession, number: int) -> dict[str, int]:
+    """The instance's messages by status; a status with none is left out."""
+    rows = await session.execute(
+        select(col(Message.status), func.count())
+        .where(col(Message.instance) == number)
+        .group_by(col(Message.status))
+    )
+    return {status: int(count) for status, count in rows.all()}

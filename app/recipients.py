@@ -31,6 +31,24 @@ def recipient_data(recipient: Recipient) -> dict[str, Any]:
     }
 
 
+async def find_recipients(
+    session: AsyncSession, status: str, *, instance: int = 0, limit: int | None = None
+) -> list[Recipient]:
+    """Recipients with this status ("all": any), in the order they first wrote.
+
+    `instance` 0: every instance's; `limit` None: all of them.
+    """
+    query = select(Recipient)
+    if status != "all":
+        query = query.where(col(Recipient.status) == status)
+    if instance:
+        query = query.where(col(Recipient.instance) == instance)
+    query = query.order_by(col(Recipient.id))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(await session.scalars(query))
+
+
 async def unregister(
     session: AsyncSession, recipient: Recipient, now: datetime, reason: str
 ) -> None:

@@ -11,6 +11,10 @@ from datetime import datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.account.health import AccountHealth
+from app.account.onboarding import Onboarding
+from app.account.profile import Profiles
+from app.account.sessions import Sessions
 from app.db import (
     SQLITE_LOCK_WAIT_S,
     Database,
@@ -32,10 +36,6 @@ from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
-from outbound.health import AccountHealth
-from outbound.onboarding import Onboarding
-from outbound.profile import Profiles
-from outbound.sessions import Sessions
 
 
 @dataclass

@@ -9,6 +9,8 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.account.onboarding import qr_png
+from app.account.profile import MAX_PHOTO_INPUT_BYTES
 from app.errors import ApiError
 from app.models import Instance
 from app.routes.admin import _instance_number, _json, _sandbox
@@ -18,8 +20,6 @@ from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN
 from app.telegram.port import SpamBotUnclear
 from app.telegram.spambot import classify
-from outbound.onboarding import qr_png
-from outbound.profile import MAX_PHOTO_INPUT_BYTES
 
 
 async def _known_instance(request: Request) -> int:
@@ -62,7 +62,7 @@ class LoginPassword(Body):
 
 
 class ProfileNames(Body):
-    # outbound/profile.py checks Telegram's own limits (64, 64, 70 characters).
+    # app/account/profile.py checks Telegram's own limits (64, 64, 70 characters).
     first_name: Annotated[str, Field(max_length=4096)] | None = None
     last_name: Annotated[str, Field(max_length=4096)] | None = None
     about: Annotated[str, Field(max_length=4096)] | None = None
@@ -178,7 +178,7 @@ async def end_session(request: Request) -> Response:
 
 
 async def check_standing(request: Request) -> Response:
-    """Ask @SpamBot whether the account is limited (outbound/health.py sets the status)."""
+    """Ask @SpamBot whether the account is limited (app/account/health.py sets the status)."""
     number = await _owned_instance(request)
     return JSON((await services(request).health.check(number)).as_dict())
 

@@ -82,7 +82,7 @@ def whatsmate_test_body(token: str | None) -> dict[str, Any]:
     return {"token": token, "type": "webhook.test", "message": "A test event from tgw."}
 
 
-TOKEN_MAX_CHARS = 256  # the same bound as [[webhooks]] token in app/settings.py
+TOKEN_MAX_CHARS = 256  # the same bound as [[webhooks]] token in app/settings/webhooks.py
 
 
 def check_token(value: object) -> str | None:

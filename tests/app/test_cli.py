@@ -250,3 +250,103 @@ def test_serve_says_nothing_about_a_long_configured_admin_token(tmp_path: Path) 
     assert result.returncode != 0  # the port is taken
     assert "address already in use" in result.stderr.lower()
     assert "admin_token is" not in result.stderr
+
+
+# The commands that only read: they check the schema and never migrate (nor write at all).
+READERS = (["status"], ["clients", "list", "--json"], ["recipients", "list", "--status", "all"])
+
+
+async def _tables(db_url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from app.db import create_engine, sqlite_path
+
+    path = sqlite_path(db_url)
+    if path is not None and not path.exists():
+        return []
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: sorted(sa.inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def _alembic_version(db_url: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from app.db import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return [row[0] for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_read_only_commands_never_migrate_and_say_to_run_tgw_migrate(
+    tmp_path: Path, db_url: str
+) -> None:
+    import asyncio
+
+    from app.db import sqlite_path
+    from app.migrate import head_revision, upgrade
+    from tests.conftest import empty_database
+
+    (tmp_path / "tgw.toml").write_text(f'[database]\nurl = "{db_url}"\n')
+
+    async def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(tgw, tmp_path, *args)
+
+    async with empty_database(db_url):
+        for args in READERS:  # a database never migrated
+            result = await run(*args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert "has no tgw schema yet: run `tgw migrate` first" in result.stderr, args
+            assert result.stdout == ""
+        assert await _tables(db_url) == []
+        path = sqlite_path(db_url)
+        assert path is None or not path.exists()  # not even an empty SQLite file
+
+        await asyncio.to_thread(upgrade, db_url, "0009")  # a database one migration behind
+        before = await _tables(db_url)
+        for args in READERS:
+            result = await run(*args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert f"is at schema 0009, this tgw needs {head_revision()}" in result.stderr
+            assert "run `tgw migrate` first" in result.stderr
+            assert "Traceback" not in result.stderr
+        assert await _alembic_version(db_url) == ["0009"]
+        assert await _tables(db_url) == before
+
+        assert (await run("migrate")).returncode == 0
+        assert await _alembic_version(db_url) == [head_revision()]
+        status = await run("status")
+        assert (status.returncode, status.stdout.strip()) == (
+            0,
+            "no instances yet (run tgw serve once)",
+        )
+        assert as_json(await run("clients", "list", "--json")) == []
+        assert (await run("recipients", "list")).stdout.strip() == "no recipients"
+
+
+async def test_a_database_migrated_by_a_newer_tgw_is_not_sent_to_tgw_migrate(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import sqlite3
+
+    from app.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path}/tgw.db"
+    (tmp_path / "tgw.toml").write_text(f'[database]\nurl = "{url}"\n')
+    await asyncio.to_thread(upgrade, url)
+    with sqlite3.connect(tmp_path / "tgw.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.close()
+    result = await asyncio.to_thread(tgw, tmp_path, "status")
+    assert result.returncode == 1
+    assert "is at schema 9999, which this tgw does not know" in result.stderr
+    assert "tgw migrate" not in result.stderr

@@ -26,7 +26,7 @@ from telethon.network.connection import (
 )
 from telethon.tl import types
 
-from app import terminal_login
+from app.cli import terminal_login
 from app.main import create_app, make_worker, start_instances
 from app.services import Services, build_services
 from app.settings import Proxy, parse_proxy
@@ -354,6 +354,6 @@ async def test_each_instance_gets_its_own_proxy_in_the_gateway_and_the_terminal(
     assert configs[1].proxy == Proxy("socks5", "127.0.0.1", 1080)
     assert configs[2].proxy is None
     assert services.telethon is not None and services.telethon.proxy is None
-    # `tgw login` / `tgw logout` (app/terminal_login.py) use the same per-instance config.
+    # `tgw login` / `tgw logout` (app/cli/terminal_login.py) use the same per-instance config.
     assert terminal_login._config(settings, 1).proxy == configs[1].proxy
     assert terminal_login._config(settings, 2).proxy is None

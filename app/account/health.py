@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.account.telegram_calls import telegram_call_error
 from app.db import SessionFactory, transaction
 from app.errors import ApiError
 from app.instances import set_instance_status
@@ -34,7 +35,6 @@ from app.telegram.port import (
     TelegramError,
 )
 from app.timestamps import iso, iso_or_none
-from outbound.telegram_calls import telegram_call_error
 
 DETAIL_MAX_CHARS = 255  # Instance.status_detail
 # The statuses a check may change: the account's health, not its login.

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from app.account.telegram_calls import telegram_call_error
 from app.errors import ApiError
 from app.telegram.port import (
     Authorization,
@@ -20,7 +21,6 @@ from app.telegram.port import (
     TelegramError,
 )
 from app.timestamps import iso_or_none
-from outbound.telegram_calls import telegram_call_error
 
 
 def session_view(auth: Authorization) -> dict[str, Any]:

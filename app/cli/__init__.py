@@ -1,0 +1,14 @@
+"""`tgw` commands: the only place that reads settings and builds things.
+
+One module per group of commands; each registers its commands on `main` (app/cli/base.py)
+when imported here. Commands that write migrate the database first; those that only read
+check its schema and never write (app/migrate.py).
+"""
+
+from __future__ import annotations
+
+from app.cli import account, clients, messaging, server, status
+from app.cli.base import main
+from app.cli.status import _counts
+
+__all__ = ["_counts", "account", "clients", "main", "messaging", "server", "status"]
