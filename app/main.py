@@ -15,7 +15,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from app.db import transaction
 from app.errors import DatabaseUnavailable
 from app.http_limits import BodyDeadline
 from app.instances import set_instance_status, sync_instances
@@ -54,13 +53,13 @@ async def start_instances(services: Services, *, workers: bool = True) -> list[a
     be renewed, and takes the instance (back) over whenever the lease is free (app/lease.py).
     """
     now = services.clock()
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         await sync_instances(session, services.settings, now)
     timing = LeaseTiming(services.settings.telegram.lease_ttl_s)
     tasks: list[asyncio.Task[None]] = []
     for number in services.backends:
         lease = InstanceLease(
-            services.engine, services.settings.database.url, number, timing=timing
+            services.database.engine, services.settings.database.url, number, timing=timing
         )
         services.leases[number] = lease
         running: RunningInstance | None = None
@@ -164,17 +163,16 @@ async def start_instance(
     backend = services.backends[number]
     processor = InboundProcessor(
         number,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
         services.stamps,
-        sql=services.background_sql,
     )
     await backend.start(processor, fence=fence)
     account = await backend.me()
     now = services.clock()
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         inst = await session.get(Instance, number)
         assert inst is not None
         if account is not None:
@@ -207,8 +205,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
     return SendWorker(
         number,
         services.backends[number],
-        services.factory,
-        services.background_sql,
+        services.database,
         services.settings.sending,
         services.wakeup,
         services.clock,
@@ -219,7 +216,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
 
 async def sync_webhooks(services: Services) -> None:
     """Make the `[[webhooks]]` of the config exist (before the delivery worker starts)."""
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         await sync_config(session, services.settings, services.secret_box, services.clock())
 
 
@@ -236,7 +233,7 @@ def make_delivery_worker(
     services: Services, client: httpx.AsyncClient, **kwargs: Any
 ) -> DeliveryWorker:
     return DeliveryWorker(
-        services.background_sql,
+        services.database,
         services.settings.webhook_delivery,
         services.secret_box,
         services.wakeup,
@@ -262,7 +259,7 @@ async def checkpoint_sqlite(services: Services) -> None:
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL_S)
         try:
-            await services.background_sql.checkpoint()
+            await services.database.background_sql.checkpoint()
         except DatabaseUnavailable as exc:  # the next round tries again; the WAL only grows
             if failing != exc.reason:
                 log.warning("WAL checkpoint refused while the database is unavailable: %s", exc)
@@ -305,7 +302,7 @@ def create_app(services: Services) -> Starlette:
             await sync_webhooks(services)
             tasks = await start_instances(services)
             tasks.append(asyncio.create_task(run_delivery_worker(services), name="webhooks"))
-            if services.engine.dialect.name == "sqlite":
+            if services.database.engine.dialect.name == "sqlite":
                 tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
             # What exists now lives as long as the process: keep the garbage collector from
             # scanning it again and again (fewer and shorter pauses under load).

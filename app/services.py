@@ -202,31 +202,23 @@ def build_services(
         read_factory=database.factory,
         sql=database.urgent_sql,
         background_sql=database.background_sql,
-        enqueuer=Enqueuer(
-            database.urgent_sql, database.factory, settings, wakeup, clock, stamps=stamps
-        ),
+        enqueuer=Enqueuer(database, settings, wakeup, clock, stamps=stamps),
         admin_token=admin_token,
         secret_box=SecretBox.from_secret_key(webhook_key),
         media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
         write_lock=database.write_lock,
     )
-    sandbox_factory = database.background_factory
     for conf in settings.instances:
         if conf.backend == "sandbox":
             sandbox = SandboxTelegram(
-                conf.number,
-                sandbox_factory,
-                wakeup,
-                clock,
-                services.background_sql,
-                password=conf.sandbox_password,
+                conf.number, database, wakeup, clock, password=conf.sandbox_password
             )
             services.sandboxes[conf.number] = sandbox
             services.backends[conf.number] = sandbox
     key = secret_key or settings.security.secret_key
     if key:
-        services.session_store = SessionStore(database.factory, key, clock)
+        services.session_store = SessionStore(database, key, clock)
     services.telethon = telethon or telethon_config(settings)
     # Telegram drops a connection that goes silent well before another process may take the
     # instance's lease over (app/lease.py).
@@ -247,8 +239,8 @@ def build_services(
             )
         # Without a secret key (tests of other parts) Telethon instances have no backend:
         # they stay logged_out and their queue holds.
-    services.onboarding = Onboarding(services.backends, database.factory, clock)
-    services.profiles = Profiles(services.backends, database.factory, clock)
+    services.onboarding = Onboarding(services.backends, database, clock)
+    services.profiles = Profiles(services.backends, database, clock)
     services.sessions = Sessions(services.backends)
-    services.health = AccountHealth(services.backends, database.factory, clock)
+    services.health = AccountHealth(services.backends, database, clock)
     return services

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory, SqlRunner, transaction
+from app.db import Database
 from app.events import append_event
 from app.instances import set_instance_status
 from app.models import Instance, Message, Recipient
@@ -49,18 +49,15 @@ class InboundProcessor:
     def __init__(
         self,
         instance: int,
-        factory: SessionFactory,
+        database: Database,
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
         stamps: QueueClock | None = None,
-        *,
-        sql: SqlRunner,
     ) -> None:
         """`sql`: the runner the messages are stored through (inbound/store.py)."""
         self.instance = instance
-        self._sql = sql
-        self._factory = factory
+        self._db = database
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
@@ -102,7 +99,7 @@ class InboundProcessor:
             max_recipients=self._settings.limits.max_recipients,
             stamps=[self._stamps() for _ in messages],
         )
-        replies = await self._sql.run(partial(store_messages, batch=batch))
+        replies = await self._db.run(partial(store_messages, batch=batch))
         if replies:
             self._wakeup.notify(f"send:{self.instance}")
 
@@ -114,7 +111,7 @@ class InboundProcessor:
 
     async def on_read(self, read: OutboxRead) -> None:
         now = self._clock()
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             recipient = await session.scalar(
                 select(Recipient).where(
                     and_(
@@ -163,7 +160,7 @@ class InboundProcessor:
         """One `account.login_alert` per login, whether Telegram's update, its 777000 notice or
         both announce it (inbound/login_alerts.py). The notice is never answered or stored as a
         message: the backends hand it over as this alert, not as an IncomingMessage."""
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             await record_login_alert(
                 session,
                 self.instance,
@@ -174,7 +171,7 @@ class InboundProcessor:
 
     async def on_connection(self, change: ConnectionChanged) -> None:
         now = self._clock()
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             inst = await session.get(Instance, self.instance)
             if inst is None:
                 return

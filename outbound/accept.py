@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from app.clients import ClientCache
-from app.db import SessionFactory, SqlRunner
+from app.db import Database
 from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
@@ -86,8 +86,7 @@ class Enqueuer:
 
     def __init__(
         self,
-        sql: SqlRunner,
-        read_factory: SessionFactory,
+        database: Database,
         settings: Settings,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
@@ -96,13 +95,12 @@ class Enqueuer:
         clients: ClientCache | None = None,
         max_batch: int = 256,
     ) -> None:
-        self._sql = sql
-        self._read_factory = read_factory
+        self._db = database
         self._settings = settings
         self._wakeup = wakeup
         self._clock = clock
         self._stamps = stamps or QueueClock(clock)
-        self.clients = clients or ClientCache(read_factory, clock)
+        self.clients = clients or ClientCache(database.factory, clock)
         self._max_batch = max_batch
         self._pending: list[_Pending] = []
         self._runner: asyncio.Task[None] | None = None
@@ -122,7 +120,7 @@ class Enqueuer:
         if not key:
             return None
         check_idempotency_key(key)
-        async with self._read_factory() as session:
+        async with self._db.read() as session:
             row = (
                 await session.execute(_IDEMPOTENCY_LOOKUP, {"client_id": client_id, "key": key})
             ).first()
@@ -192,7 +190,9 @@ class Enqueuer:
             del self._pending[: self._max_batch]
             now = self._clock()
             try:
-                outcomes = await self._sql.run(partial(self._accept, batch=batch, now=now))
+                outcomes = await self._db.run(
+                    partial(self._accept, batch=batch, now=now), urgent=True
+                )
             except IntegrityError:
                 # Another process took an Idempotency-Key of this batch at the same moment:
                 # accept one by one, so that only that request answers as the other did.
@@ -204,7 +204,9 @@ class Enqueuer:
 
     async def _accept_alone(self, item: _Pending, now: datetime) -> Answer | BaseException:
         try:
-            return (await self._sql.run(partial(self._accept, batch=[item], now=now)))[0]
+            return (await self._db.run(partial(self._accept, batch=[item], now=now), urgent=True))[
+                0
+            ]
         except IntegrityError as exc:
             try:
                 replayed = await self.replay(item.client_id, item.key, item.fingerprint)

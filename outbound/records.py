@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from app.db import SessionFactory, transaction
+from app.db import Database
 from app.events import append_event, append_events, conversation_key, event_row
 from app.models import Instance, Message, UTCDateTime, table_of
 from app.timestamps import iso_or_none
@@ -157,9 +157,7 @@ async def fail_message(
         )
 
 
-async def expire_stale(
-    factory: SessionFactory, instance: int, ttl: timedelta, now: datetime
-) -> None:
+async def expire_stale(database: Database, instance: int, ttl: timedelta, now: datetime) -> None:
     """Messages queued longer than message_ttl_s fail as `expired` (also while paused)."""
     cutoff = now - ttl
     stale_query = (
@@ -171,10 +169,10 @@ async def expire_stale(
         )
         .limit(500)
     )
-    async with factory() as session:
+    async with database.read() as session:
         if await session.scalar(stale_query.with_only_columns(col(Message.id))) is None:
             return
-    async with transaction(factory) as session:
+    async with database.write() as session:
         for row in await session.scalars(stale_query):
             await fail_message(
                 session,

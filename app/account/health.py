@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.account.telegram_calls import telegram_call_error
-from app.db import SessionFactory, transaction
+from app.db import Database
 from app.errors import ApiError
 from app.instances import set_instance_status
 from app.models import Instance
@@ -105,11 +105,11 @@ class AccountHealth:
     def __init__(
         self,
         backends: Mapping[int, TelegramBackend],
-        factory: SessionFactory,
+        database: Database,
         clock: Callable[[], datetime],
     ) -> None:
         self._backends = backends
-        self._factory = factory
+        self._db = database
         self._clock = clock
         # One conversation with @SpamBot at a time per instance: two would read each other's
         # replies.
@@ -126,7 +126,7 @@ class AccountHealth:
             except TelegramError as exc:
                 raise _failure(number, exc) from exc
             now = self._clock()
-            async with transaction(self._factory) as session:
+            async with self._db.write() as session:
                 inst = await session.get(Instance, number)
                 if inst is None:
                     raise ApiError("unknown_instance", f"No instance {number}")

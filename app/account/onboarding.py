@@ -19,7 +19,7 @@ from typing import Any
 
 import segno
 
-from app.db import SessionFactory, transaction
+from app.db import Database
 from app.errors import ApiError
 from app.instances import set_instance_status
 from app.models import Instance
@@ -70,13 +70,13 @@ class Onboarding:
     def __init__(
         self,
         backends: Mapping[int, TelegramBackend],
-        factory: SessionFactory,
+        database: Database,
         clock: Callable[[], datetime],
         *,
         login_timeout_s: float = LOGIN_TIMEOUT_S,
     ) -> None:
         self._backends = backends
-        self._factory = factory
+        self._db = database
         self._clock = clock
         self.login_timeout_s = login_timeout_s
         self._pending: dict[int, PendingLogin] = {}
@@ -97,13 +97,13 @@ class Onboarding:
         return backend
 
     async def _status(self, number: int, status: str, detail: str | None = None) -> None:
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             inst = await session.get(Instance, number)
             if inst is not None:
                 await set_instance_status(session, inst, status, detail, self._clock())
 
     async def _ready(self, number: int, step: LoginStep) -> None:
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             inst = await session.get(Instance, number)
             if inst is None:
                 return

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import SessionFactory, transaction
+from app.db import Database
 from app.errors import ApiError
 from app.models import InstanceProfile, MediaBlob
 from app.settings import ProfileSettings
@@ -107,11 +107,11 @@ class Profiles:
     def __init__(
         self,
         backends: Mapping[int, TelegramBackend],
-        factory: SessionFactory,
+        database: Database,
         clock: Callable[[], datetime],
     ) -> None:
         self._backends = backends
-        self._factory = factory
+        self._db = database
         self._clock = clock
 
     def _backend(self, number: int) -> TelegramBackend:
@@ -135,7 +135,7 @@ class Profiles:
             await self._backend(number).set_profile(first_name, last_name, about)
         except TelegramError as exc:
             raise _telegram_failure(exc) from exc
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             row = await self._row(session, number)
             row.first_name, row.last_name, row.about = first_name, last_name, about
             row.updated_at = self._clock()
@@ -148,7 +148,7 @@ class Profiles:
         except TelegramError as exc:
             raise _telegram_failure(exc) from exc
         sha = hashlib.sha256(photo.jpeg).hexdigest()
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             row = await self._row(session, number)
             old = row.photo_media_id
             media_id = f"profile-{number}-{sha[:24]}"
@@ -175,7 +175,7 @@ class Profiles:
         return photo
 
     async def view(self, number: int, fallback: ProfileSettings | None) -> dict[str, object]:
-        async with self._factory() as session:
+        async with self._db.read() as session:
             row = await session.get(InstanceProfile, number)
         if row is None:
             return {
@@ -198,7 +198,7 @@ class Profiles:
         }
 
     async def photo(self, number: int) -> bytes | None:
-        async with self._factory() as session:
+        async with self._db.read() as session:
             row = await session.get(InstanceProfile, number)
             if row is None or row.photo_media_id is None:
                 return None
@@ -210,7 +210,7 @@ class Profiles:
         fingerprint = config_fingerprint(profile)
         if fingerprint is None:
             return False
-        async with self._factory() as session:
+        async with self._db.read() as session:
             row = await session.get(InstanceProfile, number)
         if row is not None and row.applied_config == fingerprint:
             return False
@@ -229,7 +229,7 @@ class Profiles:
         if profile.photo:
             data = await asyncio.to_thread(_read_file, profile.photo)
             await self.set_photo(number, data)
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             row = await self._row(session, number)
             row.applied_config = fingerprint
             row.updated_at = self._clock()

@@ -7,7 +7,6 @@ app/recipients.py (`unregister_number`, as DELETE /api/v1/recipients/{number} do
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +43,7 @@ def send(
     sub_config: str | None,
 ) -> None:
     """Queue a text message to a registered NUMBER (the running gateway sends it)."""
-    from app.db import SqlRunner, create_engine, create_session_factory, transaction
+    from app.db import open_database
     from app.errors import ApiError
     from app.instances import sync_instances
     from app.queueing import Wakeup
@@ -56,19 +55,11 @@ def send(
     _migrate(settings)
 
     async def work() -> dict[str, Any]:
-        engine = create_engine(settings.database.url)
-        sql = SqlRunner(engine, None)
+        database = open_database(settings.database.url)
         try:
-            factory = create_session_factory(engine)
-            async with transaction(factory) as session:  # the instance rows, as serve makes them
+            async with database.write() as session:  # the instance rows, as serve makes them
                 await sync_instances(session, settings, datetime.now(UTC))
-            enqueuer = Enqueuer(
-                sql,
-                factory,
-                settings,
-                Wakeup(),
-                lambda: datetime.now(UTC),
-            )
+            enqueuer = Enqueuer(database, settings, Wakeup(), lambda: datetime.now(UTC))
             enqueuer.check_instance(instance)
             request = whatsmate_request(
                 "single", "text", instance, {"number": number, "message": text}, settings.limits
@@ -82,8 +73,7 @@ def send(
             )
             return body
         finally:
-            await asyncio.to_thread(sql.close)
-            await engine.dispose()
+            await database.close()
 
     try:
         body = _run(work())

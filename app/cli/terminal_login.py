@@ -11,11 +11,10 @@ import dataclasses
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
-from app.db import create_engine, create_session_factory, transaction
+from app.db import Database, create_engine, open_database
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease
 from app.models import Instance
@@ -33,13 +32,12 @@ class Abort(Exception):
 
 
 @contextlib.asynccontextmanager
-async def _store(settings: Settings, key: str) -> AsyncIterator[tuple[SessionStore, Any]]:
-    engine = create_engine(settings.database.url)
+async def _store(settings: Settings, key: str) -> AsyncIterator[tuple[SessionStore, Database]]:
+    database = open_database(settings.database.url)
     try:
-        factory = create_session_factory(engine)
-        yield SessionStore(factory, key, lambda: datetime.now(UTC)), factory
+        yield SessionStore(database, key, lambda: datetime.now(UTC)), database
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 async def _gateway_running(settings: Settings, instance: int) -> bool:
@@ -160,7 +158,7 @@ async def login(
     qr_wait_s: float = 600.0,
 ) -> LoginStep:
     config = _config(settings, instance)
-    async with _store(settings, key) as (store, factory):
+    async with _store(settings, key) as (store, database):
         existing = await store.load(instance)
         healthy = bool(existing and existing.get("account") and not existing.get("revoked"))
         if healthy and not force:
@@ -179,7 +177,7 @@ async def login(
             step = await (_by_qr(flow, qr_wait_s) if qr else _by_code(flow, phone))
         finally:
             await flow.close()
-        async with transaction(factory) as session:
+        async with database.write() as session:
             now = datetime.now(UTC)
             await sync_instances(session, settings, now)
             inst = await session.get(Instance, instance)
@@ -191,9 +189,9 @@ async def login(
 
 async def logout(settings: Settings, key: str, instance: int) -> bool:
     config = _config(settings, instance)
-    async with _store(settings, key) as (store, factory):
+    async with _store(settings, key) as (store, database):
         had_session = await log_out(instance, store, config)
-        async with transaction(factory) as session:
+        async with database.write() as session:
             now = datetime.now(UTC)
             await sync_instances(session, settings, now)
             inst = await session.get(Instance, instance)

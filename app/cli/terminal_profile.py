@@ -41,7 +41,7 @@ async def set_profile(
 
     photo_bytes = await asyncio.to_thread(photo.read_bytes) if photo is not None else None
     services = build_services(settings, admin_token, secret_key=key, run_workers=False)
-    lease = InstanceLease(services.engine, settings.database.url, instance)
+    lease = InstanceLease(services.database.engine, settings.database.url, instance)
     try:
         if instance not in services.backends:
             raise ProfileFailure(f"instance {instance} has no Telegram backend configured")
@@ -50,10 +50,9 @@ async def set_profile(
                 settings, admin_token, instance, first_name, last_name, about, photo_bytes
             )
         services.leases[instance] = lease
-        from app.db import transaction
         from app.instances import sync_instances
 
-        async with transaction(services.factory) as session:
+        async with services.database.write() as session:
             await sync_instances(session, settings, services.clock())
         await start_instance(services, instance, workers=False)
         backend = services.backends[instance]

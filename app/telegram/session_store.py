@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from app.db import SessionFactory, transaction
+from app.db import Database
 from app.lease import LeaseLost
 from app.models import TelegramSession
 from app.sealing import derive_key, seal, unseal
@@ -27,10 +27,8 @@ Snapshot = dict[str, Any]
 
 
 class SessionStore:
-    def __init__(
-        self, factory: SessionFactory, secret_key: str, clock: Callable[[], datetime]
-    ) -> None:
-        self._factory = factory
+    def __init__(self, database: Database, secret_key: str, clock: Callable[[], datetime]) -> None:
+        self._db = database
         self._key = derive_key(secret_key, "telegram-session")
         self._clock = clock
 
@@ -39,7 +37,7 @@ class SessionStore:
         return f"telegram-session:instance:{instance}".encode()
 
     async def load(self, instance: int) -> Snapshot | None:
-        async with self._factory() as session:
+        async with self._db.read() as session:
             row = await session.get(TelegramSession, instance)
         if row is None:
             return None
@@ -51,7 +49,7 @@ class SessionStore:
     ) -> None:
         """Keep the snapshot (None: forget the session, as after a logout). With a fence, only
         while this process holds the instance's lease (checked in the same transaction)."""
-        async with transaction(self._factory) as session:
+        async with self._db.write() as session:
             if fence is not None:
                 await fence.guard(session)
             row = await session.get(TelegramSession, instance)

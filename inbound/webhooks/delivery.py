@@ -23,7 +23,7 @@ from functools import partial
 
 import httpx
 
-from app.db import OutageLog, SqlRunner, retry_while_unavailable
+from app.db import Database, OutageLog, retry_while_unavailable
 from app.errors import DatabaseUnavailable
 from app.events import MediaLinker
 from app.queueing import Wakeup
@@ -43,7 +43,7 @@ MAX_FAILED_ROUNDS = 3
 class DeliveryWorker:
     def __init__(
         self,
-        sql: SqlRunner,
+        database: Database,
         settings: WebhookDeliverySettings,
         box: SecretBox,
         wakeup: Wakeup,
@@ -56,7 +56,7 @@ class DeliveryWorker:
         monotonic: Callable[[], float] = time.monotonic,
         per_endpoint: int = PER_ENDPOINT_IN_FLIGHT,
     ) -> None:
-        self._sql = sql
+        self._db = database
         self._wakeup = wakeup
         self._clock = clock
         self.rounds = Rounds(
@@ -97,7 +97,7 @@ class DeliveryWorker:
     async def _pipelined_round(self) -> float:
         finished, self._finished = self._finished, []
         try:
-            claims, wait_s = await self._sql.run(
+            claims, wait_s = await self._db.run(
                 partial(
                     self.rounds.unit,
                     attempts=finished,
@@ -161,15 +161,15 @@ class DeliveryWorker:
 
         Returns the number of attempts made.
         """
-        claims, _ = await self._sql.run(
+        claims, _ = await self._db.run(
             partial(self.rounds.unit, attempts=[], now=self._clock(), claim=True, in_flight={})
         )
         attempts = await asyncio.gather(*(self.attempt(c) for c in claims))
-        await self._sql.run(
+        await self._db.run(
             partial(self.rounds.unit, attempts=list(attempts), now=self._clock(), claim=False)
         )
         return len(claims)
 
     async def recover(self) -> int:
         """Make `delivering` rows due again: they were in flight in a process that is gone."""
-        return await self._sql.run(partial(self.rounds.recover, now=self._clock()))
+        return await self._db.run(partial(self.rounds.recover, now=self._clock()))

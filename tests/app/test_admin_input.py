@@ -107,7 +107,7 @@ async def test_a_fault_whose_error_is_an_object_is_400_naming_the_field(
     )
     message = error_of(response, 400, "invalid_field")
     assert "'error'" in message and "blocked" in message  # names the field and the choices
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         assert await session.scalar(select(func.count()).select_from(SandboxFault)) == 0
 
 
@@ -138,7 +138,7 @@ async def test_creating_a_client_with_scopes_is_refused_not_unrestricted(
     )
     message = error_of(response, 400, "invalid_field")
     assert "'scopes'" in message and "client_id, expires_at" in message
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         assert await session.scalar(select(func.count()).select_from(ApiClient)) == 0
 
 

@@ -22,7 +22,6 @@ from starlette.requests import Request
 
 from app import console_auth
 from app.client_address import request_origin
-from app.db import transaction
 from app.lockout import MAX_FAILURES, WINDOW_S, limit_key
 from app.main import create_app
 from app.models import ConsoleSignout
@@ -367,7 +366,7 @@ async def test_a_sign_out_in_one_process_is_seen_at_once_by_another(
 
 
 async def stored_sign_outs(services: Services) -> list[str]:
-    async with services.read_factory() as db:
+    async with services.database.read() as db:
         rows = await db.execute(select(col(ConsoleSignout.session_id)))
         return sorted(rows.scalars())
 
@@ -375,7 +374,7 @@ async def stored_sign_outs(services: Services) -> list[str]:
 async def sign_out_at(services: Services, when: datetime) -> str:
     """A session issued and signed out at `when`; its id."""
     _, session = console_auth.issue(ADMIN_TOKEN, when)
-    async with transaction(services.factory) as db:
+    async with services.database.write() as db:
         await console_auth.record_sign_out(db, session, when)
     return session.session_id
 
@@ -397,9 +396,9 @@ async def test_signing_the_same_session_out_twice_keeps_one_row(
 ) -> None:
     _, session = console_auth.issue(ADMIN_TOKEN, clock())
     for _ in range(2):
-        async with transaction(services.factory) as db:
+        async with services.database.write() as db:
             await console_auth.record_sign_out(db, session, clock())
     assert await stored_sign_outs(services) == [session.session_id]
-    async with services.read_factory() as db:
+    async with services.database.read() as db:
         assert await console_auth.is_signed_out(db, session.session_id)
         assert not await console_auth.is_signed_out(db, "another-session")

@@ -19,8 +19,8 @@ async def test_background_checkpoint_copies_the_wal_into_the_database(
             headers=api_client,
         )
         assert response.status_code == 200
-    result: Any = await services.background_sql.checkpoint()
-    if services.engine.dialect.name != "sqlite":
+    result: Any = await services.database.background_sql.checkpoint()
+    if services.database.engine.dialect.name != "sqlite":
         assert result is None  # PostgreSQL manages its own log
         return
     busy, wal_frames, copied = result

@@ -121,7 +121,7 @@ async def test_builders_render_what_the_models_describe(
     sent = await http.post(
         "/api/v1/messages", json={"to": "14155552671", "text": "hello"}, headers=api_client
     )
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         message = await session.get(Message, sent.json()["id"])
         recipient = (await session.scalars(select(Recipient))).first()
         event = (await session.scalars(select(Event))).first()

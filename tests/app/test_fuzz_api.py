@@ -28,7 +28,6 @@ from schemathesis.specs.openapi.checks import (
 from starlette.types import Receive, Scope, Send
 
 from app import clients
-from app.db import transaction
 from app.main import create_app, start_instances
 from app.services import Services, build_services
 from tests.conftest import ADMIN_TOKEN, Clock, make_settings
@@ -67,7 +66,7 @@ class FuzzedGateway:
         self.services = svc
         self._app = create_app(svc)
         await start_instances(svc, workers=False)
-        async with transaction(svc.factory) as session:
+        async with svc.database.write() as session:
             _, self.client_secret = await clients.create_client(
                 session, CLIENT_ID, None, svc.clock()
             )

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import bindparam, text
 
-from app.db import create_engine, create_session_factory, transaction
+from app.db import create_engine, open_database
 from app.instances import sync_instances
 from app.lease import InstanceLease, LeaseLost, LeaseTiming
 from app.main import create_app, make_worker, start_instances
@@ -215,9 +215,9 @@ async def test_the_holder_counts_its_lease_lost_before_anyone_can_take_it(schema
 
 async def test_writes_of_a_holder_that_lost_the_lease_are_refused(schema: str) -> None:
     first, second = lease_of(schema), lease_of(schema)
-    engine = create_engine(schema)
-    factory = create_session_factory(engine)
-    store = SessionStore(factory, "k" * 32, utcnow)
+    database = open_database(schema)
+    engine = database.engine
+    store = SessionStore(database, "k" * 32, utcnow)
     try:
         assert await first.try_acquire()
         await store.store(1, {"version": 1, "who": "first"}, fence=first)
@@ -232,14 +232,14 @@ async def test_writes_of_a_holder_that_lost_the_lease_are_refused(schema: str) -
         assert (await store.load(1)) == {"version": 1, "who": "second"}
     finally:
         await close(first, second)
-        await engine.dispose()
+        await database.close()
 
 
 async def test_a_send_worker_without_the_lease_claims_nothing(services: Services) -> None:
     lease = lease_of(services.settings.database.url)
     taker = lease_of(services.settings.database.url)
     try:
-        async with transaction(services.factory) as session:
+        async with services.database.write() as session:
             await sync_instances(session, services.settings, services.clock())
             await session.flush()
             inst = await session.get(Instance, 1)

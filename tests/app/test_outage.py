@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import os
 import sqlite3
@@ -466,10 +467,9 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
     async with gateway(f"sqlite:///{path}", register=False, sqlite_lock_wait_s=0.05) as gw:
         svc = gw.services
         await svc.backends[1].stop()  # this test runs a pump of its own, polling fast
-        runner = CountingRunner(svc.background_sql)
-        sandbox = SandboxTelegram(
-            1, svc.factory, svc.wakeup, svc.clock, runner, poll_interval_s=0.01
-        )
+        runner = CountingRunner(svc.database.background_sql)
+        database = dataclasses.replace(svc.database, background_sql=runner)
+        sandbox = SandboxTelegram(1, database, svc.wakeup, svc.clock, poll_interval_s=0.01)
         _, update_id = await sandbox.inbound(
             InboundPerson(number=NUMBER, first_name="Ana", phone_visible=True), text="Hi"
         )
@@ -477,12 +477,11 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
         processor = LockingProcessor(
             InboundProcessor(
                 1,
-                svc.factory,
+                svc.database,
                 svc.settings,
                 svc.wakeup,
                 svc.clock,
                 svc.stamps,
-                sql=svc.background_sql,
             ),
             lock,
         )

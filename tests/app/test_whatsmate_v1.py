@@ -225,7 +225,7 @@ async def test_every_file_kind_is_sent_single_and_batch(
         assert (last["kind"], last["size"], last["caption"]) == (kind, len(data), "Today's")
         if filename:
             assert last["filename"] == filename
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         blobs = await session.scalar(select(func.count()).select_from(MediaBlob))
     assert blobs == 2  # the batch stores its file once for both numbers
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
-from app.db import async_url, create_engine, transaction
+from app.db import async_url, create_engine
 from app.instances import sync_instances
 from app.services import Services, build_services
 from app.settings import Settings
@@ -57,12 +57,11 @@ def settings(url: str) -> Settings:
 def processor(svc: Services) -> InboundProcessor:
     return InboundProcessor(
         1,
-        svc.factory,
+        svc.database,
         svc.settings,
         svc.wakeup,
         svc.clock,
         svc.stamps,
-        sql=svc.background_sql,
     )
 
 
@@ -71,7 +70,7 @@ def number(person: int) -> str:
 
 
 async def burst(svc: Services, messages: int, people: int) -> float:
-    sandbox = SandboxTelegram(1, svc.factory, svc.wakeup, svc.clock, svc.background_sql)
+    sandbox = SandboxTelegram(1, svc.database, svc.wakeup, svc.clock)
     await sandbox.ensure_account()
     proc = processor(svc)
     # Register everyone but one in ten.
@@ -135,7 +134,7 @@ async def main() -> None:
         await engine.dispose()
         svc = build_services(settings(url), "bench-admin-token", run_workers=False)
         try:
-            async with transaction(svc.factory) as session:
+            async with svc.database.write() as session:
                 await sync_instances(session, svc.settings, svc.clock())
             rate = await burst(svc, args.messages, args.people)
             print(f"burst : {args.messages} messages through the pump: {rate:8.0f} msg/s")

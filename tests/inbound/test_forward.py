@@ -26,21 +26,20 @@ def message(message_id: int, text: str, first_name: str = "Ana") -> IncomingMess
 async def test_an_ordinary_message_is_stored_once_with_one_event_and_fresh_names(
     services: Services,
 ) -> None:
-    async with services.factory() as session, session.begin():
+    async with services.database.read() as session, session.begin():
         await sync_instances(session, services.settings, services.clock())
     processor = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
-        sql=services.background_sql,
     )
     await processor(message(1, "Hola"))  # registers (the dialogue)
     update = message(2, "Where is my parcel?", first_name="Ana María")
     await processor(update)
     await processor(update)  # a replay after catch-up
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         forwarded = list(
             await session.scalars(
                 select(InboundMessage).where(col(InboundMessage.handling) == "forwarded")
@@ -58,18 +57,17 @@ async def test_an_ordinary_message_is_stored_once_with_one_event_and_fresh_names
 async def test_a_greeting_from_a_registered_person_still_gets_the_dialogue(
     services: Services,
 ) -> None:
-    async with services.factory() as session, session.begin():
+    async with services.database.read() as session, session.begin():
         await sync_instances(session, services.settings, services.clock())
     processor = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
-        sql=services.background_sql,
     )
     await processor(message(1, "Hi"))
     await processor(message(2, "Hi"))  # already registered: a reply, not a forwarded message
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         handling = list(await session.scalars(select(col(InboundMessage.handling))))
     assert handling == ["registration", "registration"]

@@ -10,7 +10,6 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from app.db import transaction
 from app.instances import sync_instances
 from app.models import Event
 from app.services import Services
@@ -50,21 +49,20 @@ def notice(message_id: int = 41, at: datetime = WHEN) -> LoginAlert:
 
 @pytest.fixture
 async def processor(services: Services) -> InboundProcessor:
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         await sync_instances(session, services.settings, services.clock())
     return InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
         services.stamps,
-        sql=services.background_sql,
     )
 
 
 async def alerts(services: Services) -> list[dict[str, Any]]:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         rows = await session.scalars(
             select(Event).where(Event.type == "account.login_alert").order_by(Event.seq)
         )
@@ -144,7 +142,7 @@ async def test_recent_alerts_come_newest_first_with_their_event_ids(
 ) -> None:
     await processor(update(1))
     await processor(update(2, at=WHEN + timedelta(hours=1)))
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         recent = await recent_login_alerts(session, 1)
     assert [a["hash"] for a in recent] == ["2", "1"]
     assert all(a["id"].startswith("evt_") and a["received_at"] for a in recent)

@@ -149,11 +149,10 @@ async def test_service_account_777000_is_silent(services: Services, worker: Any)
 
     processor = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
-        sql=services.background_sql,
     )
     await processor(
         IncomingMessage(
@@ -193,11 +192,10 @@ async def test_replayed_update_is_handled_once(services: Services, worker: Any) 
 
     processor = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
-        sql=services.background_sql,
     )
     update = IncomingMessage(
         message_id=41,
@@ -207,11 +205,11 @@ async def test_replayed_update_is_handled_once(services: Services, worker: Any) 
     )
     from app.instances import sync_instances
 
-    async with services.factory() as session, session.begin():
+    async with services.database.read() as session, session.begin():
         await sync_instances(session, services.settings, services.clock())
     await processor(update)
     await processor(update)  # catch-up after a restart replays it
-    async with services.factory() as session:
+    async with services.database.read() as session:
         from sqlalchemy import func, select
 
         from app.models import Message
@@ -247,7 +245,7 @@ async def test_a_photo_from_a_registered_person_is_stored_once_with_its_digest(
     assert media["sha256"] == hashlib.sha256(photo).hexdigest()
     assert (media["kind"], media["filename"], media["size"]) == ("image", "r.png", len(photo))
     assert received[0]["message"] == "my receipt"
-    async with services.factory() as session:
+    async with services.database.read() as session:
         stored = await session.get(MediaBlob, media["id"])
         assert stored is not None and stored.data == photo
         count = await session.scalar(select(func.count()).select_from(InboundMessage))

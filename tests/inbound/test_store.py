@@ -10,7 +10,6 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from app.db import transaction
 from app.instances import sync_instances
 from app.models import Event, InboundMessage, Message, Recipient
 from app.services import Services
@@ -36,18 +35,17 @@ def msg(message_id: int, sender: Sender, text: str = "", **fields: Any) -> Incom
 def processor(services: Services, instance: int) -> InboundProcessor:
     return InboundProcessor(
         instance,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
         services.stamps,
-        sql=services.background_sql,
     )
 
 
 async def outcome(services: Services, instance: int) -> dict[str, Any]:
     """What the messages left behind, without ids and stamps."""
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         inbound = await session.scalars(
             select(InboundMessage)
             .where(InboundMessage.instance == instance)
@@ -85,7 +83,7 @@ def _event(row: Event) -> tuple[Any, ...]:
 async def same_one_by_one_and_batched(
     services: Services, messages: list[IncomingMessage]
 ) -> dict[str, Any]:
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         await sync_instances(session, services.settings, services.clock())
     one_by_one = processor(services, 1)
     for message in messages:
@@ -164,7 +162,7 @@ class TestFull:
     async def test_one_batch_registers_no_more_than_the_gateway_takes(
         self, services: Services
     ) -> None:
-        async with transaction(services.factory) as session:
+        async with services.database.write() as session:
             await sync_instances(session, services.settings, services.clock())
         await processor(services, 1)(
             [msg(1, ANA, "Hi"), msg(2, BEA, "Hallo"), msg(3, ANA, "STOP"), msg(4, BEA, "Hallo")]

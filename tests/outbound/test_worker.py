@@ -31,14 +31,14 @@ async def send_text(http: httpx.AsyncClient, headers: dict[str, str], text: str)
 
 
 async def message(services: Services, message_id: str) -> Message:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Message, message_id)
     assert row is not None
     return row
 
 
 async def instance(services: Services) -> Instance:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Instance, 1)
     assert row is not None
     return row
@@ -141,7 +141,9 @@ async def test_crash_after_the_send_and_before_recording_it_sends_only_once(
     await say(http, NUMBER, "Hi")
     await drain(worker)
     message_id = await send_text(http, api_client, "m-once")
-    claimed, _ = await services.background_sql.run(partial(worker.claims.claim, now=clock()))
+    claimed, _ = await services.database.background_sql.run(
+        partial(worker.claims.claim, now=clock())
+    )
     assert [m.id for m in claimed] == [message_id]
     await worker._send_one(claimed[0])  # Telegram took it ... and the process dies here
     clock.advance(11)  # the claim's lease runs out
@@ -286,8 +288,7 @@ class TestPacing:
         paced = SendWorker(
             1,
             services.backends[1],
-            services.factory,
-            services.background_sql,
+            services.database,
             paced_sending,
             services.wakeup,
             services.clock,
@@ -352,7 +353,7 @@ async def test_read_mark_turns_sent_messages_read(
     assert (await http.post("/admin/sandbox/1/read", json=body, headers=ADMIN)).status_code == 200
     status = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
     assert status["status"] == "read" and status["read_at"]
-    async with services.factory() as session:
+    async with services.database.read() as session:
         assert (await session.scalars(select(Message).where(Message.status == "read"))).all()
 
 

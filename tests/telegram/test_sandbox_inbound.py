@@ -42,16 +42,15 @@ async def test_mixed_burst_keeps_order_and_dialogue(
 
     proc = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
         services.stamps,
-        sql=services.background_sql,
     )
     await sandbox.start(proc)
     assert await sandbox.wait_consumed(uid, 10)
-    async with services.read_factory() as s:
+    async with services.database.read() as s:
         rows = (
             await s.execute(
                 select(
@@ -74,13 +73,13 @@ async def test_mixed_burst_keeps_order_and_dialogue(
     assert handling[sent[10][2]] == "registration"
     assert all(handling[m] == "ignored" for n, t, m in sent if n == "34699999999")
     # names refreshed to the latest
-    async with services.read_factory() as s:
+    async with services.database.read() as s:
         names = dict((await s.execute(text("select number, first_name from recipient"))).all())
         users = dict((await s.execute(text("select number, first_name from sandbox_user"))).all())
     assert names["34600000001"] == "N27" and names["34600000002"] == "N28", names
     assert users["34699999999"] == "N29"
     await sandbox.stop()
-    async with services.read_factory() as s:
+    async with services.database.read() as s:
         acct = await s.get(SandboxAccount, 1)
     assert acct is not None and acct.consumed_update_id == uid
 
@@ -114,12 +113,7 @@ class Flaky:
 
 async def _run_flaky(services: Services, fail_batch: bool) -> Flaky:
     sb = SandboxTelegram(
-        1,
-        services.factory,
-        services.wakeup,
-        services.clock,
-        services.background_sql,
-        poll_interval_s=0.01,
+        1, services.database, services.wakeup, services.clock, poll_interval_s=0.01
     )
     await sb.ensure_account()
     last = 0
@@ -163,7 +157,7 @@ async def test_bad_input_is_400_and_writes_nothing(
         headers=ADMIN,
     )
     assert r.status_code == 400, r.text
-    async with services.read_factory() as s:
+    async with services.database.read() as s:
         assert (await s.execute(text("select count(*) from sandbox_message"))).scalar() == 0
         assert (await s.execute(text("select count(*) from sandbox_update"))).scalar() == 0
     r = await http.post(
@@ -184,5 +178,5 @@ async def test_one_bad_row_fails_alone(services: Services) -> None:
     assert all(isinstance(r, tuple) for r in results[:4]), results
     ids = [r[0] for r in results[:4] if isinstance(r, tuple)]
     assert len(set(ids)) == 4  # one batch, distinct message ids, in request order
-    if services.engine.dialect.name == "postgresql":
+    if services.database.engine.dialect.name == "postgresql":
         assert isinstance(results[4], Exception), results[4]

@@ -76,7 +76,7 @@ async def test_the_777000_notice_is_not_answered_stored_or_forwarded(
     await new_login(http)
     types = [e["type"] for e in await events(http, api_client)]
     assert "message.received" not in types and "recipient.registered" not in types
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         assert list(await session.scalars(select(InboundMessage))) == []
         assert list(await session.scalars(select(Recipient))) == []
     sent = await http.get("/admin/sandbox/1/sent", headers=ADMIN)

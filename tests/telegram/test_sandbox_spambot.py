@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.db import transaction
 from app.models import Event, InboundMessage, Instance
 from app.services import Services
 from app.telegram.port import ConnectionChanged
@@ -30,14 +29,14 @@ async def check(http: httpx.AsyncClient) -> httpx.Response:
 
 
 async def instance(services: Services) -> Instance:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Instance, 1)
     assert row is not None
     return row
 
 
 async def status_events(services: Services) -> list[dict[str, Any]]:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         rows = await session.scalars(
             select(Event).where(Event.type == "instance.status").order_by(Event.seq)
         )
@@ -102,7 +101,7 @@ async def test_a_frozen_reply_sets_frozen(services: Services, http: httpx.AsyncC
 async def test_an_ok_check_leaves_a_pending_peer_flood_pause_to_the_worker(
     services: Services, http: httpx.AsyncClient, clock: Clock
 ) -> None:
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         row = await session.get(Instance, 1)
         assert row is not None
         row.status, row.status_detail = "restricted", "PEER_FLOOD"
@@ -158,7 +157,7 @@ async def test_the_check_never_becomes_a_received_message(
 ) -> None:
     await set_reply(http, {"reply": LIMITED_UNTIL})
     assert (await check(http)).status_code == 200
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         assert list(await session.scalars(select(InboundMessage))) == []
         types = list(await session.scalars(select(Event.type)))
     assert "message.received" not in types
@@ -174,12 +173,11 @@ async def test_a_restriction_found_by_a_check_stays_through_a_reconnect(
     assert checked.json()["status"] == "restricted", checked.text
     processor = InboundProcessor(
         1,
-        services.factory,
+        services.database,
         services.settings,
         services.wakeup,
         services.clock,
         services.stamps,
-        sql=services.background_sql,
     )
     await processor.on_connection(ConnectionChanged("disconnected", "network lost; reconnecting"))
     await processor.on_connection(ConnectionChanged("ready"))

@@ -27,7 +27,7 @@ async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Re
 
 
 async def status_events(services: Services) -> list[dict[str, Any]]:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         rows = await session.scalars(
             select(Event).where(Event.type == "instance.status").order_by(Event.seq)
         )
@@ -35,7 +35,7 @@ async def status_events(services: Services) -> list[dict[str, Any]]:
 
 
 async def stored_session(services: Services) -> bool:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         return await session.get(TelegramSession, 1) is not None
 
 

@@ -29,7 +29,7 @@ def customer() -> Any:
 
 
 async def saved_session(services: Services, secret: str = "k") -> tuple[SessionStore, bytes]:
-    store = SessionStore(services.factory, secret, services.clock)
+    store = SessionStore(services.database, secret, services.clock)
     session = DatabaseSession(SessionWriter(store, 1))
     session.set_dc(2, "10.0.0.7", 4430)  # a self-hosted server: any address, not only an IP of DC2
     key = os.urandom(256)
@@ -63,7 +63,7 @@ async def test_a_restarted_gateway_finds_the_login_update_state_and_entities(
 
 async def test_the_auth_key_is_not_readable_in_the_database(services: Services) -> None:
     _, key = await saved_session(services)
-    async with services.factory() as session:
+    async with services.database.read() as session:
         sealed = (await session.scalars(select(TelegramSession.sealed))).one()
     assert key not in sealed and key[:32] not in sealed
 
@@ -71,7 +71,7 @@ async def test_the_auth_key_is_not_readable_in_the_database(services: Services) 
 async def test_another_secret_key_cannot_open_the_session(services: Services) -> None:
     await saved_session(services, secret="right")
     with pytest.raises(SealError):
-        await SessionStore(services.factory, "wrong", services.clock).load(1)
+        await SessionStore(services.database, "wrong", services.clock).load(1)
 
 
 async def test_log_out_forgets_the_session(services: Services) -> None:
@@ -83,7 +83,7 @@ async def test_log_out_forgets_the_session(services: Services) -> None:
 
 
 async def test_the_newest_of_several_quick_saves_is_what_stays(services: Services) -> None:
-    store = SessionStore(services.factory, "k", services.clock)
+    store = SessionStore(services.database, "k", services.clock)
     writer = SessionWriter(store, 1)
     session = DatabaseSession(writer)
     for port in (1, 2, 3):

@@ -109,14 +109,14 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
 
 
 async def instance_row(services: Services) -> Instance:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Instance, 1)
     assert row is not None
     return row
 
 
 async def inbound_rows(services: Services) -> list[InboundMessage]:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         return list(
             await session.scalars(
                 select(InboundMessage).order_by(InboundMessage.telegram_message_id)
@@ -125,7 +125,7 @@ async def inbound_rows(services: Services) -> list[InboundMessage]:
 
 
 async def message_row(services: Services, message_id: str) -> Message:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Message, message_id)
     assert row is not None
     return row
@@ -143,7 +143,7 @@ async def api_headers(http: httpx.AsyncClient) -> dict[str, str]:
 
 
 async def registered(services: Services, number: str) -> Recipient | None:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.scalar(select(Recipient).where(Recipient.number == number))
     return row if row is not None and row.status == "registered" else None
 
@@ -351,7 +351,7 @@ async def test_hidden_phone_registers_through_its_own_contact_card(
 
 
 async def _count(services: Services, model: Any, at_least: int) -> bool:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         count = await session.scalar(select(func.count()).select_from(model))
     return int(count or 0) >= at_least
 
@@ -540,7 +540,7 @@ async def test_an_outbox_read_marks_the_message_read(
             return (await message_row(services, message_id)).status == "read"
 
         await eventually(read, "the message to be read")
-        async with services.factory() as session:
+        async with services.database.read() as session:
             types_seen = list(await session.scalars(select(Event.type)))
         assert "message.read" in types_seen
 
@@ -641,7 +641,7 @@ async def test_session_store_never_holds_the_auth_key_in_clear(
         key = base64.b64decode(snapshot["auth_key"])
         from app.models import TelegramSession
 
-        async with services.factory() as session:
+        async with services.database.read() as session:
             row = await session.get(TelegramSession, 1)
         assert row is not None and key not in row.sealed
     finally:
@@ -665,7 +665,7 @@ async def test_incoming_photo_document_and_voice_are_downloaded_and_stored(
         rows = await eventually(lambda: _rows_including(services, last), "the three media")
         media_rows = [r for r in rows if r.media_kind is not None]
         assert [r.media_kind for r in media_rows] == ["image", "document", "voice_note"]
-        async with services.factory() as session:
+        async with services.database.read() as session:
             blobs = [await session.get(MediaBlob, r.media_id) for r in media_rows]
         assert [b.data for b in blobs if b is not None] == [photo, pdf, ogg]
         assert media_rows[1].filename == "contract.pdf"
@@ -775,7 +775,7 @@ async def test_a_long_outage_is_reported_and_the_gateway_comes_back_by_itself(
             return inst.status_detail is not None and "reconnect" in inst.status_detail
 
         await eventually(reported_down, "the outage to be reported")
-        async with services.factory() as session:
+        async with services.database.read() as session:
             details = list(
                 await session.scalars(select(Event.payload).where(Event.type == "instance.status"))
             )

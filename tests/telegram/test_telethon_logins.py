@@ -43,7 +43,7 @@ def clock() -> Clock:
 
 
 async def alert_events(services: Services) -> list[dict[str, Any]]:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         rows = await session.scalars(
             select(Event).where(Event.type == "account.login_alert").order_by(Event.seq)
         )
@@ -52,7 +52,7 @@ async def alert_events(services: Services) -> list[dict[str, Any]]:
 
 async def paired(services: Services) -> bool:
     """The update and the notice of the login have both been handled."""
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         rows = list(await session.scalars(select(LoginAlertRecord)))
     return (
         len(rows) == 1 and rows[0].auth_hash is not None and rows[0].notice_message_id is not None
@@ -103,7 +103,7 @@ async def test_the_777000_notice_gets_no_reply_and_is_no_message_received(
         await eventually(lambda: paired(services), "the update and the notice")
         await drain(make_worker(services, 1))
         assert fake.sent_to(fake.service_user()) == []
-        async with services.read_factory() as session:
+        async with services.database.read() as session:
             assert list(await session.scalars(select(InboundMessage))) == []
             assert list(await session.scalars(select(Recipient))) == []
             types = set(await session.scalars(select(Event.type)))

@@ -35,7 +35,7 @@ async def check(http: httpx.AsyncClient) -> httpx.Response:
 
 
 async def events(services: Services, type_: str) -> list[dict[str, Any]]:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         rows = await session.scalars(select(Event).where(Event.type == type_).order_by(Event.seq))
         return [dict(json.loads(row.payload)["data"]) for row in rows]
 

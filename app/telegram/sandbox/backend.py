@@ -9,7 +9,7 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime
 
-from app.db import OutageLog, SessionFactory, SqlRunner
+from app.db import Database, OutageLog
 from app.queueing import Wakeup
 from app.telegram.port import SessionFence, UpdateHandler
 from app.telegram.sandbox.inbound import InboundMixin, _Inbound
@@ -29,10 +29,9 @@ class SandboxTelegram(
     def __init__(
         self,
         instance: int,
-        factory: SessionFactory,
+        database: Database,
         wakeup: Wakeup,
         clock: Callable[[], datetime],
-        sql: SqlRunner,
         poll_interval_s: float = 1.0,
         password: str | None = None,
     ) -> None:
@@ -42,8 +41,10 @@ class SandboxTelegram(
         self._on_update: UpdateHandler | None = None
         self._waiting_qr: SandboxLogin | None = None
         self.photo_sha256: str | None = None
-        self._factory = factory
-        self._sql = sql
+        # The simulated Telegram stands for a remote system: its writes need not wait for the
+        # disk (relaxed on SQLite), and go behind the API's.
+        self._factory = database.background_factory
+        self._sql = database.background_sql
         self._wakeup = wakeup
         self._clock = clock
         self._poll_interval_s = poll_interval_s

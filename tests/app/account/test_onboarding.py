@@ -19,7 +19,7 @@ from tests.conftest import ADMIN
 async def status_events(services: Services) -> list[str]:
     import orjson
 
-    async with services.factory() as session:
+    async with services.database.read() as session:
         payloads = list(
             await session.scalars(
                 select(Event.payload).where(Event.type == "instance.status").order_by(Event.seq)
@@ -29,7 +29,7 @@ async def status_events(services: Services) -> list[str]:
 
 
 async def instance(services: Services) -> Instance:
-    async with services.factory() as session:
+    async with services.database.read() as session:
         row = await session.get(Instance, 1)
     assert row is not None
     return row

@@ -13,7 +13,6 @@ import orjson
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.db import transaction
 from app.events import append_event
 from app.main import make_delivery_worker
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
@@ -92,7 +91,7 @@ async def add_endpoint(
     services: Services, url: str = URL, events: list[str] | None = None
 ) -> tuple[str, str]:
     """(endpoint id, secret)."""
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         endpoint, secret = await create_endpoint(
             session, services.secret_box, url=url, events=events, now=services.clock()
         )
@@ -106,7 +105,7 @@ async def write_event(
     type_: str = "message.received",
 ) -> str:
     """Append one event for `number` on instance 1; its id."""
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         event = await append_event(
             session,
             type_,
@@ -120,7 +119,7 @@ async def write_event(
 
 
 async def deliveries(services: Services, endpoint_id: str | None = None) -> list[WebhookDelivery]:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         query = select(WebhookDelivery).order_by(col(WebhookDelivery.id))
         if endpoint_id is not None:
             query = query.where(col(WebhookDelivery.endpoint_id) == endpoint_id)
@@ -128,7 +127,7 @@ async def deliveries(services: Services, endpoint_id: str | None = None) -> list
 
 
 async def attempts(services: Services, delivery_id: int) -> list[DeliveryAttempt]:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         return list(
             await session.scalars(
                 select(DeliveryAttempt)
@@ -139,7 +138,7 @@ async def attempts(services: Services, delivery_id: int) -> list[DeliveryAttempt
 
 
 async def endpoint(services: Services, endpoint_id: str) -> WebhookEndpoint:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         found = await session.get(WebhookEndpoint, endpoint_id)
     assert found is not None
     return found

@@ -18,7 +18,7 @@ SECRET_B = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 
 
 async def endpoints(services: Services) -> dict[str, WebhookEndpoint]:
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         return {e.url: e for e in await session.scalars(select(WebhookEndpoint))}
 
 

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from app.db import transaction
 from app.events import append_event
 from app.services import Services
 from inbound.webhooks.delivery import TOPIC
@@ -313,7 +312,7 @@ async def test_interrupted_deliveries_are_recovered_after_a_crash(
     event_id = await write_event(services)
     async with delivery_worker(services, receiver) as crashed:
         # Claimed (committed as `delivering`), then the process died before any answer.
-        claims, _ = await services.background_sql.run(
+        claims, _ = await services.database.background_sql.run(
             partial(crashed.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
         assert len(claims) == 1
@@ -333,7 +332,7 @@ async def test_a_delivering_row_past_its_lease_is_claimed_again(
     endpoint_id, _ = await add_endpoint(services)
     await write_event(services)
     async with delivery_worker(services, receiver) as crashed:
-        await services.background_sql.run(
+        await services.database.background_sql.run(
             partial(crashed.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
     async with delivery_worker(services, receiver) as other:
@@ -372,7 +371,7 @@ async def test_only_the_first_kib_of_a_response_is_kept(
 
 async def test_writing_an_event_wakes_the_worker(services: Services) -> None:
     assert not await services.wakeup.wait(TOPIC, 0.01)
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         await append_event(
             session, "instance.status", now=services.clock(), instance=1, data={"status": "ready"}
         )
@@ -386,7 +385,7 @@ async def test_a_rotated_secret_signs_with_both_secrets_for_24_hours(
     from inbound.webhooks.endpoints import rotate_secret
 
     endpoint_id, old = await add_endpoint(services)
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         row = await session.get(WebhookEndpoint, endpoint_id)
         assert row is not None
         new = rotate_secret(row, services.secret_box, clock.now)
@@ -433,15 +432,15 @@ async def test_an_endpoint_deleted_mid_delivery_does_not_block_the_worker(
     doomed, _ = await add_endpoint(services, url="https://doomed.example.com/")
     await write_event(services)
     async with delivery_worker(services, receiver) as worker:
-        claims, _ = await services.background_sql.run(
+        claims, _ = await services.database.background_sql.run(
             partial(worker.rounds.unit, attempts=[], now=services.clock(), claim=True)
         )
         attempts = [await worker.attempt(c) for c in claims]
-        async with transaction(services.factory) as session:
+        async with services.database.write() as session:
             row = await session.get(WebhookEndpoint, doomed)
             assert row is not None
             await delete_endpoint(session, row)
-        await services.background_sql.run(
+        await services.database.background_sql.run(
             partial(worker.rounds.unit, attempts=attempts, now=services.clock(), claim=False)
         )
         kept, _ = await add_endpoint(services)
@@ -494,7 +493,7 @@ async def test_after_rotating_away_from_an_unreadable_secret_the_new_one_signs(
 
     endpoint_id, _ = await add_endpoint(services)
     services.secret_box = SecretBox.from_secret_key("the secret_key changed")
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         row = await session.get(WebhookEndpoint, endpoint_id)
         assert row is not None
         new = rotate_secret(row, services.secret_box, clock.now)
@@ -513,7 +512,7 @@ async def test_an_endpoint_far_behind_does_not_hold_up_the_others(services: Serv
         await write_event(services, text=f"old-{i}")
     current, _ = await add_endpoint(services)
     await write_event(services, text="new")
-    created, more = await services.background_sql.run(
+    created, more = await services.database.background_sql.run(
         partial(fan_out, now=services.clock(), batch=2)
     )
     assert more and created == 3
@@ -536,7 +535,7 @@ async def test_a_busy_endpoint_backlog_does_not_starve_another_endpoint(
         original = rounds.CLAIM_BATCH
         rounds.CLAIM_BATCH = 3  # the busy endpoint's heads alone would fill a batch
         try:
-            claims, _ = await services.background_sql.run(
+            claims, _ = await services.database.background_sql.run(
                 partial(
                     worker.rounds.unit,
                     attempts=[],

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from app.db import transaction
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.services import Services
 from inbound.webhooks.endpoints import create_endpoint
@@ -46,7 +45,7 @@ def settings_overrides() -> dict[str, Any]:
 
 
 async def whatsmate_endpoint(services: Services, token: str | None = TOKEN) -> tuple[str, str]:
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         endpoint, secret = await create_endpoint(
             session,
             services.secret_box,
@@ -182,7 +181,7 @@ async def test_the_token_is_sealed_at_rest_and_not_in_the_delivery_rows(
         "type": "webhook.test",
         "message": "A test event from tgw.",
     }
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         stored = await session.get(WebhookEndpoint, endpoint_id)
         rows = list(await session.scalars(select(WebhookDelivery)))
     assert stored is not None and stored.token is not None
@@ -201,7 +200,7 @@ async def test_a_token_sealed_under_another_key_fails_the_attempt_saying_so(
     services.resolve_host = public_dns
     await say(http, PERSON, "Hi")
     endpoint_id, _ = await whatsmate_endpoint(services)
-    async with transaction(services.factory) as session:
+    async with services.database.write() as session:
         stored = await session.get(WebhookEndpoint, endpoint_id)
         assert stored is not None
         stored.token = services.secret_box.seal_token("ep_another", TOKEN)
