@@ -19,7 +19,8 @@ from app.services import Services
 from tests.conftest import ADMIN, Clock
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.fake_mtproto.world import FakeUser
-from tests.telegram.test_telethon_backend import GATEWAY_PHONE, eventually, gateway, instance_row
+from tests.telegram.test_telethon_backend import GATEWAY_PHONE, gateway, instance_row
+from tests.waiting import eventually
 
 
 async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Response:

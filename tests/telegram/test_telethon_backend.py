@@ -7,9 +7,8 @@ Each test logs the gateway's number in (as `tgw login` does), starts the instanc
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +25,7 @@ from app.telegram.session_store import SessionStore
 from app.telegram.telethon import TelethonBackend, TelethonConfig, TelethonLogin
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
+from tests.waiting import eventually
 
 SECRET_KEY = "test-secret-key-for-sessions"
 GATEWAY_PHONE = "4915111111111"
@@ -94,18 +94,6 @@ async def logged_in_beforehand(schema: str, clock: Clock, fake: FakeTelegram) ->
         await log_in(services, fake)
     finally:
         await services.close()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll until `check` returns something truthy (network and update loop run meanwhile)."""
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def instance_row(services: Services) -> Instance:

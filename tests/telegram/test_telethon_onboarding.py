@@ -16,11 +16,11 @@ from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_telethon_backend import (
     GATEWAY_PHONE,
     WAIT_S,
-    eventually,
     gateway,
     instance_row,
     logged_in_beforehand,
 )
+from tests.waiting import eventually
 
 
 async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Response:
