@@ -7,6 +7,7 @@ Each test logs the gateway's number in (as `tgw login` does), starts the instanc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from app.main import create_app, make_worker, start_instances
 from app.models import Event, InboundMessage, Instance, Message, Recipient
 from app.services import Services, build_services
 from app.telegram.port import LoginError, OutgoingMessage, UserPeer
-from app.telegram.session_store import SessionStore
+from app.telegram.session_store import SessionStore, Snapshot
 from app.telegram.telethon import TelethonBackend, TelethonConfig, TelethonLogin
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
@@ -94,6 +95,29 @@ async def logged_in_beforehand(schema: str, clock: Clock, fake: FakeTelegram) ->
         await log_in(services, fake)
     finally:
         await services.close()
+
+
+def background_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[Snapshot | None]:
+    """What the backend's background tasks got each time they looked in the session store,
+    from now on (the test's own task, and what it awaits, are left out).
+
+    A barrier after a logout: once the backend's supervisor has found no session there, it
+    can only wait for a login, so a check that nothing came back to life holds from then on.
+    """
+    assert services.session_store is not None
+    store = services.session_store
+    load = store.load
+    test_task = asyncio.current_task()
+    seen: list[Snapshot | None] = []
+
+    async def watched(instance: int) -> Snapshot | None:
+        snapshot = await load(instance)
+        if asyncio.current_task() is not test_task:
+            seen.append(snapshot)
+        return snapshot
+
+    monkeypatch.setattr(store, "load", watched)
+    return seen
 
 
 async def instance_row(services: Services) -> Instance:
