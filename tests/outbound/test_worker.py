@@ -14,7 +14,7 @@ from app.main import make_worker
 from app.models import Instance, Message
 from app.services import Services
 from app.timestamps import iso
-from tests.conftest import ADMIN, Clock, drain, say
+from tests.conftest import ADMIN, Clock, drain, make_settings, say
 
 NUMBER = "34612345678"
 
@@ -278,14 +278,9 @@ class TestPacing:
         worker = make_worker(services, 1, paced=False)
         await say(http, NUMBER, "Hi")
         await drain(worker)
-        from app.settings import Settings
-
-        paced_settings: Settings = services.settings.model_copy(
-            update={
-                "sending": services.settings.sending.model_copy(
-                    update={"per_second": 5, "per_recipient_interval_s": 1}
-                )
-            }
+        paced_settings = make_settings(
+            services.settings.database.url,
+            sending={"per_second": 5, "per_recipient_interval_s": 1},
         )
         from outbound.worker import SendWorker
 
