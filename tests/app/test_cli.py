@@ -17,9 +17,9 @@ from tests.e2e.test_serve_process import (
     ServeHarness,
     create_client,
     message_status,
-    poll,
     register,
 )
+from tests.waiting import eventually
 
 # This checkout first on the path: an installed `tgw` (editable elsewhere) must not answer.
 ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -198,7 +198,7 @@ async def test_serve_at_debug_never_logs_a_message_text_or_a_client_secret(
                 status = await message_status(http, api, sent.json()["id"])
                 return status if status == "sent" else None
 
-            await poll(is_sent, 10.0, "the message to be sent")
+            await eventually(is_sent, "the message to be sent", timeout_s=10.0, interval_s=0.1)
     finally:
         harness.stop_all()
     log = server.log_path.read_text(encoding="utf-8", errors="replace")

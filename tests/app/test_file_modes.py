@@ -20,9 +20,9 @@ from tests.e2e.test_serve_process import (
     child_env,
     create_client,
     message_status,
-    poll,
     register,
 )
+from tests.waiting import eventually
 
 PERMISSIVE_UMASK = 0o022
 
@@ -53,7 +53,7 @@ async def test_serve_makes_the_database_its_wal_lock_and_key_files_0600_in_a_070
                 status = await message_status(http, api, sent.json()["id"])
                 return status if status == "sent" else None
 
-            await poll(is_sent, 10.0, "the message to be sent")
+            await eventually(is_sent, "the message to be sent", timeout_s=10.0, interval_s=0.1)
         files = {
             name: mode(data / name)
             for name in ("tgw.db", "tgw.db-wal", "tgw.db-shm", "tgw.db.instance-1.lock", "tgw.key")

@@ -21,6 +21,7 @@ from app.models import Instance, UTCDateTime, utcnow
 from app.services import Services, build_services
 from app.telegram.session_store import SessionStore
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, make_settings
+from tests.waiting import eventually
 
 
 async def view(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -60,11 +61,7 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
             async def taken_over() -> bool:
                 return (await view(http_b))["session_owner"] == "this process"
 
-            for _ in range(200):
-                if await taken_over():
-                    break
-                await asyncio.sleep(0.02)
-            assert await taken_over()
+            await eventually(taken_over, "the second gateway to take the lease over", timeout_s=10)
             assert second.sandboxes[1]._pump is not None
     finally:
         for task in [*first_tasks, *second_tasks]:
@@ -180,6 +177,7 @@ async def test_a_dead_holders_lease_passes_on_no_sooner_than_it_may(schema: str)
         assert await first.try_acquire()
         started = time.monotonic()
         if schema.startswith("sqlite"):
+            # A fixed wait is the point: the row's expiry (3 s) must have passed.
             await asyncio.sleep(3.2)  # expired by its row
             assert not await second.try_acquire()  # the live holder's lock still stands
             assert first._fd is not None
@@ -188,9 +186,9 @@ async def test_a_dead_holders_lease_passes_on_no_sooner_than_it_may(schema: str)
             assert await second.try_acquire()
         else:
             first.token = None  # the holder dies: nothing releases the lease
-            while not await second.try_acquire():
-                assert time.monotonic() - started < 10, "the lease never expired"
-                await asyncio.sleep(0.1)
+            await eventually(
+                second.try_acquire, "the lease to expire", timeout_s=10, interval_s=0.1
+            )
             assert time.monotonic() - started >= 3 - 0.2  # the expiry, not sooner
     finally:
         await close(first, second)
@@ -280,16 +278,17 @@ async def test_a_gateway_whose_renewals_hang_closes_the_session_before_the_takeo
         path = owner.lock_path()
         assert path is not None
         path.unlink()
+
+    def taken() -> bool:
+        if "stopped" not in moments and first.sandboxes[1]._pump is None:
+            moments["stopped"] = time.monotonic()
+        if "taken" not in moments and second.sandboxes[1]._pump is not None:
+            moments["taken"] = time.monotonic()
+        return "taken" in moments
+
     try:
-        started = time.monotonic()
-        while "stopped" not in moments or "taken" not in moments:
-            assert time.monotonic() - started < 15, moments
-            if "stopped" not in moments and first.sandboxes[1]._pump is None:
-                moments["stopped"] = time.monotonic()
-            if "taken" not in moments and second.sandboxes[1]._pump is not None:
-                moments["taken"] = time.monotonic()
-                assert "stopped" in moments, "the standby opened the session first"
-            await asyncio.sleep(0.02)
+        await eventually(taken, "the standby to take the session over", timeout_s=15)
+        assert "stopped" in moments, "the standby opened the session first"
         assert moments["stopped"] < moments["taken"]
     finally:
         await first.close()

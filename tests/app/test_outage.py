@@ -40,6 +40,7 @@ from app.telegram.sandbox import InboundPerson, SandboxTelegram
 from inbound.processor import InboundProcessor
 from tests.conftest import ADMIN, ADMIN_TOKEN, make_settings, say
 from tests.e2e.private_postgres import PrivatePostgres
+from tests.waiting import eventually
 
 NUMBER = "34612345678"
 TEXT = "/v3/telegram/single/text/message/1"
@@ -121,17 +122,6 @@ def assert_native_503(response: httpx.Response, reason: str) -> dict[str, Any]:
     assert error["code"] == "database_unavailable" and error["reason"] == reason, body
     assert error["message"], body
     return error
-
-
-async def poll(probe: Any, what: str, within_s: float = WITHIN_S) -> Any:
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {within_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # --- a small disk (SQLite on a real tmpfs) ------------------------------------------------------
@@ -487,9 +477,15 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
         )
         try:
             await sandbox.start(processor)
-            await poll(lambda: _at_least(processor.outages, 1), "the greeting to fail for the lock")
+            await eventually(
+                lambda: processor.outages >= 1,
+                "the greeting to fail for the lock",
+                timeout_s=WITHIN_S,
+            )
             # More rounds of the pump fail than the tries after which an update is skipped.
-            await poll(lambda: _at_least(runner.outages, 8), "eight rounds refused for the lock")
+            await eventually(
+                lambda: runner.outages >= 8, "eight rounds refused for the lock", timeout_s=WITHIN_S
+            )
             lock.release()
             assert await sandbox.wait_consumed(update_id, WITHIN_S)
         finally:
@@ -498,10 +494,6 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
             await sandbox.stop()
         recipients = await gw.http.get("/api/v1/recipients", headers=gw.api)
         assert [r["number"] for r in recipients.json()["data"]] == [NUMBER]
-
-
-async def _at_least(value: int, n: int) -> bool:
-    return value >= n
 
 
 # --- PostgreSQL stopped and restarted (a private cluster) ---------------------------------------
@@ -643,7 +635,9 @@ async def test_the_send_worker_rides_out_a_postgresql_outage_and_sends_once_it_i
             async def waiting_for_the_database() -> bool:
                 return send_worker._outage.down_since is not None  # it tried, and failed
 
-            await poll(waiting_for_the_database, "the worker to meet the outage")
+            await eventually(
+                waiting_for_the_database, "the worker to meet the outage", timeout_s=WITHIN_S
+            )
             assert not worker.done(), worker
             private_postgres.start()
 
@@ -651,7 +645,7 @@ async def test_the_send_worker_rides_out_a_postgresql_outage_and_sends_once_it_i
                 response = await gw.http.get(f"{MESSAGES}/{accepted}", headers=gw.api)
                 return response.status_code == 200 and response.json()["status"] == "sent"
 
-            await poll(sent, "the message to be sent after the outage", within_s=20)
+            await eventually(sent, "the message to be sent after the outage", timeout_s=20)
         finally:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

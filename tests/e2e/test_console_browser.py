@@ -34,9 +34,9 @@ from tests.e2e.test_serve_process import (
     ServeHarness,
     free_port,
     make_png,
-    poll,
     register,
 )
+from tests.waiting import eventually
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -358,11 +358,15 @@ async def test_console_manages_a_webhook_and_replays_a_delivery(harness: ServeHa
             async def delivered() -> bool | None:
                 return True if await _delivery_statuses(console) == ["delivered"] else None
 
-            await poll(delivered, 15.0, "the test event to be delivered", interval_s=0.3)
+            await eventually(
+                delivered, "the test event to be delivered", timeout_s=15.0, interval_s=0.3
+            )
             assert len(receiver.delivered()) == 1
             await page.click("#deliveries button:has-text('Replay')")
             await page.wait_for_selector("#toast:has-text('queued again')")
-            await poll(delivered, 15.0, "the replayed event to be delivered", interval_s=0.3)
+            await eventually(
+                delivered, "the replayed event to be delivered", timeout_s=15.0, interval_s=0.3
+            )
             assert len(receiver.snapshot()) == 2  # the same event (webhook-id) twice
             assert not receiver.bad_signatures, receiver.bad_signatures
             await console.no_error_shown("on the deliveries page")
@@ -410,7 +414,9 @@ async def test_console_creates_a_whatsmate_webhook_and_changes_its_format(
             async def arrived() -> list[Any] | None:
                 return list(receiver.delivered().values()) or None
 
-            [test] = await poll(arrived, 15.0, "the whatsmate test event", interval_s=0.3)
+            [test] = await eventually(
+                arrived, "the whatsmate test event", timeout_s=15.0, interval_s=0.3
+            )
             assert test.body == {
                 "token": "tok-from-the-console",
                 "type": "webhook.test",

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from tests.e2e.test_serve_process import ServeHarness, child_env, poll
+from tests.e2e.test_serve_process import ServeHarness, child_env
+from tests.waiting import eventually
 
 
 async def owner(server_url: str, harness: ServeHarness) -> str:
@@ -36,7 +37,9 @@ async def test_a_second_gateway_serves_http_and_takes_over_after_a_kill_9(
     async def taken_over() -> bool | None:
         return True if await owner(second.base_url, harness) == "this process" else None
 
-    await poll(taken_over, 30, "the second gateway to take the instance over")
+    await eventually(
+        taken_over, "the second gateway to take the instance over", timeout_s=30, interval_s=0.1
+    )
 
 
 async def tgw(harness: ServeHarness, *args: str) -> tuple[int, str, str]:

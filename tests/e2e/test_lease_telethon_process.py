@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 
 from tests.e2e.private_postgres import PrivatePostgres
-from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client, poll
+from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client
 from tests.e2e.test_telethon_process import GATEWAY_PHONE, PERSON, tgw
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.fake_mtproto.server import Connection
+from tests.waiting import eventually
 
 LEASE_TTL_S = 6.0
 
@@ -123,12 +124,14 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
             assert len(owners) <= 1, "two processes say they own the session"
             return owners[0] if owners else None
 
-        owner = await poll(the_owner, 30, "one gateway to own the session")
+        owner = await eventually(
+            the_owner, "one gateway to own the session", timeout_s=30, interval_s=0.1
+        )
         async with httpx.AsyncClient(base_url=owner.base_url, timeout=10) as http:
             api = await create_client(http, harness)
         fake.person_sends(person, account, "Hola")
-        await poll(
-            lambda: asyncio.sleep(0, fake.sent_to(person) or None), 30, "the registration reply"
+        await eventually(
+            lambda: fake.sent_to(person), "the registration reply", timeout_s=30, interval_s=0.1
         )
         accepted: list[str] = []
 
@@ -149,14 +152,16 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
                     if response.status_code == 200:
                         accepted.append(f"{label} {n}")
                         break
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the pace of the clients, not a wait
 
         # 1. PostgreSQL restarts under both processes while messages come in.
         burst = asyncio.create_task(send_some("restart", 30))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: accepted, "the first messages of the burst", timeout_s=10)
         await asyncio.to_thread(private_postgres.restart)
         await burst
-        owner = await poll(the_owner, 30, "an owner after the restart")
+        owner = await eventually(
+            the_owner, "an owner after the restart", timeout_s=30, interval_s=0.1
+        )
         timeline.append(f"owner after the restart: {owner.pid}")
 
         # 2. The owner is stopped (kill -STOP) for twice the lease: the other takes over.
@@ -169,16 +174,22 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
             async def taken_over() -> bool | None:
                 return True if await session_owner(standby, harness) == "this process" else None
 
-            await poll(taken_over, LEASE_TTL_S * 3, "the standby to take the session over")
+            await eventually(
+                taken_over,
+                "the standby to take the session over",
+                timeout_s=LEASE_TTL_S * 3,
+                interval_s=0.1,
+            )
             timeline.append(f"{standby.pid} took over at {time.monotonic():.2f}")
             assert time.monotonic() - stopped_at < LEASE_TTL_S * 2.5
             await send_some("paused", 10)
             remaining = LEASE_TTL_S * 2 - (time.monotonic() - stopped_at)
-            if remaining > 0:
+            if remaining > 0:  # a fixed wait is the point: stopped for twice the lease
                 await asyncio.sleep(remaining)
         finally:
             os.kill(owner.pid, signal.SIGCONT)
-        # The woken process gives up (it lost the lease) and never connects again meanwhile.
+        # The woken process gives up (it lost the lease) and never connects again meanwhile:
+        # a fixed window is the point (a wrong reconnect would show as an overlap below).
         await asyncio.sleep(LEASE_TTL_S)
         await send_some("after", 10)
 
@@ -186,7 +197,9 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
             texts = [r.text for r in fake.sent_to(person)][1:]
             return texts if set(accepted) <= set(texts) else None
 
-        texts = await poll(all_sent, 60, "every accepted message at Telegram")
+        texts = await eventually(
+            all_sent, "every accepted message at Telegram", timeout_s=60, interval_s=0.1
+        )
         assert len(accepted) >= 30
         assert sorted(texts) == sorted(set(texts)), "a message was sent twice"
         assert set(texts) <= set(accepted) | {"restart"}  # nothing that was refused went out

@@ -17,7 +17,7 @@ import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,9 @@ from tests.e2e.test_serve_process import (
     ServeHarness,
     ServerProcess,
     create_client,
-    poll,
     sent_log,
 )
+from tests.waiting import eventually
 
 TEXT = "/v3/telegram/single/text/message/1"
 SENDERS = 4
@@ -118,7 +118,7 @@ async def register_visible(http: httpx.AsyncClient, harness: ServeHarness) -> No
     async def confirmed() -> bool | None:
         return True if await sent_log(http, harness, PERSON) else None
 
-    await poll(confirmed, 10.0, "the registration reply")
+    await eventually(confirmed, "the registration reply", timeout_s=10.0, interval_s=0.1)
 
 
 async def assert_sent_exactly_once(
@@ -131,7 +131,9 @@ async def assert_sent_exactly_once(
         )  # fmt: skip
         return texts if accepted <= set(texts) else None
 
-    counts = await poll(everything_sent, 60.0, "every accepted message", interval_s=0.5)
+    counts = await eventually(
+        everything_sent, "every accepted message", timeout_s=60.0, interval_s=0.5
+    )
     twice = {text: n for text, n in counts.items() if n != 1}
     assert not twice, f"sent more than once: {twice}"
 
@@ -186,13 +188,23 @@ async def test_a_full_disk_answers_503_and_the_first_send_after_space_is_freed_s
         burst = Burst(http, api)
         senders = [asyncio.create_task(burst.sender()) for _ in range(SENDERS)]
         try:
-            await poll(until(lambda: len(burst.accepted()) >= 50), 20.0, "50 sends accepted")
+            await eventually(
+                lambda: len(burst.accepted()) >= 50,
+                "50 sends accepted",
+                timeout_s=20.0,
+                interval_s=0.1,
+            )
 
             async def refused_enough() -> bool | None:
                 fill(filler)  # topped up: the gateway gives the WAL's room back when it can
                 return True if burst.count(503) >= 20 else None
 
-            await poll(refused_enough, 20.0, "20 sends refused for the full disk", 0.05)
+            await eventually(
+                refused_enough,
+                "20 sends refused for the full disk",
+                timeout_s=20.0,
+                interval_s=0.05,
+            )
             ready = await http.get("/readyz")
             assert ready.status_code == 503 and ready.json()["database"] == "disk_full", ready.text
         finally:
@@ -227,8 +239,11 @@ async def test_a_postgresql_restart_mid_burst_answers_200_or_503_and_sends_each_
         burst = Burst(http, api, limit=PG_BURST)
         senders = [asyncio.create_task(burst.sender()) for _ in range(SENDERS)]
         try:
-            await poll(
-                until(lambda: len(burst.accepted()) >= PG_BURST // 4), 30.0, "a quarter accepted"
+            await eventually(
+                lambda: len(burst.accepted()) >= PG_BURST // 4,
+                "a quarter accepted",
+                timeout_s=30.0,
+                interval_s=0.1,
             )
             await asyncio.to_thread(private_postgres.restart)  # the senders go on meanwhile
             restarted_at = time.monotonic()
@@ -246,15 +261,6 @@ async def test_a_postgresql_restart_mid_burst_answers_200_or_503_and_sends_each_
         )
         await assert_sent_exactly_once(http, harness, burst.accepted())
     assert_clean_log(server)
-
-
-def until(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool | None]]:
-    """A probe for `poll`: True once `condition()` holds."""
-
-    async def probe() -> bool | None:
-        return True if condition() else None
-
-    return probe
 
 
 def assert_clean_log(server: ServerProcess) -> None:

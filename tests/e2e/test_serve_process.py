@@ -24,13 +24,15 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
+
+from tests.waiting import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_LIMIT_S = 30.0
@@ -248,17 +250,25 @@ class ServeHarness:
 
 
 async def wait_healthy(server: ServerProcess) -> bool:
-    deadline = time.monotonic() + STARTUP_LIMIT_S
+    """True once GET /healthz answers 200; False if the process exits first, or never does."""
     async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
+
+        async def outcome() -> str | None:
             if server.proc.poll() is not None:
-                return False
+                return "exited"
             with contextlib.suppress(httpx.TransportError):
                 response = await client.get("/healthz")
                 if response.status_code == 200 and response.json() == {"status": "ok"}:
-                    return True
-            await asyncio.sleep(0.1)
-    return False
+                    return "healthy"
+            return None
+
+        try:
+            found = await eventually(
+                outcome, "GET /healthz to answer", timeout_s=STARTUP_LIMIT_S, interval_s=0.1
+            )
+        except AssertionError:
+            return False
+        return found == "healthy"
 
 
 @pytest.fixture
@@ -271,20 +281,6 @@ def harness(tmp_path: Path) -> Iterator[ServeHarness]:
 
 
 # --- helpers over HTTP ------------------------------------------------------------------------
-
-
-async def poll(
-    probe: Callable[[], Awaitable[T | None]], within_s: float, what: str, interval_s: float = 0.1
-) -> T:
-    """Call `probe` until it returns something other than None, for at most `within_s`."""
-    deadline = time.monotonic() + within_s
-    while True:
-        result = await probe()
-        if result is not None:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up after {within_s} s waiting for {what}")
-        await asyncio.sleep(interval_s)
 
 
 async def create_client(http: httpx.AsyncClient, harness: ServeHarness) -> dict[str, str]:
@@ -319,7 +315,9 @@ async def register(
         rows = await sent_log(http, harness, number)
         return rows[0] if rows else None
 
-    return await poll(confirmation, 10.0, f"the registration reply to {number}")
+    return await eventually(
+        confirmation, f"the registration reply to {number}", timeout_s=10.0, interval_s=0.1
+    )
 
 
 async def message_status(http: httpx.AsyncClient, api: dict[str, str], message_id: str) -> str:
@@ -378,7 +376,12 @@ async def test_quickstart_walkthrough(harness: ServeHarness) -> None:
             found = {row["kind"]: row for row in (await sent_log(http, harness, PERSON))[1:]}
             return found if set(found) >= set(sends) else None
 
-        delivered = await poll(all_three, 10.0, "the text, image and document in the sent log")
+        delivered = await eventually(
+            all_three,
+            "the text, image and document in the sent log",
+            timeout_s=10.0,
+            interval_s=0.1,
+        )
         assert delivered["text"]["text"] == "Your order 1042 has shipped"
         assert delivered["image"]["sha256"] == hashlib.sha256(png).hexdigest()
         assert delivered["image"]["size"] == len(png)
@@ -449,7 +452,9 @@ async def test_kill_9_during_burst_loses_nothing_and_sends_once(harness: ServeHa
             )  # fmt: skip
             return texts if expected <= set(texts) else None
 
-        counts = await poll(everything_sent, 60.0, "every accepted message", interval_s=0.5)
+        counts = await eventually(
+            everything_sent, "every accepted message", timeout_s=60.0, interval_s=0.5
+        )
         twice = {text: n for text, n in counts.items() if n != 1}
         assert not twice, f"sent more than once: {twice}"
         # Requests whose answer the kill cut off may or may not have been stored; if they were,
@@ -480,7 +485,7 @@ async def test_flood_wait_pauses_and_resumes_without_failures(harness: ServeHarn
         async def watch() -> None:
             while True:
                 statuses_seen.append(await instance_status(http, harness))
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # a sampler of every status shown, not a wait
 
         fault = await http.post(
             "/admin/sandbox/1/faults", json={"flood_wait_s": 3}, headers=harness.admin_headers
@@ -505,8 +510,15 @@ async def test_flood_wait_pauses_and_resumes_without_failures(harness: ServeHarn
                 return statuses if set(statuses) == {"sent"} else None
 
             remaining_s = 15.0 - (time.monotonic() - started)
-            await poll(all_sent, remaining_s, "all 20 messages to be sent", interval_s=0.2)
-            await poll(lambda: _ready_or_none(http, harness), 2.0, "the instance to be ready again")
+            await eventually(
+                all_sent, "all 20 messages to be sent", timeout_s=remaining_s, interval_s=0.2
+            )
+            await eventually(
+                lambda: _ready_or_none(http, harness),
+                "the instance to be ready again",
+                timeout_s=2.0,
+                interval_s=0.1,
+            )
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_serve_process import CLIENT_ID, ServeHarness, ServerProcess
+from tests.waiting import eventually_sync
 
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 3.0
@@ -286,16 +287,26 @@ def test_past_max_connections_a_request_gets_503(tmp_path: Path) -> None:
     harness, server = _start(tmp_path, max_connections=3, header_timeout_s=30)
     try:
         idle = [connect(server.port) for _ in range(3)]
-        time.sleep(0.3)  # accepted by the server, not just by the kernel
-        with connect(server.port) as extra:
-            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: tgw\r\n\r\n")
-            assert read_answer(extra).status == 503
-            wait_closed(extra, 2.0)
+
+        def refused() -> bool:
+            # Until the server (not just the kernel) has accepted the idle three, one more
+            # connection is still let in.
+            with connect(server.port) as extra:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: tgw\r\n\r\n")
+                assert read_answer(extra).status == 503
+                wait_closed(extra, 2.0)
+            return True
+
+        eventually_sync(refused, "a connection past max_connections to get 503", timeout_s=10)
         idle.pop().close()
-        time.sleep(0.3)
-        with connect(server.port) as again:
-            again.sendall(b"GET /healthz HTTP/1.1\r\nHost: tgw\r\n\r\n")
-            assert read_answer(again).status == 200
+
+        def answered() -> bool:
+            with connect(server.port) as again:
+                again.sendall(b"GET /healthz HTTP/1.1\r\nHost: tgw\r\n\r\n")
+                assert read_answer(again).status == 200
+            return True
+
+        eventually_sync(answered, "a connection to be served again", timeout_s=10)
         for sock in idle:
             sock.close()
     finally:

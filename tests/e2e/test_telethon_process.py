@@ -25,9 +25,9 @@ from tests.e2e.test_serve_process import (
     create_client,
     make_pdf,
     make_png,
-    poll,
 )
 from tests.telegram.fake_mtproto import FakeTelegram
+from tests.waiting import eventually
 
 GATEWAY_PHONE = "4915111111111"
 PERSON = "34612345678"
@@ -113,7 +113,7 @@ async def test_terminal_login_with_2fa_then_hola_send_read_and_catch_up_after_ki
         async def ready() -> bool | None:
             return True if await instance_status(http, harness) == "ready" else None
 
-        await poll(ready, WITHIN_S, "instance 1 ready")
+        await eventually(ready, "instance 1 ready", timeout_s=WITHIN_S, interval_s=0.1)
         headers = await create_client(http, harness)
 
         fake.person_sends(person, account, "Hola")
@@ -122,7 +122,9 @@ async def test_terminal_login_with_2fa_then_hola_send_read_and_catch_up_after_ki
             texts = [r.text for r in fake.sent_to(person)]
             return texts[0] if texts else None
 
-        reply = await poll(confirmation, WITHIN_S, "the Spanish confirmation")
+        reply = await eventually(
+            confirmation, "the Spanish confirmation", timeout_s=WITHIN_S, interval_s=0.1
+        )
         assert "registr" in reply.lower()
 
         png, pdf = make_png(), make_pdf()
@@ -147,7 +149,9 @@ async def test_terminal_login_with_2fa_then_hola_send_read_and_catch_up_after_ki
             records = fake.sent_to(person)
             return records if len(records) >= 4 else None
 
-        records = await poll(all_sent, WITHIN_S, "three messages at Telegram")
+        records = await eventually(
+            all_sent, "three messages at Telegram", timeout_s=WITHIN_S, interval_s=0.1
+        )
         by_kind = {r.kind: r for r in records[1:]}
         assert by_kind["text"].text == "Your order shipped"
         assert by_kind["photo"].data is not None
@@ -162,7 +166,7 @@ async def test_terminal_login_with_2fa_then_hola_send_read_and_catch_up_after_ki
             response = await http.get(f"/api/v1/messages/{ids['text']}", headers=headers)
             return True if response.json()["status"] == "read" else None
 
-        await poll(read, WITHIN_S, "the text message to be read")
+        await eventually(read, "the text message to be read", timeout_s=WITHIN_S, interval_s=0.1)
         before = await received(http, harness, headers)
 
     server.kill9()
@@ -175,7 +179,12 @@ async def test_terminal_login_with_2fa_then_hola_send_read_and_catch_up_after_ki
             ids_seen = {e["data"]["telegram_message_id"] for e in events}
             return events if set(missed) <= ids_seen else None
 
-        events = await poll(caught_up, WITHIN_S, "the messages sent while the gateway was down")
+        events = await eventually(
+            caught_up,
+            "the messages sent while the gateway was down",
+            timeout_s=WITHIN_S,
+            interval_s=0.1,
+        )
         telegram_ids = [e["data"]["telegram_message_id"] for e in events]
         assert len(telegram_ids) == len(set(telegram_ids)), "a message arrived twice"
         assert len(events) == len(before) + 3

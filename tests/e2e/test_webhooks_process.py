@@ -22,9 +22,9 @@ from tests.e2e.test_serve_process import (
     create_client,
     free_port,
     harness,
-    poll,
     register,
 )
+from tests.waiting import eventually
 
 __all__ = ["harness"]  # the fixture, shared with the other end-to-end tests
 
@@ -72,7 +72,9 @@ async def everything_arrived(
         events = await all_events(http, api)
         return events if {e["id"] for e in events} <= set(receiver.delivered()) else None
 
-    return await poll(complete, within_s, "every event of the log at the receiver", 0.3)
+    return await eventually(
+        complete, "every event of the log at the receiver", timeout_s=within_s, interval_s=0.3
+    )
 
 
 def party(body: dict[str, Any]) -> str | None:
@@ -161,7 +163,12 @@ async def test_nothing_is_lost_when_the_gateway_is_killed_while_the_receiver_is_
             ]
             return True if endpoint["deliveries"]["pending"] > 0 else None
 
-        await poll(some_failed_attempts, 10.0, "deliveries waiting for the receiver")
+        await eventually(
+            some_failed_attempts,
+            "deliveries waiting for the receiver",
+            timeout_s=10.0,
+            interval_s=0.1,
+        )
     server.kill9()
 
     # Mid-delivery this time: the receiver holds each request for a while.
@@ -171,10 +178,8 @@ async def test_nothing_is_lost_when_the_gateway_is_killed_while_the_receiver_is_
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as http:
             for i in range(10, 13):
                 await asyncio.gather(*(inbound(http, harness, n, f"{n[-1]}-{i}") for n in PEOPLE))
-            await poll(
-                lambda: asyncio.sleep(0, result=True if receiver.snapshot() else None),
-                20.0,
-                "a delivery in flight",
+            await eventually(
+                receiver.snapshot, "a delivery in flight", timeout_s=20.0, interval_s=0.1
             )
         server.kill9()
         in_flight_at_kill = {r.webhook_id for r in receiver.snapshot()}

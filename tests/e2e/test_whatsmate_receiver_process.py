@@ -28,10 +28,10 @@ from tests.e2e.test_serve_process import (
     create_client,
     free_port,
     harness,
-    poll,
     register,
     sent_log,
 )
+from tests.waiting import eventually
 
 __all__ = ["harness"]
 
@@ -149,7 +149,12 @@ async def test_one_inbound_message_gets_exactly_one_reply(
             receiver.gateway = server.base_url
             receiver.headers = await create_client(http, harness)
             await register(http, harness, PERSON, "Hi")
-            await poll(lambda: drained(http, harness), 15.0, "the registration's deliveries")
+            await eventually(
+                lambda: drained(http, harness),
+                "the registration's deliveries",
+                timeout_s=15.0,
+                interval_s=0.1,
+            )
             body = {"from": {"number": PERSON, "first_name": "Ana"}, "text": "hello"}
             answer = await http.post(
                 "/admin/sandbox/1/inbound", json=body, headers=harness.admin_headers
@@ -159,10 +164,18 @@ async def test_one_inbound_message_gets_exactly_one_reply(
             async def replied() -> list[str] | None:
                 return await our_replies(http, harness) or None
 
-            await poll(replied, 15.0, "the receiver's reply")
-            await poll(lambda: drained(http, harness), 15.0, "the queue to drain")
-            await asyncio.sleep(QUIET_S)  # deliveries go on: a loop would show here
-            await poll(lambda: drained(http, harness), 15.0, "the queue to drain again")
+            await eventually(replied, "the receiver's reply", timeout_s=15.0, interval_s=0.1)
+            await eventually(
+                lambda: drained(http, harness), "the queue to drain", timeout_s=15.0, interval_s=0.1
+            )
+            # A fixed quiet time is the point: deliveries go on, and a reply loop would show here.
+            await asyncio.sleep(QUIET_S)
+            await eventually(
+                lambda: drained(http, harness),
+                "the queue to drain again",
+                timeout_s=15.0,
+                interval_s=0.1,
+            )
             assert await our_replies(http, harness) == ["You said: hello"]
             [endpoint] = (await http.get("/admin/webhooks", headers=harness.admin_headers)).json()[
                 "data"

@@ -14,7 +14,7 @@ from app.main import make_worker
 from app.models import Instance, Message
 from app.services import Services
 from app.timestamps import iso
-from tests.conftest import ADMIN, Clock, drain, say
+from tests.conftest import ADMIN, Clock, drain, make_settings, say
 
 NUMBER = "34612345678"
 
@@ -280,9 +280,10 @@ class TestPacing:
         worker = make_worker(services, 1, paced=False)
         await say(http, NUMBER, "Hi")
         await drain(worker)
-        paced_sending = services.settings.sending.model_copy(
-            update={"per_second": 5, "per_recipient_interval_s": 1}
-        )
+        paced_sending = make_settings(
+            services.settings.database.url,
+            sending={"per_second": 5, "per_recipient_interval_s": 1},
+        ).sending
         from outbound.worker import SendWorker
 
         paced = SendWorker(

@@ -25,6 +25,7 @@ from telethon.sessions import MemorySession
 from tests.telegram.fake_mtproto import FakeTelegram, FakeUser
 from tests.telegram.fake_mtproto.crypto import ige_decrypt, ige_encrypt, shared_server_key
 from tests.telegram.fake_mtproto.handshake import Handshake
+from tests.waiting import eventually
 
 API_ID = 12345
 API_HASH = "0123456789abcdef0123456789abcdef"
@@ -39,15 +40,6 @@ MakeClient = Callable[..., Any]
 async def w(aw: Awaitable[T]) -> T:
     """Every await on the network gets a deadline: a bug fails the test instead of hanging."""
     return await asyncio.wait_for(aw, TIMEOUT)
-
-
-async def until(predicate: Callable[[], object]) -> None:
-    async def poll() -> None:
-        # Polls state owned by Telethon or the fake: there is no event to wait on.
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-
-    await w(poll())
 
 
 @pytest.fixture
@@ -105,6 +97,16 @@ def collect(client: Any, event: Any) -> asyncio.Queue[Any]:
 
     client.add_event_handler(handler, event)
     return queue
+
+
+async def after_a_later_message(
+    inbox: asyncio.Queue[Any], fake: FakeTelegram, person: FakeUser, account: FakeUser, text: str
+) -> Any:
+    """A barrier before checking that nothing else came: `person` sends `text` now and its
+    event is awaited. Telethon dispatches updates in the order it gets them, so whatever it
+    was going to deliver before this message has been delivered once it is here."""
+    fake.person_sends(person, account, text)
+    return await w(inbox.get())
 
 
 # --- handshake and login ---
@@ -182,7 +184,7 @@ async def test_qr_login(fake: FakeTelegram, make_client: MakeClient, account: Fa
     qr = await w(client.qr_login())
     assert qr.url.startswith("tg://login?token=") and fake.qr_tokens_issued == 1
     waiter = asyncio.ensure_future(qr.wait(TIMEOUT))
-    await until(client.list_event_handlers)  # wait() listens for UpdateLoginToken
+    await eventually(client.list_event_handlers, "qr.wait() to listen for UpdateLoginToken")
 
     fake.scan_qr(account)
     user = await w(waiter)
@@ -199,7 +201,7 @@ async def test_qr_login_with_2fa_needs_the_password(
     await w(client.connect())
     qr = await w(client.qr_login())
     waiter = asyncio.ensure_future(qr.wait(TIMEOUT))
-    await until(client.list_event_handlers)
+    await eventually(client.list_event_handlers, "qr.wait() to listen for UpdateLoginToken")
     fake.scan_qr(account)
     with pytest.raises(errors.SessionPasswordNeededError):
         await w(waiter)
@@ -480,14 +482,13 @@ async def test_catch_up_after_a_restart_delivers_missed_messages_exactly_once(
     inbox = collect(second, events.NewMessage)
     await w(second.connect())
     got = [await w(inbox.get()) for _ in range(3)]
-    await asyncio.sleep(0.3)  # nothing else may follow
+    live_again = await after_a_later_message(inbox, fake, ann, account, "live again")
 
     assert [e.id for e in got] == missed and [e.raw_text for e in got] == ["one", "two", "three"]
     assert all(e.sender.access_hash == ann.access_hash for e in got)  # users came along
-    assert inbox.empty()
+    assert inbox.empty()  # nothing else followed (nothing came before "live again" either)
     assert fake.requests_of("GetDifferenceRequest")[-1].pts == stored_pts
-    fake.person_sends(ann, account, "live again")
-    assert (await w(inbox.get())).raw_text == "live again"
+    assert live_again.raw_text == "live again"
 
 
 async def test_catch_up_skips_edits_and_read_receipts_a_telethon_quirk(
@@ -513,7 +514,7 @@ async def test_catch_up_skips_edits_and_read_receipts_a_telethon_quirk(
     reads = collect(second, events.MessageRead(inbox=False))
     await w(second.connect())
     assert (await w(seen.get())).raw_text == "new"
-    await asyncio.sleep(0.3)
+    assert (await after_a_later_message(seen, fake, ann, account, "later")).raw_text == "later"
 
     assert edits.empty() and reads.empty()
     peer_dialogs = await w(
@@ -531,14 +532,14 @@ async def test_messages_sent_while_the_network_was_down_arrive_after_reconnectin
     await fake.drop_connections()
     fake.person_sends(ann, account, "during outage 1")
     fake.person_sends(ann, account, "during outage 2")
-    await until(lambda: fake.connection_count > 0)
+    await eventually(lambda: fake.connection_count > 0, "the client to reconnect")
     await w(client.catch_up())  # or wait for the next update to reveal the pts gap
     fake.person_sends(ann, account, "after outage")
 
     texts = [(await w(inbox.get())).raw_text for _ in range(3)]
-    await asyncio.sleep(0.3)
+    later = await after_a_later_message(inbox, fake, ann, account, "later")
     assert sorted(texts) == ["after outage", "during outage 1", "during outage 2"]
-    assert inbox.empty()
+    assert later.raw_text == "later" and inbox.empty()  # nothing came twice
 
 
 # --- errors ---

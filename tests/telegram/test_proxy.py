@@ -42,10 +42,10 @@ from tests.telegram.test_telethon_backend import (
     SECRET_KEY,
     api_headers,
     config_for,
-    eventually,
     greet,
     instance_row,
 )
+from tests.waiting import eventually
 
 USER = "tgw"
 PASSWORD = "s3cret:with@odd/chars"  # written percent-encoded in the URL

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.models import Event, TelegramSession
@@ -19,7 +20,13 @@ from app.services import Services
 from tests.conftest import ADMIN, Clock
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.fake_mtproto.world import FakeUser
-from tests.telegram.test_telethon_backend import GATEWAY_PHONE, eventually, gateway, instance_row
+from tests.telegram.test_telethon_backend import (
+    GATEWAY_PHONE,
+    background_loads,
+    gateway,
+    instance_row,
+)
+from tests.waiting import eventually
 
 
 async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Response:
@@ -99,18 +106,20 @@ async def test_a_logout_while_the_new_session_opens_wins_and_a_new_login_works_a
 
 
 async def test_a_logout_right_after_a_login_ends_logged_out_at_telegram_and_here(
-    schema: str, clock: Clock, fake: FakeTelegram
+    schema: str, clock: Clock, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
         done = await code_login(http, fake)
         assert done.json()["step"] == "ready"
         keys = set(fake.authorized_keys(account))
+        loads = background_loads(services, monkeypatch)
         logout = await post(http, "/logout")
         assert logout.status_code == 200, logout.text
         await assert_logged_out_everywhere(services, fake, account, keys)
-        # Nothing comes back to life afterwards (no reconnect with the old key).
-        await asyncio.sleep(0)
+        # Nothing comes back to life afterwards (no reconnect with the old key): once the
+        # backend has found no stored session, it only waits for a login.
+        await eventually(lambda: None in loads, "the backend to find no stored session")
         assert (await instance_row(services)).status == "logged_out"
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()
         assert view["session_state"] == "logged_out"

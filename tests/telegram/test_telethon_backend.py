@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,10 +22,11 @@ from app.main import create_app, make_worker, start_instances
 from app.models import Event, InboundMessage, Instance, Message, Recipient
 from app.services import Services, build_services
 from app.telegram.port import LoginError, OutgoingMessage, UserPeer
-from app.telegram.session_store import SessionStore
+from app.telegram.session_store import SessionStore, Snapshot
 from app.telegram.telethon import TelethonBackend, TelethonConfig, TelethonLogin
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
+from tests.waiting import eventually
 
 SECRET_KEY = "test-secret-key-for-sessions"
 GATEWAY_PHONE = "4915111111111"
@@ -96,16 +97,27 @@ async def logged_in_beforehand(schema: str, clock: Clock, fake: FakeTelegram) ->
         await services.close()
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll until `check` returns something truthy (network and update loop run meanwhile)."""
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+def background_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> list[Snapshot | None]:
+    """What the backend's background tasks got each time they looked in the session store,
+    from now on (the test's own task, and what it awaits, are left out).
+
+    A barrier after a logout: once the backend's supervisor has found no session there, it
+    can only wait for a login, so a check that nothing came back to life holds from then on.
+    """
+    assert services.session_store is not None
+    store = services.session_store
+    load = store.load
+    test_task = asyncio.current_task()
+    seen: list[Snapshot | None] = []
+
+    async def watched(instance: int) -> Snapshot | None:
+        snapshot = await load(instance)
+        if asyncio.current_task() is not test_task:
+            seen.append(snapshot)
+        return snapshot
+
+    monkeypatch.setattr(store, "load", watched)
+    return seen
 
 
 async def instance_row(services: Services) -> Instance:

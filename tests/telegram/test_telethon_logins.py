@@ -27,10 +27,10 @@ from tests.inbound.webhooks.helpers import (
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_telethon_backend import (
     GATEWAY_PHONE,
-    eventually,
     gateway,
     logged_in_beforehand,
 )
+from tests.waiting import eventually
 
 DEVICE = "Pixel 8"
 WHERE = "Lisbon, Portugal"

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
 from app.services import Services
@@ -16,11 +17,12 @@ from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_telethon_backend import (
     GATEWAY_PHONE,
     WAIT_S,
-    eventually,
+    background_loads,
     gateway,
     instance_row,
     logged_in_beforehand,
 )
+from tests.waiting import eventually
 
 
 async def post(http: httpx.AsyncClient, path: str, body: Any = None) -> httpx.Response:
@@ -103,12 +105,13 @@ async def test_qr_login_over_http_refreshes_the_token_and_completes_on_scan(
 
 
 async def test_logout_over_http_ends_the_session_at_telegram(
-    schema: str, clock: Clock, fake: FakeTelegram
+    schema: str, clock: Clock, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     await logged_in_beforehand(schema, clock, fake)
     async with gateway(schema, clock, fake) as (services, http):
         assert (await instance_row(services)).status == "ready"
+        loads = background_loads(services, monkeypatch)
         response = await post(http, "/logout")
         assert response.status_code == 200, response.text
         assert fake.requests_of("LogOutRequest")
@@ -116,7 +119,8 @@ async def test_logout_over_http_ends_the_session_at_telegram(
         assert (await instance_row(services)).status == "logged_out"
         assert services.session_store is not None
         assert await services.session_store.load(1) is None
-        await asyncio.sleep(0.2)  # the backend settles: still logged out, no reconnect storm
+        # The backend settles: it found no session, so it waits for a login (no reconnect storm).
+        await eventually(lambda: None in loads, "the backend to find no stored session")
         assert (await instance_row(services)).status == "logged_out"
 
 
@@ -182,6 +186,8 @@ async def test_a_login_that_times_out_while_its_code_is_requested_answers_cleanl
         held = fake.hold_next("SendCodeRequest")
         request = asyncio.create_task(post(http, "/login", {"phone": GATEWAY_PHONE}))
         await asyncio.wait_for(held.arrived.wait(), WAIT_S)
+        # A fixed wait is the point here: the 0.05 s timer must have fired (nothing shows
+        # that it did) while the step is still in progress.
         await asyncio.sleep(0.5)  # well past the timeout, with the step still in progress
         assert not request.done()
         held.release()

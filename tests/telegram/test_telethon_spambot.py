@@ -23,11 +23,11 @@ from tests.conftest import ADMIN, Clock, drain
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.test_spambot import LIMITED_UNTIL
 from tests.telegram.test_telethon_backend import (
-    eventually,
     inbound_rows,
     instance_row,
     ready_gateway,
 )
+from tests.waiting import eventually
 
 
 async def check(http: httpx.AsyncClient) -> httpx.Response:

@@ -25,10 +25,10 @@ from tests.telegram.test_telethon_backend import (
     _png,
     _rows_including,
     _send_text,
-    eventually,
     message_row,
     ready_gateway,
 )
+from tests.waiting import eventually
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from app.models import Event, Instance
 from app.services import Services
 from tests.conftest import ADMIN
+from tests.waiting import eventually
 
 
 async def status_events(services: Services) -> list[str]:
@@ -117,11 +117,12 @@ async def test_qr_login_completes_when_the_phone_scans(
     assert png.content.startswith(b"\x89PNG")
     scanned = await http.post("/admin/sandbox/1/scan", headers=ADMIN)
     assert scanned.status_code == 200, scanned.text
-    for _ in range(100):
+
+    async def past_the_qr() -> bool:
         state = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
-        if state["step"] != "awaiting_qr":
-            break
-        await asyncio.sleep(0.02)
+        return state["step"] != "awaiting_qr"
+
+    await eventually(past_the_qr, "the scan to end the QR step", timeout_s=5)
     assert (await instance(services)).status == "ready"
     again = await http.post("/admin/sandbox/1/scan", headers=ADMIN)
     assert again.status_code == 409  # nothing waits any more

@@ -29,6 +29,7 @@ from tests.inbound.webhooks.helpers import (
     public_dns,
     write_event,
 )
+from tests.waiting import eventually
 
 SCHEDULE = [5.0, 60.0]
 
@@ -459,13 +460,14 @@ async def test_the_running_worker_delivers_what_is_written_while_it_runs(
         task = asyncio.create_task(worker.run())
         try:
             ids = [await write_event(services, number=f"3460000000{i % 3}") for i in range(9)]
-            for _ in range(500):  # at most 10 s
+
+            async def all_delivered() -> bool:
                 rows = await deliveries(services, endpoint_id)
-                if len(rows) == 9 and {d.status for d in rows} == {"delivered"}:
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError(f"not all delivered: {[d.status for d in rows]}")
+                assert len(rows) == 9, f"{len(rows)} deliveries"
+                assert {d.status for d in rows} == {"delivered"}, [d.status for d in rows]
+                return True
+
+            await eventually(all_delivered, "all nine events to be delivered", timeout_s=10)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
