@@ -29,7 +29,7 @@ from app.vocabulary import EventType
 from inbound.webhooks.endpoints import DELIVERY_STATUSES
 from inbound.webhooks.formats import whatsmate_body
 from inbound.webhooks.signing import webhook_headers
-from tests.conftest import ADMIN, say
+from tests.conftest import ADMIN, ADMIN_TOKEN, say
 from tests.inbound.webhooks.helpers import public_dns
 
 # The console's page and files are HTML, CSS and JS for a browser, and /admin sends the
@@ -177,3 +177,40 @@ async def test_webhook_bodies_and_headers_are_what_the_gateway_sends(
         params = hook["post"]["parameters"]
         headers = webhook_headers([b"k" * 32], "evt_1", 1700000000, b"{}")
         assert {p["name"] for p in params if p["in"] == "header"} == set(headers)
+
+
+async def test_admin_answers_match_their_documented_schemas(
+    http: httpx.AsyncClient, services: Services, document: dict[str, Any]
+) -> None:
+    """Login, sessions, standing, the sandbox's controls, the console and webhook answers."""
+    services.resolve_host = public_dns
+    answers = {
+        "LoginState": await http.get("/admin/instances/1/login", headers=ADMIN),
+        "SpamBotAnswer": await http.post(
+            "/admin/sandbox/1/spambot", json={"reply": None}, headers=ADMIN
+        ),
+        "StandingCheck": await http.post("/admin/instances/1/check", headers=ADMIN),
+        "NewLoginDone": await http.post("/admin/sandbox/1/new-login", headers=ADMIN),
+        "SessionList": await http.get("/admin/instances/1/sessions", headers=ADMIN),
+        "Profile": await http.put(
+            "/admin/instances/1/profile", json={"first_name": "Gate"}, headers=ADMIN
+        ),
+        "ConsoleSession": await http.post("/admin/session", json={"token": ADMIN_TOKEN}),
+        "InstanceList": await http.get("/admin/instances", headers=ADMIN),
+    }
+    hook = await http.post(
+        "/admin/webhooks", json={"url": "https://hooks.example.com/tgw"}, headers=ADMIN
+    )
+    check(document, "WebhookEndpointWithSecret", hook.json())
+    hook_id = hook.json()["id"]
+    answers["RotatedSecret"] = await http.post(
+        f"/admin/webhooks/{hook_id}/rotate-secret", headers=ADMIN
+    )
+    answers["TestQueued"] = await http.post(f"/admin/webhooks/{hook_id}/test", headers=ADMIN)
+    answers["WebhookEndpoint"] = await http.patch(
+        f"/admin/webhooks/{hook_id}", json={"enabled": False}, headers=ADMIN
+    )
+    answers["WebhookDeleted"] = await http.delete(f"/admin/webhooks/{hook_id}", headers=ADMIN)
+    for name, response in answers.items():
+        assert response.status_code < 300, (name, response.text)
+        check(document, name, response.json())
