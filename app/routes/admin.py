@@ -353,7 +353,7 @@ routes = [
             ("read", sandbox_read, "POST", ops.SANDBOX_READ),
             ("groups", sandbox_groups, "POST", ops.SANDBOX_GROUPS),
             ("faults", sandbox_faults, "POST", ops.SANDBOX_FAULTS),
+            ("new-login", sandbox_new_login, "POST", ops.SANDBOX_NEW_LOGIN),
         )
     ),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/new-login", sandbox_new_login, methods=["POST"]),
 ]

@@ -152,3 +152,17 @@ SANDBOX_FAULTS = _sandbox_doc(
     DocBody(doc_models.FaultBody, "The fault."),
     status=201,
 )
+
+SANDBOX_NEW_LOGIN = Doc(
+    "sandboxNewLogin",
+    TAG_SANDBOX,
+    "Someone logs in from another device",
+    "Adds a session to the sandbox account and announces it as Telegram does "
+    '(updateNewAuthorization, then the 777000 "New login" notice): one account.login_alert '
+    "event follows. Answers once the gateway has handled it.",
+    {200: Reply("The new session.", doc_models.NewLoginDone)},
+    errors=(400, 401, 404, 409),
+    error_texts={404: "Unknown instance, or not a sandbox instance.", 409: "not_logged_in."},
+    path=doc_models.InstancePath,
+    body=DocBody(doc_models.NewLoginBody, "The device (both fields optional).", required=False),
+)

@@ -295,3 +295,17 @@ class FaultBody(Closed):
 
 class FaultArmed(Model):
     id: int = Field(description="Fault id.")
+
+
+class NewLoginBody(Closed):
+    device: str = Field(
+        "Telegram Desktop, 5.0, Windows 10", max_length=255, description="Device name."
+    )
+    location: str = Field("Berlin, Germany", max_length=255, description="Location.")
+
+
+class NewLoginDone(Model):
+    hash: str = Field(description="The new session.")
+    device: str = Field(description="Its device.")
+    location: str = Field(description="Its location.")
+    handled: bool = Field(description="Whether the gateway handled it in time.")

@@ -88,12 +88,12 @@ class InstancePath(Model):
 
 @dataclass(frozen=True)
 class Answer:
-    """One documented answer: a JSON body of `model` (None: any object), or another media type
-    (`media`) as a string."""
+    """One documented answer: a JSON body of `model` (None: any object), another media type
+    (`media`) as a string, or no body at all (`media` None)."""
 
     description: str
     model: type[BaseModel] | None = None
-    media: str = "application/json"
+    media: str | None = "application/json"
     retry_after: str | None = None  # the Retry-After header's meaning, when it has one
 
 
@@ -105,6 +105,15 @@ class Body:
     description: str
     required: bool = True
     multipart: type[BaseModel] | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A request body that is a file's own bytes, in one of the `media` types."""
+
+    description: str
+    media: tuple[str, ...]
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class Doc:
     path: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: type[BaseModel] | None = None
-    body: Body | None = None
+    body: Body | Upload | None = None
     # Security scheme names, where they differ from the surface's (() for none).
     security: tuple[str, ...] | None = None
     # The error family ("Wm", "V1", "Native", "Admin"), where it differs from the surface's.
@@ -135,4 +144,12 @@ class Expansion:
     """One concrete path a generic route serves, documented as an operation of its own."""
 
     path: str
+    doc: Doc
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A request the gateway makes to others (the OpenAPI `webhooks` section), by its name."""
+
+    name: str
     doc: Doc

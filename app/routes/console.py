@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
@@ -23,13 +25,16 @@ from app import console_auth, lockout
 from app.client_address import request_origin
 from app.db import transaction
 from app.errors import ApiError
+from app.routes.apidoc import Answer, Body, Closed, Doc, Model, Omitted, Timestamp
 from app.routes.common import (
     JSON,
     parse_json_object,
     read_body,
     services,
 )
+from app.routes.error_answers import NativeError
 from app.routes.messages import message_page, recipient_page
+from app.routes.messages_schemas import MessageList, MessageQuery, RecipientList, RecipientQuery
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, CONSOLE, ROOT, console_session
 from app.timestamps import iso
@@ -168,6 +173,82 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
+# --- what the document says of them -------------------------------------------------------
+
+TAG_CONSOLE = "Admin: console"
+
+
+class ConsoleSession(Model):
+    signed_in: bool
+    csrf_token: str | Omitted = Field(
+        None, description="Send it as X-CSRF-Token with every change."
+    )
+    expires_at: Timestamp | Omitted = Field(None, description="When the session ends (12 h).")
+
+
+class SignIn(Closed):
+    token: str = Field(description="The admin token.")
+
+
+class AdminMessageQuery(MessageQuery):
+    order: Literal["newest", "oldest"] = Field("newest", description="newest or oldest")
+
+
+# The session's operations have no security: the token is the sign-in's body, and the cookie
+# is the browser's.
+SIGN_IN = Doc(
+    "consoleSignIn",
+    TAG_CONSOLE,
+    "Sign in to the console",
+    "Checks the admin token and sets an HttpOnly, SameSite=Strict session cookie. After 10 "
+    "wrong tokens from one address in 5 minutes (counted with wrong Bearer tokens), its wrong "
+    "tokens are answered 429; the right token is always accepted.",
+    {
+        200: Answer("Signed in.", ConsoleSession),
+        429: Answer("too_many_attempts: wait `Retry-After` seconds.", NativeError),
+    },
+    errors=(400, 401),
+    security=(),
+    body=Body(SignIn, "The admin token (JSON or a form field)."),
+)
+SESSION_INFO = Doc(
+    "consoleSession",
+    TAG_CONSOLE,
+    "The current console session",
+    "Its CSRF token again (after a page reload).",
+    {200: Answer("The session.", ConsoleSession)},
+    errors=(401,),
+    security=(),
+)
+SIGN_OUT = Doc(
+    "consoleSignOut",
+    TAG_CONSOLE,
+    "Sign out",
+    "Deletes the cookie; the session is refused from then on.",
+    {200: Answer("Signed out.", ConsoleSession)},
+    errors=(401,),
+    security=(),
+)
+ADMIN_RECIPIENTS = Doc(
+    "adminListRecipients",
+    TAG_CONSOLE,
+    "List recipients (admin)",
+    "The answer of GET /api/v1/recipients, with the admin token or the console session.",
+    {200: Answer("Recipients.", RecipientList)},
+    errors=(400, 401),
+    query=RecipientQuery,
+)
+ADMIN_MESSAGES = Doc(
+    "adminListMessages",
+    TAG_CONSOLE,
+    "List messages (admin)",
+    "Every client's messages and the gateway's own replies, newest first by default.",
+    {200: Answer("A page of messages.", MessageList)},
+    errors=(400, 401),
+    query=AdminMessageQuery,
+)
+
+
 # --- read views for the console -------------------------------------------------------------
 
 
@@ -198,12 +279,12 @@ async def admin_messages(request: Request) -> Response:
 routes = [
     endpoint(CONSOLE, "/admin/", page, public=True),
     endpoint(CONSOLE, "/admin/static/{name:str}", asset, public=True),
-    endpoint(CONSOLE, "/admin/session", sign_in, methods=["POST"], public=True),
-    endpoint(CONSOLE, "/admin/session", session_info),
-    endpoint(CONSOLE, "/admin/session", sign_out, methods=["DELETE"]),
+    endpoint(CONSOLE, "/admin/session", sign_in, methods=["POST"], public=True, doc=SIGN_IN),
+    endpoint(CONSOLE, "/admin/session", session_info, doc=SESSION_INFO),
+    endpoint(CONSOLE, "/admin/session", sign_out, methods=["DELETE"], doc=SIGN_OUT),
     # Admin API endpoints, for the console's views.
-    endpoint(ADMIN, "/admin/recipients", admin_recipients),
-    endpoint(ADMIN, "/admin/messages", admin_messages),
+    endpoint(ADMIN, "/admin/recipients", admin_recipients, doc=ADMIN_RECIPIENTS),
+    endpoint(ADMIN, "/admin/messages", admin_messages, doc=ADMIN_MESSAGES),
     # "/admin" itself is no path under the /admin mounts: the root surface sends it on.
     endpoint(ROOT, "/admin", to_console, public=True),
 ]

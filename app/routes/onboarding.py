@@ -13,6 +13,7 @@ from app.account.onboarding import qr_png
 from app.account.profile import MAX_PHOTO_INPUT_BYTES
 from app.errors import ApiError
 from app.models import Instance
+from app.routes import onboarding_docs as ops
 from app.routes.admin import _instance_number, _json, _sandbox
 from app.routes.bodies import Body, parse_body
 from app.routes.common import JSON, read_body, services
@@ -206,21 +207,22 @@ async def sandbox_scan(request: Request) -> Response:
 
 
 routes = [
-    endpoint(ADMIN, "/admin/instances/{n:str}/login", start_login, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/login", login_state),
-    endpoint(ADMIN, "/admin/instances/{n:str}/login/code", submit_code, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/login/password", submit_password, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/login/qr", start_qr, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/login/qr.png", login_qr_png),
-    endpoint(ADMIN, "/admin/instances/{n:str}/logout", logout, methods=["POST"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/profile", put_profile, methods=["PUT"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/profile/photo", put_photo, methods=["PUT"]),
-    endpoint(ADMIN, "/admin/instances/{n:str}/profile/photo", get_photo),
-    endpoint(ADMIN, "/admin/instances/{n:str}/sessions", list_sessions),
-    endpoint(
-        ADMIN, "/admin/instances/{n:str}/sessions/{hash:str}", end_session, methods=["DELETE"]
-    ),
-    endpoint(ADMIN, "/admin/instances/{n:str}/check", check_standing, methods=["POST"]),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/scan", sandbox_scan, methods=["POST"]),
-    endpoint(ADMIN, "/admin/sandbox/{n:str}/spambot", sandbox_spambot, methods=["POST"]),
+    endpoint(ADMIN, f"/admin/{path}", handler, methods=[method], doc=doc)
+    for path, handler, method, doc in (
+        ("instances/{n:str}/login", start_login, "POST", ops.START_LOGIN),
+        ("instances/{n:str}/login", login_state, "GET", ops.LOGIN_STATE),
+        ("instances/{n:str}/login/code", submit_code, "POST", ops.SUBMIT_CODE),
+        ("instances/{n:str}/login/password", submit_password, "POST", ops.SUBMIT_PASSWORD),
+        ("instances/{n:str}/login/qr", start_qr, "POST", ops.START_QR),
+        ("instances/{n:str}/login/qr.png", login_qr_png, "GET", ops.QR_PNG),
+        ("instances/{n:str}/logout", logout, "POST", ops.LOGOUT),
+        ("instances/{n:str}/profile", put_profile, "PUT", ops.SET_PROFILE),
+        ("instances/{n:str}/profile/photo", put_photo, "PUT", ops.SET_PHOTO),
+        ("instances/{n:str}/profile/photo", get_photo, "GET", ops.GET_PHOTO),
+        ("instances/{n:str}/sessions", list_sessions, "GET", ops.LIST_SESSIONS),
+        ("instances/{n:str}/sessions/{hash:str}", end_session, "DELETE", ops.END_SESSION),
+        ("instances/{n:str}/check", check_standing, "POST", ops.CHECK_STANDING),
+        ("sandbox/{n:str}/scan", sandbox_scan, "POST", ops.SANDBOX_SCAN),
+        ("sandbox/{n:str}/spambot", sandbox_spambot, "POST", ops.SANDBOX_SPAMBOT),
+    )
 ]

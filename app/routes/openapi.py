@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
 from starlette.routing import BaseRoute
 
-from app.routes.apidoc import Answer, Doc
+from app.routes.apidoc import Answer, Body, Doc, Outgoing
 from app.routes.error_answers import error_responses
 from app.routes.surface import Endpoint, endpoint_of
 from app.settings import LimitsSettings
@@ -64,16 +64,27 @@ class _Generator(GenerateJsonSchema):
         return False
 
 
+# Pydantic leaves a number's bounds under their Python names when the field is `int | Omitted`.
+# A docstring's wrapped lines are one paragraph.
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
 def _clean(node: Any) -> Any:
     """Without pydantic's titles, and without `default: null` on a field that is simply left
-    out (pydantic writes it for every optional field)."""
+    out (pydantic writes it for every optional field); bounds by their JSON Schema names, and
+    descriptions from docstrings unwrapped."""
     if isinstance(node, dict):
-        return {
-            key: _clean(value)
-            for key, value in node.items()
-            if not (key == "title" and isinstance(value, str))
-            and not (key == "default" and value is None)
-        }
+        number = node.get("type") in ("integer", "number")
+        found = {}
+        for key, value in node.items():
+            if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
+                continue
+            if key == "description" and isinstance(value, str):
+                found[key] = _LINE_BREAK.sub(" ", value)
+            else:
+                found[_BOUNDS.get(key, key) if number else key] = _clean(value)
+        return found
     if isinstance(node, list):
         return [_clean(value) for value in node]
     return node
@@ -131,6 +142,8 @@ def _answer(answer: Answer, models: _Models) -> Schema:
                 "schema": {"type": "integer", "minimum": 0},
             }
         }
+    if answer.media is None:
+        return found
     if answer.media != "application/json":
         schema: Schema = {"type": "string"}
         if answer.media.startswith(("image/", "application/octet", "*/*")):
@@ -146,8 +159,22 @@ def _answer(answer: Answer, models: _Models) -> Schema:
     return found
 
 
-def _operation(info: Endpoint, doc: Doc, models: _Models) -> Schema:
-    security = info.surface.security if doc.security is None else doc.security
+def _request_body(body: Any, models: _Models) -> Schema:
+    if isinstance(body, Body):
+        content = {"application/json": {"schema": models.ref(body.model, "validation")}}
+        if body.multipart is not None:
+            content["multipart/form-data"] = {"schema": models.ref(body.multipart, "validation")}
+    else:  # an Upload: the file's own bytes
+        content = {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in body.media
+        }
+    return {"description": body.description, "required": body.required, "content": content}
+
+
+def _operation(doc: Doc, security: tuple[str, ...], family: str, models: _Models) -> Schema:
+    """One operation; `security` and the error `family` are its surface's unless `doc` says."""
+    if doc.security is not None:
+        security = doc.security
     op: Schema = {
         "operationId": doc.operation_id,
         "tags": [doc.tag],
@@ -165,17 +192,8 @@ def _operation(info: Endpoint, doc: Doc, models: _Models) -> Schema:
     if parameters:
         op["parameters"] = parameters
     if doc.body is not None:
-        content = {"application/json": {"schema": models.ref(doc.body.model, "validation")}}
-        if doc.body.multipart is not None:
-            content["multipart/form-data"] = {
-                "schema": models.ref(doc.body.multipart, "validation")
-            }
-        op["requestBody"] = {
-            "description": doc.body.description,
-            "required": doc.body.required,
-            "content": content,
-        }
-    family = doc.error_family or info.surface.error_family
+        op["requestBody"] = _request_body(doc.body, models)
+    family = doc.error_family or family
     responses: Schema = {str(s): _answer(a, models) for s, a in doc.answers.items()}
     for status in doc.errors:
         answer: Schema = {"$ref": f"#/components/responses/{family}{status}"}
@@ -189,22 +207,33 @@ def _operation(info: Endpoint, doc: Doc, models: _Models) -> Schema:
 @dataclass(frozen=True)
 class Generated:
     paths: dict[str, Schema]
+    webhooks: dict[str, Schema]
     schemas: dict[str, Schema]
     responses: dict[str, Schema]
 
 
-def generate(routes: Iterable[BaseRoute]) -> Generated:
-    """The paths, schemas and shared error answers of every documented route (limits not yet
-    filled)."""
+def generate(
+    routes: Iterable[BaseRoute],
+    outgoing: Iterable[Outgoing] = (),
+    shown: Iterable[type[BaseModel]] = (),
+) -> Generated:
+    """The paths, schemas and shared error answers of every documented route, the requests
+    the gateway makes (`outgoing`: POSTs, no security), and the models `shown` though no
+    operation refers to them (limits not yet filled)."""
     models = _Models()
     paths: dict[str, Schema] = {}
     for path, method, info, doc in documented(routes):
         item = paths.setdefault(path, {})
         if method in item:
             raise ValueError(f"{method.upper()} {path} is documented twice")
-        item[method] = _operation(info, doc, models)
+        item[method] = _operation(doc, info.surface.security, info.surface.error_family, models)
+    webhooks = {
+        hook.name: {"post": _operation(hook.doc, (), "Native", models)} for hook in outgoing
+    }
+    for model in shown:
+        models.ref(model, "serialization")
     responses = error_responses(lambda model: models.ref(model, "serialization"))
-    return Generated(paths, models.schemas(), responses)
+    return Generated(paths, webhooks, models.schemas(), responses)
 
 
 def limit_values(limits: LimitsSettings, **extra: int | str) -> dict[str, int | str]:

@@ -17,6 +17,7 @@ which app/routes/openapi.py generates the document.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -228,6 +229,9 @@ class SurfaceMount(Mount):
             middleware=[Middleware(ExceptionMiddleware, handlers=exception_handlers(surface))],
         )
         self.surface = surface
+        # A path may hold any character, a line break too (%0A): Starlette's pattern for the
+        # prefix would stop at one and leave the request to its plain-text 404.
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child = super().matches(scope)

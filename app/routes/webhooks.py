@@ -15,6 +15,7 @@ from starlette.responses import Response
 from app.db import transaction
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from app.routes import webhooks_docs as ops
 from app.routes.admin import read_json_object
 from app.routes.common import JSON, ascii_int, int_param, services
 from app.routes.surface import endpoint
@@ -366,15 +367,16 @@ async def replay_delivery(request: Request) -> Response:
 
 
 routes = [
-    endpoint(ADMIN, "/admin/webhooks", create_webhook, methods=["POST"]),
-    endpoint(ADMIN, "/admin/webhooks", list_webhooks),
-    endpoint(ADMIN, "/admin/webhooks/{id:str}", get_webhook),
-    endpoint(ADMIN, "/admin/webhooks/{id:str}", update_webhook, methods=["PATCH"]),
-    endpoint(ADMIN, "/admin/webhooks/{id:str}", remove_webhook, methods=["DELETE"]),
-    endpoint(
-        ADMIN, "/admin/webhooks/{id:str}/rotate-secret", rotate_webhook_secret, methods=["POST"]
-    ),
-    endpoint(ADMIN, "/admin/webhooks/{id:str}/deliveries", list_deliveries),
-    endpoint(ADMIN, "/admin/webhooks/{id:str}/test", test_webhook, methods=["POST"]),
-    endpoint(ADMIN, "/admin/deliveries/{id:str}/replay", replay_delivery, methods=["POST"]),
+    endpoint(ADMIN, f"/admin/{path}", handler, methods=[method], doc=doc)
+    for path, handler, method, doc in (
+        ("webhooks", create_webhook, "POST", ops.CREATE),
+        ("webhooks", list_webhooks, "GET", ops.LIST),
+        ("webhooks/{id:str}", get_webhook, "GET", ops.GET),
+        ("webhooks/{id:str}", update_webhook, "PATCH", ops.UPDATE),
+        ("webhooks/{id:str}", remove_webhook, "DELETE", ops.DELETE),
+        ("webhooks/{id:str}/rotate-secret", rotate_webhook_secret, "POST", ops.ROTATE_SECRET),
+        ("webhooks/{id:str}/deliveries", list_deliveries, "GET", ops.DELIVERIES),
+        ("webhooks/{id:str}/test", test_webhook, "POST", ops.TEST),
+        ("deliveries/{id:str}/replay", replay_delivery, "POST", ops.REPLAY),
+    )
 ]

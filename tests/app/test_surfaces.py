@@ -150,3 +150,15 @@ def test_a_route_outside_its_surfaces_prefix_is_refused() -> None:
     with pytest.raises(ValueError, match="not under"):
         endpoint(Surface("x", "/x", native_body), "/y", handler)
     assert endpoint(ROOT, "/anything", handler) is not None
+
+
+async def test_a_path_with_a_line_break_is_answered_in_its_surfaces_shape(
+    http: httpx.AsyncClient,
+) -> None:
+    # A Mount's own pattern would not match across the line break: Starlette's plain 404.
+    response = await http.get("/media/M%0AL?sig=x&exp=1")
+    assert response.status_code in (403, 404), response.text
+    assert "error" in response.json()
+    nowhere = await http.get("/nowhere%0Aelse")
+    assert nowhere.status_code == 404
+    assert nowhere.json()["error"]["code"] == "not_found"
