@@ -57,11 +57,11 @@ async def start_instances(services: Services, *, workers: bool = True) -> list[a
         await sync_instances(session, services.settings, now)
     timing = LeaseTiming(services.settings.telegram.lease_ttl_s)
     tasks: list[asyncio.Task[None]] = []
-    for number in services.backends:
+    for number in services.telegram.backends:
         lease = InstanceLease(
             services.database.engine, services.settings.database.url, number, timing=timing
         )
-        services.leases[number] = lease
+        services.telegram.leases[number] = lease
         running: RunningInstance | None = None
         if await _try_lease(lease):
             running = await _start_owned(services, lease, workers)
@@ -76,7 +76,7 @@ async def start_instances(services: Services, *, workers: bool = True) -> list[a
                 own_instance(services, lease, running, workers), name=f"instance-owner-{number}"
             )
         )
-    services.owner_tasks.extend(tasks)
+    services.telegram.owner_tasks.extend(tasks)
     return tasks
 
 
@@ -151,7 +151,7 @@ async def stop_instance(services: Services, running: RunningInstance) -> None:
         with contextlib.suppress(BaseException):
             await running.worker
     try:
-        await services.backends[running.number].stop()
+        await services.telegram.backends[running.number].stop()
     except Exception:
         log.exception("instance %s: stopping the backend failed", running.number)
 
@@ -160,7 +160,7 @@ async def start_instance(
     services: Services, number: int, *, workers: bool = True, fence: InstanceLease | None = None
 ) -> RunningInstance:
     """Connect one backend we hold the lease of, record its account, start its worker."""
-    backend = services.backends[number]
+    backend = services.telegram.backends[number]
     processor = InboundProcessor(
         number,
         services.database,
@@ -188,7 +188,7 @@ async def start_instance(
     conf = services.settings.instance(number)
     if account is not None and conf is not None:
         try:
-            if await services.profiles.apply_config(number, conf.profile):
+            if await services.accounts.profiles.apply_config(number, conf.profile):
                 log.info("instance %s: [instances.profile] applied", number)
         except Exception:
             log.exception("instance %s: could not apply [instances.profile]", number)
@@ -204,7 +204,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
     paced = conf is not None and (conf.backend != "sandbox" or pace_sandbox)
     return SendWorker(
         number,
-        services.backends[number],
+        services.telegram.backends[number],
         services.database,
         services.settings.sending,
         services.wakeup,
@@ -315,7 +315,7 @@ def create_app(services: Services) -> Starlette:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            for backend in services.backends.values():
+            for backend in services.telegram.backends.values():
                 await backend.stop()
             await services.close()
 

@@ -7,6 +7,7 @@ values from here, so a new status is added in one place. A `StrEnum` member *is*
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
 
@@ -90,3 +91,16 @@ class EventType(StrEnum):
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The enum's values in declaration order (for messages and JSON Schema `enum`)."""
     return tuple(member.value for member in enum)
+
+
+def for_the_console() -> str:
+    """The vocabulary as a script for the admin console (`/admin/static/vocabulary.js`), so its
+    filters and status badges list exactly the values the gateway has."""
+    words = {
+        "MESSAGE_STATUSES": values(MessageStatus),
+        "RECIPIENT_STATUSES": values(RecipientStatus),
+        "DELIVERY_STATUSES": values(DeliveryStatus),
+        "INSTANCE_STATUSES": values(InstanceStatus),
+        "EVENT_TYPES": values(EventType),
+    }
+    return f"window.TGW_VOCABULARY = Object.freeze({json.dumps(words)});\n"

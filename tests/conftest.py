@@ -132,7 +132,7 @@ async def http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tgw.test") as client:
         yield client
-    for backend in services.backends.values():
+    for backend in services.telegram.backends.values():
         await backend.stop()
 
 

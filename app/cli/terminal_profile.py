@@ -43,19 +43,19 @@ async def set_profile(
     services = build_services(settings, admin_token, secret_key=key, run_workers=False)
     lease = InstanceLease(services.database.engine, settings.database.url, instance)
     try:
-        if instance not in services.backends:
+        if instance not in services.telegram.backends:
             raise ProfileFailure(f"instance {instance} has no Telegram backend configured")
         if not await lease.try_acquire():
             return await _through_gateway(
                 settings, admin_token, instance, first_name, last_name, about, photo_bytes
             )
-        services.leases[instance] = lease
+        services.telegram.leases[instance] = lease
         from app.instances import sync_instances
 
         async with services.database.write() as session:
             await sync_instances(session, settings, services.clock())
         await start_instance(services, instance, workers=False)
-        backend = services.backends[instance]
+        backend = services.telegram.backends[instance]
         deadline = asyncio.get_running_loop().time() + READY_WITHIN_S
         while await backend.me() is None or not getattr(backend, "connected", True):
             if asyncio.get_running_loop().time() > deadline:
@@ -64,20 +64,20 @@ async def set_profile(
         try:
             if first_name is not None or last_name is not None or about is not None:
                 now = await backend.get_profile() or Profile(None, None, None)
-                await services.profiles.set_names(
+                await services.accounts.profiles.set_names(
                     instance,
                     first_name or now.first_name or "",
                     last_name if last_name is not None else now.last_name,
                     about if about is not None else now.about,
                 )
             if photo_bytes is not None:
-                await services.profiles.set_photo(instance, photo_bytes)
+                await services.accounts.profiles.set_photo(instance, photo_bytes)
         except ApiError as exc:
             raise ProfileFailure(exc.message) from exc
         conf = settings.instance(instance)
-        return await services.profiles.view(instance, conf.profile if conf else None)
+        return await services.accounts.profiles.view(instance, conf.profile if conf else None)
     finally:
-        for backend in services.backends.values():
+        for backend in services.telegram.backends.values():
             await backend.stop()
         await services.close()
         await lease.release()

@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import clients
-from app.db import transaction
 from app.errors import ApiError
 from app.models import Instance, Message
 from app.routes import admin_docs as ops
@@ -84,7 +83,7 @@ async def create_client(request: Request) -> Response:
         raise ApiError("missing_field", "Missing field 'client_id'")
     expires_at = _expiry(data.expires_at)
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         view, secret = await clients.create_client(session, data.client_id, expires_at, now)
     svc.enqueuer.clients.invalidate(view.client_id)
     return JSON({**view.as_dict(now), "client_secret": secret}, status_code=201)
@@ -93,7 +92,7 @@ async def create_client(request: Request) -> Response:
 async def list_clients(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         views = await clients.list_clients(session)
     return JSON({"data": [v.as_dict(now) for v in views]})
 
@@ -109,7 +108,7 @@ async def client_action(request: Request) -> Response:
         _expiry(parse_body(Renewal, await _json(request)).expires_at) if action == "renew" else None
     )
     answer: dict[str, Any]
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         if action == "renew":
             view = await clients.renew_client(session, client_id, expires_at, now)
             answer = view.as_dict(now)
@@ -125,7 +124,7 @@ async def client_action(request: Request) -> Response:
 
 async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         counts = dict(
             (
                 await session.execute(
@@ -150,17 +149,19 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process
         # here runs the instance (workers off).
         "session_owner": (
-            lease.describe()["session_owner"] if (lease := svc.leases.get(inst.number)) else None
+            lease.describe()["session_owner"]
+            if (lease := svc.telegram.leases.get(inst.number))
+            else None
         ),
         # The session's own state machine in this process (logged_out, connecting, ready,
         # logging_out, revoked, ...); None where the backend keeps none (sandbox) or the
         # session is another process's.
         "session_state": (
-            getattr(svc.backends.get(inst.number), "state", None)
+            getattr(svc.telegram.backends.get(inst.number), "state", None)
             if lease is not None and lease.held
             else None
         ),
-        "profile": await svc.profiles.view(inst.number, conf.profile if conf else None),
+        "profile": await svc.accounts.profiles.view(inst.number, conf.profile if conf else None),
         "queue": {
             s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
         },
@@ -171,14 +172,14 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
 
 async def list_instances(request: Request) -> Response:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         rows = list(await session.scalars(select(Instance).order_by(col(Instance.number))))
     return JSON({"data": [await instance_view(request, r) for r in rows]})
 
 
 async def get_instance(request: Request) -> Response:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         inst = await session.get(Instance, _instance_number(request))
     if inst is None:
         raise ApiError("unknown_instance", "No such instance")
@@ -191,7 +192,7 @@ def _instance_number(request: Request) -> int:
 
 def _sandbox(request: Request) -> SandboxTelegram:
     number = _instance_number(request)
-    sandbox = services(request).sandboxes.get(number)
+    sandbox = services(request).telegram.sandboxes.get(number)
     if sandbox is None:
         raise ApiError("unknown_instance", f"Instance {number} is not a sandbox instance")
     return sandbox

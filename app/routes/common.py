@@ -119,7 +119,7 @@ async def require_admin(request: Request) -> None:
             request.method,
             request.headers.get(console_auth.CSRF_HEADER),
             svc.clock(),
-            svc.read_factory,
+            svc.database.factory,
         )
         return
     scheme, _, given = header.partition(" ")

@@ -23,7 +23,6 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from app import console_auth, lockout
 from app.client_address import request_origin
-from app.db import transaction
 from app.errors import ApiError
 from app.routes.apidoc import Answer, Body, Closed, Doc, Model, Omitted, Timestamp
 from app.routes.common import (
@@ -165,7 +164,7 @@ async def sign_out(request: Request) -> Response:
     now = svc.clock()
     session = console_session(request)
     if session is not None:
-        async with transaction(svc.factory) as db:
+        async with svc.database.write() as db:
             await console_auth.record_sign_out(db, session, now)
     response = JSON({"signed_in": False})
     secure = request_origin(request, svc.settings.server).scheme == "https"
@@ -255,7 +254,7 @@ ADMIN_MESSAGES = Doc(
 async def admin_recipients(request: Request) -> Response:
     """GET /admin/recipients?status=&instance=&limit=: as /api/v1/recipients."""
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         page_ = await recipient_page(session, request.query_params)
     return JSON(page_)
 
@@ -269,7 +268,7 @@ async def admin_messages(request: Request) -> Response:
     order = request.query_params.get("order") or "newest"
     if order not in ("newest", "oldest"):
         raise ApiError("invalid_field", "'order' must be newest or oldest")
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         page_ = await message_page(
             session, request.query_params, None, newest_first=order == "newest"
         )

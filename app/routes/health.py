@@ -34,7 +34,7 @@ async def readyz(request: Request) -> Response:
     """
     svc = services(request)
     try:
-        await check_ready(svc.engine, svc.write_lock)
+        await check_ready(svc.database.engine, svc.database.write_lock)
     except DatabaseUnavailable as exc:
         return _not_ready(exc.reason, exc.message, exc.retry_after_s)
     except Exception as exc:  # any other failure of the check means "not ready", never a 500
@@ -53,7 +53,7 @@ def _not_ready(reason: str, message: str, retry_after_s: int) -> Response:
 async def metrics(request: Request) -> Response:
     svc = services(request)
     try:
-        async with svc.read_factory() as session:
+        async with svc.database.read() as session:
             counts = (
                 await session.execute(
                     select(col(Message.instance), col(Message.status), func.count()).group_by(
@@ -99,7 +99,7 @@ async def metrics(request: Request) -> Response:
         svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(0)
     for endpoint_id, status, count, oldest in open_deliveries:
         svc.metrics.webhook_deliveries.labels(endpoint_id, status).set(count)
-        since = UTCDateTime().process_result_value(oldest, svc.engine.dialect)
+        since = UTCDateTime().process_result_value(oldest, svc.database.engine.dialect)
         if status == "pending" and since is not None:
             age = max(0.0, (now - since).total_seconds())
             svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(age)

@@ -29,7 +29,7 @@ async def get_media(request: Request) -> Response:
         svc.media_links.check(media_id, params.get("exp"), params.get("sig"))
     except LinkError as exc:
         raise ApiError("forbidden", str(exc)) from exc
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         row = (await session.execute(_SEL_BLOB.where(B.c.id == media_id))).first()
     if row is None:
         raise ApiError("not_found", "This medium is no longer stored")

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message as Message_
 
-from app.db import transaction
 from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
@@ -159,7 +158,7 @@ def bounded(request: Request, limit: int) -> Request:
 
 async def get_message(request: Request) -> Response:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         message_id = request.path_params["id"]
         row = await session.get(Message, message_id) if is_message_id(message_id) else None
     if row is None or row.client_id != client_id(request):
@@ -228,7 +227,7 @@ async def message_page(
 
 async def list_messages(request: Request) -> Response:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         page = await message_page(session, request.query_params, client_id(request))
     return JSON(page)
 
@@ -251,7 +250,7 @@ async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> di
 
 async def list_recipients(request: Request) -> Response:
     svc = services(request)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         page = await recipient_page(session, request.query_params)
     return JSON(page)
 
@@ -261,7 +260,7 @@ async def delete_recipient(request: Request) -> Response:
     number = normalize_number(request.path_params["number"])
     instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         if not await unregister_number(session, number, now, "removed_by_api", instance):
             raise ApiError("not_found", f"{number} is not a registered recipient")
     return JSON({"number": number, "status": "unregistered"})
@@ -271,7 +270,7 @@ async def events(request: Request) -> Response:
     svc = services(request)
     after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
     limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         rows = await list_events(session, after=after, limit=limit)
     data = [render_event(r, svc.media_links.url) for r in rows]
     return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})

@@ -25,7 +25,7 @@ from app.telegram.spambot import classify
 
 async def _known_instance(request: Request) -> int:
     number = _instance_number(request)
-    async with services(request).read_factory() as session:
+    async with services(request).database.read() as session:
         if await session.get(Instance, number) is None:
             raise ApiError("unknown_instance", f"No instance {number}")
     return number
@@ -35,7 +35,7 @@ async def _owned_instance(request: Request) -> int:
     """An instance whose session this process owns (app/lease.py): only the owner may log it
     in or out or change its profile, or two processes would fight over one session."""
     number = await _known_instance(request)
-    lease = services(request).leases.get(number)
+    lease = services(request).telegram.leases.get(number)
     if lease is not None and not lease.held:
         raise ApiError(
             "conflict",
@@ -82,36 +82,36 @@ def _required(value: str | None, key: str) -> str:
 async def start_login(request: Request) -> Response:
     number = await _owned_instance(request)
     phone = _required(parse_body(PhoneLogin, await _json(request)).phone, "phone")
-    return JSON(await services(request).onboarding.start_code(number, phone))
+    return JSON(await services(request).accounts.onboarding.start_code(number, phone))
 
 
 async def submit_code(request: Request) -> Response:
     number = await _owned_instance(request)
     raw = parse_body(LoginCode, await _json(request)).code
     code = _required(str(raw) if isinstance(raw, int) else raw, "code")
-    return JSON(await services(request).onboarding.submit_code(number, code))
+    return JSON(await services(request).accounts.onboarding.submit_code(number, code))
 
 
 async def submit_password(request: Request) -> Response:
     number = await _owned_instance(request)
     # The password is passed on and forgotten: never logged, never stored.
     password = _required(parse_body(LoginPassword, await _json(request)).password, "password")
-    return JSON(await services(request).onboarding.submit_password(number, password))
+    return JSON(await services(request).accounts.onboarding.submit_password(number, password))
 
 
 async def start_qr(request: Request) -> Response:
     number = await _owned_instance(request)
-    return JSON(await services(request).onboarding.start_qr(number))
+    return JSON(await services(request).accounts.onboarding.start_qr(number))
 
 
 async def login_state(request: Request) -> Response:
     number = await _known_instance(request)
-    return JSON(services(request).onboarding.state(number))
+    return JSON(services(request).accounts.onboarding.state(number))
 
 
 async def login_qr_png(request: Request) -> Response:
     number = await _known_instance(request)
-    url = services(request).onboarding.qr_url(number)
+    url = services(request).accounts.onboarding.qr_url(number)
     if url is None:
         raise ApiError("not_found", f"No QR login is waiting on instance {number}")
     return Response(qr_png(url), media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -119,7 +119,7 @@ async def login_qr_png(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     number = await _owned_instance(request)
-    await services(request).onboarding.logout(number)
+    await services(request).accounts.onboarding.logout(number)
     return JSON({"status": "logged_out", "instance": number})
 
 
@@ -130,23 +130,23 @@ async def put_profile(request: Request) -> Response:
     last = data.last_name or None
     about = data.about or None
     svc = services(request)
-    await svc.profiles.set_names(number, first, last, about)
+    await svc.accounts.profiles.set_names(number, first, last, about)
     conf = svc.settings.instance(number)
-    return JSON(await svc.profiles.view(number, conf.profile if conf else None))
+    return JSON(await svc.accounts.profiles.view(number, conf.profile if conf else None))
 
 
 async def put_photo(request: Request) -> Response:
     number = await _owned_instance(request)
     body = await read_body(request, MAX_PHOTO_INPUT_BYTES)
     svc = services(request)
-    photo = await svc.profiles.set_photo(number, body)
-    view = await svc.profiles.view(number, None)
+    photo = await svc.accounts.profiles.set_photo(number, body)
+    view = await svc.accounts.profiles.view(number, None)
     return JSON({"photo_url": view["photo_url"], "width": photo.width, "height": photo.height})
 
 
 async def get_photo(request: Request) -> Response:
     number = await _known_instance(request)
-    data = await services(request).profiles.photo(number)
+    data = await services(request).accounts.profiles.photo(number)
     if data is None:
         raise ApiError("not_found", f"Instance {number} has no profile picture set by tgw")
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private"})
@@ -168,20 +168,20 @@ def _session_hash(request: Request) -> int:
 
 async def list_sessions(request: Request) -> Response:
     number = await _owned_instance(request)
-    return JSON({"data": await services(request).sessions.list(number)})
+    return JSON({"data": await services(request).accounts.sessions.list(number)})
 
 
 async def end_session(request: Request) -> Response:
     number = await _owned_instance(request)
     hash_ = _session_hash(request)
-    await services(request).sessions.end(number, hash_)
+    await services(request).accounts.sessions.end(number, hash_)
     return JSON({"hash": str(hash_), "ended": True})
 
 
 async def check_standing(request: Request) -> Response:
     """Ask @SpamBot whether the account is limited (app/account/health.py sets the status)."""
     number = await _owned_instance(request)
-    return JSON((await services(request).health.check(number)).as_dict())
+    return JSON((await services(request).accounts.health.check(number)).as_dict())
 
 
 async def sandbox_spambot(request: Request) -> Response:

@@ -54,7 +54,7 @@ async def console_cookie(request: Request) -> None:
         svc.admin_token,
         request.cookies.get(console_auth.SESSION_COOKIE),
         svc.clock(),
-        svc.read_factory,
+        svc.database.factory,
     )
     if session is not None and request.method not in ("GET", "HEAD"):
         given = request.headers.get(console_auth.CSRF_HEADER)

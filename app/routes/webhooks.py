@@ -12,7 +12,6 @@ from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.db import transaction
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.routes import webhooks_docs as ops
@@ -99,7 +98,7 @@ async def create_webhook(request: Request) -> Response:
     token = parse_token(data.get("token"))
     check_combination(format_, events)
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         endpoint, secret = await create_endpoint(
             session,
             svc.secret_box,
@@ -116,7 +115,7 @@ async def create_webhook(request: Request) -> Response:
 async def list_webhooks(request: Request) -> Response:
     svc = services(request)
     now = svc.clock()
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         endpoints = list(
             await session.scalars(select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at)))
         )
@@ -128,7 +127,7 @@ async def get_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     now = svc.clock()
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
@@ -168,7 +167,7 @@ async def update_webhook(request: Request) -> Response:
     format_ = parse_format(data["format"]) if "format" in data else None
     token = parse_token(data["token"]) if "token" in data else None
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
@@ -195,7 +194,7 @@ async def update_webhook(request: Request) -> Response:
 async def remove_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
@@ -207,7 +206,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
@@ -236,7 +235,7 @@ async def test_webhook(request: Request) -> Response:
         # No `number`/`message`: only message.received has them (app/events.py).
         "data": {"endpoint_id": endpoint_id, "text": "A test event from tgw."},
     }
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
@@ -315,7 +314,7 @@ async def list_deliveries(request: Request) -> Response:
         raise ApiError("invalid_field", f"'status' must be one of {', '.join(DELIVERY_STATUSES)}")
     limit = int_param(params.get("limit"), "limit", 50, 1, 500)
     before = int_param(params.get("before"), "before", 0, 0, 2**62)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         if await session.get(WebhookEndpoint, endpoint_id) is None:
             raise _missing(endpoint_id)
         query = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id)
@@ -339,7 +338,7 @@ async def replay_delivery(request: Request) -> Response:
     if delivery_id is None:
         raise ApiError("not_found", f"No delivery with id {raw[:40]!r} (delivery ids are integers)")
     now = svc.clock()
-    async with transaction(svc.factory) as session:
+    async with svc.database.write() as session:
         row = await session.get(WebhookDelivery, delivery_id)
         if row is None:
             raise ApiError("not_found", f"No delivery with id {delivery_id}")

@@ -103,7 +103,7 @@ async def status(request: Request) -> Response:
     svc = services(request)
     number = instance_number(request.path_params["instance"])
     svc.enqueuer.check_instance(number)
-    async with svc.read_factory() as session:
+    async with svc.database.read() as session:
         inst = await session.get(Instance, number)
     up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"
     return JSON({"status": "up" if up else "down", "instance": number})

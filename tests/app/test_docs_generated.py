@@ -161,7 +161,7 @@ async def test_webhook_bodies_and_headers_are_what_the_gateway_sends(
     'whatsmate' body; the signed headers are the documented ones."""
     await say(http, "14155552671", "Hi")
     await say(http, "14155552671", "How are you?")
-    async with services.read_factory() as session:
+    async with services.database.read() as session:
         events = list(await session.scalars(select(Event)))
     assert {e.type for e in events} >= {EventType.MESSAGE_RECEIVED}
     standard = _body_schema(document, "event")

@@ -74,7 +74,7 @@ class FuzzedGateway:
     async def _stop(self) -> None:
         if self.services is None:
             return
-        for backend in self.services.backends.values():
+        for backend in self.services.telegram.backends.values():
             await backend.stop()
         await self.services.close()
 

@@ -52,7 +52,7 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
             assert (await view(http_a))["session_owner"] == "this process"
             assert (await view(http_b))["session_owner"] == "another process"
             # The second one did not open the (sandbox) session: it has no update pump.
-            assert second.sandboxes[1]._pump is None
+            assert second.telegram.sandboxes[1]._pump is None
             for task in first_tasks:  # the owner stops: its lease is released
                 task.cancel()
             await asyncio.gather(*first_tasks, return_exceptions=True)
@@ -62,12 +62,12 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
                 return (await view(http_b))["session_owner"] == "this process"
 
             await eventually(taken_over, "the second gateway to take the lease over", timeout_s=10)
-            assert second.sandboxes[1]._pump is not None
+            assert second.telegram.sandboxes[1]._pump is not None
     finally:
         for task in [*first_tasks, *second_tasks]:
             task.cancel()
         await asyncio.gather(*first_tasks, *second_tasks, return_exceptions=True)
-        for backend in second.backends.values():
+        for backend in second.telegram.backends.values():
             await backend.stop()
         await second.close()
 
@@ -97,7 +97,7 @@ async def test_only_the_owner_logs_an_instance_in_or_out(schema: str, clock: Clo
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for svc in (first, second):
-            for backend in svc.backends.values():
+            for backend in svc.telegram.backends.values():
                 await backend.stop()
             await svc.close()
 
@@ -264,8 +264,8 @@ async def test_a_gateway_whose_renewals_hang_closes_the_session_before_the_takeo
     moments: dict[str, float] = {}
     first_tasks = await start_instances(first, workers=False)
     second_tasks = await start_instances(second, workers=False)
-    owner = first.leases[1]
-    assert owner.held and not second.leases[1].held
+    owner = first.telegram.leases[1]
+    assert owner.held and not second.telegram.leases[1].held
 
     async def hang() -> bool:
         await asyncio.Event().wait()  # never answers
@@ -280,9 +280,9 @@ async def test_a_gateway_whose_renewals_hang_closes_the_session_before_the_takeo
         path.unlink()
 
     def taken() -> bool:
-        if "stopped" not in moments and first.sandboxes[1]._pump is None:
+        if "stopped" not in moments and first.telegram.sandboxes[1]._pump is None:
             moments["stopped"] = time.monotonic()
-        if "taken" not in moments and second.sandboxes[1]._pump is not None:
+        if "taken" not in moments and second.telegram.sandboxes[1]._pump is not None:
             moments["taken"] = time.monotonic()
         return "taken" in moments
 

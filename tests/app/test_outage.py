@@ -98,7 +98,7 @@ async def gateway(db_url: str, *, register: bool = True, **build: Any) -> AsyncI
                 await say(http, NUMBER, "Hi", phone_visible=True)
             yield Gateway(svc, http, api)
     finally:
-        for backend in svc.backends.values():
+        for backend in svc.telegram.backends.values():
             await backend.stop()
         await svc.close()
 
@@ -456,7 +456,7 @@ async def test_a_greeting_received_during_an_outage_is_handled_afterwards_not_sk
     path = tmp_path / "tgw.db"
     async with gateway(f"sqlite:///{path}", register=False, sqlite_lock_wait_s=0.05) as gw:
         svc = gw.services
-        await svc.backends[1].stop()  # this test runs a pump of its own, polling fast
+        await svc.telegram.backends[1].stop()  # this test runs a pump of its own, polling fast
         runner = CountingRunner(svc.database.background_sql)
         database = dataclasses.replace(svc.database, background_sql=runner)
         sandbox = SandboxTelegram(1, database, svc.wakeup, svc.clock, poll_interval_s=0.01)

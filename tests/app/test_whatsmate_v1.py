@@ -159,7 +159,7 @@ async def test_a_group_text_names_the_group_by_its_title_alone(
     for message_id in (body["id"], with_admin["id"]):
         row = (await http.get(f"{MESSAGES}/{message_id}", headers=api_client)).json()
         assert row["status"] == "sent", row
-    log = await services.sandboxes[1].sent_log()
+    log = await services.telegram.sandboxes[1].sent_log()
     assert [(r["group_name"], r["text"]) for r in log if r["group_name"]] == [
         ("Night Shift Ops", "Backup done"),
         ("Night Shift Ops", "Again"),

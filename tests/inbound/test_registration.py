@@ -163,7 +163,7 @@ async def test_service_account_777000_is_silent(services: Services, worker: Any)
         )
     )
     await drain(worker)
-    sandbox = services.sandboxes[1]
+    sandbox = services.telegram.sandboxes[1]
     assert await sandbox.sent_log() == []
 
 

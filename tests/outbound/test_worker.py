@@ -50,7 +50,7 @@ async def fault(http: httpx.AsyncClient, **body: Any) -> None:
 
 
 async def api_texts(services: Services) -> list[str]:
-    rows = await services.sandboxes[1].sent_log(NUMBER)
+    rows = await services.telegram.sandboxes[1].sent_log(NUMBER)
     return [r["text"] for r in rows if r["text"] and r["text"].startswith("m")]
 
 
@@ -129,7 +129,9 @@ async def test_transient_error_retries_later_with_the_same_random_id(
     await drain(worker)
     after = await message(services, message_id)
     assert after.status == "sent" and after.attempts == 2
-    sent = [r for r in await services.sandboxes[1].sent_log(NUMBER) if r["text"] == "m-retry"]
+    sent = [
+        r for r in await services.telegram.sandboxes[1].sent_log(NUMBER) if r["text"] == "m-retry"
+    ]
     assert [r["random_id"] for r in sent] == [before.random_id]
 
 
@@ -288,7 +290,7 @@ class TestPacing:
 
         paced = SendWorker(
             1,
-            services.backends[1],
+            services.telegram.backends[1],
             services.database,
             paced_sending,
             services.wakeup,
@@ -326,7 +328,7 @@ async def test_group_message_reaches_the_sandbox_group(
     )
     assert response.status_code == 200, response.text
     await drain(worker)
-    sent = await services.sandboxes[1].sent_log()
+    sent = await services.telegram.sandboxes[1].sent_log()
     assert [(r["group_name"], r["text"]) for r in sent] == [("Night Shift Ops", "Backup done")]
 
 
@@ -371,5 +373,5 @@ async def test_native_reply_to_quotes_the_telegram_message_it_answers(
     )
     assert answer.status_code == 202, answer.text
     await drain(worker)
-    rows = {r["text"]: r for r in await services.sandboxes[1].sent_log(NUMBER)}
+    rows = {r["text"]: r for r in await services.telegram.sandboxes[1].sent_log(NUMBER)}
     assert rows["m-second"]["reply_to"] == rows["m-first"]["message_id"]

@@ -80,7 +80,7 @@ async def proxied_gateway(
         async with httpx.AsyncClient(transport=transport, base_url="http://tgw.test") as http:
             yield services, http
     finally:
-        for backend in services.backends.values():
+        for backend in services.telegram.backends.values():
             await backend.stop()
         await services.close()
 
@@ -144,7 +144,7 @@ async def test_a_wrong_proxy_password_fails_the_login_saying_the_proxy_refused(
     async with RelayProxy(users={USER: PASSWORD}, routes=routes) as proxy:
         url = f"socks5://{USER}:wrong@127.0.0.1:{proxy.port}"
         services = proxied_services(schema, clock, fake, url)
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         flow = backend.new_login()
         try:
@@ -176,7 +176,7 @@ async def test_socks4_and_http_connect_proxies_carry_the_login(
         services = proxied_services(
             schema, clock, fake, f"{kind}://{userinfo}127.0.0.1:{proxy.port}"
         )
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         flow = backend.new_login()
         try:
@@ -230,7 +230,7 @@ async def test_a_wrong_mtproxy_secret_is_dropped_by_the_proxy_and_the_login_fail
     async with MTProxyRelay(SECRET, (fake.host, fake.port)) as relay:
         url = f"mtproxy://{os.urandom(16).hex()}@127.0.0.1:{relay.port}"
         services = proxied_services(schema, clock, fake, url)
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         flow = backend.new_login()
         try:
@@ -254,9 +254,9 @@ async def test_log_out_reaches_telegram_through_the_instance_proxy(
     async with RelayProxy(routes=routes) as proxy:
         url = f"socks5://127.0.0.1:{proxy.port}"
         services = proxied_services(schema, clock, fake, url)
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
-        assert services.session_store is not None
+        assert services.telegram.session_store is not None
         flow = backend.new_login()
         try:
             await flow.request_code(GATEWAY_PHONE)
@@ -347,13 +347,13 @@ async def test_each_instance_gets_its_own_proxy_in_the_gateway_and_the_terminal(
     )
     services = build_services(settings, ADMIN_TOKEN, run_workers=False, secret_key=SECRET_KEY)
     await services.close()
-    backends = services.backends
+    backends = services.telegram.backends
     assert isinstance(backends[1], TelethonBackend) and isinstance(backends[2], TelethonBackend)
     configs = {n: backends[n]._config for n in (1, 2)}
     assert configs[1] is not None and configs[2] is not None
     assert configs[1].proxy == Proxy("socks5", "127.0.0.1", 1080)
     assert configs[2].proxy is None
-    assert services.telethon is not None and services.telethon.proxy is None
+    assert services.telegram.telethon is not None and services.telegram.telethon.proxy is None
     # `tgw login` / `tgw logout` (app/cli/terminal_login.py) use the same per-instance config.
     assert terminal_login._config(settings, 1).proxy == configs[1].proxy
     assert terminal_login._config(settings, 2).proxy is None

@@ -29,7 +29,7 @@ async def test_mixed_burst_keeps_order_and_dialogue(
             headers=ADMIN,
         )
         assert r.status_code == 200 and r.json()["handled"], r.text
-    sandbox = services.sandboxes[1]
+    sandbox = services.telegram.sandboxes[1]
     await sandbox.stop()  # pile up updates while no pump runs
     people = ["34600000001", "34600000002", "34699999999"]  # the last is not registered
     sent = []
@@ -169,7 +169,7 @@ async def test_bad_input_is_400_and_writes_nothing(
 
 
 async def test_one_bad_row_fails_alone(services: Services) -> None:
-    sb = services.sandboxes[1]
+    sb = services.telegram.sandboxes[1]
     await sb.ensure_account()
     good = [sb.inbound(InboundPerson(number=f"3460000000{i}"), text=f"g{i}") for i in range(4)]
     # a reply_to the database refuses (out of BIGINT range on PostgreSQL; text on SQLite is fine)

@@ -217,6 +217,6 @@ async def test_only_the_process_that_owns_the_session_lists_or_ends_sessions(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for svc in (first, second):
-            for backend in svc.backends.values():
+            for backend in svc.telegram.backends.values():
                 await backend.stop()
             await svc.close()

@@ -60,7 +60,7 @@ async def assert_logged_out_everywhere(
     services: Services, fake: FakeTelegram, account: FakeUser, keys: set[int]
 ) -> None:
     assert fake.authorized_keys(account) == []  # Telegram holds no session of ours
-    assert await services.backends[1].me() is None
+    assert await services.telegram.backends[1].me() is None
     assert not await stored_session(services)
     assert (await instance_row(services)).status == "logged_out"
     await connections_closed(fake, account, keys)
@@ -142,7 +142,7 @@ async def test_an_admin_call_right_after_ready_succeeds(
             "/admin/instances/1/profile", json={"first_name": "Acme"}, headers=ADMIN
         )
         assert profile.status_code == 200, profile.text
-        assert services.backends[1].connected
+        assert services.telegram.backends[1].connected
 
 
 async def test_a_refused_auth_logout_still_closes_and_forgets_the_session_and_says_so(
@@ -155,7 +155,7 @@ async def test_a_refused_auth_logout_still_closes_and_forgets_the_session_and_sa
         fake.fail_next("LogOutRequest", "INTERNAL_SERVER_ERROR", 500)
         logout = await post(http, "/logout")
         assert logout.status_code == 200, logout.text
-        assert await services.backends[1].me() is None
+        assert await services.telegram.backends[1].me() is None
         assert not await stored_session(services)
         row = await instance_row(services)
         assert row.status == "logged_out"
@@ -166,7 +166,7 @@ async def test_a_refused_auth_logout_still_closes_and_forgets_the_session_and_sa
         # The supervisor looks for a new session again: a new login is taken up.
         again = await code_login(http, fake)
         assert again.json()["step"] == "ready", again.text
-        assert services.backends[1].connected
+        assert services.telegram.backends[1].connected
 
 
 async def test_a_logout_after_a_qr_login_is_never_reported_revoked(
@@ -175,7 +175,7 @@ async def test_a_logout_after_a_qr_login_is_never_reported_revoked(
     account = fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
         for _ in range(3):
-            services.onboarding.qr_round_s = 0.5
+            services.accounts.onboarding.qr_round_s = 0.5
             started = await post(http, "/login/qr")
             assert started.status_code == 200, started.text
             fake.scan_qr(account)
@@ -217,7 +217,7 @@ async def test_a_qr_scan_that_comes_as_the_token_is_renewed_logs_the_number_in(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
-        services.onboarding.qr_round_s = 0.3
+        services.accounts.onboarding.qr_round_s = 0.3
         # The first export makes the token; the renewal after it is held until the scan.
         renewal = fake.hold_next("ExportLoginTokenRequest", skip=1)
         started = await post(http, "/login/qr")
@@ -240,7 +240,7 @@ async def test_every_login_and_logout_flow_in_a_row_ends_as_expected_with_no_fal
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE, password="pa55word")
     async with gateway(schema, clock, fake) as (services, http):
-        services.onboarding.qr_round_s = 0.5
+        services.accounts.onboarding.qr_round_s = 0.5
 
         async def ready() -> bool:
             return (await instance_row(services)).status == "ready"

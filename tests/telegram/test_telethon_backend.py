@@ -69,14 +69,14 @@ async def gateway(
         async with httpx.AsyncClient(transport=transport, base_url="http://tgw.test") as http:
             yield services, http
     finally:
-        for backend in services.backends.values():
+        for backend in services.telegram.backends.values():
             await backend.stop()
         await services.close()
 
 
 async def log_in(services: Services, fake: FakeTelegram, password: str | None = None) -> None:
-    assert services.session_store is not None
-    flow = TelethonLogin(1, services.session_store, services.telethon)
+    assert services.telegram.session_store is not None
+    flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
     try:
         assert (await flow.request_code(GATEWAY_PHONE)).step == "code_sent"
         step = await flow.submit_code(fake.login_code)
@@ -104,8 +104,8 @@ def background_loads(services: Services, monkeypatch: pytest.MonkeyPatch) -> lis
     A barrier after a logout: once the backend's supervisor has found no session there, it
     can only wait for a login, so a check that nothing came back to life holds from then on.
     """
-    assert services.session_store is not None
-    store = services.session_store
+    assert services.telegram.session_store is not None
+    store = services.telegram.session_store
     load = store.load
     test_task = asyncio.current_task()
     seen: list[Snapshot | None] = []
@@ -177,8 +177,8 @@ async def test_code_login_stores_a_sealed_session_with_the_account(
     services = telethon_services(schema, clock, fake)
     try:
         await log_in(services, fake)
-        assert services.session_store is not None
-        snapshot = await services.session_store.load(1)
+        assert services.telegram.session_store is not None
+        snapshot = await services.telegram.session_store.load(1)
         assert snapshot is not None
         assert snapshot["account"]["user_id"] == account.user_id
         assert snapshot["auth_key"]
@@ -195,8 +195,8 @@ async def test_2fa_login_refuses_a_wrong_password_then_accepts_the_right_one(
 ) -> None:
     fake.add_account(GATEWAY_PHONE, password="correct horse")
     services = telethon_services(schema, clock, fake)
-    assert services.session_store is not None
-    flow = TelethonLogin(1, services.session_store, services.telethon)
+    assert services.telegram.session_store is not None
+    flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
     try:
         await flow.request_code(GATEWAY_PHONE)
         assert (await flow.submit_code(fake.login_code)).step == "password_needed"
@@ -204,7 +204,7 @@ async def test_2fa_login_refuses_a_wrong_password_then_accepts_the_right_one(
             await flow.submit_password("battery staple")
         assert wrong.value.code == "password_invalid"
         # A failed step stores nothing: the instance is not logged in yet.
-        assert await services.session_store.load(1) is None
+        assert await services.telegram.session_store.load(1) is None
         step = await flow.submit_password("correct horse")
         assert step.step == "ready"
         assert fake.requests_of("CheckPasswordRequest")
@@ -218,8 +218,8 @@ async def test_login_errors_have_stable_codes(
 ) -> None:
     fake.add_account(GATEWAY_PHONE)
     services = telethon_services(schema, clock, fake)
-    assert services.session_store is not None
-    flow = TelethonLogin(1, services.session_store, services.telethon)
+    assert services.telegram.session_store is not None
+    flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
     try:
         with pytest.raises(LoginError) as bad_phone:
             await flow.request_code("12")
@@ -234,7 +234,7 @@ async def test_login_errors_have_stable_codes(
         assert flood.value.seconds == 120
         await flow.close()
         # (Telethon remembers the wait per client; a new attempt is a new client.)
-        flow = TelethonLogin(1, services.session_store, services.telethon)
+        flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
         await flow.request_code(GATEWAY_PHONE)
         with pytest.raises(LoginError) as wrong_code:
             await flow.submit_code("00000")
@@ -253,8 +253,8 @@ async def test_qr_login_refreshes_the_token_then_completes_on_scan(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE)
     services = telethon_services(schema, clock, fake)
-    assert services.session_store is not None
-    flow = TelethonLogin(1, services.session_store, services.telethon)
+    assert services.telegram.session_store is not None
+    flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
     try:
         first = await flow.start_qr()
         assert first.step == "awaiting_qr"
@@ -267,7 +267,7 @@ async def test_qr_login_refreshes_the_token_then_completes_on_scan(
         done = await flow.wait_qr(10)
         assert done.step == "ready"
         assert done.account is not None and done.account.user_id == account.user_id
-        snapshot = await services.session_store.load(1)
+        snapshot = await services.telegram.session_store.load(1)
         assert snapshot is not None and snapshot["account"]["user_id"] == account.user_id
     finally:
         await flow.close()
@@ -279,8 +279,8 @@ async def test_qr_login_with_2fa_asks_for_the_password(
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE, password="s3cret")
     services = telethon_services(schema, clock, fake)
-    assert services.session_store is not None
-    flow = TelethonLogin(1, services.session_store, services.telethon)
+    assert services.telegram.session_store is not None
+    flow = TelethonLogin(1, services.telegram.session_store, services.telegram.telethon)
     try:
         await flow.start_qr()
         fake.scan_qr(account)
@@ -314,7 +314,7 @@ async def test_a_login_from_another_process_is_picked_up_by_the_running_gateway(
             return (await instance_row(services)).status == "ready"
 
         await eventually(ready, "the instance to become ready")
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         me = await backend.me()
         assert me is not None and me.user_id == account.user_id
 
@@ -520,7 +520,7 @@ async def test_random_id_duplicate_on_a_retried_send_counts_as_sent_once(
         row = await message_row(services, message_id)
         # A gateway that died after Telegram took the message but before it recorded that:
         # the message went out with the random_id chosen when it was accepted...
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         first = await backend.send(
             OutgoingMessage(
                 peer=UserPeer(person.user_id, person.access_hash),
@@ -632,7 +632,7 @@ async def test_the_gateway_reconnects_after_the_network_drops(
         await fake.drop_connections()
         marker = fake.person_sends(person, account, "after the drop")
         await eventually(lambda: _rows_including(services, marker), "the message after the drop")
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         assert backend.connected
 
@@ -644,7 +644,7 @@ async def test_session_store_never_holds_the_auth_key_in_clear(
     services = telethon_services(schema, clock, fake)
     try:
         await log_in(services, fake)
-        store = services.session_store
+        store = services.telegram.session_store
         assert isinstance(store, SessionStore)
         snapshot = await store.load(1)
         assert snapshot is not None

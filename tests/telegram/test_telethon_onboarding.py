@@ -58,7 +58,9 @@ async def test_code_and_2fa_login_over_http_puts_the_number_in_service(
         }
         polled = (await http.get("/admin/instances/1/login", headers=ADMIN)).json()
         assert polled["step"] == "ready"  # GET .../login tells the outcome too
-        me = await eventually(services.backends[1].me, "the backend to take the new session")
+        me = await eventually(
+            services.telegram.backends[1].me, "the backend to take the new session"
+        )
         assert me.user_id == account.user_id
         assert (await instance_row(services)).status == "ready"
 
@@ -82,7 +84,7 @@ async def test_qr_login_over_http_refreshes_the_token_and_completes_on_scan(
     account = fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
         # Tokens live about 30 s; here a round of waiting lasts half a second.
-        services.onboarding.qr_round_s = 0.5
+        services.accounts.onboarding.qr_round_s = 0.5
         started = await post(http, "/login/qr")
         assert started.status_code == 200, started.text
         first_url = started.json()["url"]
@@ -117,8 +119,8 @@ async def test_logout_over_http_ends_the_session_at_telegram(
         assert fake.requests_of("LogOutRequest")
         assert fake.authorized_keys(account) == []
         assert (await instance_row(services)).status == "logged_out"
-        assert services.session_store is not None
-        assert await services.session_store.load(1) is None
+        assert services.telegram.session_store is not None
+        assert await services.telegram.session_store.load(1) is None
         # The backend settles: it found no session, so it waits for a login (no reconnect storm).
         await eventually(lambda: None in loads, "the backend to find no stored session")
         assert (await instance_row(services)).status == "logged_out"
@@ -169,7 +171,9 @@ async def test_a_code_requested_before_a_restart_can_be_entered_after_it(
         done = await post(http, "/login/code", {"code": fake.login_code})
         assert done.status_code == 200, done.text
         assert done.json()["user_id"] == account.user_id
-        me = await eventually(services.backends[1].me, "the backend to take the new session")
+        me = await eventually(
+            services.telegram.backends[1].me, "the backend to take the new session"
+        )
         assert me.user_id == account.user_id
         # The code was bound to the first auth key: the fake refuses it from any other key.
         assert len(fake.requests_of("SendCodeRequest")) == 1
@@ -182,7 +186,7 @@ async def test_a_login_that_times_out_while_its_code_is_requested_answers_cleanl
     login times out only after that step, from the timer the step re-armed."""
     fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
-        services.onboarding.login_timeout_s = 0.05
+        services.accounts.onboarding.login_timeout_s = 0.05
         held = fake.hold_next("SendCodeRequest")
         request = asyncio.create_task(post(http, "/login", {"phone": GATEWAY_PHONE}))
         await asyncio.wait_for(held.arrived.wait(), WAIT_S)
@@ -206,7 +210,7 @@ async def test_a_login_that_times_out_while_its_code_is_requested_answers_cleanl
 async def test_a_login_left_alone_times_out(schema: str, clock: Clock, fake: FakeTelegram) -> None:
     fake.add_account(GATEWAY_PHONE)
     async with gateway(schema, clock, fake) as (services, http):
-        services.onboarding.login_timeout_s = 0.3
+        services.accounts.onboarding.login_timeout_s = 0.3
         await post(http, "/login", {"phone": GATEWAY_PHONE})
         assert (await instance_row(services)).status == "awaiting_code"
 

@@ -92,7 +92,7 @@ async def test_the_bots_reply_is_never_a_received_message_nor_answered(
         inbound_before = len(await inbound_rows(services))
         # The reply is pushed to the gateway's update handler as well: note when the pipeline
         # has handled it.
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         pipeline = backend._on_update
         assert pipeline is not None
@@ -122,7 +122,7 @@ async def test_a_silent_bot_is_a_504_within_the_bound_and_changes_nothing(
 ) -> None:
     async with ready_gateway(schema, clock, fake) as (services, http, _a, _p, _h):
         fake.add_spambot(reply=None)
-        backend = services.backends[1]
+        backend = services.telegram.backends[1]
         assert isinstance(backend, TelethonBackend)
         backend.spambot_wait_s, backend.spambot_poll_s = 0.6, 0.1
         loop = asyncio.get_running_loop()

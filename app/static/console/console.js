@@ -41,19 +41,12 @@
     delivered: "good",
     dead: "bad",
   };
-  const MESSAGE_STATUSES = ["queued", "sending", "sent", "read", "failed"];
-  const RECIPIENT_STATUSES = ["registered", "pending", "unregistered", "all"];
-  const DELIVERY_STATUSES = ["pending", "delivering", "delivered", "dead"];
-  const EVENT_TYPES = [
-    "message.received",
-    "message.sent",
-    "message.read",
-    "message.failed",
-    "recipient.registered",
-    "recipient.unregistered",
-    "instance.status",
-    "account.login_alert",
-  ];
+  // The gateway's own words (app/vocabulary.py), served as static/vocabulary.js.
+  const VOCABULARY = window.TGW_VOCABULARY;
+  const MESSAGE_STATUSES = VOCABULARY.MESSAGE_STATUSES;
+  const RECIPIENT_STATUSES = [...VOCABULARY.RECIPIENT_STATUSES, "all"];
+  const DELIVERY_STATUSES = VOCABULARY.DELIVERY_STATUSES;
+  const EVENT_TYPES = VOCABULARY.EVENT_TYPES;
 
   const WEBHOOK_FORMATS = [["standard", "standard"], ["whatsmate", "whatsmate"]];
   const FORMAT_NOTE = "standard: every subscribed event, signed (Standard Webhooks). " +

@@ -158,7 +158,7 @@ async def test_profile_names_and_a_resized_picture(
     assert served.headers["content-type"] == "image/jpeg"
     with Image.open(io.BytesIO(served.content)) as shown:
         assert (shown.format, shown.size) == ("JPEG", (1280, 640))
-    sandbox = services.sandboxes[1]
+    sandbox = services.telegram.sandboxes[1]
     assert sandbox.photo_sha256 is not None
 
 
@@ -220,7 +220,7 @@ class TestConfiguredProfile:
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
         assert (view["first_name"], view["about"]) == ("Acme", "Orders and invoices")
         assert (view["photo_width"], view["photo_height"]) == (1280, 640)
-        account = await services.sandboxes[1].get_profile()
+        account = await services.telegram.sandboxes[1].get_profile()
         assert account is not None and account.first_name == "Acme"
         # The admin renames the account; a restart with the same config leaves it alone.
         renamed = await http.put(
@@ -230,6 +230,6 @@ class TestConfiguredProfile:
         await services.stop_owning()  # as if the process stopped
         tasks = await start_instances(services, workers=False)
         assert [task.get_name() for task in tasks] == ["instance-owner-1"]  # no send worker
-        assert services.leases[1].held  # started as the owner: the config was looked at
+        assert services.telegram.leases[1].held  # started as the owner: the config was looked at
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
         assert view["first_name"] == "Renamed"

@@ -181,7 +181,7 @@ async def test_a_receiver_that_answers_every_post_answers_one_message_once(
         await say(http, PERSON, "hello")
         await run(10)  # the queue drained...
         await run(20)  # ...and ten more seconds of deliveries
-    sent = [r for r in await services.sandboxes[1].sent_log(PERSON) if r["text"]]
+    sent = [r for r in await services.telegram.sandboxes[1].sent_log(PERSON) if r["text"]]
     replies = [r["text"] for r in sent if r["text"].startswith("Got: ")]
     assert replies == ["Got: hello"], [r["text"] for r in sent]
     assert receiver.replies == 1

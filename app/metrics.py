@@ -1,0 +1,69 @@
+"""The gateway's Prometheus metrics (exposed by GET /metrics), one registry per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.accepted = Counter(
+            "tgw_messages_accepted",
+            "Messages accepted through the API",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.queue = Gauge(
+            "tgw_queue_messages",
+            "Messages by instance and status (read at scrape time)",
+            ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_status = Gauge(
+            "tgw_instance_status",
+            "1 for the instance's current status (its connection and the account's condition:"
+            " ready, flood_wait, restricted, frozen, banned, deactivated, revoked, ...), else 0",
+            ["instance", "status"],
+            registry=self.registry,
+        )
+        self.instance_status_since = Gauge(
+            "tgw_instance_status_since_seconds",
+            "Seconds since the instance entered its current status",
+            ["instance"],
+            registry=self.registry,
+        )
+        self.instance_up = Gauge(
+            "tgw_instance_up",
+            "1 when the instance is ready to send",
+            ["instance"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Gauge(
+            "tgw_webhook_deliveries",
+            "Webhook deliveries not yet delivered, by endpoint and status (read at scrape time)",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.webhook_oldest_pending = Gauge(
+            "tgw_webhook_oldest_pending_seconds",
+            "Age of the oldest pending delivery per endpoint (0: none)",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.webhook_enabled = Gauge(
+            "tgw_webhook_endpoint_enabled",
+            "1 while the endpoint is enabled (a 410 or the admin disables it)",
+            ["endpoint"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "tgw_requests_refused",
+            "Send requests refused, by HTTP status",
+            ["status"],
+            registry=self.registry,
+        )
