@@ -21,7 +21,7 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from app import console_auth, lockout
+from app import console_auth, lockout, vocabulary
 from app.client_address import request_origin
 from app.errors import ApiError
 from app.routes.apidoc import Answer, Body, Closed, Doc, Model, Omitted, Timestamp
@@ -76,8 +76,18 @@ async def page(request: Request) -> Response:
     )
 
 
+# Made from app/vocabulary.py, not a file: the console lists the gateway's own statuses.
+VOCABULARY_JS = "vocabulary.js"
+
+
 async def asset(request: Request) -> Response:
     name = request.path_params["name"]
+    if name == VOCABULARY_JS:
+        return Response(
+            vocabulary.for_the_console(),
+            media_type="text/javascript; charset=utf-8",
+            headers=SECURITY_HEADERS,
+        )
     media_type = ASSETS.get(name)
     if media_type is None:
         raise ApiError("not_found", f"No console file {name!r}")

@@ -7,6 +7,7 @@ read views the console adds (GET /admin/recipients and GET /admin/messages).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -495,3 +496,26 @@ async def test_the_console_session_sets_a_webhooks_format_and_token(
     bad = await http.patch(path, json={"format": "xml"}, headers={"X-CSRF-Token": csrf})
     assert bad.status_code == 400
     assert "'format' must be one of standard, whatsmate" in bad.json()["error"]["message"]
+
+
+async def test_the_console_takes_its_statuses_and_event_types_from_the_vocabulary(
+    http: httpx.AsyncClient,
+) -> None:
+    from app.vocabulary import DeliveryStatus, EventType, MessageStatus, values
+
+    page = await http.get("/admin/")
+    assert page.text.index('src="static/vocabulary.js"') < page.text.index(
+        'src="static/console.js"'
+    )
+    script = await http.get("/admin/static/vocabulary.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "content-security-policy" in script.headers
+    words = json.loads(
+        script.text.removeprefix("window.TGW_VOCABULARY = Object.freeze(").removesuffix(");\n")
+    )
+    assert words["MESSAGE_STATUSES"] == list(values(MessageStatus))
+    assert words["DELIVERY_STATUSES"] == list(values(DeliveryStatus))
+    assert words["EVENT_TYPES"] == list(values(EventType))
+    console = (await http.get("/admin/static/console.js")).text
+    assert '"message.received"' not in console  # no second copy of the list
