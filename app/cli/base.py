@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import sys
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from app import json_encoding
 from app.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ async def _reading(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T
 
 
 def _echo(data: Any, as_json: bool, text: str) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+    click.echo(json_encoding.dumps(data, indent=True).decode() if as_json else text)
 
 
 def _fail(exc: Exception) -> None:

@@ -9,17 +9,19 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from app import console_auth, lockout
+from app import console_auth, json_encoding, lockout
 from app.client_address import client_address
 from app.errors import ApiError
 from app.services import Services
 
 
 class JSON(Response):
+    """A JSON answer: a response model, or a dict, through the gateway's one encoder."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return json_encoding.dumps(content)
 
 
 def services(request: Request) -> Services:
