@@ -12,7 +12,6 @@ past 32 bits, where SQLite would store it), so nothing reaches the database that
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
@@ -23,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from app.errors import ApiError
+from app.routes.common import ASCII_INTEGER
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -210,9 +210,6 @@ def _model_in(annotation: Any) -> Any:
 
 # --- query strings --------------------------------------------------------------------------
 
-# ASCII digits only: str.isdigit() and int() also accept other scripts' digits ("١").
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
-
 
 def parse_query(model: type[B], params: Mapping[str, str]) -> B:
     """The query string as a `model`, or the ApiError that says what is wrong (400).
@@ -227,7 +224,8 @@ def parse_query(model: type[B], params: Mapping[str, str]) -> B:
         if raw is None or raw == "":
             continue
         if _takes_int(info.annotation):
-            if not _INTEGER.fullmatch(raw.strip()):
+            # ASCII digits only: int() also takes other scripts' digits ("١").
+            if not ASCII_INTEGER.fullmatch(raw.strip()):
                 raise ApiError("invalid_field", f"'{key}' must be an integer")
             data[key] = int(raw)
         else:
