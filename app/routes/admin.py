@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import Field
 from sqlalchemy import func, select
 from sqlmodel import col
 from starlette.requests import Request
@@ -16,15 +15,8 @@ from app import clients
 from app.errors import ApiError
 from app.models import Instance, Message
 from app.routes import admin_docs as ops
-from app.routes.bodies import (
-    INT32_MAX,
-    INT64_MAX,
-    Body,
-    MessageId,
-    PhoneNumber,
-    Text255,
-    parse_body,
-)
+from app.routes import admin_schemas as shown
+from app.routes.bodies import parse_body, parse_query
 from app.routes.common import (
     JSON,
     instance_number,
@@ -34,8 +26,8 @@ from app.routes.common import (
 )
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN
-from app.telegram.port import MEDIA_KINDS, NotLoggedIn
-from app.telegram.sandbox import FAULT_ERRORS, InboundPerson, SandboxTelegram
+from app.telegram.port import NotLoggedIn
+from app.telegram.sandbox import InboundPerson, SandboxTelegram
 from app.timestamps import iso_or_none
 from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
@@ -52,16 +44,6 @@ async def _json(request: Request) -> dict[str, Any]:
 read_json_object = _json
 
 
-class NewClient(Body):
-    # Checked for its form by app/clients.py (an e-mail-like id of at most 254 characters).
-    client_id: Annotated[str, Field(max_length=1000)] | None = None
-    expires_at: Annotated[str, Field(max_length=64)] | None = None
-
-
-class Renewal(Body):
-    expires_at: Annotated[str, Field(max_length=64)] | None = None
-
-
 def _expiry(raw: str | None) -> datetime | None:
     if raw is None or raw == "":
         return None
@@ -70,23 +52,24 @@ def _expiry(raw: str | None) -> datetime | None:
     except ValueError as exc:
         raise ApiError("invalid_field", f"'expires_at' is not an ISO 8601 date: {raw!r}") from exc
     if value.tzinfo is None:
-        from datetime import UTC
-
         value = value.replace(tzinfo=UTC)
     return value
 
 
+def client_view(view: clients.ClientView, now: datetime) -> shown.Client:
+    return shown.Client.model_validate(view.as_dict(now))
+
+
 async def create_client(request: Request) -> Response:
     svc = services(request)
-    data = parse_body(NewClient, await _json(request))
-    if not data.client_id:
-        raise ApiError("missing_field", "Missing field 'client_id'")
+    data = parse_body(shown.NewClientBody, await _json(request))
     expires_at = _expiry(data.expires_at)
     now = svc.clock()
     async with svc.database.write() as session:
         view, secret = await clients.create_client(session, data.client_id, expires_at, now)
     svc.enqueuer.clients.invalidate(view.client_id)
-    return JSON({**view.as_dict(now), "client_secret": secret}, status_code=201)
+    created = shown.ClientCreated.model_validate({**view.as_dict(now), "client_secret": secret})
+    return JSON(created, status_code=201)
 
 
 async def list_clients(request: Request) -> Response:
@@ -94,7 +77,7 @@ async def list_clients(request: Request) -> Response:
     now = svc.clock()
     async with svc.database.read() as session:
         views = await clients.list_clients(session)
-    return JSON({"data": [v.as_dict(now) for v in views]})
+    return JSON(shown.ClientList(data=[client_view(v, now) for v in views]))
 
 
 async def client_action(request: Request) -> Response:
@@ -105,24 +88,27 @@ async def client_action(request: Request) -> Response:
         raise ApiError("not_found", f"Unknown action {action!r}: use renew, rotate or revoke")
     now = svc.clock()
     expires_at = (
-        _expiry(parse_body(Renewal, await _json(request)).expires_at) if action == "renew" else None
+        _expiry(parse_body(shown.RenewalBody, await _json(request)).expires_at)
+        if action == "renew"
+        else None
     )
-    answer: dict[str, Any]
+    answer: shown.Client | shown.ClientSecret
     async with svc.database.write() as session:
         if action == "renew":
-            view = await clients.renew_client(session, client_id, expires_at, now)
-            answer = view.as_dict(now)
+            answer = client_view(
+                await clients.renew_client(session, client_id, expires_at, now), now
+            )
         elif action == "rotate":
             secret = await clients.rotate_client(session, client_id, now)
-            answer = {"client_id": client_id, "client_secret": secret}
+            answer = shown.ClientSecret(client_id=client_id, client_secret=secret)
         else:
-            answer = (await clients.revoke_client(session, client_id, now)).as_dict(now)
+            answer = client_view(await clients.revoke_client(session, client_id, now), now)
     # After the commit, so that no request can cache the old record again.
     svc.enqueuer.clients.invalidate(client_id)
     return JSON(answer)
 
 
-async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
+async def instance_view(request: Request, inst: Instance) -> shown.Instance:
     svc = services(request)
     async with svc.database.read() as session:
         counts = dict(
@@ -136,45 +122,49 @@ async def instance_view(request: Request, inst: Instance) -> dict[str, Any]:
         )
         login_alerts = await recent_login_alerts(session, inst.number)
     conf = svc.settings.instance(inst.number)
-    return {
-        "number": inst.number,
-        "backend": inst.backend,
-        "status": inst.status,
-        "status_detail": inst.status_detail,
-        "paused_until": iso_or_none(inst.paused_until),
-        # When it entered this status (a health condition's "since").
-        "status_since": iso_or_none(inst.status_since),
-        "phone": inst.phone,
-        "user_id": inst.user_id,
-        # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process
-        # here runs the instance (workers off).
-        "session_owner": (
-            lease.describe()["session_owner"]
-            if (lease := svc.telegram.leases.get(inst.number))
-            else None
-        ),
-        # The session's own state machine in this process (logged_out, connecting, ready,
-        # logging_out, revoked, ...); None where the backend keeps none (sandbox) or the
-        # session is another process's.
-        "session_state": (
-            getattr(svc.telegram.backends.get(inst.number), "state", None)
-            if lease is not None and lease.held
-            else None
-        ),
-        "profile": await svc.accounts.profiles.view(inst.number, conf.profile if conf else None),
-        "queue": {
-            s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
-        },
-        # The latest logins to the account from other devices (account.login_alert events).
-        "login_alerts": login_alerts,
-    }
+    return shown.Instance.model_validate(
+        {
+            "number": inst.number,
+            "backend": inst.backend,
+            "status": inst.status,
+            "status_detail": inst.status_detail,
+            "paused_until": iso_or_none(inst.paused_until),
+            # When it entered this status (a health condition's "since").
+            "status_since": iso_or_none(inst.status_since),
+            "phone": inst.phone,
+            "user_id": inst.user_id,
+            # Which `tgw serve` has the Telegram session open (app/lease.py); None: no process
+            # here runs the instance (workers off).
+            "session_owner": (
+                lease.describe()["session_owner"]
+                if (lease := svc.telegram.leases.get(inst.number))
+                else None
+            ),
+            # The session's own state machine in this process (logged_out, connecting, ready,
+            # logging_out, revoked, ...); None where the backend keeps none (sandbox) or the
+            # session is another process's.
+            "session_state": (
+                getattr(svc.telegram.backends.get(inst.number), "state", None)
+                if lease is not None and lease.held
+                else None
+            ),
+            "profile": await svc.accounts.profiles.view(
+                inst.number, conf.profile if conf else None
+            ),
+            "queue": {
+                s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
+            },
+            # The latest logins to the account from other devices (account.login_alert events).
+            "login_alerts": login_alerts,
+        }
+    )
 
 
 async def list_instances(request: Request) -> Response:
     svc = services(request)
     async with svc.database.read() as session:
         rows = list(await session.scalars(select(Instance).order_by(col(Instance.number))))
-    return JSON({"data": [await instance_view(request, r) for r in rows]})
+    return JSON(shown.InstanceList(data=[await instance_view(request, r) for r in rows]))
 
 
 async def get_instance(request: Request) -> Response:
@@ -201,61 +191,9 @@ def _sandbox(request: Request) -> SandboxTelegram:
 # --- the sandbox's controls ------------------------------------------------------------------
 
 
-class Person(Body):
-    number: PhoneNumber
-    first_name: Text255 | None = None
-    last_name: Text255 | None = None
-    username: Annotated[str, Field(max_length=64)] | None = None
-    phone_visible: bool = True
-    is_bot: bool = False
-
-
-class SharedContact(Body):
-    number: Annotated[str, Field(max_length=21)] | Annotated[int, Field(ge=0, le=INT64_MAX)]
-    user_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
-
-
-class InboundMedia(Body):
-    kind: Literal[MEDIA_KINDS]  # type: ignore[valid-type]
-    base64: str
-    filename: Text255 | None = None
-    mime_type: Annotated[str, Field(max_length=127)] | None = None
-
-
-class Inbound(Body):
-    from_: Person = Field(alias="from")
-    text: str | None = None
-    contact: SharedContact | None = None
-    media: InboundMedia | None = None
-    reply_to: MessageId | None = None
-
-
-class ReadMark(Body):
-    number: PhoneNumber
-    max_message_id: Annotated[int, Field(ge=0, le=INT32_MAX)]
-
-
-class NewGroup(Body):
-    group_name: Text255
-    group_admin: PhoneNumber
-    members: Annotated[list[PhoneNumber], Field(max_length=10_000)] | None = None
-
-
-class Fault(Body):
-    flood_wait_s: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
-    error: Literal[tuple(FAULT_ERRORS)] | None = None  # type: ignore[valid-type]
-    number: PhoneNumber | None = None
-    times: Annotated[int, Field(ge=1, le=INT32_MAX)] = 1
-
-
-class NewLogin(Body):
-    device: Text255 | None = None
-    location: Text255 | None = None
-
-
 async def sandbox_inbound(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = parse_body(Inbound, await _json(request))
+    data = parse_body(shown.InboundBody, await _json(request))
     sender = data.from_
     person = InboundPerson(
         number=normalize_number(sender.number, "from.number"),
@@ -272,66 +210,63 @@ async def sandbox_inbound(request: Request) -> Response:
     )
     # Answer once the gateway has handled it, so a caller can look at the result right away.
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
-    return JSON({"message_id": message_id, "handled": handled})
+    return JSON(shown.InboundHandled(message_id=message_id, handled=handled))
 
 
 async def sandbox_sent(request: Request) -> Response:
     sandbox = _sandbox(request)
-    number = request.query_params.get("number")
+    number = parse_query(shown.SentQuery, request.query_params).number
     rows = await sandbox.sent_log(normalize_number(number) if number else None)
-    return JSON({"data": rows})
+    return JSON(shown.SandboxSentList.model_validate({"data": rows}))
 
 
 async def sandbox_read(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = parse_body(ReadMark, await _json(request))
+    data = parse_body(shown.ReadBody, await _json(request))
     number = normalize_number(data.number)
     update_id = await sandbox.mark_read(number, data.max_message_id)
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
-    return JSON({"number": number, "max_message_id": data.max_message_id, "handled": handled})
+    return JSON(
+        shown.ReadHandled(number=number, max_message_id=data.max_message_id, handled=handled)
+    )
 
 
 async def sandbox_groups(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = parse_body(NewGroup, await _json(request))
-    name = data.group_name.strip()
-    if not name:
-        raise ApiError("missing_field", "Missing field 'group_name'")
+    data = parse_body(shown.GroupBody, await _json(request))
+    name = data.group_name
     admin_number = normalize_number(data.group_admin, "group_admin")
     numbers = [normalize_number(m, "members") for m in data.members or []]
     chat_id = await sandbox.add_group(name, admin_number, numbers)
-    return JSON({"chat_id": chat_id, "group_name": name, "group_admin": admin_number})
+    return JSON(shown.SandboxGroup(chat_id=chat_id, group_name=name, group_admin=admin_number))
 
 
 async def sandbox_faults(request: Request) -> Response:
     sandbox = _sandbox(request)
-    data = parse_body(Fault, await _json(request))
+    data = parse_body(shown.FaultBody, await _json(request))
     fault_id = await sandbox.add_fault(
         flood_wait_s=data.flood_wait_s,
         error=data.error,
         number=normalize_number(data.number) if data.number else None,
         times=data.times,
     )
-    return JSON({"id": fault_id}, status_code=201)
-
-
-def _text_or(value: str | None, default: str) -> str:
-    return (value or "").strip() or default
+    return JSON(shown.FaultArmed(id=fault_id), status_code=201)
 
 
 async def sandbox_new_login(request: Request) -> Response:
     sandbox = _sandbox(request)
     # The body is optional (both fields have defaults).
     raw = await read_body(request, ADMIN_BODY_LIMIT)
-    data = parse_body(NewLogin, parse_json_object(raw) if raw.strip() else {})
-    device = _text_or(data.device, "Telegram Desktop, 5.0, Windows 10")
-    location = _text_or(data.location, "Berlin, Germany")
+    data = parse_body(shown.NewLoginBody, parse_json_object(raw) if raw.strip() else {})
+    device, location = data.device or shown.DEVICE, data.location or shown.LOCATION
     try:
         hash_, update_id = await sandbox.login_from_device(device, location)
     except NotLoggedIn as exc:
         raise ApiError("not_logged_in", str(exc)) from exc
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)
-    return JSON({"hash": str(hash_), "device": device, "location": location, "handled": handled})
+    return JSON(
+        shown.NewLoginDone(hash=str(hash_), device=device, location=location, handled=handled)
+    )
 
 
 routes = [

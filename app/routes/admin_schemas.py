@@ -1,16 +1,15 @@
 """The bodies, parameters and answers of the admin API (app/routes/admin.py: clients, instances
-and the sandbox), as the OpenAPI document shows them. The strict parsers of the same bodies
-are in admin.py; these say what a caller may send and gets back."""
+and the sandbox): the models the OpenAPI document shows are the ones the handlers parse bodies
+with (`Body`, strict) and build answers from (`View`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from app.routes.apidoc import (
     INSTANCE_NUMBER_MAX,
-    Closed,
     Model,
     Number,
     Omitted,
@@ -19,6 +18,17 @@ from app.routes.apidoc import (
     number_field,
     one_of,
 )
+from app.routes.bodies import (
+    INT32_MAX,
+    INT64_MAX,
+    Body,
+    Given,
+    MessageId,
+    PhoneNumber,
+    Stripped,
+    Text255,
+)
+from app.routes.views import View
 from app.telegram.port import MEDIA_KINDS
 from app.telegram.sandbox import FAULT_ERRORS
 from app.vocabulary import ClientState, InstanceStatus, values
@@ -32,7 +42,7 @@ _EXPIRES = (
 )
 
 
-class Client(Model):
+class Client(View):
     client_id: str = Field(description="The client id (e-mail-like).", examples=["ops@example.com"])
     created_at: Timestamp = Field(description="When the client was created.")
     expires_at: Timestamp | None = Field(None, description="Expiry; null: never expires.")
@@ -49,24 +59,27 @@ class ClientCreated(Client):
     client_secret: str = Field(description="The secret: shown once, only now.")
 
 
-class ClientSecret(Model):
+class ClientSecret(View):
     client_id: str = Field(description="The client id.")
     client_secret: str = Field(description="The new secret: shown once, only now.")
 
 
-class ClientList(Model):
+class ClientList(View):
     data: list[Client] = Field(description="API clients.")
 
 
-class NewClientBody(Closed):
-    client_id: str = Field(
-        max_length=254, description="An e-mail-like id.", examples=["ops@example.com"]
-    )
-    expires_at: str | None = Field(None, description=_EXPIRES, examples=["2027-01-01"])
+# Its form is checked by app/clients.py (an e-mail-like id).
+ClientId = Annotated[str, Field(max_length=254), Given]
+ExpiresAt = Annotated[str, Field(max_length=64)] | None
 
 
-class RenewalBody(Closed):
-    expires_at: str | None = Field(None, description=_EXPIRES, examples=["2027-01-01"])
+class NewClientBody(Body):
+    client_id: ClientId = Field(description="An e-mail-like id.", examples=["ops@example.com"])
+    expires_at: ExpiresAt = Field(None, description=_EXPIRES, examples=["2027-01-01"])
+
+
+class RenewalBody(Body):
+    expires_at: ExpiresAt = Field(None, description=_EXPIRES, examples=["2027-01-01"])
 
 
 class ClientPath(Model):
@@ -80,7 +93,7 @@ class InstancePath(Model):
     n: int = Field(ge=1, le=INSTANCE_NUMBER_MAX, description="Instance number.")
 
 
-class LoginAlert(Model):
+class LoginAlert(View):
     """The data of an account.login_alert event: someone logged in to the account from another
     device. One event per login, whether Telegram's update, its notice or both arrive."""
 
@@ -107,7 +120,7 @@ class SeenLoginAlert(LoginAlert):
     received_at: Timestamp = Field(description="When the event was received.")
 
 
-class Profile(Model):
+class Profile(View):
     """The profile tgw last set (else the configured one)."""
 
     first_name: str | None = Field(None, description="First name.")
@@ -116,9 +129,11 @@ class Profile(Model):
     photo_url: str | None = Field(
         None, description="The current picture (GET, admin token), if tgw set one."
     )
+    photo_width: int | None = Field(None, description="Its width in pixels.")
+    photo_height: int | None = Field(None, description="Its height in pixels.")
 
 
-class Queue(Model):
+class Queue(View):
     """Messages of this instance by status."""
 
     queued: int = Field(ge=0, description="Messages queued.")
@@ -128,7 +143,7 @@ class Queue(Model):
     failed: int = Field(ge=0, description="Messages failed.")
 
 
-class Instance(Model):
+class Instance(View):
     number: int = Field(ge=1, description="Instance number.")
     backend: Literal["telethon", "sandbox"] = Field(description="Telegram backend.")
     status: str = Field(
@@ -162,40 +177,46 @@ class Instance(Model):
     )
 
 
-class InstanceList(Model):
+class InstanceList(View):
     data: list[Instance] = Field(description="Instances.")
 
 
 # --- the sandbox ------------------------------------------------------------------------------
 
 
-class Person(Closed):
+class Person(Body):
     """The person writing."""
 
-    number: Number = Field(description=number_field("the sender"))
-    first_name: str | Omitted = Field(None, max_length=255, description="First name.")
-    last_name: str | Omitted = Field(None, max_length=255, description="Last name.")
-    username: str | Omitted = Field(
-        None, max_length=64, description="Telegram @username, without '@'."
+    number: PhoneNumber = Field(description=number_field("the sender"))
+    first_name: Text255 | Omitted = Field(None, description="First name.")
+    last_name: Text255 | Omitted = Field(None, description="Last name.")
+    username: Annotated[str, Field(max_length=64)] | Omitted = Field(
+        None, description="Telegram @username, without '@'."
     )
     phone_visible: bool = Field(True, description="Whether the number is visible to the gateway.")
     is_bot: bool = Field(False, description="Whether the sender is a bot.")
 
 
-class SharedContact(Closed):
+class SharedContact(Body):
     """A shared contact."""
 
-    number: str = Field(max_length=21, description="Shared phone number (digits).")
-    user_id: int | Omitted = Field(None, ge=1, le=2**63 - 1, description="Its Telegram user id.")
+    number: Annotated[str, Field(max_length=21)] | Annotated[int, Field(ge=0, le=INT64_MAX)] = (
+        Field(description="Shared phone number (digits).")
+    )
+    user_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | Omitted = Field(
+        None, description="Its Telegram user id."
+    )
 
 
-class InboundMedia(Closed):
+class InboundMedia(Body):
     """A medium."""
 
-    kind: str = Field(description="Kind.", json_schema_extra=one_of(MEDIA_KINDS))
+    kind: Literal[MEDIA_KINDS] = Field(description="Kind.")  # type: ignore[valid-type]
     base64: str = Field(min_length=1, description="The file.", json_schema_extra=base64_extra())
-    filename: str | Omitted = Field(None, max_length=255, description="File name.")
-    mime_type: str | Omitted = Field(None, max_length=127, description="Media type.")
+    filename: Text255 | Omitted = Field(None, description="File name.")
+    mime_type: Annotated[str, Field(max_length=127)] | Omitted = Field(
+        None, description="Media type."
+    )
 
 
 def _inbound_schema(schema: dict[str, Any]) -> None:
@@ -204,28 +225,24 @@ def _inbound_schema(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"required": ["text"]}, {"required": ["contact"]}, {"required": ["media"]}]
 
 
-class InboundBody(Closed):
+class InboundBody(Body):
     """Give text, contact or media."""
 
     from_: Person = Field(alias="from")
     text: str | Omitted = Field(None, description="Text written.")
     contact: SharedContact | Omitted = None
     media: InboundMedia | Omitted = None
-    reply_to: int | Omitted = Field(
-        None, ge=1, le=2**31 - 1, description="Telegram message id answered."
-    )
+    reply_to: MessageId | Omitted = Field(None, description="Telegram message id answered.")
 
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, json_schema_extra=_inbound_schema
-    )
+    model_config = ConfigDict(json_schema_extra=_inbound_schema)
 
 
-class InboundHandled(Model):
+class InboundHandled(View):
     message_id: int = Field(description="Telegram message id.")
     handled: bool = Field(description="Whether the gateway handled it in time.")
 
 
-class SandboxSent(Model):
+class SandboxSent(View):
     message_id: int = Field(description="Telegram message id.")
     number: str | None = Field(None, description="Recipient number.")
     group_name: str | None = Field(None, description="Group, for a group message.")
@@ -241,7 +258,7 @@ class SandboxSent(Model):
     sent_at: Timestamp = Field(description="When it was sent.")
 
 
-class SandboxSentList(Model):
+class SandboxSentList(View):
     data: list[SandboxSent] = Field(description="Messages.")
 
 
@@ -249,62 +266,72 @@ class SentQuery(Model):
     number: Number | Omitted = Field(None, description="Only to this number.")
 
 
-class ReadBody(Closed):
-    number: Number = Field(description=number_field("the reader"))
-    max_message_id: int = Field(ge=0, le=2**31 - 1, description="Highest message id read.")
+class ReadBody(Body):
+    number: PhoneNumber = Field(description=number_field("the reader"))
+    max_message_id: int = Field(ge=0, le=INT32_MAX, description="Highest message id read.")
 
 
-class ReadHandled(Model):
+class ReadHandled(View):
     number: str = Field(description="The number.")
     max_message_id: int = Field(description="Read up to here.")
     handled: bool = Field(description="Whether the gateway handled it in time.")
 
 
-class GroupBody(Closed):
-    group_name: str = Field(min_length=1, max_length=255, description=GROUP_NAME)
-    group_admin: Number = Field(description=number_field("the number of the group's creator"))
-    members: list[Number] | Omitted = Field(
-        None, max_length=10_000, description="Other members' numbers."
+class GroupBody(Body):
+    # Blanks only: missing_field; the name is kept without its surrounding blanks.
+    group_name: Annotated[Text255, Stripped] = Field(
+        description=GROUP_NAME, json_schema_extra={"minLength": 1}
+    )
+    group_admin: PhoneNumber = Field(description=number_field("the number of the group's creator"))
+    members: Annotated[list[PhoneNumber], Field(max_length=10_000)] | Omitted = Field(
+        None, description="Other members' numbers."
     )
 
 
-class SandboxGroup(Model):
+class SandboxGroup(View):
     chat_id: int = Field(description="Telegram chat id.")
     group_name: str = Field(description="Title.")
     group_admin: str = Field(description="Creator's number.")
 
 
-class FaultBody(Closed):
+class FaultBody(Body):
     """Give flood_wait_s or error."""
 
-    flood_wait_s: int | Omitted = Field(
-        None, ge=0, le=2**31 - 1, description="A FloodWait of this many seconds."
+    flood_wait_s: Annotated[int, Field(ge=0, le=INT32_MAX)] | Omitted = Field(
+        None, description="A FloodWait of this many seconds."
     )
-    error: str | Omitted = Field(
-        None, description="A Telegram error.", json_schema_extra=one_of(FAULT_ERRORS)
+    error: Literal[tuple(FAULT_ERRORS)] | Omitted = Field(  # type: ignore[valid-type]
+        None, description="A Telegram error."
     )
-    number: Number | Omitted = Field(None, description=number_field("only sends to this number"))
-    times: int = Field(1, ge=1, le=2**31 - 1, description="How many sends fail.")
+    number: PhoneNumber | Omitted = Field(
+        None, description=number_field("only sends to this number")
+    )
+    times: int = Field(1, ge=1, le=INT32_MAX, description="How many sends fail.")
 
     model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
         json_schema_extra={"anyOf": [{"required": ["flood_wait_s"]}, {"required": ["error"]}]},
     )
 
 
-class FaultArmed(Model):
+class FaultArmed(View):
     id: int = Field(description="Fault id.")
 
 
-class NewLoginBody(Closed):
-    device: str = Field(
-        "Telegram Desktop, 5.0, Windows 10", max_length=255, description="Device name."
-    )
-    location: str = Field("Berlin, Germany", max_length=255, description="Location.")
+DEVICE = "Telegram Desktop, 5.0, Windows 10"
+LOCATION = "Berlin, Germany"
 
 
-class NewLoginDone(Model):
+def _or(default: str) -> AfterValidator:
+    """Left out, null or blank: `default`; else the text without its surrounding blanks."""
+    return AfterValidator(lambda value: (value or "").strip() or default)
+
+
+class NewLoginBody(Body):
+    device: Annotated[Text255 | Omitted, _or(DEVICE)] = Field(DEVICE, description="Device name.")
+    location: Annotated[Text255 | Omitted, _or(LOCATION)] = Field(LOCATION, description="Location.")
+
+
+class NewLoginDone(View):
     hash: str = Field(description="The new session.")
     device: str = Field(description="Its device.")
     location: str = Field(description="Its location.")

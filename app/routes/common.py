@@ -140,12 +140,12 @@ async def require_admin(request: Request) -> None:
 # Instance numbers are INTEGER columns: 32 bits on PostgreSQL (SQLite would take 64).
 INSTANCE_MAX = 2**31 - 1
 # ASCII digits only: str.isdigit() and int() also accept other scripts' digits ("١").
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
+ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
 def ascii_int(raw: str, low: int, high: int) -> int | None:
     """`raw` as an integer in low..high, or None (not ASCII digits, or out of range)."""
-    if not _INTEGER.fullmatch(raw):
+    if not ASCII_INTEGER.fullmatch(raw):
         return None
     number = int(raw)
     return number if low <= number <= high else None
@@ -161,9 +161,11 @@ def instance_number(raw: str) -> int:
 
 
 def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A query integer; the admin side parses its queries with models instead
+    (`bodies.parse_query`, the same messages)."""
     if value is None or value == "":
         return default
-    if not _INTEGER.fullmatch(value.strip()):
+    if not ASCII_INTEGER.fullmatch(value.strip()):
         raise ApiError("invalid_field", f"'{name}' must be an integer")
     number = int(value)
     if not low <= number <= high:

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from app import console_auth, lockout, vocabulary
 from app.client_address import request_origin
 from app.errors import ApiError
-from app.routes.apidoc import Answer, Body, Closed, Doc, Model, Omitted, Timestamp
+from app.routes.apidoc import Answer, Body, Doc, Omitted, Timestamp
+from app.routes.bodies import Body as BodyModel
+from app.routes.bodies import parse_body
 from app.routes.common import (
     JSON,
     parse_json_object,
@@ -36,6 +39,7 @@ from app.routes.messages import message_page, recipient_page
 from app.routes.messages_schemas import MessageList, MessageQuery, RecipientList, RecipientQuery
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, CONSOLE, ROOT, console_session
+from app.routes.views import View
 from app.timestamps import iso
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -97,22 +101,37 @@ async def asset(request: Request) -> Response:
 # --- the session ----------------------------------------------------------------------------
 
 
+class ConsoleSession(View):
+    signed_in: bool
+    csrf_token: str | Omitted = Field(
+        None, description="Send it as X-CSRF-Token with every change."
+    )
+    expires_at: Timestamp | Omitted = Field(None, description="When the session ends (12 h).")
+
+
+def _a_token(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("missing", "Field required")
+    return value.strip()
+
+
+class SignIn(BodyModel):
+    # The title names it in "Missing field 'token' (the admin token)".
+    token: Annotated[str, BeforeValidator(_a_token)] = Field(
+        title="the admin token", description="The admin token."
+    )
+
+
 async def _given_token(request: Request) -> str:
     body = await read_body(request, SIGN_IN_BODY_LIMIT)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/x-www-form-urlencoded"):
+        # A form's other fields are the browser's business: only the token is read.
         values = parse_qs(body.decode("utf-8", "replace")).get("token", [])
-        token = values[0] if values else None
+        data: dict[str, Any] = {"token": values[0]} if values else {}
     else:
         data = parse_json_object(body)
-        unknown = sorted(set(data) - {"token"})
-        if unknown:  # as on every admin body: a misspelt field is named, never ignored
-            names = ", ".join(repr(name[:40]) for name in unknown[:10])
-            raise ApiError("invalid_field", f"unknown field(s) {names}; accepted: token")
-        token = data.get("token")
-    if not isinstance(token, str) or not token.strip():
-        raise ApiError("missing_field", "Missing field 'token' (the admin token)")
-    return token.strip()
+    return parse_body(SignIn, data).token
 
 
 def _set_cookie(response: Response, value: str, max_age: int, *, secure: bool) -> None:
@@ -127,12 +146,10 @@ def _set_cookie(response: Response, value: str, max_age: int, *, secure: bool) -
     )
 
 
-def _session_body(session: console_auth.ConsoleSession) -> dict[str, object]:
-    return {
-        "signed_in": True,
-        "csrf_token": session.csrf_token,
-        "expires_at": iso(session.expires_at),
-    }
+def _session_body(session: console_auth.ConsoleSession) -> ConsoleSession:
+    return ConsoleSession(
+        signed_in=True, csrf_token=session.csrf_token, expires_at=iso(session.expires_at)
+    )
 
 
 WRONG_TOKEN = (
@@ -176,7 +193,7 @@ async def sign_out(request: Request) -> Response:
     if session is not None:
         async with svc.database.write() as db:
             await console_auth.record_sign_out(db, session, now)
-    response = JSON({"signed_in": False})
+    response = JSON(ConsoleSession(signed_in=False))
     secure = request_origin(request, svc.settings.server).scheme == "https"
     _set_cookie(response, "", 0, secure=secure)
     return response
@@ -185,18 +202,6 @@ async def sign_out(request: Request) -> Response:
 # --- what the document says of them -------------------------------------------------------
 
 TAG_CONSOLE = "Admin: console"
-
-
-class ConsoleSession(Model):
-    signed_in: bool
-    csrf_token: str | Omitted = Field(
-        None, description="Send it as X-CSRF-Token with every change."
-    )
-    expires_at: Timestamp | Omitted = Field(None, description="When the session ends (12 h).")
-
-
-class SignIn(Closed):
-    token: str = Field(description="The admin token.")
 
 
 class AdminMessageQuery(MessageQuery):

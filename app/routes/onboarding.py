@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Any
 
-from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,8 +13,10 @@ from app.account.profile import MAX_PHOTO_INPUT_BYTES
 from app.errors import ApiError
 from app.models import Instance
 from app.routes import onboarding_docs as ops
+from app.routes import onboarding_schemas as shown
 from app.routes.admin import _instance_number, _json, _sandbox
-from app.routes.bodies import Body, parse_body
+from app.routes.admin_schemas import Profile
+from app.routes.bodies import parse_body
 from app.routes.common import JSON, read_body, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN
@@ -45,68 +46,38 @@ async def _owned_instance(request: Request) -> int:
     return number
 
 
-# Bounded so that no request body can make the gateway hold or pass on more than Telegram
-# itself would take (phone numbers, login codes and 2FA passwords are short).
-Short = Annotated[str, Field(max_length=256)]
-
-
-class PhoneLogin(Body):
-    phone: Short | None = None
-
-
-class LoginCode(Body):
-    code: Short | Annotated[int, Field(ge=0, le=10**12)] | None = None
-
-
-class LoginPassword(Body):
-    password: Short | None = None
-
-
-class ProfileNames(Body):
-    # app/account/profile.py checks Telegram's own limits (64, 64, 70 characters).
-    first_name: Annotated[str, Field(max_length=4096)] | None = None
-    last_name: Annotated[str, Field(max_length=4096)] | None = None
-    about: Annotated[str, Field(max_length=4096)] | None = None
-
-
-class SpamBotReply(Body):
-    reply: str | None = None  # its length is the sandbox's to check
-
-
-def _required(value: str | None, key: str) -> str:
-    if value is None or value == "":
-        raise ApiError("missing_field", f"Missing field '{key}'")
-    return value
+def _login(state: dict[str, Any]) -> Response:
+    return JSON(shown.LoginState.model_validate(state))
 
 
 async def start_login(request: Request) -> Response:
     number = await _owned_instance(request)
-    phone = _required(parse_body(PhoneLogin, await _json(request)).phone, "phone")
-    return JSON(await services(request).accounts.onboarding.start_code(number, phone))
+    phone = parse_body(shown.PhoneBody, await _json(request)).phone
+    return _login(await services(request).accounts.onboarding.start_code(number, phone))
 
 
 async def submit_code(request: Request) -> Response:
     number = await _owned_instance(request)
-    raw = parse_body(LoginCode, await _json(request)).code
-    code = _required(str(raw) if isinstance(raw, int) else raw, "code")
-    return JSON(await services(request).accounts.onboarding.submit_code(number, code))
+    code = parse_body(shown.CodeBody, await _json(request)).code
+    onboarding = services(request).accounts.onboarding
+    return _login(await onboarding.submit_code(number, str(code)))
 
 
 async def submit_password(request: Request) -> Response:
     number = await _owned_instance(request)
     # The password is passed on and forgotten: never logged, never stored.
-    password = _required(parse_body(LoginPassword, await _json(request)).password, "password")
-    return JSON(await services(request).accounts.onboarding.submit_password(number, password))
+    password = parse_body(shown.PasswordBody, await _json(request)).password
+    return _login(await services(request).accounts.onboarding.submit_password(number, password))
 
 
 async def start_qr(request: Request) -> Response:
     number = await _owned_instance(request)
-    return JSON(await services(request).accounts.onboarding.start_qr(number))
+    return _login(await services(request).accounts.onboarding.start_qr(number))
 
 
 async def login_state(request: Request) -> Response:
     number = await _known_instance(request)
-    return JSON(services(request).accounts.onboarding.state(number))
+    return _login(services(request).accounts.onboarding.state(number))
 
 
 async def login_qr_png(request: Request) -> Response:
@@ -120,19 +91,19 @@ async def login_qr_png(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     number = await _owned_instance(request)
     await services(request).accounts.onboarding.logout(number)
-    return JSON({"status": "logged_out", "instance": number})
+    return JSON(shown.LoggedOut(status="logged_out", instance=number))
 
 
 async def put_profile(request: Request) -> Response:
     number = await _owned_instance(request)
-    data = parse_body(ProfileNames, await _json(request))
-    first = _required(data.first_name, "first_name")
-    last = data.last_name or None
-    about = data.about or None
+    data = parse_body(shown.ProfileBody, await _json(request))
     svc = services(request)
-    await svc.accounts.profiles.set_names(number, first, last, about)
+    await svc.accounts.profiles.set_names(
+        number, data.first_name, data.last_name or None, data.about or None
+    )
     conf = svc.settings.instance(number)
-    return JSON(await svc.accounts.profiles.view(number, conf.profile if conf else None))
+    view = await svc.accounts.profiles.view(number, conf.profile if conf else None)
+    return JSON(Profile.model_validate(view))
 
 
 async def put_photo(request: Request) -> Response:
@@ -141,7 +112,9 @@ async def put_photo(request: Request) -> Response:
     svc = services(request)
     photo = await svc.accounts.profiles.set_photo(number, body)
     view = await svc.accounts.profiles.view(number, None)
-    return JSON({"photo_url": view["photo_url"], "width": photo.width, "height": photo.height})
+    return JSON(
+        shown.ProfilePhoto(photo_url=view["photo_url"], width=photo.width, height=photo.height)
+    )
 
 
 async def get_photo(request: Request) -> Response:
@@ -168,31 +141,33 @@ def _session_hash(request: Request) -> int:
 
 async def list_sessions(request: Request) -> Response:
     number = await _owned_instance(request)
-    return JSON({"data": await services(request).accounts.sessions.list(number)})
+    found = await services(request).accounts.sessions.list(number)
+    return JSON(shown.SessionList.model_validate({"data": found}))
 
 
 async def end_session(request: Request) -> Response:
     number = await _owned_instance(request)
     hash_ = _session_hash(request)
     await services(request).accounts.sessions.end(number, hash_)
-    return JSON({"hash": str(hash_), "ended": True})
+    return JSON(shown.SessionEnded(hash=str(hash_), ended=True))
 
 
 async def check_standing(request: Request) -> Response:
     """Ask @SpamBot whether the account is limited (app/account/health.py sets the status)."""
     number = await _owned_instance(request)
-    return JSON((await services(request).accounts.health.check(number)).as_dict())
+    checked = await services(request).accounts.health.check(number)
+    return JSON(shown.StandingCheck.model_validate(checked.as_dict()))
 
 
 async def sandbox_spambot(request: Request) -> Response:
     sandbox = _sandbox(request)
-    reply = parse_body(SpamBotReply, await _json(request)).reply
+    reply = parse_body(shown.SpamBotBody, await _json(request)).reply
     text = await sandbox.set_spambot_reply(reply)
     try:
         condition: str | None = classify(text).condition
     except SpamBotUnclear:
         condition = None  # a check then answers 502 spambot_unrecognised, as on Telegram
-    return JSON({"reply": text, "condition": condition})
+    return JSON(shown.SpamBotAnswer.model_validate({"reply": text, "condition": condition}))
 
 
 async def sandbox_scan(request: Request) -> Response:
@@ -203,7 +178,7 @@ async def sandbox_scan(request: Request) -> Response:
             f"No QR login is waiting on sandbox instance {sandbox.instance}:"
             " start one with POST /admin/instances/{n}/login/qr",
         )
-    return JSON({"scanned": True})
+    return JSON(shown.Scanned(scanned=True))
 
 
 routes = [

@@ -1,14 +1,18 @@
 """The bodies, parameters and answers of logging instances in and out, their profile, sessions
-and standing (app/routes/onboarding.py), as the OpenAPI document shows them. The strict parsers
-of the same bodies are in onboarding.py; these say what a caller may send and gets back."""
+and standing (app/routes/onboarding.py): the models the OpenAPI document shows are the ones the
+handlers parse bodies with (`Body`, strict) and build answers from (`View`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from app.routes.apidoc import INSTANCE_NUMBER_MAX, Closed, Model, Omitted, Timestamp, one_of
+from app.account.profile import MAX_ABOUT_CHARS, MAX_NAME_CHARS
+from app.routes.apidoc import INSTANCE_NUMBER_MAX, Model, Omitted, Timestamp, one_of
+from app.routes.bodies import Body, Given
+from app.routes.views import View
+from app.telegram.sandbox.spambot import SPAMBOT_REPLY_MAX_CHARS
 
 LOGIN_STEPS = ("idle", "code_sent", "password_needed", "awaiting_qr", "ready")
 CONDITIONS = ("ok", "restricted", "frozen")
@@ -16,12 +20,12 @@ CONDITIONS = ("ok", "restricted", "frozen")
 # --- logging in -------------------------------------------------------------------------------
 
 
-class LoginError(Model):
+class LoginError(View):
     code: str = Field(description="Stable error code.")
     message: str = Field(description="What happened.")
 
 
-class LoginState(Model):
+class LoginState(View):
     step: str = Field(description="Where the login stands.", json_schema_extra=one_of(LOGIN_STEPS))
     method: Literal["code", "qr"] | Omitted = Field(None, description="How it started.")
     url: str | Omitted = Field(
@@ -34,19 +38,27 @@ class LoginState(Model):
     error: LoginError | Omitted = None
 
 
-class PhoneBody(Closed):
-    phone: str = Field(max_length=256, description="The phone.")
+# Bounded so that no request body can make the gateway hold or pass on more than Telegram
+# itself would take (phone numbers, login codes and 2FA passwords are short); null or "" is a
+# missing field.
+Short = Annotated[str, Field(max_length=256)]
 
 
-class CodeBody(Closed):
-    code: str = Field(max_length=256, description="The code.")
+class PhoneBody(Body):
+    phone: Annotated[Short, Given] = Field(description="The phone.")
 
 
-class PasswordBody(Closed):
-    password: str = Field(max_length=256, description="The password.")
+class CodeBody(Body):
+    code: Annotated[Short | Annotated[int, Field(ge=0, le=10**12)], Given] = Field(
+        description="The code (digits; a number is taken as its digits)."
+    )
 
 
-class LoggedOut(Model):
+class PasswordBody(Body):
+    password: Annotated[Short, Given] = Field(description="The password.")
+
+
+class LoggedOut(View):
     status: Literal["logged_out"] = Field(description="logged_out")
     instance: int | Omitted = Field(None, description="Instance.")
 
@@ -54,13 +66,20 @@ class LoggedOut(Model):
 # --- the profile ------------------------------------------------------------------------------
 
 
-class ProfileBody(Closed):
-    first_name: str = Field(max_length=64, description="First name.")
-    last_name: str | None = Field(None, max_length=64, description="Last name.")
-    about: str | None = Field(None, max_length=70, description="Bio.")
+class ProfileBody(Body):
+    # Telegram's own limits; app/account/profile.py checks them again for the configuration.
+    first_name: Annotated[str, Field(max_length=MAX_NAME_CHARS), Given] = Field(
+        description="First name."
+    )
+    last_name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] | None = Field(
+        None, description="Last name."
+    )
+    about: Annotated[str, Field(max_length=MAX_ABOUT_CHARS)] | None = Field(
+        None, description="Bio."
+    )
 
 
-class ProfilePhoto(Model):
+class ProfilePhoto(View):
     photo_url: str | None = Field(description="The new picture.")
     width: int = Field(description="Width in pixels (at most 1280).")
     height: int = Field(description="Height in pixels (at most 1280).")
@@ -69,7 +88,7 @@ class ProfilePhoto(Model):
 # --- sessions and standing --------------------------------------------------------------------
 
 
-class Session(Model):
+class Session(View):
     hash: str = Field(description="Names the session (a 64-bit integer, as a string).")
     current: bool = Field(description="The gateway's own session (ended only by logging out).")
     device_model: str = Field(description="Device, as the app reports it.")
@@ -88,7 +107,7 @@ class Session(Model):
     )
 
 
-class SessionList(Model):
+class SessionList(View):
     data: list[Session] = Field(description="The gateway's own first, then the most recent.")
 
 
@@ -97,12 +116,12 @@ class SessionPath(Model):
     hash: str = Field(pattern="^-?[0-9]{1,19}$", description="The session, from GET .../sessions.")
 
 
-class SessionEnded(Model):
+class SessionEnded(View):
     hash: str = Field(description="The session.")
     ended: bool = Field(description="true")
 
 
-class StandingCheck(Model):
+class StandingCheck(View):
     condition: str = Field(
         description="What @SpamBot says: not limited, limited, or frozen.",
         json_schema_extra=one_of(CONDITIONS),
@@ -117,16 +136,18 @@ class StandingCheck(Model):
 # --- the sandbox ------------------------------------------------------------------------------
 
 
-class SpamBotBody(Closed):
-    reply: str | None = Field(None, max_length=4096, description="@SpamBot's answer from now on.")
+class SpamBotBody(Body):
+    reply: Annotated[str, Field(max_length=SPAMBOT_REPLY_MAX_CHARS)] | None = Field(
+        None, description="@SpamBot's answer from now on."
+    )
 
 
-class SpamBotAnswer(Model):
+class SpamBotAnswer(View):
     reply: str = Field(description="The reply.")
     condition: Literal["ok", "restricted", "frozen"] | None = Field(
         description="How a check reads it (null: not readable, so a check answers 502)."
     )
 
 
-class Scanned(Model):
+class Scanned(View):
     scanned: bool

@@ -15,8 +15,10 @@ from starlette.responses import Response
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.routes import webhooks_docs as ops
+from app.routes import webhooks_schemas as shown
 from app.routes.admin import read_json_object
-from app.routes.common import JSON, ascii_int, int_param, services
+from app.routes.bodies import parse_body, parse_query
+from app.routes.common import JSON, ascii_int, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN
 from app.sealing import SealError
@@ -24,42 +26,24 @@ from app.services import Services
 from app.timestamps import iso_or_none
 from inbound.webhooks.delivery import TOPIC
 from inbound.webhooks.endpoints import (
-    DELIVERY_STATUSES,
     check_combination,
     create_endpoint,
     delete_endpoint,
     delivery_counts,
     endpoint_view,
     event_filter,
-    parse_events,
-    parse_format,
-    parse_secret,
-    parse_token,
-    parse_url,
     rotate_secret,
     set_enabled,
 )
 from inbound.webhooks.fanout import delivery_row
-from inbound.webhooks.formats import STANDARD, WHATSMATE, whatsmate_test_body
+from inbound.webhooks.formats import WHATSMATE, whatsmate_test_body
 from inbound.webhooks.targets import TargetError, check_target
 
 TEST_EVENT_TYPE = "webhook.test"
-CREATE_FIELDS = {"url", "events", "secret", "format", "token"}
-PATCH_FIELDS = {"url", "events", "enabled", "format", "token"}
 
 
-def _only(data: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ApiError(
-            "invalid_field",
-            f"unknown field(s) {', '.join(repr(k) for k in unknown)}; "
-            f"accepted: {', '.join(sorted(allowed))}",
-        )
-
-
-async def _checked_url(svc: Services, value: Any) -> str:
-    url = parse_url(value)
+async def _checked_url(svc: Services, url: str) -> str:
+    """`url` (its shape checked by the body's model) if its host is not a refused target."""
     try:
         return await check_target(
             url,
@@ -87,15 +71,9 @@ def _missing(endpoint_id: str) -> ApiError:
 
 async def create_webhook(request: Request) -> Response:
     svc = services(request)
-    data = await read_json_object(request)
-    _only(data, CREATE_FIELDS)
-    if "url" not in data:
-        raise ApiError("missing_field", "Missing field 'url'")
-    url = await _checked_url(svc, data["url"])
-    events = parse_events(data.get("events"))
-    secret = parse_secret(data["secret"]) if data.get("secret") is not None else None
-    format_ = parse_format(data.get("format", STANDARD))
-    token = parse_token(data.get("token"))
+    data = parse_body(shown.NewWebhookBody, await read_json_object(request))
+    url = await _checked_url(svc, data.url)
+    events, format_, token = data.events, data.format, data.token
     check_combination(format_, events)
     now = svc.clock()
     async with svc.database.write() as session:
@@ -105,11 +83,12 @@ async def create_webhook(request: Request) -> Response:
             url=url,
             events=events,
             now=now,
-            secret=secret,
+            secret=data.secret,
             format_=format_,
             token=token,
         )
-    return JSON({**endpoint_view(endpoint, now), "secret": secret, "token": token}, status_code=201)
+    view = {**endpoint_view(endpoint, now), "secret": secret, "token": token}
+    return JSON(shown.WebhookEndpointWithSecret.model_validate(view), status_code=201)
 
 
 async def list_webhooks(request: Request) -> Response:
@@ -120,7 +99,7 @@ async def list_webhooks(request: Request) -> Response:
             await session.scalars(select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at)))
         )
         views = [endpoint_view(e, now, await delivery_counts(session, e.id)) for e in endpoints]
-    return JSON({"data": views})
+    return JSON(shown.WebhookEndpointList.model_validate({"data": views}))
 
 
 async def get_webhook(request: Request) -> Response:
@@ -151,21 +130,16 @@ async def get_webhook(request: Request) -> Response:
         view["secret_problem"] = problem
     if token_problem:
         view["token_problem"] = token_problem
-    return JSON(view)
+    return JSON(shown.WebhookEndpointWithSecret.model_validate(view))
 
 
 async def update_webhook(request: Request) -> Response:
     svc = services(request)
     endpoint_id = _endpoint_id(request)
-    data = await read_json_object(request)
-    _only(data, PATCH_FIELDS)
-    url = await _checked_url(svc, data["url"]) if "url" in data else None
-    events = parse_events(data["events"]) if "events" in data else None
-    enabled = data.get("enabled")
-    if "enabled" in data and not isinstance(enabled, bool):
-        raise ApiError("invalid_field", "'enabled' must be true or false")
-    format_ = parse_format(data["format"]) if "format" in data else None
-    token = parse_token(data["token"]) if "token" in data else None
+    data = parse_body(shown.WebhookChanges, await read_json_object(request))
+    given = data.model_fields_set
+    url = await _checked_url(svc, data.url) if data.url is not None else None
+    events, enabled, format_, token = data.events, data.enabled, data.format, data.token
     now = svc.clock()
     async with svc.database.write() as session:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
@@ -173,22 +147,22 @@ async def update_webhook(request: Request) -> Response:
             raise _missing(endpoint_id)
         # The format and the filter as they will be, whichever of the two this call changes.
         check_combination(
-            format_ or endpoint.format, events if "events" in data else event_filter(endpoint)
+            format_ or endpoint.format, events if "events" in given else event_filter(endpoint)
         )
         if url is not None:
             endpoint.url = url
-        if "events" in data:
+        if "events" in given:
             endpoint.events = orjson.dumps(events).decode() if events is not None else None
         if format_ is not None:
             endpoint.format = format_
-        if "token" in data:
+        if "token" in given:
             endpoint.token = svc.secret_box.seal_token(endpoint.id, token)
-        if isinstance(enabled, bool):
+        if enabled is not None:
             set_enabled(endpoint, enabled, now, "disabled through the admin API")
         endpoint.updated_at = now
         counts = await delivery_counts(session, endpoint_id)
     svc.wakeup.notify(TOPIC)  # re-enabled: its waiting deliveries go at once
-    return JSON(endpoint_view(endpoint, now, counts))
+    return JSON(shown.WebhookEndpoint.model_validate(endpoint_view(endpoint, now, counts)))
 
 
 async def remove_webhook(request: Request) -> Response:
@@ -199,7 +173,7 @@ async def remove_webhook(request: Request) -> Response:
         if endpoint is None:
             raise _missing(endpoint_id)
         await delete_endpoint(session, endpoint)
-    return JSON({"id": endpoint_id, "deleted": True})
+    return JSON(shown.WebhookDeleted(id=endpoint_id, deleted=True))
 
 
 async def rotate_webhook_secret(request: Request) -> Response:
@@ -212,11 +186,13 @@ async def rotate_webhook_secret(request: Request) -> Response:
             raise _missing(endpoint_id)
         secret = rotate_secret(endpoint, svc.secret_box, now)
     return JSON(
-        {
-            "id": endpoint_id,
-            "secret": secret,
-            "previous_secret_until": iso_or_none(endpoint.previous_secret_until),
-        }
+        shown.RotatedSecret.model_validate(
+            {
+                "id": endpoint_id,
+                "secret": secret,
+                "previous_secret_until": iso_or_none(endpoint.previous_secret_until),
+            }
+        )
     )
 
 
@@ -251,44 +227,51 @@ async def test_webhook(request: Request) -> Response:
         session.add(delivery)
         await session.flush()
         delivery_id = delivery.id
-        shown: dict[str, Any] = body
+        body_sent: dict[str, Any] = body
         if endpoint.format == WHATSMATE:
             # The worker sends this shape instead, rendered when sent (the token stays sealed
             # in the stored delivery); a token that does not open fails the attempt, not this.
             token: str | None = None
             with contextlib.suppress(SealError):
                 token = svc.secret_box.open_token(endpoint.id, endpoint.token)
-            shown = whatsmate_test_body(token)
+            body_sent = whatsmate_test_body(token)
     svc.wakeup.notify(TOPIC)
-    return JSON({"delivery_id": delivery_id, "event": shown}, status_code=202)
+    return JSON(
+        shown.TestQueued.model_validate({"delivery_id": delivery_id, "event": body_sent}),
+        status_code=202,
+    )
 
 
-def delivery_view(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "endpoint_id": row.endpoint_id,
-        "event_id": row.event_id,
-        "event_type": row.event_type,
-        "event_seq": row.event_seq,
-        "conversation": row.conversation,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": iso_or_none(row.next_attempt_at) if row.status == "pending" else None,
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "created_at": iso_or_none(row.created_at),
-        "delivered_at": iso_or_none(row.delivered_at),
-        "attempt_log": [
-            {
-                "attempted_at": iso_or_none(a.attempted_at),
-                "status_code": a.status_code,
-                "latency_ms": a.latency_ms,
-                "response_excerpt": a.response_excerpt,
-                "error": a.error,
-            }
-            for a in attempts
-        ],
-    }
+def delivery_view(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> shown.WebhookDelivery:
+    return shown.WebhookDelivery.model_validate(
+        {
+            "id": row.id,
+            "endpoint_id": row.endpoint_id,
+            "event_id": row.event_id,
+            "event_type": row.event_type,
+            "event_seq": row.event_seq,
+            "conversation": row.conversation,
+            "status": row.status,
+            "attempts": row.attempts,
+            "next_attempt_at": iso_or_none(row.next_attempt_at)
+            if row.status == "pending"
+            else None,
+            "last_status_code": row.last_status_code,
+            "last_error": row.last_error,
+            "created_at": iso_or_none(row.created_at),
+            "delivered_at": iso_or_none(row.delivered_at),
+            "attempt_log": [
+                {
+                    "attempted_at": iso_or_none(a.attempted_at),
+                    "status_code": a.status_code,
+                    "latency_ms": a.latency_ms,
+                    "response_excerpt": a.response_excerpt,
+                    "error": a.error,
+                }
+                for a in attempts
+            ],
+        }
+    )
 
 
 async def _attempts_of(session: Any, ids: list[int]) -> dict[int, list[DeliveryAttempt]]:
@@ -308,27 +291,25 @@ async def list_deliveries(request: Request) -> Response:
     """Newest first; `before` (a delivery id) pages back; `status` filters."""
     svc = services(request)
     endpoint_id = _endpoint_id(request)
-    params = request.query_params
-    status = params.get("status") or None
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise ApiError("invalid_field", f"'status' must be one of {', '.join(DELIVERY_STATUSES)}")
-    limit = int_param(params.get("limit"), "limit", 50, 1, 500)
-    before = int_param(params.get("before"), "before", 0, 0, 2**62)
+    query = parse_query(shown.DeliveryQuery, request.query_params)
+    status, limit, before = query.status, query.limit, query.before
     async with svc.database.read() as session:
         if await session.get(WebhookEndpoint, endpoint_id) is None:
             raise _missing(endpoint_id)
-        query = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id)
+        found = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint_id)
         if status is not None:
-            query = query.where(col(WebhookDelivery.status) == status)
+            found = found.where(col(WebhookDelivery.status) == status)
         if before:
-            query = query.where(col(WebhookDelivery.id) < before)
+            found = found.where(col(WebhookDelivery.id) < before)
         rows = list(
-            await session.scalars(query.order_by(col(WebhookDelivery.id).desc()).limit(limit))
+            await session.scalars(found.order_by(col(WebhookDelivery.id).desc()).limit(limit))
         )
         attempts = await _attempts_of(session, [r.id for r in rows if r.id is not None])
     data = [delivery_view(r, attempts.get(r.id or 0, [])) for r in rows]
     more = len(rows) == limit
-    return JSON({"data": data, "next_before": data[-1]["id"] if data and more else None})
+    return JSON(
+        shown.WebhookDeliveryList(data=data, next_before=data[-1].id if data and more else None)
+    )
 
 
 async def replay_delivery(request: Request) -> Response:

@@ -1,15 +1,27 @@
 """The bodies, parameters and answers of the webhook admin API (app/routes/webhooks.py), and the
-requests the gateway makes to webhook endpoints, as the OpenAPI document shows them."""
+requests the gateway makes to webhook endpoints, as the OpenAPI document shows them. The bodies
+and answers are the models the handlers parse with (`Body`, whose validators are the checks of
+inbound/webhooks/endpoints.py) and build answers from (`View`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from app.events import EVENT_TYPES
-from app.routes.apidoc import Closed, Model, Omitted, Timestamp, one_of
-from inbound.webhooks.endpoints import DELIVERY_STATUSES
+from app.routes.apidoc import Model, Omitted, Timestamp, one_of
+from app.routes.bodies import Body, refusing
+from app.routes.views import View
+from inbound.webhooks.endpoints import (
+    DELIVERY_STATUSES,
+    parse_events,
+    parse_format,
+    parse_secret,
+    parse_token,
+    parse_url,
+)
 from inbound.webhooks.formats import FORMATS, STANDARD, TOKEN_MAX_CHARS
 
 EventTypes = Annotated[
@@ -32,17 +44,38 @@ Secret = Annotated[str, Field(pattern="^whsec_")]
 Token = Annotated[str, Field(min_length=1, max_length=TOKEN_MAX_CHARS)]
 Format = Annotated[str, Field(json_schema_extra=one_of(FORMATS))]
 
+
+def _secret_or_none(value: Any) -> str | None:
+    return None if value is None else parse_secret(value)
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+    return value
+
+
+# What a body may hold, checked as inbound/webhooks/endpoints.py checks it (the shape of the
+# URL here; whether its host is private needs DNS: the handler asks check_target).
+# A field given as null is checked too (and refused) where only leaving it out is optional.
+CheckedUrl = Annotated[Url, BeforeValidator(refusing(parse_url))]
+CheckedEvents = Annotated[EventTypes | None, BeforeValidator(refusing(parse_events))]
+CheckedFormat = Annotated[Format, BeforeValidator(refusing(parse_format))]
+UrlChange = Annotated[Url | Omitted, BeforeValidator(refusing(parse_url))]
+FormatChange = Annotated[Format | Omitted, BeforeValidator(refusing(parse_format))]
+CheckedToken = Annotated[Token | None, BeforeValidator(refusing(parse_token))]
+
 # --- endpoints --------------------------------------------------------------------------------
 
 
-class DeliveryCounts(Model):
+class DeliveryCounts(View):
     pending: int = Field(ge=0, description="Deliveries pending.")
     delivering: int = Field(ge=0, description="Deliveries delivering.")
     delivered: int = Field(ge=0, description="Deliveries delivered.")
     dead: int = Field(ge=0, description="Deliveries dead.")
 
 
-class WebhookEndpoint(Model):
+class WebhookEndpoint(View):
     """A webhook endpoint."""
 
     id: str = Field(description="Endpoint id (ep_...).")
@@ -71,46 +104,61 @@ class WebhookEndpoint(Model):
 class WebhookEndpointWithSecret(WebhookEndpoint):
     """An endpoint, its secret and its token."""
 
-    secret: Secret = Field(description=SECRET)
+    secret: Secret | None = Field(
+        description=SECRET + " Null (GET) when the stored one does not open: see secret_problem."
+    )
     token: Token | None = Field(None, description=TOKEN)
+    secret_problem: str | Omitted = Field(
+        None, description="Why the stored secret does not open (GET); rotate it."
+    )
+    token_problem: str | Omitted = Field(
+        None, description="Why the stored token does not open (GET); set it again."
+    )
 
 
-class WebhookEndpointList(Model):
+class WebhookEndpointList(View):
     data: list[WebhookEndpoint] = Field(description="Endpoints, oldest first.")
 
 
-class NewWebhookBody(Closed):
-    url: Url = Field(description=URL)
-    events: EventTypes | None = Field(None, description=EVENTS)
-    secret: Secret | Omitted = Field(None, description=SECRET)
-    format: Format = Field(STANDARD, description=FORMAT)
-    token: Token | None = Field(None, description=TOKEN)
+# The fields in the order they are checked: the first refusal is the one answered.
+class NewWebhookBody(Body):
+    url: CheckedUrl = Field(description=URL)
+    events: CheckedEvents = Field(None, description=EVENTS)
+    # null: generate one, as when it is left out.
+    secret: Annotated[Secret | Omitted, BeforeValidator(refusing(_secret_or_none))] = Field(
+        None, description=SECRET
+    )
+    format: CheckedFormat = Field(STANDARD, description=FORMAT)
+    token: CheckedToken = Field(None, description=TOKEN)
 
 
-class WebhookChanges(Closed):
-    url: Url | Omitted = Field(None, description=URL)
-    events: EventTypes | None = Field(None, description=EVENTS)
-    format: Format | Omitted = Field(None, description=FORMAT)
-    token: Token | None = Field(None, description=TOKEN)
-    enabled: bool | Omitted = Field(None, description="Deliver (true) or hold (false).")
+# Only the fields given change (`model_fields_set`).
+class WebhookChanges(Body):
+    url: UrlChange = Field(None, description=URL)
+    events: CheckedEvents = Field(None, description=EVENTS)
+    enabled: Annotated[bool | Omitted, BeforeValidator(_not_null)] = Field(
+        None, description="Deliver (true) or hold (false)."
+    )
+    format: FormatChange = Field(None, description=FORMAT)
+    token: CheckedToken = Field(None, description=TOKEN)
 
 
 class WebhookPath(Model):
     id: str = Field(description="The endpoint id (ep_...).")
 
 
-class WebhookDeleted(Model):
+class WebhookDeleted(View):
     id: str = Field(description="Endpoint id.")
     deleted: bool = Field(description="Always true.")
 
 
-class RotatedSecret(Model):
+class RotatedSecret(View):
     id: str = Field(description="Endpoint id.")
     secret: Secret = Field(description=SECRET)
     previous_secret_until: Timestamp = Field(description="The old secret signs until.")
 
 
-class TestQueued(Model):
+class TestQueued(View):
     delivery_id: int = Field(description="Delivery id.")
     event: dict[str, Any] = Field(description="The body sent.")
 
@@ -118,7 +166,7 @@ class TestQueued(Model):
 # --- deliveries -------------------------------------------------------------------------------
 
 
-class DeliveryAttempt(Model):
+class DeliveryAttempt(View):
     attempted_at: Timestamp = Field(description="When.")
     status_code: int | None = Field(description="HTTP status; null: no answer.")
     latency_ms: int = Field(ge=0, description="Time to the answer (or the failure).")
@@ -126,7 +174,7 @@ class DeliveryAttempt(Model):
     error: str | None = Field(None, description="Timeout, connection error, refused target...")
 
 
-class WebhookDelivery(Model):
+class WebhookDelivery(View):
     id: int = Field(description="Delivery id.")
     endpoint_id: str = Field(description="Endpoint id.")
     event_id: str = Field(description="Event id: the webhook-id header, the same on every try.")
@@ -143,18 +191,18 @@ class WebhookDelivery(Model):
     attempt_log: list[DeliveryAttempt] = Field(description="Every attempt, oldest first.")
 
 
-class WebhookDeliveryList(Model):
+class WebhookDeliveryList(View):
     data: list[WebhookDelivery] = Field(description="Deliveries, newest first.")
     next_before: int | None = Field(description="Pass as 'before' for older ones; null: no more.")
 
 
 class DeliveryQuery(Model):
-    status: str | Omitted = Field(
-        None,
-        description="Only deliveries in this state.",
-        json_schema_extra=one_of(DELIVERY_STATUSES),
+    status: Literal[DELIVERY_STATUSES] | Omitted = Field(  # type: ignore[valid-type]
+        None, description="Only deliveries in this state."
     )
-    before: int | Omitted = Field(None, ge=0, description="The 'next_before' of the last page.")
+    before: int | Omitted = Field(
+        None, ge=0, le=2**62, description="The 'next_before' of the last page."
+    )
     limit: int = Field(50, ge=1, le=500, description="Page size.")
 
 
