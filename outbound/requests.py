@@ -1,7 +1,15 @@
-"""Turning request bodies (WhatsMate v1 and v3, native) into validated SendRequests (pure)."""
+"""The checks a send body's model calls, and the builder of its SendRequests (pure).
+
+The bodies themselves (WhatsMate v3 and v1, native) are pydantic models beside their routes
+(`app/routes/whatsmate_schemas.py`, `messages_schemas.py`, validated by `send_bodies.py`);
+their field validators call the checks here and in `validation.py`, with the messages the
+WhatsMate surfaces have always given, and `requests_for` turns a validated body into the
+messages it asks for.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,91 +40,37 @@ def parse_kind(raw: str) -> str:
     return kind
 
 
-def _group_target(data: dict[str, Any]) -> tuple[str, str]:
-    name = data.get("group_name")
+def group_title(name: object, field: str = "group_name", missing: str = "") -> str:
+    """A group's title, stripped; `missing` follows "Missing field '<field>'"."""
     if name is None or name == "":
-        raise ApiError("missing_field", "Missing field 'group_name'")
+        raise ApiError("missing_field", f"Missing field '{field}'{missing}")
     if not isinstance(name, str) or not name.strip() or len(name) > 255 or "\x00" in name:
-        raise ApiError("invalid_field", "'group_name' must be a non-empty string of at most 255")
-    admin = data.get("group_admin")
-    if admin is None or admin == "":
-        raise ApiError("missing_field", "Missing field 'group_admin'")
+        raise ApiError("invalid_field", f"'{field}' must be a non-empty string of at most 255")
+    return name.strip()
+
+
+def group_admin(admin: object) -> str:
+    """The number of a group's creator (given: the caller checks for absence)."""
     try:
-        admin_number = normalize_number(admin, "group_admin")
+        return normalize_number(admin, "group_admin")
     except ApiError as exc:
         raise ApiError("invalid_field", exc.message.replace("Destination", "Group admin")) from exc
-    return name.strip(), admin_number
 
 
-@dataclass(frozen=True)
-class Content:
-    """What is sent, apart from to whom: a text, or a medium with its optional caption."""
-
-    kind: str
-    text: str | None = None
-    media: CheckedMedia | None = None
-    caption: str | None = None
+def destination(value: object, field: str = "number") -> str:
+    """The one number a message goes to, normalised."""
+    if value is None or value == "":
+        raise ApiError("number_invalid", f"Destination number is invalid: '{field}' is missing")
+    return normalize_number(value, field)
 
 
-def content(kind: str, data: dict[str, Any], limits: LimitsSettings) -> Content:
-    """The text (`message`) or the medium (base64 in the field named like the kind,
-    `filename`, `caption`) of a WhatsMate body; v1 and v3 name them alike."""
-    if kind == "text":
-        return Content("text", text=check_text(data.get("message"), limits))
-    media_kind: MediaKind = kind  # type: ignore[assignment]
-    caption = check_caption(data.get("caption"), limits)
-    filename = check_filename(data.get("filename"), required=media_kind != "image")
-    raw = decode_base64(media_kind, data.get(media_kind), limits)
-    media = check_media(media_kind, raw, filename)
-    return Content(media_kind, media=media, caption=caption)
-
-
-def _request(
-    instance: int,
-    what: Content,
-    to_number: str | None,
-    group_name: str | None,
-    group_admin: str | None,
-) -> SendRequest:
-    """One send of the checked content to a number or a group (v1 and v3 alike)."""
-    return SendRequest(
-        instance=instance,
-        kind=what.kind,
-        to_number=to_number,
-        group_name=group_name,
-        group_admin=group_admin,
-        text=what.text,
-        media=what.media,
-        caption=what.caption,
-    )
-
-
-def _single_number(data: dict[str, Any]) -> str:
-    if data.get("number") in (None, ""):
-        raise ApiError("number_invalid", "Destination number is invalid: 'number' is missing")
-    return normalize_number(data.get("number"))
-
-
-def whatsmate_request(
-    scope: str, kind: str, instance: int, data: dict[str, Any], limits: LimitsSettings
-) -> SendRequest:
-    """Validate a /v3/telegram/{scope}/{kind}/message/{instance} body."""
-    to_number = group_name = group_admin = None
-    if scope == "group":
-        group_name, group_admin = _group_target(data)
-    else:
-        to_number = _single_number(data)
-    return _request(instance, content(kind, data, limits), to_number, group_name, group_admin)
-
-
-def batch_numbers(data: dict[str, Any], max_recipients: int) -> list[str]:
+def batch_numbers(raw: object, max_recipients: int) -> list[str]:
     """The `numbers` of a v1 batch, normalised, every one checked before anything is sent.
 
     A number given twice (after normalisation: '+34 612...' is '34612...') refuses the
     request: sending twice is rarely meant, and dropping one would break the one-id-per-number
     order of the answer.
     """
-    raw = data.get("numbers")
     if raw is None or raw == []:
         raise ApiError("missing_field", "Missing field 'numbers' (a list of phone numbers)")
     if not isinstance(raw, list):
@@ -146,80 +100,48 @@ def batch_numbers(data: dict[str, Any], max_recipients: int) -> list[str]:
     return numbers
 
 
-def v1_requests(
-    target: str, kind: str, instance: int, data: dict[str, Any], limits: LimitsSettings
-) -> list[SendRequest]:
-    """Validate a legacy /v1/telegram/{single|batch|group}/... body: one request per message.
-
-    `target` is single (`number`), batch (`numbers`: one message each, the medium decoded
-    once) or group (`group`: the group's title; `group_admin` optional, and without it the
-    title alone must name one group).
-    """
-    if target == "batch":
-        numbers: list[str | None] = list(batch_numbers(data, limits.max_recipients))
-        group_name = group_admin = None
-    elif target == "group":
-        numbers = [None]
-        group_name, group_admin = _v1_group(data)
-    else:
-        numbers = [_single_number(data)]
-        group_name = group_admin = None
-    what = content(kind, data, limits)
-    return [_request(instance, what, number, group_name, group_admin) for number in numbers]
-
-
-def _v1_group(data: dict[str, Any]) -> tuple[str, str | None]:
-    name = data.get("group")
-    if name is None or name == "":
-        raise ApiError("missing_field", "Missing field 'group' (the group's name)")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise ApiError("invalid_field", "'group' must be a non-empty string of at most 255")
-    admin = data.get("group_admin")
-    if admin is None or admin == "":
-        return name.strip(), None
-    return _group_target({"group_name": name, "group_admin": admin})
-
-
-def native_request(
-    data: dict[str, Any], limits: LimitsSettings, upload: tuple[bytes, str | None] | None = None
-) -> SendRequest:
-    """Validate a POST /api/v1/messages body (JSON, or multipart with an uploaded file)."""
-    instance = data.get("instance", 1)
-    if isinstance(instance, str) and instance.isascii() and instance.isdigit():
-        instance = int(instance)  # ASCII only: int() would read '١' (Arabic-Indic) as 1
-    if not isinstance(instance, int) or isinstance(instance, bool) or instance < 1:
+def native_instance(value: object) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)  # ASCII only: int() would read '١' (Arabic-Indic) as 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ApiError("invalid_field", "'instance' must be a positive integer")
-    group_name = group_admin = to_number = None
-    if data.get("group_name") is not None:
-        group_name, group_admin = _group_target(data)
-    else:
-        if data.get("to") in (None, ""):
-            raise ApiError("number_invalid", "Destination number is invalid: 'to' is missing")
-        to_number = normalize_number(data.get("to"), "to")
-    reply_to = data.get("reply_to")
-    if reply_to is not None and (not isinstance(reply_to, str) or not is_message_id(reply_to)):
+    return value
+
+
+def reply_target(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or not is_message_id(value)):
         raise ApiError("invalid_field", "'reply_to' must be a message id (a UUID string)")
-    media_spec = data.get("media")
+    return value
+
+
+@dataclass(frozen=True)
+class Content:
+    """What is sent, apart from to whom: a text, or a medium with its optional caption."""
+
+    kind: str
+    text: str | None = None
+    media: CheckedMedia | None = None
+    caption: str | None = None
+
+
+def native_content(
+    text: object,
+    media_spec: object,
+    limits: LimitsSettings,
+    upload: tuple[bytes, str | None] | None = None,
+) -> Content:
+    """The `text`, or the `media` (base64 or an uploaded file) of a native send."""
     if media_spec is None and upload is None:
-        text = check_text(data.get("text"), limits, "text")
-        return SendRequest(
-            instance=instance,
-            kind="text",
-            to_number=to_number,
-            group_name=group_name,
-            group_admin=group_admin,
-            text=text,
-            reply_to=reply_to,
-        )
+        return Content("text", text=check_text(text, limits, "text"))
     if media_spec is None:
         media_spec = {}
-    if not isinstance(media_spec, dict):
+    if not isinstance(media_spec, Mapping):
         raise ApiError("invalid_field", "'media' must be an object")
     kind = media_spec.get("kind")
     if kind not in MEDIA_KINDS:
         raise ApiError("invalid_field", f"'media.kind' must be one of {', '.join(MEDIA_KINDS)}")
     media_kind: MediaKind = kind
-    caption = check_caption(media_spec.get("caption", data.get("text")), limits)
+    caption = check_caption(media_spec.get("caption", text), limits)
     if upload is not None:
         raw, upload_name = upload
         if not raw:
@@ -235,13 +157,39 @@ def native_request(
         filename = check_filename(media_spec.get("filename"), required=media_kind != "image")
         raw = decode_base64(media_kind, media_spec.get("base64"), limits)
     media = check_media(media_kind, raw, filename)
-    return SendRequest(
-        instance=instance,
-        kind=media_kind,
-        to_number=to_number,
-        group_name=group_name,
-        group_admin=group_admin,
-        media=media,
-        caption=caption,
-        reply_to=reply_to,
-    )
+    return Content(media_kind, media=media, caption=caption)
+
+
+@dataclass(frozen=True)
+class Target:
+    """To whom one message goes: a number, or a group (its admin optional on v1)."""
+
+    number: str | None = None
+    group_name: str | None = None
+    group_admin: str | None = None
+
+
+def requests_for(
+    instance: int, what: Content, targets: Sequence[Target], reply_to: str | None = None
+) -> list[SendRequest]:
+    """One send of the checked content per target, in their order."""
+    return [
+        SendRequest(
+            instance=instance,
+            kind=what.kind,
+            to_number=target.number,
+            group_name=target.group_name,
+            group_admin=target.group_admin,
+            text=what.text,
+            media=what.media,
+            caption=what.caption,
+            reply_to=reply_to,
+        )
+        for target in targets
+    ]
+
+
+def text_request(instance: int, number: Any, text: Any, limits: LimitsSettings) -> SendRequest:
+    """A text to one number, checked as the v3 single text path checks it (the CLI's send)."""
+    target = Target(number=destination(number))
+    return requests_for(instance, Content("text", text=check_text(text, limits)), [target])[0]

@@ -187,15 +187,20 @@ def _human(size: int) -> str:
     return f"{size / (1024 * 1024):.2f} MiB ({size} bytes)"
 
 
-def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> bytes:
-    """Standard base64 (padding and whitespace tolerated) -> bytes, with 470/400/413."""
+def base64_text(kind: MediaKind, value: object) -> str:
+    """The base64 text of a medium before it is decoded: 470 when absent or empty."""
     if value is None or value == "":
         noun = "Image" if kind == "image" else "Document" if kind == "document" else "Media"
         state = "is missing" if value is None else "is present but empty"
         raise ApiError("media_missing", f"{noun} cannot be empty: field '{kind}' {state}")
     if not isinstance(value, str):
         raise ApiError("invalid_base64", f"'{kind}' must be a base64 string")
-    text = value
+    return value
+
+
+def decode_base64(kind: MediaKind, value: object, limits: LimitsSettings) -> bytes:
+    """Standard base64 (padding and whitespace tolerated) -> bytes, with 470/400/413."""
+    text = base64_text(kind, value)
     if text.startswith("data:") and "," in text[:200]:
         text = text.split(",", 1)[1]  # a data: URI prefix is a common slip; tolerate it
     text = "".join(text.split())

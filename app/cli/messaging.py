@@ -48,7 +48,7 @@ def send(
     from app.instances import sync_instances
     from app.queueing import Wakeup
     from outbound.accept import Enqueuer
-    from outbound.requests import whatsmate_request
+    from outbound.requests import text_request
     from outbound.send_request import request_fingerprint
 
     settings = _ctx(ctx, sub_config).settings
@@ -61,9 +61,7 @@ def send(
                 await sync_instances(session, settings, datetime.now(UTC))
             enqueuer = Enqueuer(database, settings, Wakeup(), lambda: datetime.now(UTC))
             enqueuer.check_instance(instance)
-            request = whatsmate_request(
-                "single", "text", instance, {"number": number, "message": text}, settings.limits
-            )
+            request = text_request(instance, number, text, settings.limits)
             _, body = await enqueuer.enqueue(
                 "cli@localhost",
                 request,

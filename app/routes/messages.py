@@ -18,16 +18,17 @@ from starlette.types import Message as Message_
 from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
-from app.recipients import recipient_data, unregister_number
+from app.recipients import find_recipients, recipient_data, unregister_number
 from app.routes import messages_schemas as schemas
 from app.routes.apidoc import SEND_ERRORS, Answer, Body, Doc, IdempotencyHeader
-from app.routes.common import JSON, int_param, parse_json_object, read_body, services
+from app.routes.common import JSON, parse_json_object, read_body, services
+from app.routes.queries import parse_query
+from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
 from app.routes.surfaces import NATIVE, client_id, credentials
 from app.routes.whatsmate import max_body_bytes
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
-from outbound.requests import native_request
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
@@ -37,28 +38,28 @@ TAG_RECIPIENTS = "Recipients"
 TAG_EVENTS = "Events"
 
 
-def render_message(message: Message | Mapping[str, Any]) -> dict[str, Any]:
+def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
     m = message.model_dump() if isinstance(message, Message) else message
-    return {
-        "id": m["id"],
-        "instance": m["instance"],
-        "to": m["to_number"],
-        "group_name": m["group_name"],
-        "kind": m["kind"],
-        "status": m["status"],
-        "error_code": m["error_code"],
-        "error_detail": m["error_detail"],
-        "telegram_message_id": m["telegram_message_id"],
-        "attempts": m["attempts"],
-        "filename": m["filename"],
-        "size": m["media_size"],
-        "sha256": m["media_sha256"],
-        "reply_to": m["reply_to"],
-        "created_at": iso_or_none(m["created_at"]),
-        "sent_at": iso_or_none(m["sent_at"]),
-        "read_at": iso_or_none(m["read_at"]),
-        "failed_at": iso_or_none(m["failed_at"]),
-    }
+    return schemas.Message(
+        id=m["id"],
+        instance=m["instance"],
+        to=m["to_number"],
+        group_name=m["group_name"],
+        kind=m["kind"],
+        status=m["status"],
+        error_code=m["error_code"],
+        error_detail=m["error_detail"],
+        telegram_message_id=m["telegram_message_id"],
+        attempts=m["attempts"],
+        filename=m["filename"],
+        size=m["media_size"],
+        sha256=m["media_sha256"],
+        reply_to=m["reply_to"],
+        created_at=iso_or_none(m["created_at"]),
+        sent_at=iso_or_none(m["sent_at"]),
+        read_at=iso_or_none(m["read_at"]),
+        failed_at=iso_or_none(m["failed_at"]),
+    )
 
 
 async def create_message(request: Request) -> Response:
@@ -77,18 +78,21 @@ async def create_message(request: Request) -> Response:
     replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
     if replayed is not None:
         return JSON(replayed[1], status_code=replayed[0])
+    limits = svc.settings.limits
     if upload is not None or data.get("media") is not None:
         # Media are decoded and checked (a picture fully): not on the event loop.
-        send_request = await asyncio.to_thread(native_request, data, svc.settings.limits, upload)
+        body = await asyncio.to_thread(parse_send, schemas.SendMessage, data, limits, upload)
     else:
-        send_request = native_request(data, svc.settings.limits, upload)
+        body = parse_send(schemas.SendMessage, data, limits, upload)
+    send_request = body.request()
     svc.enqueuer.check_instance(send_request.instance)
     status, answer = await svc.enqueuer.enqueue(
         client,
         send_request,
         idempotency_key=creds.idempotency_key,
         fingerprint=fingerprint,
-        render=lambda m: (202, render_message(m)),
+        # A dict, not the model: the answer is also stored for a repeated Idempotency-Key.
+        render=lambda m: (202, render_message(m).model_dump()),
     )
     svc.metrics.accepted.labels(send_request.kind).inc()
     return JSON(answer, status_code=status)
@@ -172,22 +176,19 @@ async def message_page(
     client_id: str | None,
     *,
     newest_first: bool = False,
-) -> dict[str, Any]:
+) -> schemas.MessageList:
     """One page of messages (`status`, `after`, `limit` from `params`): `{"data", "next"}`.
 
     `client_id` None: every client's (the admin view). `after` is the last id of the previous
     page; pages go oldest first, or newest first when `newest_first`.
     """
-    limit = int_param(params.get("limit"), "limit", 50, 1, 500)
-    status = params.get("status") or None
-    if status is not None and status not in MESSAGE_STATUSES:
-        raise ApiError("invalid_field", f"'status' must be one of {', '.join(MESSAGE_STATUSES)}")
+    asked = parse_query(schemas.MessageQuery, params)
+    limit, status, after = asked.limit, asked.status, asked.after
     query = select(Message)
     if client_id is not None:
         query = query.where(col(Message.client_id) == client_id)
     if status:
         query = query.where(col(Message.status) == status)
-    after = params.get("after")
     if after:
         anchor = await session.get(Message, after) if is_message_id(after) else None
         if anchor is None or (client_id is not None and anchor.client_id != client_id):
@@ -219,10 +220,9 @@ async def message_page(
     rows = list(await session.scalars(query.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {
-        "data": [render_message(r) for r in rows],
-        "next": rows[-1].id if more and rows else None,
-    }
+    return schemas.MessageList(
+        data=[render_message(r) for r in rows], next=rows[-1].id if more and rows else None
+    )
 
 
 async def list_messages(request: Request) -> Response:
@@ -232,20 +232,16 @@ async def list_messages(request: Request) -> Response:
     return JSON(page)
 
 
-async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> dict[str, Any]:
+async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> schemas.RecipientList:
     """Recipients filtered by `status` (default registered), `instance`, `limit`: `{"data"}`."""
-    status = params.get("status") or "registered"
-    if status not in ("registered", "pending", "unregistered", "all"):
-        raise ApiError("invalid_field", "'status' must be registered, pending, unregistered or all")
-    instance = int_param(params.get("instance"), "instance", 0, 0, 1_000_000)
-    limit = int_param(params.get("limit"), "limit", 1000, 1, 5000)
-    query = select(Recipient)
-    if status != "all":
-        query = query.where(col(Recipient.status) == status)
-    if instance:
-        query = query.where(col(Recipient.instance) == instance)
-    rows = await session.scalars(query.order_by(col(Recipient.id)).limit(limit))
-    return {"data": [recipient_data(r) for r in rows]}
+    asked = parse_query(schemas.RecipientQuery, params)
+    rows = await find_recipients(session, asked.status, instance=asked.instance, limit=asked.limit)
+    return schemas.RecipientList(data=[recipient_view(r) for r in rows])
+
+
+def recipient_view(recipient: Recipient) -> schemas.Recipient:
+    """The recipient as the API shows it: the keys of its events' `data`."""
+    return schemas.Recipient(**recipient_data(recipient))
 
 
 async def list_recipients(request: Request) -> Response:
@@ -258,22 +254,22 @@ async def list_recipients(request: Request) -> Response:
 async def delete_recipient(request: Request) -> Response:
     svc = services(request)
     number = normalize_number(request.path_params["number"])
-    instance = int_param(request.query_params.get("instance"), "instance", 0, 0, 1_000_000)
+    instance = parse_query(schemas.RemovalQuery, request.query_params).instance
     now = svc.clock()
     async with svc.database.write() as session:
         if not await unregister_number(session, number, now, "removed_by_api", instance):
             raise ApiError("not_found", f"{number} is not a registered recipient")
-    return JSON({"number": number, "status": "unregistered"})
+    return JSON(schemas.RecipientRemoved(number=number, status="unregistered"))
 
 
 async def events(request: Request) -> Response:
     svc = services(request)
-    after = int_param(request.query_params.get("after"), "after", 0, 0, 2**62)
-    limit = int_param(request.query_params.get("limit"), "limit", 100, 1, 1000)
+    asked = parse_query(schemas.EventQuery, request.query_params)
     async with svc.database.read() as session:
-        rows = await list_events(session, after=after, limit=limit)
+        rows = await list_events(session, after=asked.after, limit=asked.limit)
+    # Dicts as the webhooks get them: a type's absent keys stay absent (no "number": null).
     data = [render_event(r, svc.media_links.url) for r in rows]
-    return JSON({"data": data, "next_after": data[-1]["seq"] if data else after})
+    return JSON({"data": data, "next_after": data[-1]["seq"] if data else asked.after})
 
 
 routes = [

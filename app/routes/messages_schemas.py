@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from app.errors import ApiError
 from app.routes.apidoc import (
     Model,
     Number,
@@ -18,6 +19,8 @@ from app.routes.apidoc import (
     number_field,
     one_of,
 )
+from app.routes.queries import Query
+from app.routes.send_bodies import NativeBody
 from app.telegram.port import MEDIA_KINDS
 from app.vocabulary import MessageStatus, RecipientStatus, values
 from outbound.requests import KINDS
@@ -46,13 +49,18 @@ class MediaInput(Model):
     )
 
 
-class SendMessage(Model):
+class SendMessage(NativeBody):
     """Give 'to', or 'group_name' and 'group_admin'; and 'text' or 'media'."""
 
+    # In the order they are checked: a group's name decides whether 'to' is read at all.
     instance: int = Field(1, ge=1, description="Gateway instance number.")
-    to: Number | Omitted = Field(None, description=number_field("the destination"))
     group_name: str | Omitted = Field(None, min_length=1, max_length=255, description=GROUP_NAME)
-    group_admin: Number | Omitted = Field(None, description=GROUP_ADMIN)
+    group_admin: Number | Omitted = Field(None, description=GROUP_ADMIN, validate_default=True)
+    to: Number | Omitted = Field(
+        None, description=number_field("the destination"), validate_default=True
+    )
+    reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
+    media: MediaInput | Omitted = None
     text: str | Omitted = Field(
         None,
         min_length=1,
@@ -60,8 +68,6 @@ class SendMessage(Model):
         "media.caption is absent.",
         json_schema_extra=limit("text_chars"),
     )
-    media: MediaInput | Omitted = None
-    reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -135,14 +141,23 @@ class MessageList(Model):
     next: str | None = Field(description="Pass as 'after' for the next page; null: no more.")
 
 
-class MessageQuery(Model):
+class MessageQuery(Query):
+    # In the order they are checked.
+    limit: int = Field(50, ge=1, le=500, description=PAGE_SIZE)
     status: str | Omitted = Field(
         None,
         description="Only messages in this status.",
         json_schema_extra=one_of(values(MessageStatus)),
     )
     after: str | Omitted = Field(None, description="The 'next' of the last page.")
-    limit: int = Field(50, ge=1, le=500, description=PAGE_SIZE)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        if value is not None and value not in values(MessageStatus):
+            statuses = ", ".join(values(MessageStatus))
+            raise ApiError("invalid_field", f"'status' must be one of {statuses}")
+        return value
 
 
 class MessagePath(Model):
@@ -174,22 +189,31 @@ class RecipientList(Model):
     data: list[Recipient] = Field(description="Recipients.")
 
 
-class RecipientQuery(Model):
+class RecipientQuery(Query):
     status: str = Field(
         "registered",
         description="Only recipients in this state ('all': every state).",
         json_schema_extra=one_of([*values(RecipientStatus), "all"]),
     )
-    instance: int = Field(0, ge=0, description="Only this instance (0: all).")
+    instance: int = Field(0, ge=0, le=1_000_000, description="Only this instance (0: all).")
     limit: int = Field(1000, ge=1, le=5000, description=PAGE_SIZE)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        if value not in (*values(RecipientStatus), "all"):
+            raise ApiError(
+                "invalid_field", "'status' must be registered, pending, unregistered or all"
+            )
+        return value
 
 
 class RecipientPath(Model):
     number: Number = Field(description="The recipient's number.")
 
 
-class RemovalQuery(Model):
-    instance: int = Field(0, ge=0, description="Only on this instance (0: all).")
+class RemovalQuery(Query):
+    instance: int = Field(0, ge=0, le=1_000_000, description="Only on this instance (0: all).")
 
 
 class RecipientRemoved(Model):
@@ -231,6 +255,6 @@ class EventList(Model):
     next_after: int = Field(ge=0, description="Pass as 'after' to continue.")
 
 
-class EventQuery(Model):
-    after: int = Field(0, ge=0, description="Only events after this seq.")
+class EventQuery(Query):
+    after: int = Field(0, ge=0, le=2**62, description="Only events after this seq.")
     limit: int = Field(100, ge=1, le=1000, description=PAGE_SIZE)

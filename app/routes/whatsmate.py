@@ -18,11 +18,12 @@ from app.errors import ApiError
 from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
 from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, parse_json_object, read_body, services
+from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
 from app.routes.surfaces import WHATSMATE, client_id, credentials
 from app.routes.whatsmate_schemas import Queued, articled, v3_model, v3_name
 from app.settings import LimitsSettings
-from outbound.requests import KINDS, parse_kind, whatsmate_request
+from outbound.requests import KINDS, parse_kind
 from outbound.send_request import Answer, ManyRenderer, SendRequest, request_fingerprint
 
 # JSON around the base64 text of the largest medium: field names, caption, filename.
@@ -76,7 +77,8 @@ async def accept_send(
 
 
 def _render(rows: Sequence[Mapping[str, Any]]) -> Answer:
-    return 200, {"status": "queued", "id": rows[0]["id"]}
+    # A dict, not the model: the answer is also stored for a repeated Idempotency-Key.
+    return 200, Queued(status="queued", id=rows[0]["id"]).model_dump()
 
 
 async def send(request: Request) -> Response:
@@ -84,9 +86,10 @@ async def send(request: Request) -> Response:
     if scope not in ("single", "group"):
         raise ApiError("not_found", f"Unknown path segment {scope!r}: use single or group")
     kind = parse_kind(request.path_params["kind"])
+    model = v3_model(scope, kind)
 
     def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
-        return [whatsmate_request(scope, kind, instance, data, limits)]
+        return parse_send(model, data, limits).requests(kind, instance)
 
     status, answer = await accept_send(request, kind=kind, build=build, render=_render)
     return JSON(answer, status_code=status)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, create_model
 
 from app.routes.apidoc import Model, Number, Omitted, Uuid, base64_extra, limit, number_field
+from app.routes.send_bodies import WhatsMateBody
 
 GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
 _MEDIA_WHAT = {
@@ -72,7 +73,7 @@ def v3_name(scope: str, kind: str) -> str:
 
 
 @functools.cache
-def v3_model(scope: str, kind: str) -> type[Model]:
+def v3_model(scope: str, kind: str) -> type[WhatsMateBody]:
     """The body of /v3/telegram/{scope}/{kind}/message/{instance}."""
     fields: dict[str, Any] = {}
     if scope == "single":
@@ -86,10 +87,8 @@ def v3_model(scope: str, kind: str) -> type[Model]:
     if kind == "text":
         fields["message"] = _message()
     else:
-        fields[kind] = (
-            str,
-            Field(min_length=1, description=media_text(kind), json_schema_extra=base64_extra()),
-        )
+        # In the order they are checked: the medium is decoded last, once the rest is right.
+        fields["caption"] = _caption()
         filename = Field(
             None if kind == "image" else ...,
             min_length=1,
@@ -99,10 +98,15 @@ def v3_model(scope: str, kind: str) -> type[Model]:
             + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
         )
         fields["filename"] = (str | Omitted if kind == "image" else str, filename)
-        fields["caption"] = _caption()
+        fields[kind] = (
+            str,
+            Field(min_length=1, description=media_text(kind), json_schema_extra=base64_extra()),
+        )
     target = "a registered number" if scope == "single" else "a group"
     doc = f"Send {articled(kind.replace('_', ' '))} to {target}."
-    model: type[Model] = create_model(v3_name(scope, kind), __base__=Model, __doc__=doc, **fields)
+    model: type[WhatsMateBody] = create_model(
+        v3_name(scope, kind), __base__=WhatsMateBody, __doc__=doc, **fields
+    )
     return model
 
 
@@ -163,7 +167,7 @@ def _target(shape: str) -> dict[str, Any]:
 
 
 @functools.cache
-def v1_model(shape: str, what: str, kind: str) -> type[Model]:
+def v1_model(shape: str, what: str, kind: str) -> type[WhatsMateBody]:
     """The body of a v1 send: `what` is the path's word ('text', 'photo'...), `kind` the
     message kind it sends."""
     fields: dict[str, Any]
@@ -192,21 +196,26 @@ def v1_model(shape: str, what: str, kind: str) -> type[Model]:
     if what == "text":
         fields["message"] = _message()
     else:
+        # In the order they are checked: the medium is decoded last, once the rest is right.
+        fields["caption"] = _caption()
+        image = kind == "image"
+        fields["filename"] = (
+            str | Omitted if image else str,
+            Field(
+                None if image else ...,
+                min_length=1,
+                max_length=255,
+                description="File name shown to the recipient; path separators, control "
+                'characters, bidi controls and <>:"|?* are removed.'
+                + (" Optional for photos: the extension follows the bytes." if image else ""),
+            ),
+        )
         fields[kind] = (
             str,
             Field(description=media_text(kind), json_schema_extra={"contentEncoding": "base64"}),
         )
-        if kind != "image":
-            fields["filename"] = (
-                str,
-                Field(
-                    min_length=1,
-                    max_length=255,
-                    description="File name shown to the recipient; path separators, control "
-                    'characters, bidi controls and <>:"|?* are removed.',
-                ),
-            )
-        fields["caption"] = _caption()
         doc = f"Send {what} to one or more numbers (v1)."
-    model: type[Model] = create_model(v1_name(shape, what), __base__=Model, __doc__=doc, **fields)
+    model: type[WhatsMateBody] = create_model(
+        v1_name(shape, what), __base__=WhatsMateBody, __doc__=doc, **fields
+    )
     return model

@@ -21,6 +21,7 @@ from app.models import Instance
 from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
 from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, services
+from app.routes.send_bodies import parse_send
 from app.routes.surface import Handler, endpoint
 from app.routes.surfaces import WHATSMATE_V1, v1_body
 from app.routes.whatsmate import accept_send
@@ -32,7 +33,6 @@ from app.routes.whatsmate_schemas import (
     v1_model,
 )
 from app.settings import LimitsSettings
-from outbound.requests import v1_requests
 from outbound.send_request import Answer, SendRequest
 
 TARGETS = ("single", "batch", "group")
@@ -40,17 +40,20 @@ TARGETS = ("single", "batch", "group")
 ALIASES = {"send": "single"}
 # v1 path segment -> message kind; v1 sent files as ".../{kind}/binary/{n}".
 V1_KINDS = {"photo": "image", "document": "document", "audio": "audio"}
+_V1_WORDS = {kind: word for word, kind in V1_KINDS.items()}
 # Each number of a batch is at most this much JSON ('"+1 415 555 2671", ').
 BYTES_PER_NUMBER = 40
 
 
+# Dicts, not the models: the answer is also stored for a repeated Idempotency-Key.
 def _render_one(rows: Sequence[Mapping[str, Any]]) -> Answer:
-    return 200, {"success": True, "status": "queued", "id": rows[0]["id"]}
+    return 200, V1Queued(success=True, status="queued", id=rows[0]["id"]).model_dump()
 
 
 def _render_batch(rows: Sequence[Mapping[str, Any]]) -> Answer:
     ids = [row["id"] for row in rows]
-    return 200, {"success": True, "status": "queued", "ids": ids, "id": ids[0]}
+    answer = V1BatchQueued(success=True, status="queued", ids=ids, id=ids[0])
+    return 200, answer.model_dump()
 
 
 async def _send(request: Request, target: str, kind: str) -> Response:
@@ -60,8 +63,10 @@ async def _send(request: Request, target: str, kind: str) -> Response:
     if target == "group" and kind != "text":
         raise ApiError("not_found", "v1 group sends are text only: use the v3 group paths")
 
+    model = v1_model(target, "text" if kind == "text" else _V1_WORDS[kind], kind)
+
     def build(instance: int, data: dict[str, Any], limits: LimitsSettings) -> list[SendRequest]:
-        return v1_requests(target, kind, instance, data, limits)
+        return parse_send(model, data, limits).requests(kind, instance)
 
     batch = target == "batch"
     status, answer = await accept_send(
@@ -106,7 +111,7 @@ async def status(request: Request) -> Response:
     async with svc.database.read() as session:
         inst = await session.get(Instance, number)
     up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"
-    return JSON({"status": "up" if up else "down", "instance": number})
+    return JSON(LegacyStatus(status="up" if up else "down", instance=number))
 
 
 TAG_V1 = "WhatsMate v1 (legacy)"

@@ -123,7 +123,7 @@ async def test_builders_render_what_the_models_describe(
         recipient = (await session.scalars(select(Recipient))).first()
         event = (await session.scalars(select(Event))).first()
     assert message is not None and recipient is not None and event is not None
-    rendered = render_message(message)
+    rendered = render_message(message).model_dump()
     assert messages_schemas.Message.model_validate(rendered).model_dump() == rendered
     person = recipient_data(recipient)
     assert messages_schemas.Recipient.model_validate(person).model_dump() == person

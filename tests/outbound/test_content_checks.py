@@ -21,9 +21,10 @@ from PIL import Image
 
 from app.errors import ApiError
 from app.routes.common import instance_number
+from app.routes.messages_schemas import SendMessage
+from app.routes.send_bodies import parse_send
 from app.settings import LimitsSettings, SettingsError, load_settings
 from outbound.content import MAX_IMAGE_PIXELS
-from outbound.requests import native_request
 from outbound.validation import check_caption, check_filename, check_media, check_text
 from tests.conftest import say
 
@@ -243,9 +244,13 @@ def test_an_instance_number_that_is_not_plain_ascii_digits_in_range_is_unknown(r
 
 def test_the_native_api_does_not_read_arabic_indic_digits_as_an_instance() -> None:
     body = {"instance": "١", "to": NUMBER, "text": "x"}
-    message = refused(lambda: native_request(body, LimitsSettings()), "invalid_field")
+    message = refused(
+        lambda: parse_send(SendMessage, body, LimitsSettings()).request(), "invalid_field"
+    )
     assert "'instance'" in message
-    assert native_request({**body, "instance": "1"}, LimitsSettings()).instance == 1
+    assert (
+        parse_send(SendMessage, {**body, "instance": "1"}, LimitsSettings()).request().instance == 1
+    )
 
 
 def test_the_largest_instance_number_is_parsed() -> None:
