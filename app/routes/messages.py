@@ -81,10 +81,10 @@ async def create_message(request: Request) -> Response:
     limits = svc.settings.limits
     if upload is not None or data.get("media") is not None:
         # Media are decoded and checked (a picture fully): not on the event loop.
-        body = await asyncio.to_thread(parse_send, schemas.SendMessage, data, limits, upload)
+        send_body = await asyncio.to_thread(parse_send, schemas.SendMessage, data, limits, upload)
     else:
-        body = parse_send(schemas.SendMessage, data, limits, upload)
-    send_request = body.request()
+        send_body = parse_send(schemas.SendMessage, data, limits, upload)
+    send_request = send_body.request()
     svc.enqueuer.check_instance(send_request.instance)
     status, answer = await svc.enqueuer.enqueue(
         client,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import (
     PrivateAttr,
@@ -133,6 +133,13 @@ class WhatsMateBody(SendBody):
         **{kind: _media_missing(kind) for kind in MEDIA_KINDS},
     }
     _media: Any = PrivateAttr(None)
+    if TYPE_CHECKING:
+        # The fields the models built on this class (v3_model, v1_model) declare, by kind.
+        message: str
+        number: str
+        numbers: list[str]
+        group: str
+        group_admin: str
 
     @field_validator("number", mode="before", check_fields=False)
     @classmethod
@@ -230,6 +237,15 @@ class NativeBody(SendBody):
     """A POST /api/v1/messages body: instance, target, reply_to, then text or media."""
 
     _content: Any = PrivateAttr(None)
+    if TYPE_CHECKING:
+        # Declared by SendMessage (messages_schemas.py), the one model built on this class.
+        instance: int
+        to: str | None
+        group_name: str | None
+        group_admin: str | None
+        reply_to: str | None
+        text: Any
+        media: Any
 
     @field_validator("instance", mode="before", check_fields=False)
     @classmethod
