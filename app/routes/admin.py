@@ -6,14 +6,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import clients
+from app import clients, instances
 from app.errors import ApiError
-from app.models import Instance, Message
+from app.models import Instance
 from app.routes import admin_docs as ops
 from app.routes import admin_schemas as shown
 from app.routes.bodies import parse_body, parse_query
@@ -29,6 +27,7 @@ from app.routes.surfaces import ADMIN
 from app.telegram.port import NotLoggedIn
 from app.telegram.sandbox import InboundPerson, SandboxTelegram
 from app.timestamps import iso_or_none
+from app.vocabulary import MessageStatus
 from inbound.login_alerts import recent_login_alerts
 from outbound.validation import normalize_number
 
@@ -111,15 +110,7 @@ async def client_action(request: Request) -> Response:
 async def instance_view(request: Request, inst: Instance) -> shown.Instance:
     svc = services(request)
     async with svc.database.read() as session:
-        counts = dict(
-            (
-                await session.execute(
-                    select(col(Message.status), func.count())
-                    .where(col(Message.instance) == inst.number)
-                    .group_by(col(Message.status))
-                )
-            ).all()
-        )
+        counts = await instances.queue_counts(session, inst.number)
         login_alerts = await recent_login_alerts(session, inst.number)
     conf = svc.settings.instance(inst.number)
     return shown.Instance.model_validate(
@@ -151,9 +142,7 @@ async def instance_view(request: Request, inst: Instance) -> shown.Instance:
             "profile": await svc.accounts.profiles.view(
                 inst.number, conf.profile if conf else None
             ),
-            "queue": {
-                s: int(counts.get(s, 0)) for s in ("queued", "sending", "sent", "read", "failed")
-            },
+            "queue": {status: counts.get(status, 0) for status in MessageStatus},
             # The latest logins to the account from other devices (account.login_alert events).
             "login_alerts": login_alerts,
         }
@@ -163,7 +152,7 @@ async def instance_view(request: Request, inst: Instance) -> shown.Instance:
 async def list_instances(request: Request) -> Response:
     svc = services(request)
     async with svc.database.read() as session:
-        rows = list(await session.scalars(select(Instance).order_by(col(Instance.number))))
+        rows = await instances.list_instances(session)
     return JSON(shown.InstanceList(data=[await instance_view(request, r) for r in rows]))
 
 

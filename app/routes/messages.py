@@ -267,9 +267,11 @@ async def events(request: Request) -> Response:
     asked = parse_query(schemas.EventQuery, request.query_params)
     async with svc.database.read() as session:
         rows = await list_events(session, after=asked.after, limit=asked.limit)
-    # Dicts as the webhooks get them: a type's absent keys stay absent (no "number": null).
-    data = [render_event(r, svc.media_links.url) for r in rows]
-    return JSON({"data": data, "next_after": data[-1]["seq"] if data else asked.after})
+    # As the webhooks get them: an Event writes the keys it was given, so a type's absent keys
+    # stay absent (no "number": null on message.sent).
+    data = [schemas.Event.model_validate(render_event(r, svc.media_links.url)) for r in rows]
+    next_after = data[-1].seq if data else asked.after
+    return JSON(schemas.EventList(data=data, next_after=next_after))
 
 
 routes = [

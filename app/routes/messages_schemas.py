@@ -21,6 +21,7 @@ from app.routes.apidoc import (
 )
 from app.routes.queries import Query
 from app.routes.send_bodies import NativeBody
+from app.routes.views import View
 from app.telegram.port import MEDIA_KINDS
 from app.vocabulary import MessageStatus, RecipientStatus, values
 from outbound.requests import KINDS
@@ -224,7 +225,7 @@ class RecipientRemoved(Model):
 # --- events -----------------------------------------------------------------------------------
 
 
-class Event(Model):
+class Event(View):
     """An event. The same body goes to webhook endpoints of format 'standard'."""
 
     type: str = Field(

@@ -87,6 +87,9 @@ class SendBody(Model):
 
     # What an absent required field answers, where it is not "Missing field '<name>'".
     missing: ClassVar[dict[str, tuple[str, str]]] = {}
+    # The order fields are checked in, which is which error a body with several gets answered
+    # (the document lists them in its own order). Fields not named come after, in their order.
+    check_order: ClassVar[tuple[str, ...]] = ()
 
 
 def parse_send(
@@ -103,8 +106,8 @@ def parse_send(
 
 
 def send_error(model: type[SendBody], errors: list[ErrorDetails]) -> ApiError:
-    """The first error, in the order of the fields, as the send surfaces word it."""
-    first = errors[0]
+    """The first error, in the order the fields are checked, as the send surfaces word it."""
+    first = min(errors, key=lambda error: _check_rank(model, error))
     if first["type"] == API_ERROR:
         context = first.get("ctx") or {}
         return ApiError(str(context["code"]), str(context["message"]))
@@ -113,6 +116,14 @@ def send_error(model: type[SendBody], errors: list[ErrorDetails]) -> ApiError:
         if named is not None:
             return ApiError(*named)
     return body_error(model, [first])
+
+
+def _check_rank(model: type[SendBody], error: ErrorDetails) -> int:
+    """Where the error's field comes in `check_order` (the order the gateway has always checked
+    a body's fields in); errors of other places keep their own order behind them."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    order = model.check_order
+    return order.index(field) if field in order else len(order)
 
 
 def _media_missing(kind: MediaKind) -> tuple[str, str]:
@@ -125,6 +136,19 @@ def _media_missing(kind: MediaKind) -> tuple[str, str]:
 
 class WhatsMateBody(SendBody):
     """A v3 or v1 send: a target (number, numbers, or a group) and a text or a medium."""
+
+    # The medium is decoded last, once the rest is right.
+    check_order: ClassVar[tuple[str, ...]] = (
+        "number",
+        "numbers",
+        "group_name",
+        "group",
+        "group_admin",
+        "message",
+        "caption",
+        "filename",
+        *MEDIA_KINDS,
+    )
 
     missing: ClassVar[dict[str, tuple[str, str]]] = {
         "number": ("number_invalid", "Destination number is invalid: 'number' is missing"),

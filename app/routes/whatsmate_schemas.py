@@ -9,7 +9,7 @@ One route serves each family of paths; every concrete path has a body model of i
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model
 
@@ -73,6 +73,14 @@ def v3_name(scope: str, kind: str) -> str:
 
 
 @functools.cache
+def _filename(optional: bool, description: str) -> tuple[Any, Any]:
+    """The `filename` field; when optional, its bounds bind only a given name (not null)."""
+    if optional:
+        bounded = Annotated[str, Field(min_length=1, max_length=255)]
+        return bounded | Omitted, Field(None, description=description)
+    return str, Field(min_length=1, max_length=255, description=description)
+
+
 def v3_model(scope: str, kind: str) -> type[WhatsMateBody]:
     """The body of /v3/telegram/{scope}/{kind}/message/{instance}."""
     fields: dict[str, Any] = {}
@@ -87,20 +95,18 @@ def v3_model(scope: str, kind: str) -> type[WhatsMateBody]:
     if kind == "text":
         fields["message"] = _message()
     else:
-        # In the order they are checked: the medium is decoded last, once the rest is right.
+        # The medium before its file name, as the document always listed them; errors are
+        # still answered in the order they are checked (WhatsMateBody.check_order).
         fields["caption"] = _caption()
-        filename = Field(
-            None if kind == "image" else ...,
-            min_length=1,
-            max_length=255,
-            description="File name shown to the recipient; no path separators, control "
-            'characters or <>:"|?*.'
-            + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
-        )
-        fields["filename"] = (str | Omitted if kind == "image" else str, filename)
         fields[kind] = (
             str,
             Field(min_length=1, description=media_text(kind), json_schema_extra=base64_extra()),
+        )
+        fields["filename"] = _filename(
+            kind == "image",
+            "File name shown to the recipient; no path separators, control "
+            'characters or <>:"|?*.'
+            + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
         )
     target = "a registered number" if scope == "single" else "a group"
     doc = f"Send {articled(kind.replace('_', ' '))} to {target}."
@@ -196,23 +202,19 @@ def v1_model(shape: str, what: str, kind: str) -> type[WhatsMateBody]:
     if what == "text":
         fields["message"] = _message()
     else:
-        # In the order they are checked: the medium is decoded last, once the rest is right.
+        # The medium before its file name, as the document always listed them; errors are
+        # still answered in the order they are checked (WhatsMateBody.check_order).
         fields["caption"] = _caption()
         image = kind == "image"
-        fields["filename"] = (
-            str | Omitted if image else str,
-            Field(
-                None if image else ...,
-                min_length=1,
-                max_length=255,
-                description="File name shown to the recipient; path separators, control "
-                'characters, bidi controls and <>:"|?* are removed.'
-                + (" Optional for photos: the extension follows the bytes." if image else ""),
-            ),
-        )
         fields[kind] = (
             str,
             Field(description=media_text(kind), json_schema_extra={"contentEncoding": "base64"}),
+        )
+        fields["filename"] = _filename(
+            image,
+            "File name shown to the recipient; path separators, control "
+            'characters, bidi controls and <>:"|?* are removed.'
+            + (" Optional for photos: the extension follows the bytes." if image else ""),
         )
         doc = f"Send {what} to one or more numbers (v1)."
     model: type[WhatsMateBody] = create_model(

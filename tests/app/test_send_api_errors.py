@@ -851,3 +851,15 @@ async def test_a_nul_character_in_the_after_cursor_is_a_400_not_a_server_error(
 ) -> None:
     response = await http.get(f"{MESSAGES}?after=abc%00def", headers=api_client)
     assert native_error(response, 400)["code"] == "invalid_field"
+
+
+@pytest.mark.parametrize("filename", [None, ""])
+async def test_an_image_without_a_file_name_is_queued_whether_it_is_null_or_empty(
+    http: httpx.AsyncClient, api_client: dict[str, str], registered: str, filename: str | None
+) -> None:
+    # The file name is optional for images; a null or empty one once reached a length check
+    # meant for given names (a 500).
+    body = {"number": registered, "image": base64.b64encode(PNG).decode(), "filename": filename}
+    response = await http.post(IMAGE, json=body, headers=api_client)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "queued"

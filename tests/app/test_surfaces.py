@@ -18,8 +18,9 @@ from app.services import Services
 from tests.conftest import ADMIN
 
 ROUTES_DIR = Path(__file__).resolve().parents[2] / "app" / "routes"
-# The modules that define the surfaces themselves: auth and error shapes live there.
-MECHANISM = {"surface.py", "surfaces.py", "common.py", "bodies.py", "__init__.py"}
+# The modules that define the surfaces themselves (auth and error shapes) and turn what
+# validation refuses into the API's errors.
+MECHANISM = {"surface.py", "surfaces.py", "common.py", "bodies.py", "send_bodies.py", "__init__.py"}
 AUTH_CALLS = {"require_admin", "authenticate", "api_client", "current_session", "require_session"}
 
 
