@@ -82,6 +82,10 @@ class EventType(StrEnum):
     MESSAGE_SENT = "message.sent"
     MESSAGE_READ = "message.read"
     MESSAGE_FAILED = "message.failed"
+    # A person's edit, deletion or reaction, or one the gateway made through the API.
+    MESSAGE_EDITED = "message.edited"
+    MESSAGE_DELETED = "message.deleted"
+    MESSAGE_REACTION = "message.reaction"
     RECIPIENT_REGISTERED = "recipient.registered"
     RECIPIENT_UNREGISTERED = "recipient.unregistered"
     INSTANCE_STATUS = "instance.status"

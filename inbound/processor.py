@@ -28,7 +28,10 @@ from app.telegram.port import (
     ConnectionChanged,
     IncomingMessage,
     LoginAlert,
+    MessageEdited,
+    MessagesDeleted,
     OutboxRead,
+    ReactionChanged,
     Update,
 )
 from app.timestamps import iso
@@ -40,7 +43,15 @@ from inbound.store import Batch, store_messages
 
 log = logging.getLogger(__name__)
 
-_ONE = (IncomingMessage, OutboxRead, ConnectionChanged, LoginAlert)
+_ONE = (
+    IncomingMessage,
+    OutboxRead,
+    ConnectionChanged,
+    LoginAlert,
+    MessageEdited,
+    MessagesDeleted,
+    ReactionChanged,
+)
 
 
 class InboundProcessor:

@@ -50,6 +50,30 @@ class GroupNotFound(RecipientError):
     code = "group_not_found"
 
 
+class PremiumRequired(RecipientError):
+    """The person takes messages only from Premium accounts (PRIVACY_PREMIUM_REQUIRED)."""
+
+    code = "premium_required"
+
+
+class PaidMessagesRequired(RecipientError):
+    """The person charges Stars for messages (ALLOW_PAYMENT_REQUIRED): the gateway never pays."""
+
+    code = "paid_messages_required"
+
+
+class EditWindowExpired(TelegramError):
+    """MESSAGE_EDIT_TIME_EXPIRED: Telegram's window for editing the message has passed."""
+
+    code = "edit_window_expired"
+
+
+class MessageGone(TelegramError):
+    """MESSAGE_ID_INVALID / MESSAGE_NOT_MODIFIED's cousin: the message no longer exists there."""
+
+    code = "message_gone"
+
+
 class MessageRejected(TelegramError):
     """Telegram refused the content itself (too long, empty, bad media): retrying won't help."""
 
@@ -122,7 +146,15 @@ class AlreadySent(TelegramError):
 
 
 RECIPIENT_ERRORS: dict[str, type[RecipientError]] = {
-    cls.code: cls for cls in (UserBlocked, UserDeactivated, PrivacyRestricted, PeerInvalid)
+    cls.code: cls
+    for cls in (
+        UserBlocked,
+        UserDeactivated,
+        PrivacyRestricted,
+        PeerInvalid,
+        PremiumRequired,
+        PaidMessagesRequired,
+    )
 }
 
 

@@ -22,15 +22,19 @@ from app.telegram.errors import (
     AlreadySent,
     AuthorizationNotFound,
     CurrentAuthorization,
+    EditWindowExpired,
     FloodWait,
     FreshResetForbidden,
     GroupNotFound,
     LoginError,
     LoginErrorCode,
+    MessageGone,
     MessageRejected,
     NotLoggedIn,
+    PaidMessagesRequired,
     PeerFlood,
     PeerInvalid,
+    PremiumRequired,
     PrivacyRestricted,
     RecipientError,
     SessionRevoked,
@@ -51,15 +55,19 @@ __all__ = [
     "AlreadySent",
     "AuthorizationNotFound",
     "CurrentAuthorization",
+    "EditWindowExpired",
     "FloodWait",
     "FreshResetForbidden",
     "GroupNotFound",
     "LoginError",
     "LoginErrorCode",
+    "MessageGone",
     "MessageRejected",
     "NotLoggedIn",
+    "PaidMessagesRequired",
     "PeerFlood",
     "PeerInvalid",
+    "PremiumRequired",
     "PrivacyRestricted",
     "RecipientError",
     "SessionRevoked",
@@ -72,8 +80,11 @@ __all__ = [
 ]
 
 
-MediaKind = Literal["image", "document", "audio", "voice_note"]
+MediaKind = Literal["image", "document", "audio", "voice_note", "video", "sticker"]
+# The kinds of the WhatsMate surfaces (v3, v1): their body fields are named after them.
 MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "document", "audio", "voice_note")
+# Every kind of file the native surface sends and inbound messages carry.
+ALL_MEDIA_KINDS: tuple[MediaKind, ...] = (*MEDIA_KINDS, "video", "sticker")
 # Telegram's service account (login codes) is never answered.
 SERVICE_USER_ID = 777000
 
@@ -101,7 +112,41 @@ class GroupPeer:
 Peer = UserPeer | GroupPeer
 
 
+@dataclass(frozen=True)
+class GroupRef:
+    """The group an incoming message, edit, deletion or reaction happened in."""
+
+    chat_id: int
+    title: str
+    access_hash: int | None = None
+    is_channel: bool = False
+
+    def peer(self) -> GroupPeer:
+        return GroupPeer(self.chat_id, self.access_hash, self.is_channel)
+
+
 # --- outgoing ---
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What Telegram shows of an audio file or voice note (DocumentAttributeAudio).
+
+    `waveform` is Telegram's 5-bit packed waveform (voice notes only)."""
+
+    duration_s: int
+    waveform: bytes | None = None
+    title: str | None = None
+    performer: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """DocumentAttributeVideo: lets Telegram show a player instead of a file."""
+
+    duration_s: float
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -110,16 +155,54 @@ class OutgoingMedia:
     data: bytes
     filename: str
     mime_type: str
+    audio: AudioInfo | None = None
+    video: VideoInfo | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A point on the map; with a title (and address) Telegram shows it as a venue."""
+
+    latitude: float
+    longitude: float
+    title: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    """A contact card to send (InputMediaContact)."""
+
+    phone: str
+    first_name: str
+    last_name: str | None = None
 
 
 @dataclass(frozen=True)
 class OutgoingMessage:
+    """One message to send: text, or a medium (with caption), or a location, or a contact."""
+
     peer: Peer
     random_id: int
     text: str | None = None
     media: OutgoingMedia | None = None
     caption: str | None = None
     reply_to_message_id: int | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    # No notification sound for the person.
+    silent: bool = False
+    # Telegram's preview of the first link in a text.
+    link_preview: bool = True
+
+
+ChatAction = Literal["typing", "upload_photo", "upload_document", "upload_audio", "upload_video"]
+
+# What a person's standing says about messaging them (users.getRequirementsToContact, and what
+# earlier sends learned): "ok", or why a message would not reach them.
+Reachability = Literal[
+    "ok", "blocked", "deactivated", "premium_required", "paid_messages_required", "unknown"
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +245,7 @@ class IncomingMedia:
 
 @dataclass(frozen=True)
 class IncomingMessage:
-    """A private message a person sent to the account."""
+    """A message a person sent to the account: privately, or in a group it is in (`group`)."""
 
     message_id: int
     date: datetime
@@ -171,6 +254,42 @@ class IncomingMessage:
     contact: SharedContact | None = None
     media: IncomingMedia | None = None
     reply_to_message_id: int | None = None
+    group: GroupRef | None = None
+    # The message mentions the account (@username, a mention entity, or a reply to it).
+    mentioned: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class MessageEdited:
+    """A person edited a message they sent (privately or in `group`): its new text/caption."""
+
+    message_id: int
+    edit_date: datetime
+    sender_user_id: int
+    text: str
+    group: GroupRef | None = None
+
+
+@dataclass(frozen=True)
+class MessagesDeleted:
+    """Messages were deleted for the account. Telegram names only the ids (and, in channels and
+    megagroups, the group): the receiver finds whose they were."""
+
+    message_ids: tuple[int, ...]
+    group: GroupRef | None = None
+
+
+@dataclass(frozen=True)
+class ReactionChanged:
+    """`user_id` set their reactions on message `message_id` (the account's own message or
+    one it received) to `emojis`; empty: they took their reaction back."""
+
+    message_id: int
+    user_id: int
+    emojis: tuple[str, ...]
+    date: datetime
+    group: GroupRef | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +333,15 @@ class LoginAlert:
     message_id: int | None = None
 
 
-Update = IncomingMessage | OutboxRead | ConnectionChanged | LoginAlert
+Update = (
+    IncomingMessage
+    | OutboxRead
+    | ConnectionChanged
+    | LoginAlert
+    | MessageEdited
+    | MessagesDeleted
+    | ReactionChanged
+)
 # Takes one update or several, in order: a backend that reads a burst at once hands it over
 # whole, so that the receiver can store it in one unit of work.
 UpdateHandler = Callable[[Sequence[Update]], Awaitable[None]]
@@ -299,6 +426,26 @@ class TelegramBackend(Protocol):
 
     async def send(self, message: OutgoingMessage) -> SentMessage:
         """Send once. Raises AlreadySent when `random_id` was used before (a retry)."""
+
+    async def edit(self, peer: Peer, message_id: int, text: str, *, caption: bool) -> datetime:
+        """Change the text (or, `caption`, a medium's caption) of a message the account sent;
+        returns Telegram's edit date. Raises EditWindowExpired past Telegram's window,
+        MessageGone when the message no longer exists."""
+
+    async def delete(self, peer: Peer, message_ids: Sequence[int]) -> None:
+        """Delete messages the account sent, for both sides (revoke)."""
+
+    async def react(self, peer: Peer, message_id: int, emoji: str | None) -> None:
+        """Set the account's reaction on a message (None: take it back)."""
+
+    async def show_action(self, peer: Peer, action: ChatAction | None) -> None:
+        """Show "typing"/"sending a file" to the person (None: stop showing it)."""
+
+    async def read_inbox(self, peer: Peer, max_message_id: int) -> None:
+        """Mark the person's messages up to `max_message_id` read."""
+
+    async def reachability(self, peers: Sequence[UserPeer]) -> dict[int, Reachability]:
+        """What Telegram says of messaging each person (by user id), for a batch at once."""
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
         """A group the account is in, by title and the creator's number.

@@ -12,17 +12,26 @@ from datetime import datetime
 from app.db import Database, OutageLog
 from app.queueing import Wakeup
 from app.telegram.port import SessionFence, UpdateHandler
+from app.telegram.sandbox.actions import ActionsMixin
 from app.telegram.sandbox.inbound import InboundMixin, _Inbound
 from app.telegram.sandbox.login import LoginMixin, SandboxLogin
 from app.telegram.sandbox.profile import ProfileMixin
 from app.telegram.sandbox.pump import PumpMixin
+from app.telegram.sandbox.reach import ReachMixin
 from app.telegram.sandbox.sending import SendingMixin
 from app.telegram.sandbox.spambot import SpamBotMixin
 from app.telegram.sandbox.state import log
 
 
 class SandboxTelegram(
-    ProfileMixin, LoginMixin, SpamBotMixin, SendingMixin, PumpMixin, InboundMixin
+    ProfileMixin,
+    LoginMixin,
+    SpamBotMixin,
+    SendingMixin,
+    ActionsMixin,
+    ReachMixin,
+    PumpMixin,
+    InboundMixin,
 ):
     """One sandbox instance: the port's backend plus the simulation's controls."""
 

@@ -16,9 +16,11 @@ from sqlmodel import col
 from app.db import transaction
 from app.telegram.port import (
     AlreadySent,
+    ChatAction,
     GroupNotFound,
     GroupPeer,
     OutgoingMessage,
+    Peer,
     PeerInvalid,
     SentMessage,
     SessionRevoked,
@@ -123,6 +125,12 @@ class SendingMixin(FaultsMixin):
             },
         )
         return SentMessage(message_id=message_id, date=now)
+
+    async def show_action(self, peer: Peer, action: ChatAction | None) -> None:
+        return None  # not shown yet
+
+    async def read_inbox(self, peer: Peer, max_message_id: int) -> None:
+        return None  # not recorded yet
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
         where = [

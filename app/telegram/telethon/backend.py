@@ -19,9 +19,11 @@ from app.telegram import port
 from app.telegram.session_store import Snapshot
 from app.telegram.telethon import limits
 from app.telegram.telethon.account import AccountMixin
+from app.telegram.telethon.actions import ActionsMixin
 from app.telegram.telethon.client import _new_client
 from app.telegram.telethon.errors import to_port_error
 from app.telegram.telethon.login import TelethonLogin, _log_out_client
+from app.telegram.telethon.reach import ReachMixin
 from app.telegram.telethon.sending import SendingMixin
 from app.telegram.telethon.session import (
     DatabaseSession,
@@ -39,7 +41,7 @@ class _OpeningAborted(Exception):
     """Opening a session was cancelled by a deliberate change (a logout, another login)."""
 
 
-class TelethonBackend(SendingMixin, UpdatesMixin, AccountMixin):
+class TelethonBackend(SendingMixin, ActionsMixin, ReachMixin, UpdatesMixin, AccountMixin):
     """One instance's Telegram account through Telethon (the port's TelegramBackend).
 
     The session's life is one state machine (`state`): logged_out -> connecting -> ready ->

@@ -79,6 +79,12 @@ class SendingMixin(BackendCore):
             force_file=media.kind == "document",
         )
 
+    async def show_action(self, peer: port.Peer, action: port.ChatAction | None) -> None:
+        return None  # not shown yet
+
+    async def read_inbox(self, peer: port.Peer, max_message_id: int) -> None:
+        return None  # not sent yet
+
     async def resolve_group(self, group_name: str, admin_number: str) -> port.GroupPeer:
         client = self._live_client()
         try:
