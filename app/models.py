@@ -159,6 +159,12 @@ class Message(SQLModel, table=True):
     media_sha256: str | None = Field(default=None, max_length=64)
     reply_to: str | None = Field(default=None, max_length=36)
     reply_to_telegram_id: int | None = Field(default=None, sa_type=BigInt)
+    # What a kind carries beyond text and file, as JSON: {"location": {...}}, {"contact":
+    # {...}}, {"audio": {"duration_s", "waveform", "title", "performer"}}, {"video": {...}}.
+    details: str | None = Field(default=None, sa_type=sa.Text)
+    # Sent without a notification sound; with Telegram's link preview (on unless turned off).
+    silent: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    link_preview: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     status: str = Field(default=MessageStatus.QUEUED, max_length=16)  # MessageStatus
     error_code: str | None = Field(default=None, max_length=64)
     error_detail: str | None = Field(default=None, max_length=1000)
