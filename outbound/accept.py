@@ -27,6 +27,7 @@ from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
+from outbound.audio import prepare_audio, with_audio_details
 from outbound.send_request import (
     Answer,
     Credentials,
@@ -172,6 +173,7 @@ class Enqueuer:
             raise ValueError("nothing to enqueue")
         if idempotency_key:
             check_idempotency_key(idempotency_key)
+        requests = await prepare_audio(requests)  # voice notes to OGG/Opus, before the 200
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(
             _Pending(client_id, tuple(requests), idempotency_key, fingerprint, render, future)
@@ -356,7 +358,8 @@ class Enqueuer:
                         "data": media.data,
                         "created_at": now,
                     }
-            rows.append(self._row(item, request, blob["id"] if blob else None, now))
+            row = self._row(item, request, blob["id"] if blob else None, now)
+            rows.append(with_audio_details(row, media))
         return rows, list(blobs.values())
 
     def _row(

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.engine import Connection
 
 from app.lease import InstanceLease
 from app.models import InboundMessage, MediaBlob, Message, Recipient, UTCDateTime, table_of
-from app.telegram.port import MediaKind, OutgoingMedia, RecipientError, UserPeer
+from app.telegram.port import AudioInfo, MediaKind, OutgoingMedia, RecipientError, UserPeer
 from app.vocabulary import MessageStatus, RecipientStatus
 from outbound.pacing import Pacer
 
@@ -54,6 +55,7 @@ _CLAIM_COLUMNS = (
     M.c.random_id,
     M.c.attempts,
     M.c.created_at,
+    M.c.details,
 )
 
 
@@ -239,7 +241,9 @@ class Claimer:
                 else:
                     data, mime = blobs[row.media_id]
                     kind: MediaKind = row.kind
-                    item.media = OutgoingMedia(kind, data, row.filename or "file", mime)
+                    item.media = OutgoingMedia(
+                        kind, data, row.filename or "file", mime, audio=audio_info(row.details)
+                    )
             item.reply_to_message_id = row.reply_to_telegram_id or replies.get(row.reply_to)
             claimed.append(item)
         return claimed
@@ -274,4 +278,18 @@ def conversation(
 def peer_key(message: Any) -> str:
     return conversation(
         message.to_number, message.recipient_user_id, message.group_name, message.group_admin
+    )
+
+
+def audio_info(details: str | None) -> AudioInfo | None:
+    """The audio attributes stored in a message's details (outbound/audio.py wrote them)."""
+    audio = orjson.loads(details).get("audio") if details else None
+    if not audio:
+        return None
+    levels = audio.get("waveform")
+    return AudioInfo(
+        duration_s=int(audio.get("duration_s") or 0),
+        waveform=bytes(levels) if levels else None,
+        title=audio.get("title"),
+        performer=audio.get("performer"),
     )

@@ -10,7 +10,9 @@ import mimetypes
 import re
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import filetype
 import phonenumbers
@@ -237,7 +239,8 @@ AUDIO_TYPES = {
     "audio/aac": "aac",
     "video/mp4": "m4a",  # filetype calls some M4A files video/mp4 by their container brand
 }
-VOICE_TYPES = {"audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/m4a": "m4a"}
+# A voice note in any of these is transcoded to OGG/Opus when accepted (outbound/audio.py).
+VOICE_TYPES = AUDIO_TYPES
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,9 @@ class CheckedMedia:
     mime_type: str
     filename: str
     sha256: str
+    # {"duration_s", "waveform", "title", "performer"} of a voice note or audio file, filled in
+    # by outbound/audio.py when the request is accepted (the message's details "audio").
+    audio: Mapping[str, Any] | None = None
 
     @property
     def size(self) -> int:
@@ -274,7 +280,7 @@ def check_media(
         wanted = {
             "image": "a JPEG, PNG or WebP picture",
             "audio": "an MP3, M4A, OGG, WAV or FLAC file",
-            "voice_note": "an OGG/Opus (or MP3, M4A) recording",
+            "voice_note": "an OGG/Opus recording (or MP3, M4A, WAV, FLAC: made OGG/Opus)",
         }[kind]
         raise ApiError(
             "media_type_mismatch", f"'{kind}' must be {wanted}, but the bytes are {what}"

@@ -256,6 +256,12 @@ class SandboxSent(View):
     random_id: int | None = Field(None, description="Telegram random_id (deduplication).")
     reply_to: int | None = Field(None, description="Message id answered.")
     sent_at: Timestamp = Field(description="When it was sent.")
+    duration_s: int | None = Field(None, description="An audio send's duration, in seconds.")
+    voice: bool | None = Field(
+        None,
+        description="An audio send: whether it shows as a voice bubble (OGG/Opus with its "
+        "waveform, sent as a voice note), not as a file.",
+    )
 
 
 class SandboxSentList(View):

@@ -132,7 +132,8 @@ class GroupRef:
 class AudioInfo:
     """What Telegram shows of an audio file or voice note (DocumentAttributeAudio).
 
-    `waveform` is Telegram's 5-bit packed waveform (voice notes only)."""
+    `waveform` is the voice note's 100 levels, 0..31, one per byte (voice notes only); the
+    Telethon backend packs them into Telegram's 5-bit form."""
 
     duration_s: int
     waveform: bytes | None = None

@@ -122,6 +122,7 @@ class SendingMixin(FaultsMixin):
                 "contact_number": None,
                 "contact_user_id": None,
                 "sent_at": now,
+                **_audio_columns(message),
             },
         )
         return SentMessage(message_id=message_id, date=now)
@@ -205,6 +206,24 @@ class SendingMixin(FaultsMixin):
                     "random_id": r.random_id,
                     "reply_to": r.reply_to,
                     "sent_at": iso(r.sent_at),
+                    "duration_s": r.duration_s,
+                    "voice": r.voice,
                 }
                 for r in rows
             ]
+
+
+def _audio_columns(message: OutgoingMessage) -> dict[str, Any]:
+    """Duration and voice bubble of an audio send: Telegram shows a bubble only for OGG/Opus
+    sent as a voice note with its waveform; anything else it shows as a file."""
+    media = message.media
+    audio = media.audio if media is not None else None
+    if media is None or media.kind not in ("voice_note", "audio"):
+        return {"duration_s": None, "voice": None}
+    voice = (
+        media.kind == "voice_note"
+        and media.mime_type == "audio/ogg"
+        and audio is not None
+        and audio.waveform is not None
+    )
+    return {"duration_s": audio.duration_s if audio is not None else None, "voice": voice}

@@ -79,6 +79,10 @@ class SandboxMessage(SQLModel, table=True):
     contact_number: str | None = Field(default=None, max_length=20)
     contact_user_id: int | None = Field(default=None, sa_type=BigInt)
     sent_at: datetime = Field(sa_type=UTCDateTime)
+    # An audio send: its duration, and whether Telegram would show a voice bubble (OGG/Opus
+    # sent as a voice note, with its waveform).
+    duration_s: int | None = None
+    voice: bool | None = None
 
 
 class SandboxUpdate(SQLModel, table=True):

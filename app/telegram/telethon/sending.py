@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from telethon import functions
+from telethon import functions, utils
 from telethon.tl import types
 
 from app.telegram import port
@@ -69,9 +69,7 @@ class SendingMixin(BackendCore):
             return types.InputMediaUploadedPhoto(file=uploaded)
         attributes: list[Any] = [types.DocumentAttributeFilename(file_name=media.filename)]
         if media.kind in ("audio", "voice_note"):
-            attributes.insert(
-                0, types.DocumentAttributeAudio(duration=0, voice=media.kind == "voice_note")
-            )
+            attributes.insert(0, _audio_attribute(media))
         return types.InputMediaUploadedDocument(
             file=uploaded,
             mime_type=media.mime_type,
@@ -149,6 +147,20 @@ class SendingMixin(BackendCore):
             if user.id == creator_id and user.phone:
                 return str(user.phone)
         return None
+
+
+def _audio_attribute(media: port.OutgoingMedia) -> Any:
+    """A voice bubble (duration and the packed 5-bit waveform) or a player (duration, title,
+    performer); the bytes of a voice note are OGG/Opus already (outbound/audio.py)."""
+    audio = media.audio or port.AudioInfo(duration_s=0)
+    if media.kind == "voice_note":
+        waveform = utils.encode_waveform(audio.waveform) if audio.waveform else None
+        return types.DocumentAttributeAudio(
+            duration=audio.duration_s, voice=True, waveform=waveform
+        )
+    return types.DocumentAttributeAudio(
+        duration=audio.duration_s, title=audio.title, performer=audio.performer
+    )
 
 
 def _group_peer(chat: Any) -> port.GroupPeer:
