@@ -74,11 +74,9 @@ def _undecodable(kind: str, why: str) -> ApiError:
 
 
 def _too_long(kind: str) -> ApiError:
-    return ApiError(
-        "payload_too_large",
-        f"'{kind}' lasts more than {MAX_VOICE_DURATION_S // 60} minutes; "
-        f"the limit is {MAX_VOICE_DURATION_S // 60} minutes",
-    )
+    limit_s = MAX_VOICE_DURATION_S
+    limit = f"{limit_s // 60} minutes" if limit_s % 60 == 0 else f"{limit_s} seconds"
+    return ApiError("payload_too_large", f"'{kind}' lasts more than {limit}; the limit is {limit}")
 
 
 def _open(data: bytes, kind: str) -> InputContainer:

@@ -72,6 +72,13 @@ class SentRecord:
     user_id: int | None = None  # private chat
     chat_id: int | None = None  # basic group
 
+    @property
+    def audio(self) -> Any | None:
+        """The DocumentAttributeAudio the person received (voice, duration, waveform...)."""
+        return next(
+            (a for a in self.attributes if isinstance(a, types.DocumentAttributeAudio)), None
+        )
+
 
 @dataclass
 class StoredFile:
