@@ -24,6 +24,7 @@ from app.services import Services, build_services
 from app.telegram.port import LoginError, OutgoingMessage, UserPeer
 from app.telegram.session_store import SessionStore, Snapshot
 from app.telegram.telethon import TelethonBackend, TelethonConfig, TelethonLogin
+from tests import tones
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, drain, make_settings
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.waiting import eventually
@@ -376,8 +377,8 @@ async def test_each_kind_of_send_carries_its_bytes_name_attributes_and_random_id
     await logged_in_beforehand(schema, clock, fake)
     png = _png()
     pdf = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
-    ogg = b"OggS" + bytes(2000)
-    mp3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + bytes(3000)
+    ogg = tones.ogg_opus()
+    mp3 = tones.mp3(title="Briefing", artist="Ana")
     async with gateway(schema, clock, fake) as (services, http):
         await greet(services, fake, account, person)
         headers = await api_headers(http)
@@ -422,8 +423,13 @@ async def test_each_kind_of_send_carries_its_bytes_name_attributes_and_random_id
         assert document.filename == "invoice.pdf" and document.mime_type == "application/pdf"
         audio = sent[rows["audio"].telegram_message_id]
         assert audio.data == mp3 and audio.filename == "song.mp3" and not audio.voice
+        assert (audio.audio.duration, audio.audio.title, audio.audio.performer) == (
+            2,
+            "Briefing",
+            "Ana",
+        )
         voice = sent[rows["voice_note"].telegram_message_id]
-        assert voice.data == ogg and voice.voice
+        assert voice.data == ogg and voice.voice and voice.audio.duration == 2
         assert hashlib.sha256(voice.data).hexdigest() == hashlib.sha256(ogg).hexdigest()
 
 
