@@ -3,8 +3,9 @@
 Telegram shows a voice bubble only for OGG/Opus with a voice attribute (duration and a
 waveform); any other recording arrives as a plain file. So a voice note that is not OGG/Opus
 is transcoded here, when it is accepted (the stored message is the OGG): mono, 48 kHz,
-about 32 kbit/s with libopus (PyAV's wheels carry ffmpeg). Transcoding a one-minute MP3 took
-about 0.6 s on a 2-core build machine, so it runs off the event loop (`prepare_audio`).
+about 32 kbit/s with libopus (PyAV's wheels carry ffmpeg). Transcoding a one-minute MP3 takes
+about 0.7 s (0.8 s of CPU) on the 2-core machine it was built on, so it runs off the event loop
+(`prepare_audio`).
 
 The work is bounded: a recording longer than `MAX_VOICE_DURATION_S` is refused (by what its
 container says, and again while decoding, in case it says nothing or lies), and so is a decode
@@ -40,7 +41,7 @@ from outbound.send_request import SendRequest
 from outbound.validation import CheckedMedia
 
 MAX_VOICE_DURATION_S = 20 * 60
-DECODE_DEADLINE_S = 120.0  # 20 minutes decode in about 15 s here: only a runaway file is cut
+DECODE_DEADLINE_S = 120.0  # 20 minutes take about 15 s of CPU: only a runaway decode is cut
 VOICE_RATE = 48_000
 VOICE_BIT_RATE = 32_000
 WAVEFORM_SAMPLES = 100

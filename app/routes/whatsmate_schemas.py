@@ -21,7 +21,8 @@ _MEDIA_WHAT = {
     "image": "a JPEG, PNG or WebP picture",
     "document": "any file",
     "audio": "an MP3, M4A, OGG, WAV or FLAC file",
-    "voice_note": "an OGG/Opus (or MP3, M4A) recording",
+    "voice_note": "an OGG/Opus recording (MP3, M4A, WAV, FLAC are transcoded to OGG/Opus when "
+    "accepted; at most 20 minutes)",
 }
 _MEDIA_LIMIT = {
     "image": "image_bytes",
