@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import hashlib
 import io
 import sys
@@ -119,7 +120,7 @@ def _mono_48k(container: InputContainer, stream: AudioStream, kind: str) -> Iter
                 yield frame
         for frame in resampler.resample(None):
             yield frame
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, ValueError) as exc:
         raise _undecodable(kind, f"its audio cannot be decoded ({exc})") from exc
 
 
@@ -152,6 +153,33 @@ def _is_ogg_opus(container: InputContainer, stream: AudioStream) -> bool:
     return container.format.name == "ogg" and stream.codec_context.name == "opus"
 
 
+class _OggOpus:
+    """The OGG/Opus encoder a voice note is written with, in memory."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._output = av.open(self._buffer, "w", format="ogg")
+        self._opus = self._output.add_stream("libopus", rate=VOICE_RATE)
+        self._opus.codec_context.layout = "mono"
+        self._opus.codec_context.bit_rate = VOICE_BIT_RATE  # VBR: speech averages near it
+
+    def add(self, frame: AudioFrame | None) -> None:
+        """Encode a frame (None flushes the encoder)."""
+        if frame is not None:
+            frame.pts = None  # the encoder numbers the samples itself
+        for packet in self._opus.encode(frame):
+            self._output.mux(packet)
+
+    def finish(self) -> bytes:
+        self.add(None)
+        self._output.close()
+        return self._buffer.getvalue()
+
+    def abandon(self) -> None:
+        with contextlib.suppress(av.error.FFmpegError, ValueError):
+            self._output.close()
+
+
 def voice_note(data: bytes, kind: str = "voice_note") -> tuple[bytes | None, AudioDetails]:
     """An OGG/Opus version of a recording (None when it already is one) and its details.
 
@@ -162,34 +190,27 @@ def voice_note(data: bytes, kind: str = "voice_note") -> tuple[bytes | None, Aud
         declared = _declared_duration_s(container, stream)
         if declared is not None and declared > MAX_VOICE_DURATION_S:
             raise _too_long(kind)
-        keep = _is_ogg_opus(container, stream)
-        output = io.BytesIO()
-        encoder = None if keep else av.open(output, "w", format="ogg")
+        encoder = None if _is_ogg_opus(container, stream) else _OggOpus()
+        peaks: list[int] = []
+        samples = 0
         try:
-            opus = None
-            if encoder is not None:
-                opus = encoder.add_stream("libopus", rate=VOICE_RATE)
-                opus.codec_context.layout = "mono"
-                opus.codec_context.bit_rate = VOICE_BIT_RATE
-            peaks: list[int] = []
-            samples = 0
             for frame in _mono_48k(container, stream, kind):
                 peaks.append(_peak(frame))
                 samples += frame.samples
-                if encoder is not None and opus is not None:
-                    frame.pts = None
-                    for packet in opus.encode(frame):
-                        encoder.mux(packet)
-            if encoder is not None and opus is not None:
-                for packet in opus.encode(None):
-                    encoder.mux(packet)
-        finally:
+                if encoder is not None:
+                    encoder.add(frame)
+            if samples == 0:
+                raise _undecodable(kind, "it holds no sound (no audio frame could be decoded)")
+            ogg = encoder.finish() if encoder is not None else None
+        except av.error.FFmpegError as exc:  # from the encoder: decoding errors are ApiErrors
             if encoder is not None:
-                encoder.close()
-    if samples == 0:
-        raise _undecodable(kind, "it holds no sound (no audio frame could be decoded)")
-    details = AudioDetails(_whole_seconds(samples / VOICE_RATE), waveform(peaks))
-    return (None if keep else output.getvalue()), details
+                encoder.abandon()
+            raise _undecodable(kind, f"it cannot be encoded as OGG/Opus ({exc})") from exc
+        except BaseException:
+            if encoder is not None:
+                encoder.abandon()
+            raise
+    return ogg, AudioDetails(_whole_seconds(samples / VOICE_RATE), waveform(peaks))
 
 
 def _whole_seconds(duration_s: float) -> int:
