@@ -76,8 +76,9 @@ def _undecodable(kind: str, why: str) -> ApiError:
 
 
 def _too_long(kind: str) -> ApiError:
-    limit_s = MAX_VOICE_DURATION_S
-    limit = f"{limit_s // 60} minutes" if limit_s % 60 == 0 else f"{limit_s} seconds"
+    seconds = MAX_VOICE_DURATION_S
+    amount, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    limit = f"{amount} {unit}{'' if amount == 1 else 's'}"
     return ApiError("payload_too_large", f"'{kind}' lasts more than {limit}; the limit is {limit}")
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from app.models import MediaBlob, Message
 from app.services import Services
+from outbound import audio
 from tests.conftest import ADMIN, drain, say
 from tests.tones import m4a, mp3, ogg_opus, probe, wav
 
@@ -230,3 +231,21 @@ async def test_the_sandbox_shows_an_audio_file_as_a_player_not_a_bubble(
     sent = [m for m in await sent_log(http) if m["kind"] == "audio"]
     assert len(sent) == 1
     assert (sent[0]["duration_s"], sent[0]["voice"]) == (2, False)
+
+
+async def test_a_voice_note_over_the_length_limit_is_a_413_that_says_so(
+    http: httpx.AsyncClient,
+    api_client: dict[str, str],
+    registered: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(audio, "MAX_VOICE_DURATION_S", 1)
+    response = await http.post(
+        "/v3/telegram/single/voice_note/message/1",
+        json={"number": registered, "voice_note": b64(mp3()), "filename": "memo.mp3"},
+        headers=api_client,
+    )
+    assert response.status_code == 413, response.text
+    assert response.json() == {
+        "error_message": "'voice_note' lasts more than 1 second; the limit is 1 second"
+    }
