@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from inbound.webhooks.targets import (
+from app.net.targets import (
     TargetError,
     check_target,
     embedded_ipv4,
