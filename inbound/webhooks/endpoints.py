@@ -1,7 +1,7 @@
 """Webhook endpoints: create, update, rotate and delete (admin API), and `[[webhooks]]` sync.
 
 Functions take a session and never commit (the caller owns the transaction). URL checks that
-resolve names (targets.py) happen before, outside the transaction.
+resolve names (app/net/targets.py) happen before, outside the transaction.
 """
 
 from __future__ import annotations
