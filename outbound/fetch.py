@@ -171,6 +171,8 @@ class MediaFetcher:
             raise ApiError("media_unreachable", f"{where} cannot be reached: {exc}") from None
         except TargetError as exc:
             raise ApiError("invalid_field", f"{where} cannot be fetched: {exc}") from None
+        except UnicodeError as exc:  # a host no IDNA codec accepts ("xn--")
+            raise ApiError("invalid_field", f"{where} has an invalid host name: {exc}") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ApiError(
                 "media_unreachable", f"{where} cannot be reached: {_describe(exc)}"
@@ -193,7 +195,7 @@ def _redirect_target(response: httpx.Response) -> str:
         )
     try:
         return str(response.url.join(location))
-    except (httpx.InvalidURL, ValueError) as exc:
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError is a ValueError
         raise ApiError(
             "media_origin_error",
             f"the origin of '{FIELD}' redirected to an invalid URL {location!r}: {exc}",

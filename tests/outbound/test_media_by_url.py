@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.net.targets import UnresolvableHost
+from app.net.targets import UnresolvableHost, system_resolver
 from app.services import Services
+from app.settings import LimitsSettings, MediaFetchSettings
+from outbound.fetch import MediaFetcher, MediaUrl
 from tests.app.net.origin import (
     PNG,
     PUBLIC,
@@ -21,6 +23,7 @@ from tests.app.net.origin import (
     drip,
     endless,
     file,
+    raw,
     redirect,
     running,
     status,
@@ -301,3 +304,74 @@ async def test_an_unknown_instance_is_refused_before_anything_is_fetched(
     response = await http.post("/api/v1/messages", json=body, headers=api_client)
     refused(response, 404, "unknown_instance")
     assert network.connects == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://%zz/x",
+        "http://a.example:99999/x",
+        "http://[fe80::1%25eth0]/x",
+        "http://" + "a" * 70 + ".example/x",  # a DNS label over 63 characters
+        "http://1.2.3.4.5/x",
+        "http://\u00e9t\u00e9.example/x",
+        "http://xn--/x",
+        "http://.../x",
+        "https://media.example:0/x",
+        "http://user:pw@media.example/x",
+        7,
+        "",
+    ],
+)
+async def test_an_odd_url_is_a_clear_4xx_never_a_server_error(
+    http: httpx.AsyncClient, api_client: dict[str, str], network: RoutedNetwork, url: object
+) -> None:
+    await say(http, NUMBER, "Hi")
+    response = await send(http, api_client, url)  # type: ignore[arg-type]
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["ftp://media.example/x", "http://xn--/x", "http://[::1", "http://a.example:99999/", ""],
+)
+async def test_a_redirect_to_an_odd_location_is_a_clear_4xx(
+    http: httpx.AsyncClient, api_client: dict[str, str], network: RoutedNetwork, location: str
+) -> None:
+    await say(http, NUMBER, "Hi")
+    async with running(go=redirect(location)) as origin:
+        response = await send(http, api_client, f"http://media.example:{origin.port}/go")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] in ("invalid_field", "media_origin_error")
+    assert origin.paths() == ["/go"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"",  # closes without a word
+        b"this is not HTTP\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n\x89PNG",  # breaks off
+    ],
+)
+async def test_a_broken_answer_of_the_origin_is_media_origin_error(
+    http: httpx.AsyncClient, api_client: dict[str, str], network: RoutedNetwork, answer: bytes
+) -> None:
+    await say(http, NUMBER, "Hi")
+    async with running(cat_png=raw(answer)) as origin:
+        response = await send(http, api_client, f"http://media.example:{origin.port}/cat.png")
+    refused(response, 400, "media_origin_error")
+
+
+async def test_with_allow_private_targets_a_local_server_is_fetched_over_the_real_network() -> None:
+    fetcher = MediaFetcher(
+        MediaFetchSettings(allow_private_targets=True), LimitsSettings(), system_resolver
+    )
+    async with running(cat_png=file(PNG)) as origin:
+        media = await fetcher.fetch(
+            MediaUrl("image", f"http://localhost:{origin.port}/cat.png", None)
+        )
+    assert media.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert (media.filename, media.mime_type) == ("cat.png", "image/png")

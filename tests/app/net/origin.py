@@ -96,6 +96,16 @@ def file_with_status(code: int, body: bytes) -> Handler:
     return answer
 
 
+def raw(answer_bytes: bytes) -> Handler:
+    """Writes these bytes as the whole answer (broken ones included), then closes."""
+
+    async def answer(origin: Origin, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer_bytes)
+        await writer.drain()
+
+    return answer
+
+
 def redirect(location: str, code: int = 302) -> Handler:
     async def answer(origin: Origin, writer: asyncio.StreamWriter) -> None:
         writer.write(_head(code, {"location": location, "content-length": "0"}))
