@@ -118,8 +118,13 @@ class MediaFetcher:
                 f"the file at '{FIELD}' did not arrive within {timeout_s:g} s "
                 "([media_fetch] timeout_s); nothing was accepted",
             ) from None
-        filename = medium.filename or name_in_url(medium.url)
-        stem = "image" if medium.kind == "image" else medium.kind
+        filename, stem = medium.filename, medium.kind
+        if filename is None:
+            named = name_in_url(medium.url)
+            if named is not None and "." in named:
+                filename = named
+            else:  # "/download": the extension comes from the sniffed type ("download.pdf")
+                stem = named or stem
         # Sniffed, and a picture decoded in full: not on the event loop.
         return await asyncio.to_thread(check_media, medium.kind, data, filename, stem)
 

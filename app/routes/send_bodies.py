@@ -341,4 +341,5 @@ class NativeBody(SendBody):
             group_admin=self.group_admin,
         )
         content: Content = self._content
+        assert content.pending is None, "media by URL is fetched (fetch_media) before this"
         return requests_for(self.instance, content, [target], self.reply_to)[0]

@@ -290,11 +290,16 @@ async def test_a_document_is_named_after_the_url_unless_a_filename_is_given(
     async with running() as origin:
         url = f"http://media.example:{origin.port}/files/report%20Q3.pdf?token=1"
         origin.routes["/files/report%20Q3.pdf"] = file(pdf)
+        origin.routes["/download"] = file(pdf)
         named = await send(http, api_client, url, kind="document")
         given = await send(http, api_client, url, kind="document", filename="q3.pdf")
+        typed = await send(
+            http, api_client, f"http://media.example:{origin.port}/download", kind="document"
+        )
     assert named.status_code == 202, named.text
     assert named.json()["filename"] == "report Q3.pdf"
     assert given.json()["filename"] == "q3.pdf"
+    assert typed.json()["filename"] == "download.pdf"  # no extension: the bytes' type gives one
 
 
 async def test_an_unknown_instance_is_refused_before_anything_is_fetched(
