@@ -118,7 +118,7 @@ class MediaFetcher:
                 f"the file at '{FIELD}' did not arrive within {timeout_s:g} s "
                 "([media_fetch] timeout_s); nothing was accepted",
             ) from None
-        filename, stem = medium.filename, medium.kind
+        filename, stem = medium.filename, str(medium.kind)
         if filename is None:
             named = name_in_url(medium.url)
             if named is not None and "." in named:
