@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.net.pinned import Pinning, pinned_client
-from tests.app.net.origin import PUBLIC, Answers, RoutedNetwork
+from tests.app.net.origin import PUBLIC, Answers, RoutedNetwork, running, status
 
 HOST = "media.example"
 
@@ -134,3 +134,23 @@ async def test_a_certificate_for_another_name_is_refused(
         async with client:
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 await client.get(f"https://{HOST}:{origin.port}/")
+
+
+async def test_a_refused_connection_does_not_keep_the_pools_only_slot(
+    network: RoutedNetwork,
+) -> None:
+    async def dns(host: str) -> list[str]:
+        return ["10.0.0.8"] if host == "bad.example" else [PUBLIC]
+
+    pinning = Pinning(dns, allow_private=False, setting="[test] allow")
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with (
+        running(ok=status(200)) as origin,
+        pinned_client(pinning, limits=limits, network=network) as client,
+    ):
+        for _ in range(3):
+            with pytest.raises(ValueError, match=r"10\.0\.0\.8"):
+                await client.get(f"http://bad.example:{origin.port}/ok")
+        response = await client.get(f"http://good.example:{origin.port}/ok")
+    assert response.status_code == 200
+    assert network.connects == [(PUBLIC, origin.port)]
