@@ -16,6 +16,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_filename": 400,
     "invalid_base64": 400,
     "media_type_mismatch": 400,
+    # media by URL (outbound/fetch.py)
+    "media_target_forbidden": 400,
+    "media_unreachable": 400,
+    "media_origin_error": 400,
+    "media_fetch_timeout": 400,
     "missing_credentials": 401,
     "unauthorized": 401,
     "csrf": 403,  # a console (cookie) request without its X-CSRF-Token

@@ -21,6 +21,8 @@ from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
 from app.lease import keep as keep_lease
 from app.models import Instance
+from app.net.pinned import Pinning, pinned_client
+from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
     console,
@@ -220,13 +222,19 @@ async def sync_webhooks(services: Services) -> None:
         await sync_config(session, services.settings, services.secret_box, services.clock())
 
 
-def webhook_client() -> httpx.AsyncClient:
-    """The delivery worker's HTTP client: never follows redirects; one pool for all."""
+def webhook_client(services: Services) -> httpx.AsyncClient:
+    """The delivery worker's HTTP client: never follows redirects; one pool for all; every
+    connection made to an address checked as it is made (app/net/pinned.py)."""
     # httpx logs every request at INFO: at hundreds of deliveries a second that is noise (and
     # CPU); every attempt is in the delivery log instead.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    pinning = Pinning(
+        resolve=services.resolve_host,
+        allow_private=services.settings.webhook_delivery.allow_private_targets,
+        setting=WEBHOOK_SETTING,
+    )
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
-    return httpx.AsyncClient(follow_redirects=False, limits=limits, trust_env=False)
+    return pinned_client(pinning, limits=limits, network=services.network)
 
 
 def make_delivery_worker(
@@ -246,7 +254,7 @@ def make_delivery_worker(
 
 
 async def run_delivery_worker(services: Services) -> None:
-    async with webhook_client() as client:
+    async with webhook_client(services) as client:
         await make_delivery_worker(services, client).run()
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import httpcore
+
 from app.account.health import AccountHealth
 from app.account.onboarding import Onboarding
 from app.account.profile import Profiles
@@ -21,6 +23,7 @@ from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
 from app.metrics import Metrics
 from app.models import utcnow
+from app.net.targets import Resolver, system_resolver
 from app.queueing import QueueClock, Wakeup
 from app.settings import Settings
 from app.telegram.port import TelegramBackend
@@ -29,7 +32,6 @@ from app.telegram.session_store import SessionStore
 from app.telegram.telethon import TelethonBackend, TelethonConfig, telethon_config
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
-from inbound.webhooks.targets import Resolver, system_resolver
 from outbound.accept import Enqueuer
 
 
@@ -88,8 +90,11 @@ class Services:
     secret_box: SecretBox
     media_links: MediaLinks
     metrics: Metrics = field(default_factory=Metrics)
-    # How webhook hosts are resolved for the private-target check (tests swap it).
+    # How webhook and media hosts are resolved for the private-target check (tests swap it).
     resolve_host: Resolver = system_resolver
+    # How pinned connections (app/net/pinned.py) reach the network: None for real; tests
+    # record where they connect, or send them to a local server.
+    network: httpcore.AsyncNetworkBackend | None = None
     # False in tests that drive workers step by step.
     run_workers: bool = True
 

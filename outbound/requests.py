@@ -16,6 +16,7 @@ from typing import Any
 from app.errors import ApiError
 from app.settings import LimitsSettings
 from app.telegram.port import MEDIA_KINDS, MediaKind
+from outbound.fetch import MediaUrl, media_url
 from outbound.send_request import SendRequest
 from outbound.validation import (
     CheckedMedia,
@@ -122,6 +123,8 @@ class Content:
     text: str | None = None
     media: CheckedMedia | None = None
     caption: str | None = None
+    # A medium still at its URL (media.url): fetched into `media` before the send is accepted.
+    pending: MediaUrl | None = None
 
 
 def native_content(
@@ -130,7 +133,7 @@ def native_content(
     limits: LimitsSettings,
     upload: tuple[bytes, str | None] | None = None,
 ) -> Content:
-    """The `text`, or the `media` (base64 or an uploaded file) of a native send."""
+    """The `text`, or the `media` (base64, a URL or an uploaded file) of a native send."""
     if media_spec is None and upload is None:
         return Content("text", text=check_text(text, limits, "text"))
     if media_spec is None:
@@ -142,6 +145,8 @@ def native_content(
         raise ApiError("invalid_field", f"'media.kind' must be one of {', '.join(MEDIA_KINDS)}")
     media_kind: MediaKind = kind
     caption = check_caption(media_spec.get("caption", text), limits)
+    if upload is None and media_spec.get("url") is not None:  # media by URL (outbound/fetch.py)
+        return Content(media_kind, caption=caption, pending=media_url(media_kind, media_spec))
     if upload is not None:
         raw, upload_name = upload
         if not raw:

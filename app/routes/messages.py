@@ -22,13 +22,16 @@ from app.recipients import find_recipients, recipient_data, unregister_number
 from app.routes import messages_schemas as schemas
 from app.routes.apidoc import SEND_ERRORS, Answer, Body, Doc, IdempotencyHeader
 from app.routes.common import JSON, parse_json_object, read_body, services
+from app.routes.media_url_docs import MEDIA_URL_TEXTS
 from app.routes.queries import parse_query
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
 from app.routes.surfaces import NATIVE, client_id, credentials
 from app.routes.whatsmate import max_body_bytes
+from app.services import Services
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
+from outbound.fetch import MediaFetcher
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
@@ -84,6 +87,10 @@ async def create_message(request: Request) -> Response:
         send_body = await asyncio.to_thread(parse_send, schemas.SendMessage, data, limits, upload)
     else:
         send_body = parse_send(schemas.SendMessage, data, limits, upload)
+    if send_body.media_url is not None:
+        # Media by URL: fetched and checked before anything is accepted (outbound/fetch.py).
+        svc.enqueuer.check_instance(send_body.instance)
+        await send_body.fetch_media(media_fetcher(svc))
     send_request = send_body.request()
     svc.enqueuer.check_instance(send_request.instance)
     status, answer = await svc.enqueuer.enqueue(
@@ -96,6 +103,13 @@ async def create_message(request: Request) -> Response:
     )
     svc.metrics.accepted.labels(send_request.kind).inc()
     return JSON(answer, status_code=status)
+
+
+def media_fetcher(svc: Services) -> MediaFetcher:
+    settings = svc.settings
+    return MediaFetcher(
+        settings.media_fetch, settings.limits, svc.resolve_host, network=svc.network
+    )
 
 
 async def _multipart(
@@ -286,9 +300,10 @@ routes = [
             TAG_MESSAGES,
             "Send a message",
             "Queue a text or a medium for a registered number or a group, as JSON (media in "
-            "base64) or as a multipart upload. Same validation as the /v3 endpoints.",
+            "base64 or by URL) or as a multipart upload. Same validation as the /v3 endpoints.",
             {202: Answer("Queued: the message resource.", schemas.Message)},
             errors=SEND_ERRORS,
+            error_texts=MEDIA_URL_TEXTS,
             headers=IdempotencyHeader,
             body=Body(
                 schemas.SendMessage,

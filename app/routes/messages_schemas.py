@@ -19,6 +19,7 @@ from app.routes.apidoc import (
     number_field,
     one_of,
 )
+from app.routes.media_url_docs import MEDIA_URL
 from app.routes.queries import Query
 from app.routes.send_bodies import NativeBody
 from app.routes.views import View
@@ -35,18 +36,30 @@ PAGE_SIZE = "Page size."
 
 
 class MediaInput(Model):
+    """Give the file as 'base64' or as a 'url' to fetch it from (exactly one)."""
+
     kind: str = Field(description="Kind of medium.", json_schema_extra=one_of(MEDIA_KINDS))
-    base64: str = Field(
+    base64: str | Omitted = Field(
+        None,
         min_length=1,
         description="The file in standard base64; size limits as on the /v3 endpoints (image "
         "${image_bytes}, document ${document_bytes}, audio ${audio_bytes}).",
         json_schema_extra=base64_extra(),
     )
+    url: str | Omitted = Field(None, **MEDIA_URL)
     filename: str | Omitted = Field(
-        None, min_length=1, max_length=255, description="File name; required except for images."
+        None,
+        min_length=1,
+        max_length=255,
+        description="File name; required with base64 except for images. With url: defaults to "
+        "the URL's last path segment, else a name from the file's type.",
     )
     caption: str | Omitted = Field(
         None, description="Optional caption.", json_schema_extra=limit("caption_chars")
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["base64"]}, {"required": ["url"]}]}
     )
 
 

@@ -13,6 +13,7 @@ context, so each model is built once, not per deployment or per request.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -32,6 +33,7 @@ from app.routes.apidoc import Model
 from app.routes.bodies import body_error
 from app.settings import LimitsSettings
 from app.telegram.port import MEDIA_KINDS, MediaKind
+from outbound.fetch import MediaFetcher, MediaUrl
 from outbound.requests import (
     Content,
     Target,
@@ -319,6 +321,19 @@ class NativeBody(SendBody):
         )
         return self
 
+    @property
+    def media_url(self) -> MediaUrl | None:
+        """The medium to fetch before the send is accepted (media.url), if any."""
+        content: Content = self._content
+        return content.pending
+
+    async def fetch_media(self, fetcher: MediaFetcher) -> None:
+        """Media by URL: the file fetched and checked as a base64 medium is (outbound/fetch.py)."""
+        content: Content = self._content
+        if content.pending is not None:
+            media = await fetcher.fetch(content.pending)
+            self._content = dataclasses.replace(content, media=media, pending=None)
+
     def request(self) -> SendRequest:
         target = Target(
             number=self.to,
@@ -326,4 +341,5 @@ class NativeBody(SendBody):
             group_admin=self.group_admin,
         )
         content: Content = self._content
+        assert content.pending is None, "media by URL is fetched (fetch_media) before this"
         return requests_for(self.instance, content, [target], self.reply_to)[0]

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
+from app.net.targets import TargetError, check_target
 from app.routes import webhooks_docs as ops
 from app.routes import webhooks_schemas as shown
 from app.routes.admin import read_json_object
@@ -37,7 +38,6 @@ from inbound.webhooks.endpoints import (
 )
 from inbound.webhooks.fanout import delivery_row
 from inbound.webhooks.formats import WHATSMATE, whatsmate_test_body
-from inbound.webhooks.targets import TargetError, check_target
 
 TEST_EVENT_TYPE = "webhook.test"
 

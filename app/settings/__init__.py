@@ -4,13 +4,14 @@ Settings are read once by the CLI and passed down; nothing reads them at import 
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
 
 One module per group of sections (server.py, instances.py with proxy.py, messaging.py,
-webhooks.py), the whole model in root.py, reading it in loading.py; everything is imported
-from here (`from app.settings import Settings, LimitsSettings, ...`).
+webhooks.py, fetching.py), the whole model in root.py, reading it in loading.py; everything is
+imported from here (`from app.settings import Settings, LimitsSettings, ...`).
 """
 
 from __future__ import annotations
 
 from app.settings.base import MIB, SettingsError
+from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings, ProfileSettings
 from app.settings.loading import ENV_PREFIX, find_config_path, load_settings
 from app.settings.messaging import (
@@ -42,6 +43,7 @@ __all__ = [
     "DatabaseSettings",
     "InstanceSettings",
     "LimitsSettings",
+    "MediaFetchSettings",
     "ProfileSettings",
     "Proxy",
     "ProxyScheme",

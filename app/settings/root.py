@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from app.settings.base import _Section
+from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings
 from app.settings.messaging import LimitsSettings, RegistrationSettings, SendingSettings
 from app.settings.server import (
@@ -29,6 +30,7 @@ class Settings(_Section):
     registration: RegistrationSettings = RegistrationSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
+    media_fetch: MediaFetchSettings = MediaFetchSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)
 

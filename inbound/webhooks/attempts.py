@@ -1,5 +1,10 @@
 """One delivery attempt: check the target, render and sign the body, POST it, read the answer.
 
+The target is checked twice over: here, for a clear refusal before anything is rendered, and
+by the worker's pinned client (app/net/pinned.py) as it connects, which resolves the host again
+and connects to the very address it checked. That second check is the guard: a DNS answer that
+turns private after the first one (DNS rebinding) is refused there, with the same TargetError.
+
 It runs with no transaction open, many at once. Every failure becomes an `Attempt` with an
 `error` (never an exception): what that means for the delivery is decided when it is recorded
 (`policy.decide`).
@@ -18,6 +23,7 @@ import httpx
 import orjson
 
 from app.events import MediaLinker, render_stored
+from app.net.targets import Resolver, TargetError, check_target
 from app.sealing import SealError
 from app.settings import WebhookDeliverySettings
 from inbound.webhooks.endpoints import SecretBox
@@ -25,7 +31,6 @@ from inbound.webhooks.formats import WHATSMATE, whatsmate_body, whatsmate_test_b
 from inbound.webhooks.policy import parse_retry_after
 from inbound.webhooks.rounds import Attempt, Claim
 from inbound.webhooks.signing import secret_key_bytes, webhook_headers
-from inbound.webhooks.targets import Resolver, TargetError, check_target
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +97,7 @@ class Attempter:
                     status_code = response.status_code
                     retry_after = parse_retry_after(response.headers.get("retry-after"), now)
                     excerpt = await _excerpt(response)
-        except TargetError as exc:
+        except TargetError as exc:  # by the check above, or by the pinned connection
             error = f"target refused: {exc}"
         except TokenError:
             error = "the endpoint's token does not open: was secret_key changed? set it again"

@@ -26,12 +26,12 @@ import httpx
 from app.db import Database, OutageLog, retry_while_unavailable
 from app.errors import DatabaseUnavailable
 from app.events import MediaLinker
+from app.net.targets import Resolver, system_resolver
 from app.queueing import Wakeup
 from app.settings import WebhookDeliverySettings
 from inbound.webhooks.attempts import Attempter
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.rounds import POLL_S, Attempt, Claim, Rounds
-from inbound.webhooks.targets import Resolver, system_resolver
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Webhook endpoints: create, update, rotate and delete (admin API), and `[[webhooks]]` sync.
 
 Functions take a session and never commit (the caller owns the transaction). URL checks that
-resolve names (targets.py) happen before, outside the transaction.
+resolve names (app/net/targets.py) happen before, outside the transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlmodel import col
 from app.errors import ApiError
 from app.events import EVENT_TYPES
 from app.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
+from app.net.targets import TargetError, check_url_shape
 from app.sealing import SealError, derive_key, seal, unseal
 from app.settings import Settings
 from app.timestamps import iso_or_none
@@ -34,7 +35,6 @@ from inbound.webhooks.formats import (
     check_token,
 )
 from inbound.webhooks.signing import SecretError, new_secret, secret_key_bytes
-from inbound.webhooks.targets import TargetError, check_url_shape
 
 log = logging.getLogger(__name__)
 

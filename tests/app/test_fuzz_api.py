@@ -4,8 +4,8 @@ Every operation of the document is fuzzed on the in-process app, with valid and 
 inputs, under both kinds of auth (a real API client's X-WM-CLIENT-* headers, the admin
 Bearer token). Each answer must not be a 5xx, and its status, content type and body must be
 what the document says. The instances are sandbox instances, so logins, sends and @SpamBot
-checks stay inside the gateway; webhook targets resolve to a public address that no delivery
-reaches (the delivery worker does not run).
+checks stay inside the gateway; webhook and media targets resolve to a public address that no
+delivery reaches (the delivery worker does not run) and no media fetch connects to.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from starlette.types import Receive, Scope, Send
 from app import clients
 from app.main import create_app, start_instances
 from app.services import Services, build_services
+from tests.app.net.origin import RoutedNetwork
 from tests.conftest import ADMIN_TOKEN, Clock, make_settings
 from tests.inbound.webhooks.helpers import public_dns
 
@@ -63,6 +64,8 @@ class FuzzedGateway:
         )
         svc = build_services(settings, ADMIN_TOKEN, clock=Clock(), run_workers=False)
         svc.resolve_host = public_dns
+        # A fuzzed media.url is checked and resolved, but no connection leaves the test.
+        svc.network = RoutedNetwork(to_local=())
         self.services = svc
         self._app = create_app(svc)
         await start_instances(svc, workers=False)

@@ -1,4 +1,5 @@
-"""Webhook targets: http(s) only; private, loopback and other non-public addresses refused."""
+"""Outgoing targets (webhooks, media by URL): http(s) only; private, loopback and other
+non-public addresses refused."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import ipaddress
 
 import pytest
 
-from inbound.webhooks.targets import (
+from app.net.targets import (
+    ForbiddenTarget,
     TargetError,
+    UnresolvableHost,
     check_target,
+    checked_addresses,
     embedded_ipv4,
     numeric_ipv4,
     system_resolver,
@@ -103,6 +107,42 @@ async def test_malformed_urls_are_refused_with_the_reason(url: object, why: str)
 async def test_a_host_that_does_not_resolve_is_refused() -> None:
     with pytest.raises(TargetError, match="does not resolve"):
         await check_target("https://nowhere.example/", allow_private=False, resolve=resolver())
+
+
+async def test_checked_addresses_are_what_the_one_lookup_answered() -> None:
+    calls: list[str] = []
+
+    async def resolve(host: str) -> list[str]:
+        calls.append(host)
+        return ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+
+    found = await checked_addresses("media.example", allow_private=False, resolve=resolve)
+    assert found == ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"]
+    assert calls == ["media.example"]
+
+
+async def test_one_private_address_among_public_ones_refuses_the_host() -> None:
+    with pytest.raises(ForbiddenTarget, match=r"10\.0\.0\.8\).*\[media_fetch\] allow_private"):
+        await checked_addresses(
+            "media.example",
+            allow_private=False,
+            resolve=resolver("93.184.216.34", "10.0.0.8"),
+            setting="[media_fetch] allow_private_targets",
+        )
+
+
+async def test_an_ip_literal_is_its_own_address_and_is_not_looked_up() -> None:
+    async def never(host: str) -> list[str]:
+        raise AssertionError("an IP literal was looked up")
+
+    assert await checked_addresses("0x7f.1", allow_private=True, resolve=never) == ["127.0.0.1"]
+    with pytest.raises(ForbiddenTarget, match=r"127\.0\.0\.1"):
+        await checked_addresses("0x7f.1", allow_private=False, resolve=never)
+
+
+async def test_a_host_without_addresses_is_unresolvable_not_forbidden() -> None:
+    with pytest.raises(UnresolvableHost):
+        await checked_addresses("nowhere.example", allow_private=True, resolve=resolver())
 
 
 # --- every IPv6 form that carries an IPv4 address ----------------------------------------------

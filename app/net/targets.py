@@ -1,14 +1,17 @@
-"""Where a webhook URL may point: the guard against webhooks as a way into private networks.
+"""Where an outgoing request may go: the guard against the gateway as a way into private networks.
 
-Only http and https. Unless `allow_private_targets`, a host that is or resolves to a private,
-loopback, link-local, multicast, reserved or unspecified address is refused: a webhook must not
-become a way to reach the gateway's own network. That covers every spelling of such an
-address: the IPv6 forms that carry an IPv4 address (`embedded_ipv4`), and the numeric host
-names the C resolver reads as IPv4 (`numeric_ipv4`: `http://2130706433/` is 127.0.0.1). Every
-address the name resolves to is checked (one bad one is enough to refuse), at creation and
-again before every attempt, since DNS answers change. (A name that resolves to a public address
-here and to a private one for the HTTP client a moment later is not caught; pinning the
-connection to the checked address would be the next step.)
+Webhook deliveries and media fetched by URL go to addresses a client chose. Only http and
+https. Unless `allow_private_targets` (each user has its own setting), a host that is or
+resolves to a private, loopback, link-local, multicast, reserved or unspecified address is
+refused: neither may become a way to reach the gateway's own network. That covers every
+spelling of such an address: the IPv6 forms that carry an IPv4 address (`embedded_ipv4`), and
+the numeric host names the C resolver reads as IPv4 (`numeric_ipv4`: `http://2130706433/` is
+127.0.0.1). Every address the name resolves to is checked (one bad one is enough to refuse).
+
+`checked_addresses` is the one place a host becomes addresses; `pinned.py` connects to what it
+returned, so a DNS answer that changes between the check and the connection (DNS rebinding)
+cannot lead anywhere else. `check_target` checks a URL as a whole (a webhook's, when it is
+created), with an answer that may be stale by the time anything connects.
 """
 
 from __future__ import annotations
@@ -27,8 +30,20 @@ MAX_URL_CHARS = 2048
 Resolver = Callable[[str], Awaitable[list[str]]]
 
 
+# The setting named when a private target is refused, unless the caller names its own.
+WEBHOOK_SETTING = "[webhook_delivery] allow_private_targets"
+
+
 class TargetError(ValueError):
     """The URL may not be used; the message says why."""
+
+
+class UnresolvableHost(TargetError):
+    """The host has no address (a DNS failure): not forbidden, just nowhere to go."""
+
+
+class ForbiddenTarget(TargetError):
+    """The host is, or resolves to, an address that is not public."""
 
 
 async def system_resolver(host: str) -> list[str]:
@@ -36,32 +51,32 @@ async def system_resolver(host: str) -> list[str]:
     try:
         infos = await loop.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise TargetError(f"the host {host!r} does not resolve: {exc}") from exc
+        raise UnresolvableHost(f"the host {host!r} does not resolve: {exc}") from exc
     return sorted({str(info[4][0]) for info in infos})
 
 
-def check_url_shape(url: object) -> tuple[str, str]:
-    """(scheme, host) of a well-formed http(s) URL; TargetError otherwise."""
+def check_url_shape(url: object, field: str = "url") -> tuple[str, str]:
+    """(scheme, host) of a well-formed http(s) URL; TargetError, naming `field`, otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise TargetError("'url' must be a non-empty string")
+        raise TargetError(f"'{field}' must be a non-empty string")
     if len(url) > MAX_URL_CHARS:
-        raise TargetError(f"'url' is longer than {MAX_URL_CHARS} characters")
+        raise TargetError(f"'{field}' is longer than {MAX_URL_CHARS} characters")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise TargetError("'url' contains spaces or control characters")
+        raise TargetError(f"'{field}' contains spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a bad port
     except ValueError as exc:
-        raise TargetError(f"'url' is not a valid URL: {exc}") from exc
+        raise TargetError(f"'{field}' is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https"):
-        raise TargetError("'url' must start with http:// or https://")
+        raise TargetError(f"'{field}' must start with http:// or https://")
     host = parts.hostname
     if not host:
-        raise TargetError("'url' has no host")
+        raise TargetError(f"'{field}' has no host")
     if parts.username is not None or parts.password is not None:
-        raise TargetError("'url' must not carry credentials (user:password@)")
+        raise TargetError(f"'{field}' must not carry credentials (user:password@)")
     if port == 0:
-        raise TargetError("'url' has port 0")
+        raise TargetError(f"'{field}' has port 0")
     return parts.scheme, host
 
 
@@ -231,21 +246,42 @@ def _literal(host: str) -> IPAddress | None:
         return numeric_ipv4(ascii_host)
 
 
-async def check_target(url: object, *, allow_private: bool, resolve: Resolver) -> str:
+async def checked_addresses(
+    host: str, *, allow_private: bool, resolve: Resolver, setting: str = WEBHOOK_SETTING
+) -> list[str]:
+    """The addresses `host` stands for, resolved once, each of them checked: what to connect to.
+
+    An IP literal (every spelling of one) is its own address and is not looked up. Unless
+    `allow_private`, ForbiddenTarget names the first address that is not public (and `setting`,
+    which would allow it); UnresolvableHost when there is none.
+    """
+    literal = _literal(host)
+    addresses = [str(literal)] if literal is not None else await resolve(host)
+    if not addresses:
+        raise UnresolvableHost(f"the host {host!r} does not resolve")
+    if allow_private:
+        return addresses
+    for address in addresses:
+        reason = forbidden_reason(address)
+        if reason is not None:
+            where = address if literal is not None else f"{host!r} (it resolves to {address})"
+            raise ForbiddenTarget(
+                f"{where} is not a public address ({reason}); private and loopback targets "
+                f"are refused unless {setting} = true"
+            )
+    return addresses
+
+
+async def check_target(
+    url: object, *, allow_private: bool, resolve: Resolver, setting: str = WEBHOOK_SETTING
+) -> str:
     """The URL if it may be used now; TargetError with the reason otherwise."""
     _, host = check_url_shape(url)
     assert isinstance(url, str)
     if allow_private:
         return url
-    literal = _literal(host)
-    addresses = [str(literal)] if literal is not None else await resolve(host)
-    if not addresses:
-        raise TargetError(f"the host {host!r} does not resolve")
-    for address in addresses:
-        reason = forbidden_reason(address)
-        if reason is not None:
-            raise TargetError(
-                f"'url' points to {address} ({reason}); private and loopback targets are "
-                "refused unless [webhook_delivery] allow_private_targets = true"
-            )
+    try:
+        await checked_addresses(host, allow_private=False, resolve=resolve, setting=setting)
+    except ForbiddenTarget as exc:
+        raise ForbiddenTarget(f"'url' is refused: {exc}") from None
     return url
