@@ -256,6 +256,11 @@ class SandboxSent(View):
     random_id: int | None = Field(None, description="Telegram random_id (deduplication).")
     reply_to: int | None = Field(None, description="Message id answered.")
     sent_at: Timestamp = Field(description="When it was sent.")
+    # What the account did to it afterwards: text/caption above are the words after its edits.
+    edited_at: Timestamp | None = Field(None, description="When the account last edited it.")
+    deleted: bool = Field(False, description="Whether the account deleted it for both sides.")
+    deleted_at: Timestamp | None = Field(None, description="When the account deleted it.")
+    reactions: list[str] = Field([], description="The account's own reaction on it (0 or 1).")
 
 
 class SandboxSentList(View):

@@ -205,6 +205,11 @@ class SendingMixin(FaultsMixin):
                     "random_id": r.random_id,
                     "reply_to": r.reply_to,
                     "sent_at": iso(r.sent_at),
+                    # After the account's edits, deletion and reaction (sandbox/actions.py).
+                    "edited_at": iso(r.edited_at) if r.edited_at else None,
+                    "deleted": r.deleted_at is not None,
+                    "deleted_at": iso(r.deleted_at) if r.deleted_at else None,
+                    "reactions": [r.reaction] if r.reaction else [],
                 }
                 for r in rows
             ]

@@ -79,6 +79,11 @@ class SandboxMessage(SQLModel, table=True):
     contact_number: str | None = Field(default=None, max_length=20)
     contact_user_id: int | None = Field(default=None, sa_type=BigInt)
     sent_at: datetime = Field(sa_type=UTCDateTime)
+    # What the account did to the message afterwards (app/telegram/sandbox/actions.py): its
+    # last edit (text/caption hold the new words), its deletion, its own reaction on it.
+    edited_at: datetime | None = ts(nullable=True)
+    deleted_at: datetime | None = ts(nullable=True)
+    reaction: str | None = Field(default=None, max_length=64)
 
 
 class SandboxUpdate(SQLModel, table=True):
