@@ -5,7 +5,6 @@ events; the send worker driven step by step with the test clock."""
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -22,7 +21,6 @@ from app.telegram.sandbox.tables import SandboxMessage
 from tests.conftest import ADMIN, Clock, drain, say
 
 NUMBER = "34612345678"
-OTHER = "34699999999"
 HOUR_S = 3600
 
 
