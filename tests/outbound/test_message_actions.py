@@ -352,3 +352,45 @@ async def test_the_sandbox_refuses_to_edit_a_deleted_message(
     sandbox = services.telegram.sandboxes[1]
     with pytest.raises(MessageGone):
         await sandbox.edit(peer, message["telegram_message_id"], "x", caption=False)
+
+
+async def test_an_edit_in_a_group_names_the_group_in_its_event(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    group = {"group_name": "Night Shift Ops", "group_admin": "34611111111", "members": [NUMBER]}
+    created = await http.post("/admin/sandbox/1/groups", json=group, headers=ADMIN)
+    assert created.is_success, created.text
+    body = {"group_name": "Night Shift Ops", "group_admin": "34611111111", "text": "v1"}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 202, response.text
+    await drain(worker)
+    message = (
+        await http.get(f"/api/v1/messages/{response.json()['id']}", headers=api_client)
+    ).json()
+    await http.patch(f"/api/v1/messages/{message['id']}", json={"text": "v2"}, headers=api_client)
+    await drain(worker)
+    person = await seen(http, message["telegram_message_id"])
+    assert (person["group_name"], person["text"]) == ("Night Shift Ops", "v2")
+    [edited] = await events_of(http, api_client, "message.edited")
+    assert edited["group"]["title"] == "Night Shift Ops"
+    assert isinstance(edited["group"]["id"], int)
+
+
+async def test_an_action_held_past_the_ttl_fails_as_expired_without_a_message_failed_event(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    message = await sent_message(http, api_client, worker)
+    fault = await http.post(
+        "/admin/sandbox/1/faults", json={"flood_wait_s": 200_000}, headers=ADMIN
+    )
+    assert fault.status_code == 201
+    await http.delete(f"/api/v1/messages/{message['id']}", headers=api_client)
+    await worker.step()
+    clock.advance(86_401)
+    await worker.step()
+    actions = await http.get(f"/api/v1/messages/{message['id']}/actions", headers=api_client)
+    [action] = actions.json()["data"]
+    assert (action["status"], action["error_code"]) == ("failed", "expired")
+    assert await events_of(http, api_client, "message.failed") == []
+    assert await events_of(http, api_client, "message.deleted") == []
