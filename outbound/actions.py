@@ -265,7 +265,11 @@ class ActionDesk:
         request: ActionRequest,
         now: datetime,
     ) -> dict[str, Any]:
-        """A reaction on a message a person sent to the account (privately)."""
+        """A reaction on a message a person sent to the account privately: the chat is theirs.
+
+        An inbound row does not say whether it came from a group (its chat would then be the
+        group's), so a reaction on a group message goes to the person's chat, where Telegram
+        finds no such message: the action fails as `message_gone`."""
         access_hash = await session.scalar(
             select(col(Recipient.access_hash)).where(
                 and_(

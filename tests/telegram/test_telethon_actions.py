@@ -139,3 +139,18 @@ async def test_a_reaction_on_the_persons_message_reaches_it(
         assert response.status_code == 202, response.text
         await drain(make_worker(services, 1))
         assert actions_of(fake).view(account, telegram_id).reactions == ["🔥"]
+
+
+async def test_message_id_invalid_fails_the_action_as_message_gone(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, _p, headers):
+        message = await sent(services, http, headers)
+        fake.fail_next("SendReactionRequest", "MESSAGE_ID_INVALID", 400)
+        await http.post(
+            f"/api/v1/messages/{message['id']}/reactions", json={"emoji": "👍"}, headers=headers
+        )
+        await drain(make_worker(services, 1))
+        [action] = await actions(http, headers, message["id"])
+        assert (action["status"], action["error_code"]) == ("failed", "message_gone")
+        assert actions_of(fake).view(account, message["telegram_message_id"]).reactions == []
