@@ -128,7 +128,8 @@ class ActionsMixin(FaultsMixin):
         if own:
             where.append(_M.c.direction == "out")
         if isinstance(peer, UserPeer):
-            where.append(_M.c.user_id == peer.user_id)
+            # The private chat only: a person's message in a group is not in it.
+            where.extend((_M.c.user_id == peer.user_id, _M.c.chat_id.is_(None)))
         else:
             where.append(_M.c.chat_id == peer.chat_id)
         return conn.execute(select(_M.c.id, _M.c.sent_at).where(and_(*where))).first()
