@@ -29,7 +29,7 @@ EDIT = Doc(
     "stickers cannot be edited. When done, the message shows the new words and `edited_at`, and "
     "a `message.edited` event (direction outbound) is written." + HOW,
     {202: QUEUED},
-    errors=(400, 401, 404, 409, 413, 474),
+    errors=(400, 401, 404, 409, 413, 474, 503),
     error_texts={
         400: "Missing or bad text, text_too_long, caption_too_long.",
         404: "No such message for this client.",
@@ -48,7 +48,7 @@ DELETE = Doc(
     "Delete a sent message for both sides (revoke). When done, the message has `deleted_at` "
     "and a `message.deleted` event (direction outbound) is written." + HOW,
     {202: QUEUED},
-    errors=(400, 401, 404, 409, 474),
+    errors=(400, 401, 404, 409, 474, 503),
     error_texts={
         404: "No such message for this client.",
         409: CANNOT + ", idempotency_conflict.",
@@ -66,7 +66,7 @@ REACT = Doc(
     '`{"emoji": null}`. When done, the message shows `reaction` and a `message.reaction` event '
     "(direction outbound) is written." + HOW,
     {202: QUEUED},
-    errors=(400, 401, 404, 409, 413, 474),
+    errors=(400, 401, 404, 409, 413, 474, 503),
     error_texts={
         400: "Missing or bad emoji.",
         404: "No such message for this client, and no inbound message with this id.",
