@@ -107,7 +107,7 @@ def check_delivered(target: Message, doing: str) -> None:
 
 
 def edited_words(
-    target: Message, text: object, limits: LimitsSettings, now: datetime
+    target: Message, text: object, limits: LimitsSettings
 ) -> tuple[str | None, str | None]:
     """(new text, new caption) of an edit of `target`, one of them set; refuses what Telegram
     would refuse."""
@@ -231,7 +231,7 @@ class ActionDesk:
         text = caption = None
         if request.kind == "edit":
             check_delivered(ours, "edited")
-            text, caption = edited_words(ours, request.text, self._limits, now)
+            text, caption = edited_words(ours, request.text, self._limits)
             check_edit_window(ours, now)
         else:
             check_delivered(ours, "deleted" if request.kind == "delete" else "reacted to")
