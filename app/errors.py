@@ -30,6 +30,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     "idempotency_conflict": 409,
     "conflict": 409,
+    # editing, deleting or reacting to a message (PATCH/DELETE /api/v1/messages/{id}, ...)
+    "message_not_sent": 409,
+    "message_deleted": 409,
+    "not_editable": 409,
+    "edit_window_expired": 409,
     "payload_too_large": 413,
     "request_timeout": 408,  # headers or body too slow (app/http_limits.py)
     "unsupported_media_type": 415,

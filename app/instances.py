@@ -88,7 +88,8 @@ async def queue_counts(session: AsyncSession, number: int) -> dict[str, int]:
     """The instance's messages by status; a status with none is left out."""
     rows = await session.execute(
         select(col(Message.status), func.count())
-        .where(col(Message.instance) == number)
+        # Messages only: edits, deletions and reactions are rows of the queue too.
+        .where(col(Message.instance) == number, col(Message.target_id).is_(None))
         .group_by(col(Message.status))
     )
     return {status: int(count) for status, count in rows.all()}

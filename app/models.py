@@ -137,6 +137,7 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_queue", "instance", "status", "next_attempt_at"),
         sa.Index("ix_message_created", "created_at"),
         sa.Index("ix_message_telegram", "instance", "recipient_user_id", "telegram_message_id"),
+        sa.Index("ix_message_target", "target_id", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -179,6 +180,16 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = ts(nullable=True)
     read_at: datetime | None = ts(nullable=True)
     failed_at: datetime | None = ts(nullable=True)
+    # An action on an earlier message (kind edit | delete | reaction, outbound/actions.py) is a
+    # row of this queue too: `target_id` names that message (ours, or an inbound one for a
+    # reaction), `target_telegram_id` its Telegram id. Null on every message proper.
+    target_id: str | None = Field(default=None, max_length=36)
+    target_telegram_id: int | None = Field(default=None, sa_type=BigInt)
+    # What the actions did to this message: its last edit (the text or caption columns hold
+    # the new words), its deletion for both sides, the account's own reaction on it.
+    edited_at: datetime | None = ts(nullable=True)
+    deleted_at: datetime | None = ts(nullable=True)
+    reaction: str | None = Field(default=None, max_length=64)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -56,6 +56,9 @@ _CLAIM_COLUMNS = (
     M.c.attempts,
     M.c.created_at,
     M.c.details,
+    # what an action (edit, delete, reaction: outbound/actions.py) acts on
+    M.c.target_id,
+    M.c.target_telegram_id,
 )
 
 
@@ -68,6 +71,8 @@ class Claimed:
     problem: RecipientError | None = None
     media: OutgoingMedia | None = None
     reply_to_message_id: int | None = None
+    # The group an action was made in, once the worker resolved it (its event names it).
+    group_id: int | None = None
 
     @property
     def id(self) -> str:

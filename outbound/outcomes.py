@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from app.telegram.port import (
     AccountFrozen,
     AlreadySent,
+    EditWindowExpired,
     FloodWait,
+    MessageGone,
     MessageRejected,
     NotLoggedIn,
     PeerFlood,
@@ -85,6 +87,8 @@ KNOWN_ERRORS: tuple[type[Exception], ...] = (
     NotLoggedIn,
     RecipientError,
     MessageRejected,
+    EditWindowExpired,
+    MessageGone,
     TransientError,
     TimeoutError,
     OSError,
@@ -132,6 +136,7 @@ def classify(exc: Exception, now: datetime, attempts: int) -> Outcome:
         return Pause(status, str(exc), None, f"{status}: {exc}")
     if isinstance(exc, NotLoggedIn):
         return Pause(InstanceStatus.LOGGED_OUT, str(exc), None, f"logged_out: {exc}")
-    if isinstance(exc, (RecipientError, MessageRejected)):
+    # An edit past Telegram's window, an action on a message gone there (outbound/actions.py).
+    if isinstance(exc, (RecipientError, MessageRejected, EditWindowExpired, MessageGone)):
         return Failed(exc.code, str(exc))
     return Retry(now + timedelta(seconds=retry_delay_s(attempts)), repr(exc))

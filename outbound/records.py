@@ -21,6 +21,8 @@ from app.events import append_event, append_events, conversation_key, event_row
 from app.models import Instance, Message, UTCDateTime, table_of
 from app.timestamps import iso_or_none
 from app.vocabulary import EventType, MessageStatus
+from outbound.action_records import record_actions
+from outbound.actions import is_action
 from outbound.claims import UNSENT, Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
 
@@ -63,6 +65,10 @@ def record_batch(
     gateway_number: str | None,
 ) -> None:
     """Write the outcomes of a batch and their events, one statement per kind of outcome."""
+    actions = [(m, o) for m, o in results if is_action(m.row.kind)]
+    if actions:
+        record_actions(conn, actions, now, instance=instance, gateway_number=gateway_number)
+        results = [(m, o) for m, o in results if not is_action(m.row.kind)]
     sent: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     retried: list[dict[str, Any]] = []
@@ -140,7 +146,8 @@ async def fail_message(
     row.error_code = code
     row.error_detail = (detail or "")[:1000] or None
     row.failed_at = now
-    if row.origin == "api":
+    # An action (edit, deletion, reaction) that expires is no message that failed to arrive.
+    if row.origin == "api" and row.target_id is None:
         inst = await session.get(Instance, row.instance)
         await append_event(
             session,

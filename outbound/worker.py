@@ -30,8 +30,10 @@ from app.lease import InstanceLease, LeaseLost
 from app.models import Instance, Message
 from app.queueing import Wakeup
 from app.settings import SendingSettings
-from app.telegram.port import OutgoingMessage, Peer, TelegramBackend
+from app.telegram.port import GroupPeer, OutgoingMessage, Peer, TelegramBackend
 from app.vocabulary import NEEDS_LOGIN, InstanceStatus, MessageStatus
+from outbound.action_records import perform
+from outbound.actions import is_action
 from outbound.claims import IDLE_POLL_S, Claimed, Claimer, peer_key
 from outbound.outcomes import KNOWN_ERRORS, Failed, Outcome, Pause, Recorded, classify, sent
 from outbound.pacing import Pacer
@@ -206,6 +208,11 @@ class SendWorker:
             else:
                 assert message.peer is not None
                 peer = message.peer
+            if is_action(row.kind):  # an edit, deletion or reaction (outbound/actions.py)
+                if isinstance(peer, GroupPeer):
+                    message.group_id = peer.chat_id
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    return await perform(self._backend, row, peer, now)
             outgoing = OutgoingMessage(
                 peer=peer,
                 random_id=row.random_id,

@@ -262,6 +262,11 @@ class SandboxSent(View):
         description="An audio send: whether it shows as a voice bubble (OGG/Opus with its "
         "waveform, sent as a voice note), not as a file.",
     )
+    # What the account did to it afterwards: text/caption above are the words after its edits.
+    edited_at: Timestamp | None = Field(None, description="When the account last edited it.")
+    deleted: bool = Field(False, description="Whether the account deleted it for both sides.")
+    deleted_at: Timestamp | None = Field(None, description="When the account deleted it.")
+    reactions: list[str] = Field([], description="The account's own reaction on it (0 or 1).")
 
 
 class SandboxSentList(View):

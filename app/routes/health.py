@@ -56,9 +56,9 @@ async def metrics(request: Request) -> Response:
         async with svc.database.read() as session:
             counts = (
                 await session.execute(
-                    select(col(Message.instance), col(Message.status), func.count()).group_by(
-                        col(Message.instance), col(Message.status)
-                    )
+                    select(col(Message.instance), col(Message.status), func.count())
+                    .where(col(Message.target_id).is_(None))  # messages, not their actions
+                    .group_by(col(Message.instance), col(Message.status))
                 )
             ).all()
             instances = list(await session.scalars(select(Instance)))

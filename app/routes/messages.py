@@ -62,6 +62,9 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
         sent_at=iso_or_none(m["sent_at"]),
         read_at=iso_or_none(m["read_at"]),
         failed_at=iso_or_none(m["failed_at"]),
+        edited_at=iso_or_none(m.get("edited_at")),
+        deleted_at=iso_or_none(m.get("deleted_at")),
+        reaction=m.get("reaction"),
     )
 
 
@@ -179,7 +182,8 @@ async def get_message(request: Request) -> Response:
     async with svc.database.read() as session:
         message_id = request.path_params["id"]
         row = await session.get(Message, message_id) if is_message_id(message_id) else None
-    if row is None or row.client_id != client_id(request):
+    # An edit, deletion or reaction is not a message (GET /api/v1/messages/{id}/actions).
+    if row is None or row.client_id != client_id(request) or row.target_id is not None:
         raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
     return JSON(render_message(row))
 
@@ -198,7 +202,8 @@ async def message_page(
     """
     asked = parse_query(schemas.MessageQuery, params)
     limit, status, after = asked.limit, asked.status, asked.after
-    query = select(Message)
+    # Edits, deletions and reactions are rows of the queue too, listed with their message only.
+    query = select(Message).where(col(Message.target_id).is_(None))
     if client_id is not None:
         query = query.where(col(Message.client_id) == client_id)
     if status:

@@ -148,6 +148,13 @@ class Message(Model):
     sent_at: Timestamp | None = Field(description="When Telegram accepted it.")
     read_at: Timestamp | None = Field(description="When the recipient read it.")
     failed_at: Timestamp | None = Field(description="When it failed for good.")
+    edited_at: Timestamp | None = Field(
+        None, description="When it was last edited through the API (text/caption are the new)."
+    )
+    deleted_at: Timestamp | None = Field(
+        None, description="When it was deleted for both sides through the API."
+    )
+    reaction: str | None = Field(None, description="The account's own reaction on it, if any.")
 
 
 class MessageList(Model):

@@ -23,6 +23,7 @@ from app.routes import (
     docs,
     health,
     media,
+    message_actions,
     messages,
     onboarding,
     webhooks,
@@ -282,11 +283,20 @@ async def test_idempotency_key_on_send_endpoints(document: dict[str, Any]) -> No
             ("/status/{instance}", "/location/{instance}")
         )
         sends = path.startswith("/v3/") or v1_send or (path, method) == ("/api/v1/messages", "post")
+        # Editing, deleting and reacting are queued like sends, with the same key.
+        sends = sends or (path, method) in ACTION_OPERATIONS
         assert (("header", "Idempotency-Key") in names) == sends, path
         for p in params:
             if p["in"] == "path":
                 assert p["required"] is True
                 assert "{" + p["name"] + "}" in path
+
+
+ACTION_OPERATIONS = {
+    ("/api/v1/messages/{id}", "patch"),
+    ("/api/v1/messages/{id}", "delete"),
+    ("/api/v1/messages/{id}/reactions", "post"),
+}
 
 
 def _concrete(path: str) -> str:
@@ -303,6 +313,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             whatsmate,
             whatsmate_v1,
             messages,
+            message_actions,
             admin,
             onboarding,
             webhooks,

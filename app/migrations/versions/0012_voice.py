@@ -1,7 +1,7 @@
 """sandbox_message: what the sandbox received of an audio send (its duration, and whether
 Telegram would show it as a voice bubble)
 
-Revision ID: 0012_voice
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06 07:40:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_voice"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -208,6 +208,11 @@ class SendingMixin(FaultsMixin):
                     "sent_at": iso(r.sent_at),
                     "duration_s": r.duration_s,
                     "voice": r.voice,
+                    # After the account's edits, deletion and reaction (sandbox/actions.py).
+                    "edited_at": iso(r.edited_at) if r.edited_at else None,
+                    "deleted": r.deleted_at is not None,
+                    "deleted_at": iso(r.deleted_at) if r.deleted_at else None,
+                    "reactions": [r.reaction] if r.reaction else [],
                 }
                 for r in rows
             ]

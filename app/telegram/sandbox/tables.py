@@ -83,6 +83,11 @@ class SandboxMessage(SQLModel, table=True):
     # sent as a voice note, with its waveform).
     duration_s: int | None = None
     voice: bool | None = None
+    # What the account did to the message afterwards (app/telegram/sandbox/actions.py): its
+    # last edit (text/caption hold the new words), its deletion, its own reaction on it.
+    edited_at: datetime | None = ts(nullable=True)
+    deleted_at: datetime | None = ts(nullable=True)
+    reaction: str | None = Field(default=None, max_length=64)
 
 
 class SandboxUpdate(SQLModel, table=True):

@@ -116,6 +116,12 @@ _PORT_ERRORS: tuple[Row[port.TelegramError], ...] = (
     (_refused_for_this_request, lambda exc: port.MessageRejected(f"{exc.code} {exc.message}")),
 )
 
+# Editing, deleting and reacting to messages (telethon/actions.py): their own answers.
+ACTION_ERRORS: tuple[Row[port.TelegramError], ...] = (
+    ((errors.MessageEditTimeExpiredError,), _with_text(port.EditWindowExpired)),
+    ((errors.MessageIdInvalidError,), _with_text(port.MessageGone)),
+)
+
 # account.resetAuthorization's own answers, read before the general table.
 RESET_AUTHORIZATION_ERRORS: tuple[Row[port.TelegramError], ...] = (
     ((errors.HashInvalidError,), _with_text(port.AuthorizationNotFound)),

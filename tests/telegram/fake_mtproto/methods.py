@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
+from .actions_methods import ActionMethods
 from .crypto import DH_G, DH_PRIME_BYTES
 from .tl import RpcFail, make, now, utf16_len, vector_of_longs
 from .world import (
@@ -107,6 +108,8 @@ class Methods:
             "GetAuthorizationsRequest": self.get_authorizations,
             "ResetAuthorizationRequest": self.reset_authorization,
         }
+        self.actions = ActionMethods(server)  # editing, deleting, reacting (actions_methods.py)
+        private.update(self.actions.handlers())
         self.table: dict[str, tuple[Handler, bool]] = {
             **{name: (h, False) for name, h in public.items()},
             **{name: (h, True) for name, h in private.items()},
