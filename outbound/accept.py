@@ -27,6 +27,7 @@ from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
+from outbound.details import dump_details, request_details
 from outbound.send_request import (
     Answer,
     Credentials,
@@ -380,6 +381,9 @@ class Enqueuer:
             media_size=media.size if media else None,
             media_sha256=media.sha256 if media else None,
             reply_to=request.reply_to,
+            details=dump_details(request_details(request)),
+            silent=request.silent,
+            link_preview=request.link_preview,
         )
 
 

@@ -18,8 +18,16 @@ from sqlalchemy.engine import Connection
 
 from app.lease import InstanceLease
 from app.models import InboundMessage, MediaBlob, Message, Recipient, UTCDateTime, table_of
-from app.telegram.port import MediaKind, OutgoingMedia, RecipientError, UserPeer
+from app.telegram.port import (
+    ContactCard,
+    Location,
+    MediaKind,
+    OutgoingMedia,
+    RecipientError,
+    UserPeer,
+)
 from app.vocabulary import MessageStatus, RecipientStatus
+from outbound.details import contact_of, location_of, read_details, video_of
 from outbound.pacing import Pacer
 
 CLAIM_LEASE = timedelta(seconds=10)
@@ -51,6 +59,9 @@ _CLAIM_COLUMNS = (
     M.c.media_sha256,
     M.c.reply_to,
     M.c.reply_to_telegram_id,
+    M.c.details,
+    M.c.silent,
+    M.c.link_preview,
     M.c.random_id,
     M.c.attempts,
     M.c.created_at,
@@ -66,6 +77,10 @@ class Claimed:
     problem: RecipientError | None = None
     media: OutgoingMedia | None = None
     reply_to_message_id: int | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    # mark_read_on_reply: the person's latest message to the account, marked read first.
+    read_up_to: int | None = None
 
     @property
     def id(self) -> str:
@@ -87,8 +102,11 @@ class Claimer:
         batch_size: int,
         monotonic: Callable[[], float],
         fence: InstanceLease | None = None,
+        *,
+        mark_read_on_reply: bool = False,
     ) -> None:
         self.instance = instance
+        self._mark_read_on_reply = mark_read_on_reply
         self._pacer = pacer
         self._batch_size = batch_size
         self._monotonic = monotonic
@@ -222,6 +240,9 @@ class Claimer:
         claimed = []
         for row in rows:
             item = Claimed(row)
+            details = read_details(row.details)
+            item.location = location_of(details)
+            item.contact = contact_of(details)
             if row.group_name is not None:
                 pass  # resolved through the backend when sent
             elif row.recipient_user_id is not None:  # the gateway's own replies
@@ -239,10 +260,30 @@ class Claimer:
                 else:
                     data, mime = blobs[row.media_id]
                     kind: MediaKind = row.kind
-                    item.media = OutgoingMedia(kind, data, row.filename or "file", mime)
+                    item.media = OutgoingMedia(
+                        kind, data, row.filename or "file", mime, video=video_of(details)
+                    )
             item.reply_to_message_id = row.reply_to_telegram_id or replies.get(row.reply_to)
             claimed.append(item)
+        if self._mark_read_on_reply:
+            self._read_marks(conn, claimed)
         return claimed
+
+    def _read_marks(self, conn: Connection, claimed: list[Claimed]) -> None:
+        """The latest message each person of the batch sent the account (mark_read_on_reply)."""
+        people = {item.peer.user_id for item in claimed if item.peer is not None}
+        if not people:
+            return
+        latest = dict(
+            conn.execute(
+                select(I.c.sender_user_id, func.max(I.c.telegram_message_id))
+                .where(I.c.instance == self.instance, I.c.sender_user_id.in_(people))
+                .group_by(I.c.sender_user_id)
+            ).all()
+        )
+        for item in claimed:
+            if item.peer is not None:
+                item.read_up_to = latest.get(item.peer.user_id)
 
     def _reply_targets(self, conn: Connection, ids: list[str]) -> dict[str, int]:
         """Our message ids (sent or received) -> their Telegram message ids."""

@@ -17,8 +17,9 @@ import phonenumbers
 
 from app.errors import ApiError
 from app.settings import TELEGRAM_CAPTION_UNITS, TELEGRAM_TEXT_UNITS, LimitsSettings
-from app.telegram.port import MediaKind
-from outbound.content import check_image_decodes, document_mime
+from app.telegram.port import MediaKind, VideoInfo
+from outbound.content import check_image_decodes, check_sticker, document_mime
+from outbound.video import probe_video
 
 _SEPARATORS = re.compile(r"[\s\-().]")
 
@@ -174,10 +175,12 @@ def check_filename(filename: object, required: bool) -> str | None:
 
 
 def limit_for(kind: MediaKind, limits: LimitsSettings) -> int:
-    if kind == "image":
+    if kind in ("image", "sticker"):
         return limits.image_bytes
     if kind == "document":
         return limits.document_bytes
+    if kind == "video":
+        return limits.video_bytes
     return limits.audio_bytes
 
 
@@ -238,6 +241,29 @@ AUDIO_TYPES = {
     "video/mp4": "m4a",  # filetype calls some M4A files video/mp4 by their container brand
 }
 VOICE_TYPES = {"audio/ogg": "ogg", "audio/mpeg": "mp3", "audio/mp4": "m4a", "audio/m4a": "m4a"}
+VIDEO_TYPES = {
+    "video/mp4": "mp4",
+    "video/x-m4v": "m4v",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+}
+STICKER_TYPES = {"image/webp": "webp"}
+_ALLOWED: dict[MediaKind, dict[str, str]] = {
+    "image": IMAGE_TYPES,
+    "audio": AUDIO_TYPES,
+    "voice_note": VOICE_TYPES,
+    "video": VIDEO_TYPES,
+    "sticker": STICKER_TYPES,
+}
+_WANTED: dict[MediaKind, str] = {
+    "image": "a JPEG, PNG or WebP picture",
+    "audio": "an MP3, M4A, OGG, WAV or FLAC file",
+    "voice_note": "an OGG/Opus (or MP3, M4A) recording",
+    "video": "an MP4, QuickTime (MOV) or WebM video",
+    "sticker": "a WebP picture",
+}
+# Kinds whose file name is made up from their type when none is given.
+NAMELESS_KINDS: tuple[MediaKind, ...] = ("image", "video", "sticker")
 
 
 @dataclass(frozen=True)
@@ -247,6 +273,8 @@ class CheckedMedia:
     mime_type: str
     filename: str
     sha256: str
+    # A video's duration and size (read with PyAV; zeros when they cannot be read).
+    video: VideoInfo | None = None
 
     @property
     def size(self) -> int:
@@ -267,20 +295,19 @@ def check_media(
 ) -> CheckedMedia:
     """Check that the bytes are what the kind says (sniffed, not trusted) and name them."""
     mime = sniff_mime(data)
-    allowed: dict[str, str] | None
-    allowed = {"image": IMAGE_TYPES, "audio": AUDIO_TYPES, "voice_note": VOICE_TYPES}.get(kind)
+    allowed = _ALLOWED.get(kind)
     if allowed is not None and mime not in allowed:
         what = mime or "an unrecognised format"
-        wanted = {
-            "image": "a JPEG, PNG or WebP picture",
-            "audio": "an MP3, M4A, OGG, WAV or FLAC file",
-            "voice_note": "an OGG/Opus (or MP3, M4A) recording",
-        }[kind]
         raise ApiError(
-            "media_type_mismatch", f"'{kind}' must be {wanted}, but the bytes are {what}"
+            "media_type_mismatch", f"'{kind}' must be {_WANTED[kind]}, but the bytes are {what}"
         )
+    video = None
     if kind == "image":
         check_image_decodes(data)
+    elif kind == "sticker":
+        check_sticker(data)
+    elif kind == "video":
+        video = probe_video(data)
     elif kind == "document" and filename is not None:
         mime = document_mime(filename, data, mime)
     if mime is None:
@@ -288,9 +315,10 @@ def check_media(
         mime = guessed or "application/octet-stream"
     if filename is None:
         extension = (allowed or {}).get(mime) or mimetypes.guess_extension(mime) or "bin"
-        filename = f"{default_stem}.{extension.lstrip('.')}"
-    elif kind == "image" and allowed is not None:
+        stem = default_stem if kind not in ("video", "sticker") else kind
+        filename = f"{stem}.{extension.lstrip('.')}"
+    elif kind in NAMELESS_KINDS and allowed is not None:
         # Telegram decides photo vs file by the extension: make it match the bytes.
         stem = filename.rsplit(".", 1)[0] if "." in filename else filename
         filename = f"{stem}.{allowed[mime]}"
-    return CheckedMedia(kind, data, mime, filename, hashlib.sha256(data).hexdigest())
+    return CheckedMedia(kind, data, mime, filename, hashlib.sha256(data).hexdigest(), video)

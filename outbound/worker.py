@@ -64,6 +64,7 @@ class SendWorker:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch_size: int = 64,
         fence: InstanceLease | None = None,
+        mark_read_on_reply: bool = False,
     ) -> None:
         self.instance = instance
         self._backend = backend
@@ -79,7 +80,16 @@ class SendWorker:
         )
         if self._pacer.enabled:
             batch_size = max(1, min(batch_size, 8))
-        self.claims = Claimer(instance, self._pacer, batch_size, monotonic, fence)
+        self.claims = Claimer(
+            instance,
+            self._pacer,
+            batch_size,
+            monotonic,
+            fence,
+            mark_read_on_reply=mark_read_on_reply,
+        )
+        # mark_read_on_reply: user id -> the message id marked read last (not marked again).
+        self._marked_read: dict[int, int] = {}
         self._ttl = timedelta(seconds=sending.message_ttl_s)
         self._gateway_number: str | None = None
         self._outage = OutageLog(log, f"send worker {instance}")
@@ -213,8 +223,13 @@ class SendWorker:
                 media=message.media,
                 caption=row.caption,
                 reply_to_message_id=message.reply_to_message_id,
+                location=message.location,
+                contact=message.contact,
+                silent=bool(row.silent),
+                link_preview=row.link_preview is not False,
             )
             async with asyncio.timeout(SEND_TIMEOUT_S):
+                await self._mark_read(message)
                 result = await self._backend.send(outgoing)
         except DatabaseUnavailable:
             # The backend's own storage (the sandbox) is down: so is ours. Nothing is recorded;
@@ -225,6 +240,21 @@ class SendWorker:
                 log.exception("send worker %s: unexpected error sending %s", self.instance, row.id)
             return classify(exc, now, message.attempts)
         return sent(result)
+
+    async def _mark_read(self, message: Claimed) -> None:
+        """mark_read_on_reply: the person's messages are read before the answer arrives.
+
+        Best effort: a message is not held back because its read mark could not be set (the
+        send itself reports what is wrong with the session or the peer)."""
+        peer, up_to = message.peer, message.read_up_to
+        if peer is None or up_to is None or self._marked_read.get(peer.user_id, 0) >= up_to:
+            return
+        try:
+            await self._backend.read_inbox(peer, up_to)
+        except Exception as exc:
+            log.warning("send worker %s: marking read failed: %s", self.instance, exc)
+            return
+        self._marked_read[peer.user_id] = up_to
 
     async def _release(self, pause: Pause, ids: list[str]) -> None:
         """The instance cannot send for now: pause it and put the batch's rest back in line."""

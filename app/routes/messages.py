@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,7 @@ from app.routes.surfaces import NATIVE, client_id, credentials
 from app.routes.whatsmate import max_body_bytes
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
+from outbound.details import read_details
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
@@ -36,10 +37,12 @@ MESSAGE_STATUSES = values(MessageStatus)
 TAG_MESSAGES = "Messages"
 TAG_RECIPIENTS = "Recipients"
 TAG_EVENTS = "Events"
+V = TypeVar("V", schemas.LocationView, schemas.ContactView)
 
 
 def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
     m = message.model_dump() if isinstance(message, Message) else message
+    details = read_details(m.get("details"))
     return schemas.Message(
         id=m["id"],
         instance=m["instance"],
@@ -55,11 +58,19 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
         size=m["media_size"],
         sha256=m["media_sha256"],
         reply_to=m["reply_to"],
+        location=_view(schemas.LocationView, details.get("location")),
+        contact=_view(schemas.ContactView, details.get("contact")),
+        silent=bool(m.get("silent")),
+        link_preview=m.get("link_preview") is not False,
         created_at=iso_or_none(m["created_at"]),
         sent_at=iso_or_none(m["sent_at"]),
         read_at=iso_or_none(m["read_at"]),
         failed_at=iso_or_none(m["failed_at"]),
     )
+
+
+def _view(model: type[V], found: object) -> V | None:
+    return model.model_validate(found) if isinstance(found, dict) else None
 
 
 async def create_message(request: Request) -> Response:
@@ -285,8 +296,11 @@ routes = [
             "createMessage",
             TAG_MESSAGES,
             "Send a message",
-            "Queue a text or a medium for a registered number or a group, as JSON (media in "
-            "base64) or as a multipart upload. Same validation as the /v3 endpoints.",
+            "Queue a text, a medium (image, document, audio, voice note, video, sticker), a "
+            "location or a contact card for a registered number or a group, as JSON (media in "
+            "base64) or as a multipart upload. Same validation as the /v3 endpoints. Options: "
+            "'reply_to' (any kind), 'silent' (no notification sound), 'link_preview' (texts; "
+            "false: no preview of the first link).",
             {202: Answer("Queued: the message resource.", schemas.Message)},
             errors=SEND_ERRORS,
             headers=IdempotencyHeader,
