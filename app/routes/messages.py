@@ -77,7 +77,7 @@ async def create_message(request: Request) -> Response:
     svc = services(request)
     creds = credentials(request)
     client = client_id(request)
-    limit = max_body_bytes(svc.settings.limits.largest_media_bytes)
+    limit = max_body_bytes(svc.settings.limits.largest_native_media_bytes)
     content_type = request.headers.get("content-type", "")
     upload: tuple[bytes, str | None] | None = None
     if content_type.startswith("multipart/form-data"):
@@ -303,6 +303,17 @@ routes = [
             "false: no preview of the first link).",
             {202: Answer("Queued: the message resource.", schemas.Message)},
             errors=SEND_ERRORS,
+            error_texts={
+                400: "Malformed JSON, a missing field, more than one of text/media/location/"
+                "contact, coordinates out of range, text over ${text_chars} characters, a "
+                "caption over ${caption_chars} characters, a bad filename, undecodable base64, "
+                "media that is not of its kind (a sticker that is not WebP or is over 512x512 "
+                "pixels, a video that is not MP4, QuickTime or WebM).",
+                413: "Decoded media over its limit (image and sticker ${image_bytes}, document "
+                "${document_bytes}, audio and voice note ${audio_bytes}, video ${video_bytes}), "
+                "or a request body over ${largest_native_body} bytes, refused before it is read "
+                "whole.",
+            },
             headers=IdempotencyHeader,
             body=Body(
                 schemas.SendMessage,

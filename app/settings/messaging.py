@@ -81,7 +81,13 @@ class LimitsSettings(_Section):
 
     @property
     def largest_media_bytes(self) -> int:
-        return max(self.image_bytes, self.document_bytes, self.audio_bytes, self.video_bytes)
+        """The largest file of the WhatsMate surfaces (image, document, audio)."""
+        return max(self.image_bytes, self.document_bytes, self.audio_bytes)
+
+    @property
+    def largest_native_media_bytes(self) -> int:
+        """The largest file the native API takes (videos too)."""
+        return max(self.largest_media_bytes, self.video_bytes)
 
 
 class SendingSettings(_Section):
