@@ -187,6 +187,12 @@ def check_sticker(data: bytes) -> tuple[int, int]:
                     f"'sticker' is {width}x{height} pixels; Telegram's stickers are at most "
                     f"{STICKER_MAX_SIDE}x{STICKER_MAX_SIDE} (resize it, or send it as an image)",
                 )
+            if getattr(image, "is_animated", False):
+                raise ApiError(
+                    "invalid_image",
+                    "'sticker' is an animated WebP; Telegram's WebP stickers are still pictures "
+                    "(send a video for motion)",
+                )
             image.load()  # a real decode: a WebP header followed by garbage is refused
     except ApiError:
         raise

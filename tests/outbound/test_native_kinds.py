@@ -4,10 +4,12 @@ simulated person got, what the message resource shows, and the clear 400s."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from app.services import Services
 from app.telegram.port import UserPeer
@@ -303,6 +305,32 @@ async def test_a_sticker_over_512_pixels_is_refused(
     big = picture(513, 100)
     error = await refused(http, api_client, media={"kind": "sticker", "base64": b64(big)})
     assert error["code"] == "invalid_image" and "513x100" in error["message"]
+
+
+async def test_an_animated_webp_is_not_a_sticker(
+    http: httpx.AsyncClient, api_client: dict[str, str], person: Any
+) -> None:
+    frames = [Image.new("RGB", (64, 64), color) for color in ("red", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="WEBP", save_all=True, append_images=frames[1:], duration=100)
+    error = await refused(
+        http, api_client, media={"kind": "sticker", "base64": b64(out.getvalue())}
+    )
+    assert error["code"] == "invalid_image" and "animated" in error["message"]
+
+
+async def test_a_video_whose_attributes_cannot_be_read_still_goes_with_zeros(
+    http: httpx.AsyncClient,
+    api_client: dict[str, str],
+    services: Services,
+    worker: Any,
+    person: Any,
+) -> None:
+    truncated = mp4()[:64]  # the MP4 signature, then nothing a player could read
+    await send(http, api_client, media={"kind": "video", "base64": b64(truncated)})
+    got = await delivered(services, worker)
+    assert (got["kind"], got["size"]) == ("video", 64)
+    assert got["video"] == {"duration_s": 0.0, "width": 0, "height": 0}
 
 
 async def test_a_video_that_is_not_a_video_is_refused(

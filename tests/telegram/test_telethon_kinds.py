@@ -16,6 +16,7 @@ from telethon.tl import types
 from app.main import create_app, make_worker, start_instances
 from app.models import InboundMessage
 from app.services import Services, build_services
+from app.telegram.port import UserPeer
 from tests.conftest import ADMIN_TOKEN, Clock, drain, make_settings
 from tests.media_samples import b64, large_mp4, mp4, picture
 from tests.telegram.fake_mtproto import FakeTelegram
@@ -229,6 +230,22 @@ async def test_a_large_upload_shows_the_upload_action_and_cancels_it_after(
     cancel = len(names) - 1 - names[::-1].index("SetTypingRequest")
     assert first_action < last_media < cancel
     assert "SaveFilePartRequest" in names[first_action:last_media]
+
+
+async def test_show_action_sends_the_chat_action_and_none_cancels_it(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready(schema, clock, fake) as (services, _http, _a, person, _headers):
+        backend = services.telegram.backends[1]
+        peer = UserPeer(person.user_id, person.access_hash)
+        await backend.show_action(peer, "typing")
+        await backend.show_action(peer, None)
+    shown = fake.requests_of("SetTypingRequest")
+    assert [type(r.action).__name__ for r in shown] == [
+        "SendMessageTypingAction",
+        "SendMessageCancelAction",
+    ]
+    assert shown[0].peer.user_id == person.user_id
 
 
 async def test_mark_read_on_reply_reads_the_persons_messages_before_the_answer(
