@@ -31,6 +31,7 @@ from app.models import Instance, Message
 from app.queueing import Wakeup
 from app.settings import SendingSettings
 from app.telegram.port import OutgoingMessage, Peer, TelegramBackend
+from app.telegram.uploads import upload_allowance_s
 from app.vocabulary import NEEDS_LOGIN, InstanceStatus, MessageStatus
 from outbound.claims import IDLE_POLL_S, Claimed, Claimer, peer_key
 from outbound.outcomes import KNOWN_ERRORS, Failed, Outcome, Pause, Recorded, classify, sent
@@ -228,7 +229,7 @@ class SendWorker:
                 silent=bool(row.silent),
                 link_preview=row.link_preview is not False,
             )
-            async with asyncio.timeout(SEND_TIMEOUT_S):
+            async with asyncio.timeout(SEND_TIMEOUT_S + upload_allowance_s(message.media)):
                 await self._mark_read(message)
                 result = await self._backend.send(outgoing)
         except DatabaseUnavailable:

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from app.db import transaction
-from app.telegram.chat_actions import upload_action
 from app.telegram.port import (
     AlreadySent,
     ChatAction,
@@ -40,6 +39,7 @@ from app.telegram.sandbox.state import (
     _stable_int,
 )
 from app.telegram.sandbox.tables import SandboxGroup, SandboxMessage
+from app.telegram.uploads import upload_action
 from app.timestamps import iso
 
 # Built once: constructing a Core statement costs more than running it (sends are hot).

@@ -14,7 +14,7 @@ from telethon import functions
 from telethon.tl import types
 
 from app.telegram import port
-from app.telegram.chat_actions import ACTION_REPEAT_S
+from app.telegram.uploads import ACTION_REPEAT_S
 
 log = logging.getLogger(__name__)
 

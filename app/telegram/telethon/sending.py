@@ -13,12 +13,12 @@ from telethon import functions
 from telethon.tl import types
 
 from app.telegram import port
-from app.telegram.chat_actions import upload_action
 from app.telegram.telethon import limits
 from app.telegram.telethon.chat_action import set_typing, showing
 from app.telegram.telethon.core import BackendCore
 from app.telegram.telethon.errors import to_port_error
 from app.telegram.telethon.media import contact_media, document_media, location_media
+from app.telegram.uploads import upload_action, upload_allowance_s
 
 
 class SendingMixin(BackendCore):
@@ -27,7 +27,8 @@ class SendingMixin(BackendCore):
     async def send(self, message: port.OutgoingMessage) -> port.SentMessage:
         client = self._live_client()
         try:
-            return await asyncio.wait_for(self._send(client, message), limits.CALL_TIMEOUT_S)
+            timeout_s = limits.CALL_TIMEOUT_S + upload_allowance_s(message.media)
+            return await asyncio.wait_for(self._send(client, message), timeout_s)
         except Exception as exc:
             error = to_port_error(exc)
             if isinstance(error, port.SessionRevoked):
