@@ -20,8 +20,10 @@ from app.events import list_events, render_event
 from app.models import Message, Recipient
 from app.recipients import find_recipients, recipient_data, unregister_number
 from app.routes import messages_schemas as schemas
-from app.routes.apidoc import SEND_ERRORS, Answer, Body, Doc, IdempotencyHeader
+from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, parse_json_object, read_body, services
+from app.routes.messages_docs import CREATE_MESSAGE
+from app.routes.messages_docs import TAG_MESSAGES as TAG_MESSAGES  # re-exported (docs.py)
 from app.routes.queries import parse_query
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
@@ -34,7 +36,6 @@ from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = values(MessageStatus)
-TAG_MESSAGES = "Messages"
 TAG_RECIPIENTS = "Recipients"
 TAG_EVENTS = "Events"
 V = TypeVar("V", schemas.LocationView, schemas.ContactView)
@@ -292,35 +293,7 @@ routes = [
         create_message,
         methods=["POST"],
         sends=True,
-        doc=Doc(
-            "createMessage",
-            TAG_MESSAGES,
-            "Send a message",
-            "Queue a text, a medium (image, document, audio, voice note, video, sticker), a "
-            "location or a contact card for a registered number or a group, as JSON (media in "
-            "base64) or as a multipart upload. Same validation as the /v3 endpoints. Options: "
-            "'reply_to' (any kind), 'silent' (no notification sound), 'link_preview' (texts; "
-            "false: no preview of the first link).",
-            {202: Answer("Queued: the message resource.", schemas.Message)},
-            errors=SEND_ERRORS,
-            error_texts={
-                400: "Malformed JSON, a missing field, more than one of text/media/location/"
-                "contact, coordinates out of range, text over ${text_chars} characters, a "
-                "caption over ${caption_chars} characters, a bad filename, undecodable base64, "
-                "media that is not of its kind (a sticker that is not WebP or is over 512x512 "
-                "pixels, a video that is not MP4, QuickTime or WebM).",
-                413: "Decoded media over its limit (image and sticker ${image_bytes}, document "
-                "${document_bytes}, audio and voice note ${audio_bytes}, video ${video_bytes}), "
-                "or a request body over ${largest_native_body} bytes, refused before it is read "
-                "whole.",
-            },
-            headers=IdempotencyHeader,
-            body=Body(
-                schemas.SendMessage,
-                "The message and its target.",
-                multipart=schemas.SendMessageUpload,
-            ),
-        ),
+        doc=CREATE_MESSAGE,
     ),
     endpoint(
         NATIVE,
