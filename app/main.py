@@ -213,6 +213,7 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
         services.wakeup,
         services.clock,
         paced=kwargs.pop("paced", paced),
+        mark_read_on_reply=conf is not None and conf.mark_read_on_reply,
         **kwargs,
     )
 

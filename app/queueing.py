@@ -65,6 +65,9 @@ def message_row(
     media_sha256: str | None = None,
     reply_to: str | None = None,
     reply_to_telegram_id: int | None = None,
+    details: str | None = None,
+    silent: bool = False,
+    link_preview: bool = True,
 ) -> dict[str, Any]:
     """Every column of a new queue row (Core inserts need the same keys in every row)."""
     return {
@@ -87,6 +90,9 @@ def message_row(
         "media_sha256": media_sha256,
         "reply_to": reply_to,
         "reply_to_telegram_id": reply_to_telegram_id,
+        "details": details,
+        "silent": silent,
+        "link_preview": link_preview,
         "status": "queued",
         "error_code": None,
         "error_detail": None,

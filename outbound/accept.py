@@ -27,7 +27,8 @@ from app.errors import ApiError, DatabaseUnavailable
 from app.models import IdempotencyRecord, MediaBlob, Message, table_of
 from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
-from outbound.audio import prepare_audio, with_audio_details
+from outbound.audio import prepare_audio
+from outbound.details import dump_details, request_details
 from outbound.send_request import (
     Answer,
     Credentials,
@@ -359,7 +360,7 @@ class Enqueuer:
                         "created_at": now,
                     }
             row = self._row(item, request, blob["id"] if blob else None, now)
-            rows.append(with_audio_details(row, media))
+            rows.append(row)
         return rows, list(blobs.values())
 
     def _row(
@@ -383,6 +384,9 @@ class Enqueuer:
             media_size=media.size if media else None,
             media_sha256=media.sha256 if media else None,
             reply_to=request.reply_to,
+            details=dump_details(request_details(request)),
+            silent=request.silent,
+            link_preview=request.link_preview,
         )
 
 

@@ -13,14 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.engine import Connection
 
 from app.lease import InstanceLease
 from app.models import InboundMessage, MediaBlob, Message, Recipient, UTCDateTime, table_of
-from app.telegram.port import AudioInfo, MediaKind, OutgoingMedia, RecipientError, UserPeer
+from app.telegram.port import (
+    ContactCard,
+    Location,
+    MediaKind,
+    OutgoingMedia,
+    RecipientError,
+    UserPeer,
+)
 from app.vocabulary import MessageStatus, RecipientStatus
+from outbound.details import audio_of, contact_of, location_of, read_details, video_of
 from outbound.pacing import Pacer
 
 CLAIM_LEASE = timedelta(seconds=10)
@@ -52,6 +59,9 @@ _CLAIM_COLUMNS = (
     M.c.media_sha256,
     M.c.reply_to,
     M.c.reply_to_telegram_id,
+    M.c.details,
+    M.c.silent,
+    M.c.link_preview,
     M.c.random_id,
     M.c.attempts,
     M.c.created_at,
@@ -73,6 +83,10 @@ class Claimed:
     reply_to_message_id: int | None = None
     # The group an action was made in, once the worker resolved it (its event names it).
     group_id: int | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    # mark_read_on_reply: the person's latest message to the account, marked read first.
+    read_up_to: int | None = None
 
     @property
     def id(self) -> str:
@@ -94,8 +108,11 @@ class Claimer:
         batch_size: int,
         monotonic: Callable[[], float],
         fence: InstanceLease | None = None,
+        *,
+        mark_read_on_reply: bool = False,
     ) -> None:
         self.instance = instance
+        self._mark_read_on_reply = mark_read_on_reply
         self._pacer = pacer
         self._batch_size = batch_size
         self._monotonic = monotonic
@@ -229,6 +246,9 @@ class Claimer:
         claimed = []
         for row in rows:
             item = Claimed(row)
+            details = read_details(row.details)
+            item.location = location_of(details)
+            item.contact = contact_of(details)
             if row.group_name is not None:
                 pass  # resolved through the backend when sent
             elif row.recipient_user_id is not None:  # the gateway's own replies
@@ -247,11 +267,40 @@ class Claimer:
                     data, mime = blobs[row.media_id]
                     kind: MediaKind = row.kind
                     item.media = OutgoingMedia(
-                        kind, data, row.filename or "file", mime, audio=audio_info(row.details)
+                        kind,
+                        data,
+                        row.filename or "file",
+                        mime,
+                        audio=audio_of(details),
+                        video=video_of(details),
                     )
             item.reply_to_message_id = row.reply_to_telegram_id or replies.get(row.reply_to)
             claimed.append(item)
+        if self._mark_read_on_reply:
+            self._read_marks(conn, claimed)
         return claimed
+
+    def _read_marks(self, conn: Connection, claimed: list[Claimed]) -> None:
+        """The latest message each person of the batch sent the account (mark_read_on_reply)."""
+        people = {item.peer.user_id for item in claimed if item.peer is not None}
+        if not people:
+            return
+        where = [I.c.instance == self.instance, I.c.sender_user_id.in_(people)]
+        # Their private messages only: a group's message is read in the group (and a
+        # megagroup numbers its own). TODO(merge): plain `I.c.group_id.is_(None)` once the
+        # inbound part's group columns are in.
+        if "group_id" in I.c:
+            where.append(I.c.group_id.is_(None))
+        latest = dict(
+            conn.execute(
+                select(I.c.sender_user_id, func.max(I.c.telegram_message_id))
+                .where(*where)
+                .group_by(I.c.sender_user_id)
+            ).all()
+        )
+        for item in claimed:
+            if item.peer is not None:
+                item.read_up_to = latest.get(item.peer.user_id)
 
     def _reply_targets(self, conn: Connection, ids: list[str]) -> dict[str, int]:
         """Our message ids (sent or received) -> their Telegram message ids."""
@@ -283,18 +332,4 @@ def conversation(
 def peer_key(message: Any) -> str:
     return conversation(
         message.to_number, message.recipient_user_id, message.group_name, message.group_admin
-    )
-
-
-def audio_info(details: str | None) -> AudioInfo | None:
-    """The audio attributes stored in a message's details (outbound/audio.py wrote them)."""
-    audio = orjson.loads(details).get("audio") if details else None
-    if not audio:
-        return None
-    levels = audio.get("waveform")
-    return AudioInfo(
-        duration_s=int(audio.get("duration_s") or 0),
-        waveform=bytes(levels) if levels else None,
-        title=audio.get("title"),
-        performer=audio.get("performer"),
     )

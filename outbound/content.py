@@ -164,3 +164,40 @@ def check_image_decodes(data: bytes) -> None:
         raise ApiError(
             "invalid_image", f"'image' is not a valid picture: it cannot be decoded ({exc})"
         ) from exc
+
+
+# Telegram's rule for static stickers: a WebP picture of at most 512x512 pixels (one side 512
+# is what its apps make; smaller ones are shown as they are).
+STICKER_MAX_SIDE = 512
+
+
+def check_sticker(data: bytes) -> tuple[int, int]:
+    """A sticker is a WebP picture that decodes, at most 512x512 pixels: its (width, height)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if image.format != "WEBP":
+                raise ApiError(
+                    "media_type_mismatch",
+                    f"'sticker' must be a WebP picture, but the bytes are {image.format}",
+                )
+            if width > STICKER_MAX_SIDE or height > STICKER_MAX_SIDE:
+                raise ApiError(
+                    "invalid_image",
+                    f"'sticker' is {width}x{height} pixels; Telegram's stickers are at most "
+                    f"{STICKER_MAX_SIDE}x{STICKER_MAX_SIDE} (resize it, or send it as an image)",
+                )
+            if getattr(image, "is_animated", False):
+                raise ApiError(
+                    "invalid_image",
+                    "'sticker' is an animated WebP; Telegram's WebP stickers are still pictures "
+                    "(send a video for motion)",
+                )
+            image.load()  # a real decode: a WebP header followed by garbage is refused
+    except ApiError:
+        raise
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError and more here
+        raise ApiError(
+            "invalid_image", f"'sticker' is not a valid picture: it cannot be decoded ({exc})"
+        ) from exc
+    return width, height

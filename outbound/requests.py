@@ -15,10 +15,12 @@ from typing import Any
 
 from app.errors import ApiError
 from app.settings import LimitsSettings
-from app.telegram.port import MEDIA_KINDS, MediaKind
+from app.telegram.port import ALL_MEDIA_KINDS, MEDIA_KINDS, ContactCard, Location, MediaKind
+from outbound.cards import check_contact, check_location
 from outbound.fetch import MediaUrl, media_url
 from outbound.send_request import SendRequest
 from outbound.validation import (
+    NAMELESS_KINDS,
     CheckedMedia,
     check_caption,
     check_filename,
@@ -31,6 +33,8 @@ from outbound.validation import (
 )
 
 KINDS = ("text", *MEDIA_KINDS)
+# What the native API sends: every medium, and the kinds that carry no file.
+NATIVE_KINDS = ("text", *ALL_MEDIA_KINDS, "location", "contact")
 KIND_ALIASES = {"voice": "voice_note", "photo": "image"}
 
 
@@ -109,6 +113,15 @@ def native_instance(value: object) -> int:
     return value
 
 
+def flag(value: object, field: str) -> bool | None:
+    """A yes/no option: a JSON boolean, or (in a multipart form) true/false/1/0."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ApiError("invalid_field", f"'{field}' must be true or false")
+
+
 def reply_target(value: object) -> str | None:
     if value is not None and (not isinstance(value, str) or not is_message_id(value)):
         raise ApiError("invalid_field", "'reply_to' must be a message id (a UUID string)")
@@ -117,12 +130,15 @@ def reply_target(value: object) -> str | None:
 
 @dataclass(frozen=True)
 class Content:
-    """What is sent, apart from to whom: a text, or a medium with its optional caption."""
+    """What is sent, apart from to whom: a text, a medium with its optional caption, a
+    location or a contact card."""
 
     kind: str
     text: str | None = None
     media: CheckedMedia | None = None
     caption: str | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
     # A medium still at its URL (media.url): fetched into `media` before the send is accepted.
     pending: MediaUrl | None = None
 
@@ -132,8 +148,14 @@ def native_content(
     media_spec: object,
     limits: LimitsSettings,
     upload: tuple[bytes, str | None] | None = None,
+    location: object = None,
+    contact: object = None,
 ) -> Content:
-    """The `text`, or the `media` (base64, a URL or an uploaded file) of a native send."""
+    """The `text`, the `media` (base64, a URL or an uploaded file), the `location` or the
+    `contact` of a native send: one of them (with a medium, `text` is its caption when it has
+    none)."""
+    if location is not None or contact is not None:
+        return card_content(text, media_spec, upload, location, contact)
     if media_spec is None and upload is None:
         return Content("text", text=check_text(text, limits, "text"))
     if media_spec is None:
@@ -141,8 +163,8 @@ def native_content(
     if not isinstance(media_spec, Mapping):
         raise ApiError("invalid_field", "'media' must be an object")
     kind = media_spec.get("kind")
-    if kind not in MEDIA_KINDS:
-        raise ApiError("invalid_field", f"'media.kind' must be one of {', '.join(MEDIA_KINDS)}")
+    if kind not in ALL_MEDIA_KINDS:
+        raise ApiError("invalid_field", f"'media.kind' must be one of {', '.join(ALL_MEDIA_KINDS)}")
     media_kind: MediaKind = kind
     caption = check_caption(media_spec.get("caption", text), limits)
     if upload is None and media_spec.get("url") is not None:  # media by URL (outbound/fetch.py)
@@ -159,10 +181,41 @@ def native_content(
             )
         filename = check_filename(media_spec.get("filename") or upload_name, required=False)
     else:
-        filename = check_filename(media_spec.get("filename"), required=media_kind != "image")
+        filename = check_filename(
+            media_spec.get("filename"), required=media_kind not in NAMELESS_KINDS
+        )
         raw = decode_base64(media_kind, media_spec.get("base64"), limits)
     media = check_media(media_kind, raw, filename)
     return Content(media_kind, media=media, caption=caption)
+
+
+def card_content(
+    text: object,
+    media_spec: object,
+    upload: tuple[bytes, str | None] | None,
+    location: object,
+    contact: object,
+) -> Content:
+    """A location or a contact card: the only content of its message."""
+    given = [
+        name
+        for name, value in (
+            ("text", text),
+            ("media", upload if upload is not None else media_spec),
+            ("location", location),
+            ("contact", contact),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        named = " and ".join(f"'{name}'" for name in given)
+        raise ApiError(
+            "invalid_field",
+            f"A message is a text, a medium, a location or a contact: give one, not {named}",
+        )
+    if location is not None:
+        return Content("location", location=check_location(location))
+    return Content("contact", contact=check_contact(contact))
 
 
 @dataclass(frozen=True)
@@ -175,7 +228,13 @@ class Target:
 
 
 def requests_for(
-    instance: int, what: Content, targets: Sequence[Target], reply_to: str | None = None
+    instance: int,
+    what: Content,
+    targets: Sequence[Target],
+    reply_to: str | None = None,
+    *,
+    silent: bool = False,
+    link_preview: bool = True,
 ) -> list[SendRequest]:
     """One send of the checked content per target, in their order."""
     return [
@@ -189,6 +248,10 @@ def requests_for(
             media=what.media,
             caption=what.caption,
             reply_to=reply_to,
+            location=what.location,
+            contact=what.contact,
+            silent=silent,
+            link_preview=link_preview,
         )
         for target in targets
     ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import ApiError
+from app.telegram.port import ContactCard, Location
 from outbound.validation import CheckedMedia
 
 
@@ -25,6 +26,11 @@ class SendRequest:
     media: CheckedMedia | None = None
     caption: str | None = None
     reply_to: str | None = None
+    location: Location | None = None
+    contact: ContactCard | None = None
+    # No notification sound; Telegram's preview of a text's first link.
+    silent: bool = False
+    link_preview: bool = True
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import phonenumbers
 
 from app.errors import ApiError
 from app.settings import TELEGRAM_CAPTION_UNITS, TELEGRAM_TEXT_UNITS, LimitsSettings
-from app.telegram.port import MediaKind
-from outbound.content import check_image_decodes, document_mime
+from app.telegram.port import MediaKind, VideoInfo
+from outbound.content import check_image_decodes, check_sticker, document_mime
+from outbound.video import probe_video
 
 _SEPARATORS = re.compile(r"[\s\-().]")
 
@@ -176,10 +177,12 @@ def check_filename(filename: object, required: bool) -> str | None:
 
 
 def limit_for(kind: MediaKind, limits: LimitsSettings) -> int:
-    if kind == "image":
+    if kind in ("image", "sticker"):
         return limits.image_bytes
     if kind == "document":
         return limits.document_bytes
+    if kind == "video":
+        return limits.video_bytes
     return limits.audio_bytes
 
 
@@ -241,6 +244,29 @@ AUDIO_TYPES = {
 }
 # A voice note in any of these is transcoded to OGG/Opus when accepted (outbound/audio.py).
 VOICE_TYPES = AUDIO_TYPES
+VIDEO_TYPES = {
+    "video/mp4": "mp4",
+    "video/x-m4v": "m4v",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+}
+STICKER_TYPES = {"image/webp": "webp"}
+_ALLOWED: dict[MediaKind, dict[str, str]] = {
+    "image": IMAGE_TYPES,
+    "audio": AUDIO_TYPES,
+    "voice_note": VOICE_TYPES,
+    "video": VIDEO_TYPES,
+    "sticker": STICKER_TYPES,
+}
+_WANTED: dict[MediaKind, str] = {
+    "image": "a JPEG, PNG or WebP picture",
+    "audio": "an MP3, M4A, OGG, WAV or FLAC file",
+    "voice_note": "an OGG/Opus recording (or MP3, M4A, WAV, FLAC: made OGG/Opus)",
+    "video": "an MP4, QuickTime (MOV) or WebM video",
+    "sticker": "a WebP picture",
+}
+# Kinds whose file name is made up from their type when none is given.
+NAMELESS_KINDS: tuple[MediaKind, ...] = ("image", "video", "sticker")
 
 
 @dataclass(frozen=True)
@@ -253,6 +279,8 @@ class CheckedMedia:
     # {"duration_s", "waveform", "title", "performer"} of a voice note or audio file, filled in
     # by outbound/audio.py when the request is accepted (the message's details "audio").
     audio: Mapping[str, Any] | None = None
+    # A video's duration and size (read with PyAV; zeros when they cannot be read).
+    video: VideoInfo | None = None
 
     @property
     def size(self) -> int:
@@ -273,20 +301,19 @@ def check_media(
 ) -> CheckedMedia:
     """Check that the bytes are what the kind says (sniffed, not trusted) and name them."""
     mime = sniff_mime(data)
-    allowed: dict[str, str] | None
-    allowed = {"image": IMAGE_TYPES, "audio": AUDIO_TYPES, "voice_note": VOICE_TYPES}.get(kind)
+    allowed = _ALLOWED.get(kind)
     if allowed is not None and mime not in allowed:
         what = mime or "an unrecognised format"
-        wanted = {
-            "image": "a JPEG, PNG or WebP picture",
-            "audio": "an MP3, M4A, OGG, WAV or FLAC file",
-            "voice_note": "an OGG/Opus recording (or MP3, M4A, WAV, FLAC: made OGG/Opus)",
-        }[kind]
         raise ApiError(
-            "media_type_mismatch", f"'{kind}' must be {wanted}, but the bytes are {what}"
+            "media_type_mismatch", f"'{kind}' must be {_WANTED[kind]}, but the bytes are {what}"
         )
+    video = None
     if kind == "image":
         check_image_decodes(data)
+    elif kind == "sticker":
+        check_sticker(data)
+    elif kind == "video":
+        video = probe_video(data)
     elif kind == "document" and filename is not None:
         mime = document_mime(filename, data, mime)
     if mime is None:
@@ -294,9 +321,10 @@ def check_media(
         mime = guessed or "application/octet-stream"
     if filename is None:
         extension = (allowed or {}).get(mime) or mimetypes.guess_extension(mime) or "bin"
-        filename = f"{default_stem}.{extension.lstrip('.')}"
-    elif kind == "image" and allowed is not None:
+        stem = default_stem if kind not in ("video", "sticker") else kind
+        filename = f"{stem}.{extension.lstrip('.')}"
+    elif kind in NAMELESS_KINDS and allowed is not None:
         # Telegram decides photo vs file by the extension: make it match the bytes.
         stem = filename.rsplit(".", 1)[0] if "." in filename else filename
         filename = f"{stem}.{allowed[mime]}"
-    return CheckedMedia(kind, data, mime, filename, hashlib.sha256(data).hexdigest())
+    return CheckedMedia(kind, data, mime, filename, hashlib.sha256(data).hexdigest(), video=video)

@@ -31,6 +31,7 @@ from app.models import Instance, Message
 from app.queueing import Wakeup
 from app.settings import SendingSettings
 from app.telegram.port import GroupPeer, OutgoingMessage, Peer, TelegramBackend
+from app.telegram.uploads import upload_allowance_s
 from app.vocabulary import NEEDS_LOGIN, InstanceStatus, MessageStatus
 from outbound.action_records import perform
 from outbound.actions import is_action
@@ -66,6 +67,7 @@ class SendWorker:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch_size: int = 64,
         fence: InstanceLease | None = None,
+        mark_read_on_reply: bool = False,
     ) -> None:
         self.instance = instance
         self._backend = backend
@@ -81,7 +83,16 @@ class SendWorker:
         )
         if self._pacer.enabled:
             batch_size = max(1, min(batch_size, 8))
-        self.claims = Claimer(instance, self._pacer, batch_size, monotonic, fence)
+        self.claims = Claimer(
+            instance,
+            self._pacer,
+            batch_size,
+            monotonic,
+            fence,
+            mark_read_on_reply=mark_read_on_reply,
+        )
+        # mark_read_on_reply: user id -> the message id marked read last (not marked again).
+        self._marked_read: dict[int, int] = {}
         self._ttl = timedelta(seconds=sending.message_ttl_s)
         self._gateway_number: str | None = None
         self._outage = OutageLog(log, f"send worker {instance}")
@@ -220,8 +231,13 @@ class SendWorker:
                 media=message.media,
                 caption=row.caption,
                 reply_to_message_id=message.reply_to_message_id,
+                location=message.location,
+                contact=message.contact,
+                silent=bool(row.silent),
+                link_preview=row.link_preview is not False,
             )
-            async with asyncio.timeout(SEND_TIMEOUT_S):
+            async with asyncio.timeout(SEND_TIMEOUT_S + upload_allowance_s(message.media)):
+                await self._mark_read(message)
                 result = await self._backend.send(outgoing)
         except DatabaseUnavailable:
             # The backend's own storage (the sandbox) is down: so is ours. Nothing is recorded;
@@ -232,6 +248,21 @@ class SendWorker:
                 log.exception("send worker %s: unexpected error sending %s", self.instance, row.id)
             return classify(exc, now, message.attempts)
         return sent(result)
+
+    async def _mark_read(self, message: Claimed) -> None:
+        """mark_read_on_reply: the person's messages are read before the answer arrives.
+
+        Best effort: a message is not held back because its read mark could not be set (the
+        send itself reports what is wrong with the session or the peer)."""
+        peer, up_to = message.peer, message.read_up_to
+        if peer is None or up_to is None or self._marked_read.get(peer.user_id, 0) >= up_to:
+            return
+        try:
+            await self._backend.read_inbox(peer, up_to)
+        except Exception as exc:
+            log.warning("send worker %s: marking read failed: %s", self.instance, exc)
+            return
+        self._marked_read[peer.user_id] = up_to
 
     async def _release(self, pause: Pause, ids: list[str]) -> None:
         """The instance cannot send for now: pause it and put the batch's rest back in line."""

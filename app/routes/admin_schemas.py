@@ -242,6 +242,25 @@ class InboundHandled(View):
     handled: bool = Field(description="Whether the gateway handled it in time.")
 
 
+class SentLocation(View):
+    latitude: float = Field(description="Degrees north.")
+    longitude: float = Field(description="Degrees east.")
+    title: str | None = Field(None, description="Venue name (a venue when set).")
+    address: str | None = Field(None, description="Venue address.")
+
+
+class SentContact(View):
+    phone: str = Field(description="The card's number.")
+    first_name: str = Field(description="First name.")
+    last_name: str | None = Field(None, description="Last name.")
+
+
+class SentVideo(View):
+    duration_s: float = Field(description="Duration given to Telegram, seconds (0: unknown).")
+    width: int = Field(description="Width in pixels (0: unknown).")
+    height: int = Field(description="Height in pixels (0: unknown).")
+
+
 class SandboxSent(View):
     message_id: int = Field(description="Telegram message id.")
     number: str | None = Field(None, description="Recipient number.")
@@ -255,6 +274,20 @@ class SandboxSent(View):
     sha256: str | None = Field(None, description="SHA-256, hex.")
     random_id: int | None = Field(None, description="Telegram random_id (deduplication).")
     reply_to: int | None = Field(None, description="Message id answered.")
+    location: SentLocation | None = Field(None, description="The location (kind location).")
+    contact: SentContact | None = Field(None, description="The contact card (kind contact).")
+    video: SentVideo | None = Field(None, description="The video's attributes (kind video).")
+    silent: bool = Field(False, description="Sent without a notification sound.")
+    link_preview: bool = Field(True, description="Telegram could show a link preview.")
+    action_shown: str | None = Field(
+        None,
+        description="The chat action shown while it was sent (a large file), e.g. upload_video.",
+    )
+    inbox_read_up_to: int | None = Field(
+        None,
+        description="The account's read mark in the person's chat when it was sent (0: none; "
+        "null: a group): mark_read_on_reply sets it first.",
+    )
     sent_at: Timestamp = Field(description="When it was sent.")
     duration_s: int | None = Field(None, description="An audio send's duration, in seconds.")
     voice: bool | None = Field(

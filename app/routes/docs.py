@@ -144,7 +144,11 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
             "securitySchemes": SECURITY_SCHEMES,
         },
     }
-    values = limit_values(limits, largest_body=max_body_bytes(limits.largest_media_bytes))
+    values = limit_values(
+        limits,
+        largest_body=max_body_bytes(limits.largest_media_bytes),
+        largest_native_body=max_body_bytes(limits.largest_native_media_bytes),
+    )
     filled: dict[str, Any] = fill_limits(document, values)
     return filled
 

@@ -20,20 +20,6 @@ MEDIA_URL: dict[str, Any] = {
 }
 
 
-def _codes(status: int) -> str:
+def codes_of(status: int) -> str:
+    """The error codes answered with `status`, for an operation's error texts."""
     return ", ".join(sorted(code for code, s in STATUS_BY_CODE.items() if s == status))
-
-
-# The answers of createMessage that media by URL adds to the send errors.
-MEDIA_URL_TEXTS = {
-    400: "Malformed JSON, a missing field, a text or caption over its limit, a bad filename, "
-    "undecodable base64, or media that is not of its kind. With media.url: a URL that is not "
-    "http(s) (invalid_field), a private target (media_target_forbidden), a host that does not "
-    "resolve or refuses the connection (media_unreachable), an origin that answers an error "
-    "status, redirects too often or breaks off (media_origin_error), or a file that does not "
-    f"arrive in time (media_fetch_timeout). Error codes: {_codes(400)}.",
-    413: "Decoded media over its limit (image ${image_bytes}, document ${document_bytes}, audio "
-    "and voice note ${audio_bytes}), a file at media.url over that limit (reading stops "
-    "there), or a request body over ${largest_body} bytes, refused before it is read whole. "
-    "Error codes: payload_too_large.",
-}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +20,10 @@ from app.events import list_events, render_event
 from app.models import Message, Recipient
 from app.recipients import find_recipients, recipient_data, unregister_number
 from app.routes import messages_schemas as schemas
-from app.routes.apidoc import SEND_ERRORS, Answer, Body, Doc, IdempotencyHeader
+from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, parse_json_object, read_body, services
-from app.routes.media_url_docs import MEDIA_URL_TEXTS
+from app.routes.messages_docs import CREATE_MESSAGE
+from app.routes.messages_docs import TAG_MESSAGES as TAG_MESSAGES  # re-exported (docs.py)
 from app.routes.queries import parse_query
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
@@ -31,18 +32,20 @@ from app.routes.whatsmate import max_body_bytes
 from app.services import Services
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
+from outbound.details import read_details
 from outbound.fetch import MediaFetcher
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
 
 MESSAGE_STATUSES = values(MessageStatus)
-TAG_MESSAGES = "Messages"
 TAG_RECIPIENTS = "Recipients"
 TAG_EVENTS = "Events"
+V = TypeVar("V", schemas.LocationView, schemas.ContactView)
 
 
 def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
     m = message.model_dump() if isinstance(message, Message) else message
+    details = read_details(m.get("details"))
     return schemas.Message(
         id=m["id"],
         instance=m["instance"],
@@ -58,6 +61,10 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
         size=m["media_size"],
         sha256=m["media_sha256"],
         reply_to=m["reply_to"],
+        location=_view(schemas.LocationView, details.get("location")),
+        contact=_view(schemas.ContactView, details.get("contact")),
+        silent=bool(m.get("silent")),
+        link_preview=m.get("link_preview") is not False,
         created_at=iso_or_none(m["created_at"]),
         sent_at=iso_or_none(m["sent_at"]),
         read_at=iso_or_none(m["read_at"]),
@@ -68,11 +75,15 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
     )
 
 
+def _view(model: type[V], found: object) -> V | None:
+    return model.model_validate(found) if isinstance(found, dict) else None
+
+
 async def create_message(request: Request) -> Response:
     svc = services(request)
     creds = credentials(request)
     client = client_id(request)
-    limit = max_body_bytes(svc.settings.limits.largest_media_bytes)
+    limit = max_body_bytes(svc.settings.limits.largest_native_media_bytes)
     content_type = request.headers.get("content-type", "")
     upload: tuple[bytes, str | None] | None = None
     if content_type.startswith("multipart/form-data"):
@@ -300,22 +311,7 @@ routes = [
         create_message,
         methods=["POST"],
         sends=True,
-        doc=Doc(
-            "createMessage",
-            TAG_MESSAGES,
-            "Send a message",
-            "Queue a text or a medium for a registered number or a group, as JSON (media in "
-            "base64 or by URL) or as a multipart upload. Same validation as the /v3 endpoints.",
-            {202: Answer("Queued: the message resource.", schemas.Message)},
-            errors=SEND_ERRORS,
-            error_texts=MEDIA_URL_TEXTS,
-            headers=IdempotencyHeader,
-            body=Body(
-                schemas.SendMessage,
-                "The message and its target.",
-                multipart=schemas.SendMessageUpload,
-            ),
-        ),
+        doc=CREATE_MESSAGE,
     ),
     endpoint(
         NATIVE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator
 
 from app.errors import ApiError
 from app.routes.apidoc import (
@@ -23,27 +23,37 @@ from app.routes.media_url_docs import MEDIA_URL
 from app.routes.queries import Query
 from app.routes.send_bodies import NativeBody
 from app.routes.views import View
-from app.telegram.port import MEDIA_KINDS
+from app.telegram.port import ALL_MEDIA_KINDS
 from app.vocabulary import MessageStatus, RecipientStatus, values
-from outbound.requests import KINDS
+from outbound.cards import NAME_MAX, VENUE_TEXT_MAX
+from outbound.requests import NATIVE_KINDS
 
 GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
 GROUP_ADMIN = number_field("the number of the group's creator")
 PAGE_SIZE = "Page size."
+SILENT = "Send without a notification sound (Telegram's silent message)."
+LINK_PREVIEW = "Let Telegram show a preview of the first link of a text (false: no preview)."
 
 
 # --- sending ----------------------------------------------------------------------------------
 
 
+MEDIA_KIND = (
+    "Kind of medium. 'video': MP4, QuickTime or WebM, sent with a player (duration and size "
+    "read from the file); 'sticker': a WebP picture of at most 512x512 pixels."
+)
+
+
 class MediaInput(Model):
     """Give the file as 'base64' or as a 'url' to fetch it from (exactly one)."""
 
-    kind: str = Field(description="Kind of medium.", json_schema_extra=one_of(MEDIA_KINDS))
+    kind: str = Field(description=MEDIA_KIND, json_schema_extra=one_of(ALL_MEDIA_KINDS))
     base64: str | Omitted = Field(
         None,
         min_length=1,
         description="The file in standard base64; size limits as on the /v3 endpoints (image "
-        "${image_bytes}, document ${document_bytes}, audio ${audio_bytes}).",
+        "and sticker ${image_bytes}, document ${document_bytes}, audio ${audio_bytes}), video "
+        "${video_bytes}.",
         json_schema_extra=base64_extra(),
     )
     url: str | Omitted = Field(None, **MEDIA_URL)
@@ -51,8 +61,8 @@ class MediaInput(Model):
         None,
         min_length=1,
         max_length=255,
-        description="File name; required with base64 except for images. With url: defaults to "
-        "the URL's last path segment, else a name from the file's type.",
+        description="File name; required with base64 except for images, videos and stickers. "
+        "With url: defaults to the URL's last path segment, else a name from the file's type.",
     )
     caption: str | Omitted = Field(
         None, description="Optional caption.", json_schema_extra=limit("caption_chars")
@@ -63,8 +73,63 @@ class MediaInput(Model):
     )
 
 
+class LocationInput(Model):
+    """A point on the map; with a title (and address) Telegram shows it as a venue."""
+
+    latitude: float = Field(ge=-90, le=90, description="Degrees north (-90 to 90).")
+    longitude: float = Field(ge=-180, le=180, description="Degrees east (-180 to 180).")
+    title: str | Omitted = Field(
+        None,
+        min_length=1,
+        max_length=VENUE_TEXT_MAX,
+        description="The place's name: with it, the location is sent as a venue.",
+    )
+    address: str | Omitted = Field(
+        None,
+        min_length=1,
+        max_length=VENUE_TEXT_MAX,
+        description="The venue's address (needs a title).",
+    )
+
+
+class ContactInput(Model):
+    """A contact card."""
+
+    phone: Number = Field(description=number_field("the contact's"))
+    first_name: str = Field(min_length=1, max_length=NAME_MAX, description="First name.")
+    last_name: str | Omitted = Field(
+        None, min_length=1, max_length=NAME_MAX, description="Last name."
+    )
+
+
+_KIND_EXAMPLES: list[JsonValue] = [
+    {"to": "14155552671", "text": "Your order has shipped.", "link_preview": False},
+    {
+        "to": "14155552671",
+        "media": {"kind": "video", "base64": "AAAAGGZ0eXBpc29t...", "caption": "How it works"},
+    },
+    {"to": "14155552671", "media": {"kind": "sticker", "base64": "UklGRlYAAABXRUJQ..."}},
+    {
+        "to": "14155552671",
+        "location": {
+            "latitude": 40.4168,
+            "longitude": -3.7038,
+            "title": "Our shop",
+            "address": "Puerta del Sol 1, Madrid",
+        },
+    },
+    {
+        "to": "14155552671",
+        "contact": {"phone": "34612345678", "first_name": "Ana", "last_name": "García"},
+        "silent": True,
+        "reply_to": "6b1f7e0a-2c4d-4e5f-8a9b-0c1d2e3f4a5b",
+    },
+]
+
+
 class SendMessage(NativeBody):
-    """Give 'to', or 'group_name' and 'group_admin'; and 'text' or 'media'."""
+    """Give 'to', or 'group_name' and 'group_admin'; and one of 'text', 'media', 'location'
+    or 'contact' ('text' with 'media' is its caption)."""
 
     # In the order they are checked: a group's name decides whether 'to' is read at all.
     instance: int = Field(1, ge=1, description="Gateway instance number.")
@@ -74,13 +139,21 @@ class SendMessage(NativeBody):
         None, description=number_field("the destination"), validate_default=True
     )
     reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
+    silent: bool = Field(False, description=SILENT)
+    link_preview: bool = Field(True, description=LINK_PREVIEW)
     media: MediaInput | Omitted = None
     text: str | Omitted = Field(
         None,
         min_length=1,
-        description="The text (required without media); with media, the caption when "
-        "media.caption is absent.",
+        description="The text (required without media, location or contact); with media, the "
+        "caption when media.caption is absent.",
         json_schema_extra=limit("text_chars"),
+    )
+    location: LocationInput | Omitted = Field(
+        None, description="A location to send (alone: no text, media or contact)."
+    )
+    contact: ContactInput | Omitted = Field(
+        None, description="A contact card to send (alone: no text, media or location)."
     )
 
     model_config = ConfigDict(
@@ -88,8 +161,16 @@ class SendMessage(NativeBody):
         json_schema_extra={
             "allOf": [
                 {"anyOf": [{"required": ["to"]}, {"required": ["group_name", "group_admin"]}]},
-                {"anyOf": [{"required": ["text"]}, {"required": ["media"]}]},
-            ]
+                {
+                    "anyOf": [
+                        {"required": ["text"]},
+                        {"required": ["media"]},
+                        {"required": ["location"]},
+                        {"required": ["contact"]},
+                    ]
+                },
+            ],
+            "examples": _KIND_EXAMPLES,
         },
     )
 
@@ -104,8 +185,8 @@ class SendMessageUpload(Model):
     )
     media_kind: str | Omitted = Field(
         None,
-        description="Kind of the uploaded file ('kind' works too).",
-        json_schema_extra=one_of(MEDIA_KINDS),
+        description="Kind of the uploaded file ('kind' works too). " + MEDIA_KIND,
+        json_schema_extra=one_of(ALL_MEDIA_KINDS),
     )
     instance: int = Field(1, ge=1, description="Gateway instance number.")
     to: Number | Omitted = Field(None, description=number_field("the destination"))
@@ -119,9 +200,24 @@ class SendMessageUpload(Model):
     )
     text: str | Omitted = Field(None, description="Text, or the caption when 'caption' is absent.")
     reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
+    silent: bool = Field(False, description=SILENT)
+    link_preview: bool = Field(True, description=LINK_PREVIEW)
 
 
 # --- messages ---------------------------------------------------------------------------------
+
+
+class LocationView(Model):
+    latitude: float = Field(description="Degrees north.")
+    longitude: float = Field(description="Degrees east.")
+    title: str | None = Field(description="The venue's name (null: a plain point).")
+    address: str | None = Field(description="The venue's address.")
+
+
+class ContactView(Model):
+    phone: str = Field(description="The contact's number, digits with country code.")
+    first_name: str = Field(description="First name.")
+    last_name: str | None = Field(description="Last name.")
 
 
 class Message(Model):
@@ -131,7 +227,7 @@ class Message(Model):
     instance: int = Field(ge=1, description="Gateway instance number.")
     to: str | None = Field(description="Destination number (null for a group).")
     group_name: str | None = Field(description="Destination group (null for a number).")
-    kind: str = Field(description="What is sent.", json_schema_extra=one_of(KINDS))
+    kind: str = Field(description="What is sent.", json_schema_extra=one_of(NATIVE_KINDS))
     status: str = Field(
         description="Delivery state. 'delivered' is never claimed: Telegram does not report it.",
         json_schema_extra=one_of(values(MessageStatus)),
@@ -144,6 +240,10 @@ class Message(Model):
     size: int | None = Field(description="Size of the medium in bytes.")
     sha256: str | None = Field(description="SHA-256 of the medium, hex.")
     reply_to: str | None = Field(description="Id of the message this one answers.")
+    location: LocationView | None = Field(description="The location sent (kind 'location').")
+    contact: ContactView | None = Field(description="The contact card sent (kind 'contact').")
+    silent: bool = Field(description="Sent without a notification sound.")
+    link_preview: bool = Field(description="Telegram may show a preview of a text's link.")
     created_at: Timestamp = Field(description="When it was accepted.")
     sent_at: Timestamp | None = Field(description="When Telegram accepted it.")
     read_at: Timestamp | None = Field(description="When the recipient read it.")

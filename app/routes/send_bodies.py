@@ -39,6 +39,7 @@ from outbound.requests import (
     Target,
     batch_numbers,
     destination,
+    flag,
     group_admin,
     group_title,
     native_content,
@@ -260,7 +261,8 @@ def _deferred(value: object, handler: ValidatorFunctionWrapHandler) -> object:
 
 
 class NativeBody(SendBody):
-    """A POST /api/v1/messages body: instance, target, reply_to, then text or media."""
+    """A POST /api/v1/messages body: instance, target, reply_to and the options, then one of
+    text, media, location or contact."""
 
     _content: Any = PrivateAttr(None)
     if TYPE_CHECKING:
@@ -270,8 +272,12 @@ class NativeBody(SendBody):
         group_name: str | None
         group_admin: str | None
         reply_to: str | None
+        silent: bool
+        link_preview: bool
         text: Any
         media: Any
+        location: Any
+        contact: Any
 
     @field_validator("instance", mode="before", check_fields=False)
     @classmethod
@@ -309,15 +315,29 @@ class NativeBody(SendBody):
     def _reply_to(cls, value: object) -> str | None:
         return reply_target(value)
 
+    @field_validator("silent", "link_preview", mode="before", check_fields=False)
+    @classmethod
+    @checked
+    def _flag(cls, value: object, info: ValidationInfo) -> bool | None:
+        return flag(value, info.field_name or "")
+
     _defer_media = field_validator("media", mode="wrap", check_fields=False)(_deferred)
     _defer_text = field_validator("text", mode="wrap", check_fields=False)(_deferred)
+    _defer_cards = field_validator("location", "contact", mode="wrap", check_fields=False)(
+        _deferred
+    )
 
     @model_validator(mode="after")
     @checked
     def _check_content(self, info: ValidationInfo) -> NativeBody:
         context = info.context or {}
         self._content = native_content(
-            self.text, self.media, limits_of(info), context.get("upload")
+            self.text,
+            self.media,
+            limits_of(info),
+            context.get("upload"),
+            location=self.location,
+            contact=self.contact,
         )
         return self
 
@@ -342,4 +362,11 @@ class NativeBody(SendBody):
         )
         content: Content = self._content
         assert content.pending is None, "media by URL is fetched (fetch_media) before this"
-        return requests_for(self.instance, content, [target], self.reply_to)[0]
+        return requests_for(
+            self.instance,
+            content,
+            [target],
+            self.reply_to,
+            silent=bool(self.silent),
+            link_preview=self.link_preview is not False,
+        )[0]

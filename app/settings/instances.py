@@ -25,6 +25,9 @@ class InstanceSettings(_Section):
     sandbox_password: str | None = None
     # Telethon only: reach Telegram through this proxy (written as a URL, see parse_proxy).
     proxy: Proxy | None = None
+    # Before a message goes to a person, mark what they sent the account read (as a person
+    # answering in the app would have read it).
+    mark_read_on_reply: bool = False
 
     @field_validator("proxy", mode="before")
     @classmethod

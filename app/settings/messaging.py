@@ -44,6 +44,8 @@ class LimitsSettings(_Section):
     image_bytes: int = Field(default=2 * MIB, ge=1)
     document_bytes: int = Field(default=3 * MIB, ge=1)
     audio_bytes: int = Field(default=3 * MIB, ge=1)
+    # Native API videos (media.kind "video"); stickers take image_bytes.
+    video_bytes: int = Field(default=16 * MIB, ge=1)
     day_timezone: str = "UTC"
 
     @field_validator("text_chars")
@@ -79,7 +81,13 @@ class LimitsSettings(_Section):
 
     @property
     def largest_media_bytes(self) -> int:
+        """The largest file of the WhatsMate surfaces (image, document, audio)."""
         return max(self.image_bytes, self.document_bytes, self.audio_bytes)
+
+    @property
+    def largest_native_media_bytes(self) -> int:
+        """The largest file the native API takes (videos too)."""
+        return max(self.largest_media_bytes, self.video_bytes)
 
 
 class SendingSettings(_Section):

@@ -4,12 +4,13 @@ to and the log of what was sent."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
@@ -38,13 +39,14 @@ from app.telegram.sandbox.state import (
     _stable_int,
 )
 from app.telegram.sandbox.tables import SandboxGroup, SandboxMessage
+from app.telegram.uploads import upload_action
 from app.timestamps import iso
 
 # Built once: constructing a Core statement costs more than running it (sends are hot).
 _SEL_ACCOUNT = select(_A.c.logged_in, _A.c.last_message_id).where(
     _A.c.instance == bindparam("instance")
 )
-_SEL_USER = select(_U.c.user_id, _U.c.access_hash, _U.c.number).where(
+_SEL_USER = select(_U.c.user_id, _U.c.access_hash, _U.c.number, _U.c.read_inbox_max_id).where(
     _U.c.instance == bindparam("instance"), _U.c.user_id == bindparam("user_id")
 )
 _SEL_DUPLICATE = select(_M.c.message_id).where(
@@ -58,14 +60,38 @@ _SEL_GROUP = select(_G.c.chat_id).where(
 class SendingMixin(FaultsMixin):
     """The port's send and group lookup, and the sandbox's groups and sent log."""
 
+    _chat_actions: list[tuple[Peer, ChatAction | None]] | None = None
+
+    @property
+    def chat_actions(self) -> list[tuple[Peer, ChatAction | None]]:
+        """Every chat action shown (None: cancelled), in order, since this backend started:
+        for tests (the sent log also names the action shown while a message was sent)."""
+        if self._chat_actions is None:
+            self._chat_actions = []
+        return self._chat_actions
+
     async def send(self, message: OutgoingMessage) -> SentMessage:
-        result = await self._sql.run(partial(self._send, message=message, now=self._clock()))
+        # A large file shows "sending a video..." while it goes out, as on Telegram.
+        action = upload_action(message.media)
+        if action is not None:
+            await self.show_action(message.peer, action)
+        try:
+            result = await self._sql.run(
+                partial(self._send, message=message, now=self._clock(), action=action)
+            )
+        finally:
+            if action is not None:
+                await self.show_action(message.peer, None)
         if isinstance(result, TelegramError):
             raise result  # raised after the commit, so a consumed fault stays consumed
         return result
 
     def _send(
-        self, conn: Connection, message: OutgoingMessage, now: datetime
+        self,
+        conn: Connection,
+        message: OutgoingMessage,
+        now: datetime,
+        action: ChatAction | None = None,
     ) -> SentMessage | TelegramError:
         """One send as Telegram would take it, in one transaction (on the SqlRunner)."""
         instance = self.instance
@@ -109,7 +135,7 @@ class SendingMixin(FaultsMixin):
                 "user_id": user_id,
                 "chat_id": chat_id,
                 "number": number,
-                "kind": media.kind if media else "text",
+                "kind": _kind(message),
                 "text": message.text,
                 "caption": message.caption,
                 "filename": media.filename if media else None,
@@ -121,6 +147,9 @@ class SendingMixin(FaultsMixin):
                 "reply_to": message.reply_to_message_id,
                 "contact_number": None,
                 "contact_user_id": None,
+                "details": orjson.dumps(
+                    _details(message, action, user.read_inbox_max_id if user else None)
+                ).decode(),
                 "sent_at": now,
                 **_audio_columns(message),
             },
@@ -128,10 +157,35 @@ class SendingMixin(FaultsMixin):
         return SentMessage(message_id=message_id, date=now)
 
     async def show_action(self, peer: Peer, action: ChatAction | None) -> None:
-        return None  # not shown yet
+        self.chat_actions.append((peer, action))
 
     async def read_inbox(self, peer: Peer, max_message_id: int) -> None:
-        return None  # not recorded yet
+        """Records the account's read mark in the person's chat (`read_inbox_max_id` of
+        sandbox_user; the sent log shows it as each later message's `inbox_read_up_to`)."""
+        error = await self._sql.run(
+            partial(self._read_inbox, peer=peer, max_message_id=max_message_id)
+        )
+        if error is not None:
+            raise error
+
+    def _read_inbox(
+        self, conn: Connection, peer: Peer, max_message_id: int
+    ) -> TelegramError | None:
+        account = conn.execute(_SEL_ACCOUNT, {"instance": self.instance}).first()
+        if account is None or not account.logged_in:
+            return SessionRevoked("AUTH_KEY_UNREGISTERED")
+        if not isinstance(peer, UserPeer):
+            return None  # groups keep no read mark in the sandbox
+        user = conn.execute(_SEL_USER, {"instance": self.instance, "user_id": peer.user_id}).first()
+        if user is None or user.access_hash != peer.access_hash:
+            return PeerInvalid("PEER_ID_INVALID")
+        if max_message_id > user.read_inbox_max_id:
+            conn.execute(
+                update(_U)
+                .where(_U.c.instance == self.instance, _U.c.user_id == peer.user_id)
+                .values(read_inbox_max_id=max_message_id)
+            )
+        return None
 
     async def resolve_group(self, group_name: str, admin_number: str) -> GroupPeer:
         where = [
@@ -205,6 +259,7 @@ class SendingMixin(FaultsMixin):
                     "sha256": r.sha256,
                     "random_id": r.random_id,
                     "reply_to": r.reply_to,
+                    **_shown_details(r.details),
                     "sent_at": iso(r.sent_at),
                     "duration_s": r.duration_s,
                     "voice": r.voice,
@@ -232,3 +287,44 @@ def _audio_columns(message: OutgoingMessage) -> dict[str, Any]:
         and audio.waveform is not None
     )
     return {"duration_s": audio.duration_s if audio is not None else None, "voice": voice}
+
+
+def _kind(message: OutgoingMessage) -> str:
+    if message.media is not None:
+        return message.media.kind
+    if message.location is not None:
+        return "location"
+    if message.contact is not None:
+        return "contact"
+    return "text"
+
+
+def _details(
+    message: OutgoingMessage, action: ChatAction | None, inbox_read_up_to: int | None
+) -> dict[str, Any]:
+    """What the sandbox keeps of a sent message beyond its text and file (sandbox_message
+    `details`), as the sent log shows it."""
+    media = message.media
+    return {
+        "location": asdict(message.location) if message.location else None,
+        "contact": asdict(message.contact) if message.contact else None,
+        "video": asdict(media.video) if media is not None and media.video else None,
+        "silent": message.silent,
+        "link_preview": message.link_preview,
+        "action_shown": action,
+        "inbox_read_up_to": inbox_read_up_to,
+    }
+
+
+def _shown_details(raw: str | None) -> dict[str, Any]:
+    """The sent log's fields from `details` (messages sent before it was kept: defaults)."""
+    found = orjson.loads(raw) if raw else {}
+    return {
+        "location": found.get("location"),
+        "contact": found.get("contact"),
+        "video": found.get("video"),
+        "silent": bool(found.get("silent", False)),
+        "link_preview": found.get("link_preview", True) is not False,
+        "action_shown": found.get("action_shown"),
+        "inbox_read_up_to": found.get("inbox_read_up_to"),
+    }

@@ -49,6 +49,10 @@ class SandboxUser(SQLModel, table=True):
     phone_visible: bool = True
     is_bot: bool = False
     max_read_id: int = 0
+    # The account's read mark in this person's chat (read_inbox: mark_read_on_reply).
+    read_inbox_max_id: int = Field(
+        default=0, sa_type=BigInt, sa_column_kwargs={"server_default": "0"}
+    )
 
 
 class SandboxMessage(SQLModel, table=True):
@@ -78,6 +82,9 @@ class SandboxMessage(SQLModel, table=True):
     reply_to: int | None = Field(default=None, sa_type=BigInt)
     contact_number: str | None = Field(default=None, max_length=20)
     contact_user_id: int | None = Field(default=None, sa_type=BigInt)
+    # An outgoing message's other fields, as JSON: location, contact, video, silent,
+    # link_preview, the chat action shown while it was sent, the chat's read mark then.
+    details: str | None = Field(default=None, sa_type=sa.Text)
     sent_at: datetime = Field(sa_type=UTCDateTime)
     # An audio send: its duration, and whether Telegram would show a voice bubble (OGG/Opus
     # sent as a voice note, with its waveform).

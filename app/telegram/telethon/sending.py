@@ -14,8 +14,11 @@ from telethon.tl import types
 
 from app.telegram import port
 from app.telegram.telethon import limits
+from app.telegram.telethon.chat_action import set_typing, showing
 from app.telegram.telethon.core import BackendCore
 from app.telegram.telethon.errors import to_port_error
+from app.telegram.telethon.media import contact_media, document_media, location_media
+from app.telegram.uploads import upload_action, upload_allowance_s
 
 
 class SendingMixin(BackendCore):
@@ -24,7 +27,8 @@ class SendingMixin(BackendCore):
     async def send(self, message: port.OutgoingMessage) -> port.SentMessage:
         client = self._live_client()
         try:
-            return await asyncio.wait_for(self._send(client, message), limits.CALL_TIMEOUT_S)
+            timeout_s = limits.CALL_TIMEOUT_S + upload_allowance_s(message.media)
+            return await asyncio.wait_for(self._send(client, message), timeout_s)
         except Exception as exc:
             error = to_port_error(exc)
             if isinstance(error, port.SessionRevoked):
@@ -42,29 +46,45 @@ class SendingMixin(BackendCore):
             if message.reply_to_message_id
             else None
         )
+        # Telegram's flags are absent (None) rather than False when off.
+        silent = message.silent or None
         request: Any
-        if message.media is None:
+        if message.media is None and message.location is None and message.contact is None:
             request = functions.messages.SendMessageRequest(
                 peer=peer,
                 message=message.text or "",
                 random_id=message.random_id,
                 reply_to=reply_to,
-                no_webpage=False,
+                no_webpage=not message.link_preview,
+                silent=silent,
             )
+            result = await client(request)
         else:
-            media = await self._upload(client, message.media)
-            request = functions.messages.SendMediaRequest(
-                peer=peer,
-                media=media,
-                message=message.caption or "",
-                random_id=message.random_id,
-                reply_to=reply_to,
-            )
-        result = await client(request)
+            # A large file takes a while: the person sees "sending a video..." meanwhile.
+            async with showing(client, peer, upload_action(message.media)):
+                request = functions.messages.SendMediaRequest(
+                    peer=peer,
+                    media=await self._input_media(client, message),
+                    message=message.caption or "",
+                    random_id=message.random_id,
+                    reply_to=reply_to,
+                    silent=silent,
+                )
+                result = await client(request)
         return _sent_message(result, message.random_id, self._clock)
+
+    async def _input_media(self, client: Any, message: port.OutgoingMessage) -> Any:
+        if message.location is not None:
+            return location_media(message.location)
+        if message.contact is not None:
+            return contact_media(message.contact)
+        assert message.media is not None
+        return await self._upload(client, message.media)
 
     async def _upload(self, client: Any, media: port.OutgoingMedia) -> Any:
         uploaded = await client.upload_file(io.BytesIO(media.data), file_name=media.filename)
+        if media.kind in ("video", "sticker"):
+            return document_media(uploaded, media)
         if media.kind == "image" and media.mime_type in ("image/jpeg", "image/png"):
             return types.InputMediaUploadedPhoto(file=uploaded)
         attributes: list[Any] = [types.DocumentAttributeFilename(file_name=media.filename)]
@@ -78,10 +98,26 @@ class SendingMixin(BackendCore):
         )
 
     async def show_action(self, peer: port.Peer, action: port.ChatAction | None) -> None:
-        return None  # not shown yet
+        await self._plain_call(set_typing(_input_peer(peer), action))
 
     async def read_inbox(self, peer: port.Peer, max_message_id: int) -> None:
-        return None  # not sent yet
+        request: Any
+        if isinstance(peer, port.GroupPeer) and peer.is_channel:
+            channel = types.InputChannel(channel_id=peer.chat_id, access_hash=peer.access_hash or 0)
+            request = functions.channels.ReadHistoryRequest(channel=channel, max_id=max_message_id)
+        else:
+            request = functions.messages.ReadHistoryRequest(
+                peer=_input_peer(peer), max_id=max_message_id
+            )
+        await self._plain_call(request)
+
+    async def _plain_call(self, request: Any) -> Any:
+        """One request to Telegram, its errors as the port's."""
+        client = self._live_client()
+        try:
+            return await asyncio.wait_for(client(request), limits.CALL_TIMEOUT_S)
+        except Exception as exc:
+            raise to_port_error(exc) from exc
 
     async def resolve_group(self, group_name: str, admin_number: str) -> port.GroupPeer:
         client = self._live_client()

@@ -17,6 +17,7 @@ from telethon.tl import types
 
 from .actions_methods import ActionMethods
 from .crypto import DH_G, DH_PRIME_BYTES
+from .kinds_methods import card_media, set_typing
 from .tl import RpcFail, make, now, utf16_len, vector_of_longs
 from .world import (
     AuthKeyRecord,
@@ -107,6 +108,7 @@ class Methods:
             "DeletePhotosRequest": self.delete_photos,
             "GetAuthorizationsRequest": self.get_authorizations,
             "ResetAuthorizationRequest": self.reset_authorization,
+            "SetTypingRequest": set_typing,
         }
         self.actions = ActionMethods(server)  # editing, deleting, reacting (actions_methods.py)
         private.update(self.actions.handlers())
@@ -440,6 +442,9 @@ class Methods:
         if utf16_len(caption) > CAPTION_LENGTH_MAX:
             raise RpcFail("MEDIA_CAPTION_TOO_LONG")
         _ = call.account  # 401 before touching the uploads
+        card = card_media(self.world, request.media)  # a location, venue or contact card
+        if card is not None:
+            return self._send(call, request, text=caption, media=card.media, record=card.record)
         stored, filename = self._media_file(call, request.media)
         voice = any(
             isinstance(a, types.DocumentAttributeAudio) and a.voice for a in stored.attributes
