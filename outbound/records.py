@@ -23,6 +23,7 @@ from app.timestamps import iso_or_none
 from app.vocabulary import EventType, MessageStatus
 from outbound.claims import UNSENT, Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
+from outbound.reach_facts import record_reachability
 
 M = table_of(Message)
 
@@ -112,6 +113,7 @@ def record_batch(
     if retried:
         conn.execute(_RETRY, retried)
     append_events(conn, events)
+    record_reachability(conn, results, now, instance=instance)
 
 
 def message_event_data(row: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:
