@@ -21,8 +21,8 @@ from outbound.validation import normalize_number
 BODY_LIMIT = 64 * 1024
 
 
-def reach_view(instance: int, answer: Reach) -> shown.Reachability:
-    return shown.Reachability(
+def reach_view(instance: int, answer: Reach) -> shown.RecipientReachability:
+    return shown.RecipientReachability(
         instance=instance,
         number=answer.number,
         reachability=answer.reachability,
@@ -56,7 +56,7 @@ async def check_many(request: Request) -> Response:
             numbers.append(number)
     answers = await _answers(request, data.instance, numbers)
     return JSON(
-        shown.ReachabilityList(
+        shown.RecipientReachabilityList(
             instance=data.instance, data=[reach_view(data.instance, a) for a in answers]
         )
     )
@@ -65,7 +65,7 @@ async def check_many(request: Request) -> Response:
 async def sandbox_people(request: Request) -> Response:
     sandbox = _sandbox(request)
     body = parse_json_object(await read_body(request, BODY_LIMIT))
-    data = parse_body(shown.PersonBody, body)
+    data = parse_body(shown.SandboxPersonBody, body)
     rules = await sandbox.set_person(
         normalize_number(data.number),
         requires=data.requires,
@@ -73,7 +73,7 @@ async def sandbox_people(request: Request) -> Response:
         deactivated=data.deactivated,
     )
     return JSON(
-        shown.Person(
+        shown.SandboxPerson(
             number=rules.number,
             requires=rules.requires,
             stars=rules.stars,

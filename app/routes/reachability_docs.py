@@ -23,7 +23,7 @@ GET_ONE = Doc(
     TAG_RECIPIENTS,
     "Can this number be messaged?",
     "Whether a send to this number would reach them, before a campaign. " + HOW,
-    {200: Reply("The answer.", models.Reachability)},
+    {200: Reply("The answer.", models.RecipientReachability)},
     errors=(400, 401, 404, 471, 474),
     error_texts={400: "Bad instance.", 404: "No such instance."},
     path=models.ReachabilityPath,
@@ -35,7 +35,7 @@ CHECK_MANY = Doc(
     TAG_RECIPIENTS,
     "Can these numbers be messaged?",
     f"The same check for up to {MAX_NUMBERS} numbers at once. " + HOW,
-    {200: Reply("One answer per distinct number, in the order given.", models.ReachabilityList)},
+    {200: Reply("One answer per distinct number, in the order given.", models.RecipientReachabilityList)},
     errors=(400, 401, 404, 471, 474),
     error_texts={
         400: f"Not a JSON object, no numbers or more than {MAX_NUMBERS}, an unknown field, or "
@@ -53,6 +53,6 @@ SANDBOX_PEOPLE = _sandbox_doc(
     "messages, or not at all (their account was deleted). The reachability check reports it, "
     "and sends to them fail with premium_required, paid_messages_required or user_deactivated. "
     'Give {"requires": null, "deactivated": false} to make them ordinary again.',
-    Reply("How they take messages now.", models.Person),
-    Body(models.PersonBody, "The person and their rule."),
+    Reply("How they take messages now.", models.SandboxPerson),
+    Body(models.SandboxPersonBody, "The person and their rule."),
 )

@@ -52,7 +52,7 @@ class ReachabilityBody(Body):
     )
 
 
-class Reachability(View):
+class RecipientReachability(View):
     """Whether one number can be messaged."""
 
     instance: int = Field(description=INSTANCE)
@@ -85,15 +85,15 @@ class Reachability(View):
     )
 
 
-class ReachabilityList(View):
+class RecipientReachabilityList(View):
     instance: int = Field(description=INSTANCE)
-    data: list[Reachability] = Field(description="One answer per distinct number, in order.")
+    data: list[RecipientReachability] = Field(description="One answer per distinct number, in order.")
 
 
 # --- the sandbox's people ------------------------------------------------------------------
 
 
-class PersonBody(Body):
+class SandboxPersonBody(Body):
     """How a sandbox person takes messages."""
 
     number: PhoneNumber = Field(description=number_field("the person"))
@@ -115,7 +115,7 @@ class PersonBody(Body):
     )
 
 
-class Person(View):
+class SandboxPerson(View):
     number: str = Field(description="The normalised number.")
     requires: str | None = Field(
         description="What they require of those who write to them.",
