@@ -35,7 +35,11 @@ CHECK_MANY = Doc(
     TAG_RECIPIENTS,
     "Can these numbers be messaged?",
     f"The same check for up to {MAX_NUMBERS} numbers at once. " + HOW,
-    {200: Reply("One answer per distinct number, in the order given.", models.RecipientReachabilityList)},
+    {
+        200: Reply(
+            "One answer per distinct number, in the order given.", models.RecipientReachabilityList
+        )
+    },
     errors=(400, 401, 404, 471, 474),
     error_texts={
         400: f"Not a JSON object, no numbers or more than {MAX_NUMBERS}, an unknown field, or "

@@ -87,7 +87,9 @@ class RecipientReachability(View):
 
 class RecipientReachabilityList(View):
     instance: int = Field(description=INSTANCE)
-    data: list[RecipientReachability] = Field(description="One answer per distinct number, in order.")
+    data: list[RecipientReachability] = Field(
+        description="One answer per distinct number, in order."
+    )
 
 
 # --- the sandbox's people ------------------------------------------------------------------

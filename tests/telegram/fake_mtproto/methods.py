@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
+from . import reach_methods
 from .crypto import DH_G, DH_PRIME_BYTES
 from .tl import RpcFail, make, now, utf16_len, vector_of_longs
 from .world import (
@@ -106,6 +107,7 @@ class Methods:
             "DeletePhotosRequest": self.delete_photos,
             "GetAuthorizationsRequest": self.get_authorizations,
             "ResetAuthorizationRequest": self.reset_authorization,
+            **reach_methods.handlers(),
         }
         self.table: dict[str, tuple[Handler, bool]] = {
             **{name: (h, False) for name, h in public.items()},
@@ -336,6 +338,7 @@ class Methods:
         account = call.account
         box = self.world.box(account)
         target = self.world.resolve_peer(request.peer, account)
+        reach_methods.refuse_send(target)
         random_id = int(request.random_id)
         if random_id in box.random_ids:
             raise RpcFail("RANDOM_ID_DUPLICATE", 500)
