@@ -5,6 +5,7 @@ or paid messages."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from tests.telegram.test_telethon_backend import (
     message_row,
     ready_gateway,
 )
+from tests.waiting import eventually
 
 # Telethon 1.39's layer (199) has only the Premium question; paid messages came with layer 200.
 TELLS_PAID = hasattr(functions.users, "GetRequirementsToContactRequest")
@@ -95,6 +97,29 @@ async def test_a_batch_asks_telegram_once_for_everyone(
         assert answers == [(PERSON_PHONE, "registered"), (OTHER_PHONE, "premium_required")]
         (asked,) = fake.requests_of(ASKED)
         assert {u.user_id for u in asked.id} == {person.user_id, other.user_id}
+
+
+async def test_checks_asked_for_at_once_reach_telegram_one_at_a_time(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, _p, headers):
+        other = fake.add_person(OTHER_PHONE, first_name="Bo")
+        await greet(services, fake, account, other)
+        hold = fake.hold_next(ASKED)
+        first = asyncio.create_task(reach(http, headers))
+        await hold.arrived.wait()
+        url = f"/api/v1/recipients/{OTHER_PHONE}/reachability?instance=1"
+        second = asyncio.create_task(http.get(url, headers=headers))
+        backend: Any = services.telegram.backends[1]
+        await eventually(
+            lambda: backend._reach_turn is not None and backend._reach_turn._waiters,
+            "the second check waiting its turn",
+        )
+        assert len(fake.requests_of(ASKED)) == 1
+        hold.release()
+        assert (await first)["reachability"] == "registered"
+        assert (await second).json()["reachability"] == "registered"
+        assert len(fake.requests_of(ASKED)) == 2
 
 
 async def test_a_flood_wait_falls_back_to_what_is_stored(

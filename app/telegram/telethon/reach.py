@@ -43,14 +43,27 @@ def _requirement(answer: Any) -> port.Reachability:
 class ReachMixin(BackendCore):
     """TelethonBackend's reachability."""
 
+    # One question at a time per account: checks asked for at once wait their turn (within
+    # the timeout) rather than reach Telegram together. Made on first use.
+    _reach_turn: asyncio.Lock | None = None
+
     async def reachability(self, peers: Sequence[port.UserPeer]) -> dict[int, port.Reachability]:
         client = self._live_client()
+        if self._reach_turn is None:
+            self._reach_turn = asyncio.Lock()
         try:
             return await asyncio.wait_for(
-                self._reachability(client, peers), limits.REACHABILITY_TIMEOUT_S
+                self._one_at_a_time(self._reach_turn, client, peers),
+                limits.REACHABILITY_TIMEOUT_S,
             )
         except Exception as exc:
             raise to_port_error(exc) from exc
+
+    async def _one_at_a_time(
+        self, turn: asyncio.Lock, client: Any, peers: Sequence[port.UserPeer]
+    ) -> dict[int, port.Reachability]:
+        async with turn:
+            return await self._reachability(client, peers)
 
     async def _reachability(
         self, client: Any, peers: Sequence[port.UserPeer]
