@@ -14,6 +14,7 @@ from app.routes.common import JSON, parse_json_object, read_body, services
 from app.routes.queries import parse_query
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, NATIVE
+from app.timestamps import iso
 from outbound.reach import Reach, check_reachability
 from outbound.validation import normalize_number
 
@@ -26,7 +27,7 @@ def reach_view(instance: int, answer: Reach) -> shown.RecipientReachability:
         instance=instance,
         number=answer.number,
         reachability=answer.reachability,
-        checked_at=answer.checked_at.isoformat().replace("+00:00", "Z"),
+        checked_at=iso(answer.checked_at),
         source=answer.source,
         detail=answer.detail,
     )
