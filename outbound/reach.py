@@ -187,8 +187,11 @@ async def check_reachability(
     instance: int,
     numbers: Sequence[str],
     now: datetime,
+    *,
+    no_backend: str = "this instance has no Telegram backend running",
 ) -> list[Reach]:
-    """The answers for `numbers` (normalised, distinct, at most MAX_NUMBERS), in their order."""
+    """The answers for `numbers` (normalised, distinct, at most MAX_NUMBERS), in their order;
+    `no_backend` says why Telegram is not asked when `backend` is None."""
     async with database.read() as session:
         recipients = await recipients_by_number(session, instance, numbers)
     to_ask: list[Recipient] = []
@@ -201,7 +204,7 @@ async def check_reachability(
     told: dict[int, Reachability] = {}
     why_not: str | None = None
     if to_ask and backend is None:
-        why_not = "this instance has no Telegram backend running"
+        why_not = no_backend
     elif to_ask and backend is not None:
         peers = [UserPeer(r.user_id, r.access_hash) for r in to_ask]
         try:
