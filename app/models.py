@@ -114,6 +114,13 @@ class Recipient(SQLModel, table=True):
     registered_at: datetime | None = ts(nullable=True)
     unregistered_at: datetime | None = ts(nullable=True)
     last_hint_at: datetime | None = ts(nullable=True)
+    # What is known about messaging them (outbound/reach.py): a port Reachability other than
+    # "unknown" ("ok", "blocked", "deactivated", "premium_required", "paid_messages_required"),
+    # learned from a send's outcome or from Telegram; None: nothing known. `_checked_at` says
+    # when: Telegram's answers are asked again after a while, a registration since voids it.
+    reachability: str | None = Field(default=None, max_length=24)
+    reachability_detail: str | None = Field(default=None, max_length=255)
+    reachability_checked_at: datetime | None = ts(nullable=True)
 
 
 class MediaBlob(SQLModel, table=True):

@@ -25,6 +25,7 @@ from outbound.action_records import record_actions
 from outbound.actions import is_action
 from outbound.claims import UNSENT, Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
+from outbound.reach_facts import record_reachability
 
 M = table_of(Message)
 
@@ -118,6 +119,7 @@ def record_batch(
     if retried:
         conn.execute(_RETRY, retried)
     append_events(conn, events)
+    record_reachability(conn, results, now, instance=instance)
 
 
 def message_event_data(row: Mapping[str, Any], state: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ INSTANCE_OPERATIONS = [
     ("POST", "/admin/sandbox/{n}/read"),
     ("POST", "/admin/sandbox/{n}/groups"),
     ("POST", "/admin/sandbox/{n}/faults"),
+    ("POST", "/admin/sandbox/{n}/people"),
     ("POST", "/admin/sandbox/{n}/new-login"),
     ("POST", "/admin/sandbox/{n}/spambot"),
     ("POST", "/admin/sandbox/{n}/scan"),

@@ -253,7 +253,12 @@ def test_serve_says_nothing_about_a_long_configured_admin_token(tmp_path: Path) 
 
 
 # The commands that only read: they check the schema and never migrate (nor write at all).
-READERS = (["status"], ["clients", "list", "--json"], ["recipients", "list", "--status", "all"])
+READERS = (
+    ["status"],
+    ["clients", "list", "--json"],
+    ["recipients", "list", "--status", "all"],
+    ["recipients", "reachability", "34612345678"],
+)
 
 
 async def _tables(db_url: str) -> list[str]:

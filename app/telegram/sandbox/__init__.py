@@ -9,8 +9,9 @@ restarts.
 
 One module per part: `state` (identities, shared statements, the base class), `sending`,
 `faults`, `pump` (the update pump), `inbound` (people writing, in batches), `login`, `sessions`
-(authorizations and new-login alerts), `profile`, `spambot`, and `backend`, whose
-SandboxTelegram ties them together.
+(authorizations and new-login alerts), `profile`, `spambot`, `reach` (people who need Premium
+or paid messages, or whose account is gone), and `backend`, whose SandboxTelegram ties them
+together.
 """
 
 from app.telegram.sandbox.backend import SandboxTelegram

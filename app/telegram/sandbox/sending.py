@@ -29,6 +29,7 @@ from app.telegram.port import (
     UserPeer,
 )
 from app.telegram.sandbox.faults import FaultsMixin
+from app.telegram.sandbox.reach import person_refusal
 from app.telegram.sandbox.state import (
     _A,
     _G,
@@ -116,6 +117,9 @@ class SendingMixin(FaultsMixin):
             if user is None or user.access_hash != peer.access_hash:
                 return PeerInvalid("PEER_ID_INVALID")
             user_id = user.user_id
+            refusal = person_refusal(conn, instance, number)  # POST /admin/sandbox/{n}/people
+            if refusal is not None:
+                return refusal
         else:
             params = {"instance": instance, "chat_id": peer.chat_id}
             chat_id = conn.execute(_SEL_GROUP, params).scalar()

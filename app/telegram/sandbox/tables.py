@@ -159,3 +159,21 @@ class SandboxAuthorization(SQLModel, table=True):
     ended_at: datetime | None = ts(nullable=True)
     # The sandbox_update that announced it (None for the gateway's own).
     update_id: int | None = Field(default=None, sa_type=BigInt)
+
+
+class SandboxPerson(SQLModel, table=True):
+    """How a sandbox person takes messages (POST /admin/sandbox/{n}/people): only from Premium
+    accounts, only paid ones (Stars), or not at all (their account was deleted). A number
+    without a row takes every message."""
+
+    __tablename__ = "sandbox_person"
+    __table_args__ = (sa.UniqueConstraint("instance", "number", name="uq_sandbox_person_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    instance: int
+    number: str = Field(max_length=20)
+    # "premium" | "paid_messages" | None (anyone may write)
+    requires: str | None = Field(default=None, max_length=16)
+    # What a paid message costs (requires "paid_messages"), in Telegram Stars.
+    stars: int | None = Field(default=None, sa_type=BigInt)
+    deactivated: bool = False

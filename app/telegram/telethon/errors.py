@@ -31,6 +31,25 @@ def _is_frozen(exc: BaseException) -> bool:
     return type(exc).__name__.startswith("Frozen") or str(exc.message).startswith("FROZEN_")
 
 
+def _says(*names: str) -> Callable[[BaseException], bool]:
+    """Telegram's error is one of `names` (or `NAME_<n>`, as ALLOW_PAYMENT_REQUIRED_<stars>).
+
+    Telethon 1.39 to 1.45 have no classes for these: they arrive as a plain RPCError (a
+    ForbiddenError for 403) whose `message` is Telegram's text; a later Telethon with a class
+    of its own for them (PrivacyPremiumRequiredError...) is matched by that class's name."""
+    classes = {"".join(part.title() for part in name.split("_")) + "Error" for name in names}
+
+    def matches(exc: BaseException) -> bool:
+        if not isinstance(exc, errors.RPCError):
+            return False
+        if type(exc).__name__ in classes:
+            return True
+        message = str(exc.message or "")
+        return any(message == name or message.startswith(f"{name}_") for name in names)
+
+    return matches
+
+
 def _refused_for_this_request(exc: BaseException) -> bool:
     """An error Telegram gives for this request: sending it again will not help."""
     return isinstance(exc, errors.RPCError) and exc.code in (400, 403, 406)
@@ -70,6 +89,9 @@ _PORT_ERRORS: tuple[Row[port.TelegramError], ...] = (
     # The recipient's side.
     ((errors.UserIsBlockedError, errors.YouBlockedUserError), _with_text(port.UserBlocked)),
     ((errors.InputUserDeactivatedError,), _with_text(port.UserDeactivated)),
+    # The person takes messages only from Premium accounts, or only paid ones (Stars).
+    (_says("PRIVACY_PREMIUM_REQUIRED"), _with_text(port.PremiumRequired)),
+    (_says("ALLOW_PAYMENT_REQUIRED", "PAYMENT_REQUIRED"), _with_text(port.PaidMessagesRequired)),
     (
         (errors.UserPrivacyRestrictedError, errors.ChatWriteForbiddenError),
         _with_text(port.PrivacyRestricted),

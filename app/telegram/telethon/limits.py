@@ -12,6 +12,8 @@ PROXY_PROBE_S = 5
 # How long `tgw serve` waits for Telegram before it starts serving HTTP all the same.
 FIRST_CONNECT_WAIT_S = 5
 CALL_TIMEOUT_S = 60
+# Asking whether people can be messaged: an HTTP request waits for it, so not for long.
+REACHABILITY_TIMEOUT_S = 15
 CATCH_UP_EVERY_S = 120
 WATCH_EVERY_S = 1.0
 REPORT_DOWN_AFTER_S = 3.0

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
+from . import reach_methods
 from .actions_methods import ActionMethods
 from .crypto import DH_G, DH_PRIME_BYTES
 from .kinds_methods import card_media, set_typing
@@ -109,6 +110,7 @@ class Methods:
             "GetAuthorizationsRequest": self.get_authorizations,
             "ResetAuthorizationRequest": self.reset_authorization,
             "SetTypingRequest": set_typing,
+            **reach_methods.handlers(),
         }
         self.actions = ActionMethods(server)  # editing, deleting, reacting (actions_methods.py)
         private.update(self.actions.handlers())
@@ -341,6 +343,7 @@ class Methods:
         account = call.account
         box = self.world.box(account)
         target = self.world.resolve_peer(request.peer, account)
+        reach_methods.refuse_send(target)
         random_id = int(request.random_id)
         if random_id in box.random_ids:
             raise RpcFail("RANDOM_ID_DUPLICATE", 500)

@@ -45,6 +45,11 @@ class FakeUser:
     about: str | None = None
     srp: SrpPassword | None = field(default=None, repr=False)  # 2FA: salts and verifier only
     profile_photos: list[int] = field(default_factory=list)  # photo ids, newest first
+    # Who may write to them (reach_methods.py): "premium" (Premium accounts only),
+    # "paid_messages" (`paid_stars` per message) or None (anyone); `deleted`: the account is gone.
+    requires: str | None = None
+    paid_stars: int = 100
+    deleted: bool = False
 
     @property
     def input_peer(self) -> Any:
@@ -226,6 +231,7 @@ class World:
             username=user.username,
             phone=phone,
             bot=user.bot or None,
+            deleted=user.deleted or None,
             bot_info_version=1 if user.bot else None,
             status=None if user.bot else types.UserStatusRecently(),
         )
