@@ -79,6 +79,10 @@ class SandboxMessage(SQLModel, table=True):
     contact_number: str | None = Field(default=None, max_length=20)
     contact_user_id: int | None = Field(default=None, sa_type=BigInt)
     sent_at: datetime = Field(sa_type=UTCDateTime)
+    # A person's group message that names the account (POST .../inbound "mentions_account").
+    mentions_account: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    edited_at: datetime | None = ts(nullable=True)
+    deleted_at: datetime | None = ts(nullable=True)
 
 
 class SandboxUpdate(SQLModel, table=True):
@@ -89,10 +93,12 @@ class SandboxUpdate(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
     instance: int
-    type: str = Field(max_length=16)  # message | read | login
+    type: str = Field(max_length=16)  # message | read | login | edit | delete | reaction
     message_id: int | None = Field(default=None, sa_type=BigInt)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     max_id: int | None = Field(default=None, sa_type=BigInt)
+    # reaction: the emoji the person set (null: they took their reaction back).
+    emoji: str | None = Field(default=None, max_length=64)
 
 
 class SandboxGroup(SQLModel, table=True):
