@@ -85,6 +85,8 @@ class Changes:
             return
         if row.sender_user_id != edit.sender_user_id or (row.text or "") == edit.text:
             return  # someone else's message, or no change (a replay; a reaction's edit date)
+        if row.edited_at is not None and edit.edit_date <= row.edited_at:
+            return  # an older edit offered again after a newer one
         row.text = edit.text or None
         row.edited_at = edit.edit_date
         where = _Where(row.group_id, row.group_title, row.number)

@@ -128,7 +128,9 @@ async def test_the_bot_api_marked_group_id_names_the_same_group(
 
 
 @pytest.mark.parametrize("group_id", ["abc", "0", "-", "99999999999999999999"])
-async def test_a_group_id_that_is_not_one_is_refused(http: httpx.AsyncClient, group_id: str) -> None:
+async def test_a_group_id_that_is_not_one_is_refused(
+    http: httpx.AsyncClient, group_id: str
+) -> None:
     response = await http.put(f"/admin/instances/1/groups/{group_id}", headers=ADMIN)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_field"
@@ -150,9 +152,7 @@ class TestConfiguredGroups:
     ) -> None:
         await _setup(http)
         groups = (await http.get("/admin/instances/1/groups", headers=ADMIN)).json()["data"]
-        assert [(g["id"], g["allowed"], g["source"]) for g in groups] == [
-            (CHAT_ID, True, "config")
-        ]
+        assert [(g["id"], g["allowed"], g["source"]) for g in groups] == [(CHAT_ID, True, "config")]
         await _in_group(http, BOB, "hello all")
         assert await _group_texts(services) == ["hello all"]
 
