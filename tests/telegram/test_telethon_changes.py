@@ -137,3 +137,23 @@ async def test_a_group_reaction_and_its_withdrawal_become_events(
         people.react_in_group(fake, person, account, chat_id, message_id, None)
         both = await _until(services, "message.reaction", 2)
         assert both[1]["emojis"] == []
+
+
+async def test_a_megagroups_message_edit_reaction_and_deletion_become_events(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, _http, account, person, _h):
+        channel_id = people.add_megagroup(fake, "Riders HQ", [person, account])
+        message_id = people.post_in_megagroup(fake, person, account, channel_id, "standup?")
+        [received] = await _group_received(services, 1)
+        assert received["group"] == {"id": channel_id, "title": "Riders HQ"}
+        people.edit_in_megagroup(fake, account, channel_id, message_id, "standup at 10?")
+        [edited] = await _until(services, "message.edited", 1)
+        assert (edited["id"], edited["text"]) == (received["id"], "standup at 10?")
+        people.react_in_megagroup(fake, person, account, channel_id, message_id, "👍")
+        [reaction] = await _until(services, "message.reaction", 1)
+        assert (reaction["id"], reaction["emojis"]) == (received["id"], ["👍"])
+        people.delete_in_megagroup(fake, account, channel_id, [message_id])
+        [deleted] = await _until(services, "message.deleted", 1)
+        assert deleted["id"] == received["id"]
+        assert deleted["group"] == {"id": channel_id, "title": "Riders HQ"}

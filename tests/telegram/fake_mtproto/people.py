@@ -8,11 +8,18 @@ account's update log where Telegram keeps it, for updates.getDifference).
     react_privately(fake, person, account, message_id, "👍")   # an UpdateEditMessage
     react_in_group(fake, person, account, chat_id, message_id, "🔥")  # UpdateMessageReactions
     replay(fake, account, update)  # the same update again, at a new pts
+    channel_id = add_megagroup(fake, "Riders", [person, account])  # and *_in_megagroup(...)
+
+Megagroups are pushed live only (no channels.getChannelDifference here).
 """
 
 from __future__ import annotations
 
+import itertools
+import secrets
+from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from telethon.tl import types
 
@@ -158,3 +165,112 @@ def _with_pts(update: Any, pts: int) -> Any:
     fields = {name: getattr(update, name) for name in update.to_dict() if name != "_"}
     fields["pts"] = pts
     return type(update)(**fields)
+
+
+# --- megagroups (channels): each numbers its own messages and keeps its own pts ---
+
+
+@dataclass
+class Megagroup:
+    channel_id: int
+    access_hash: int
+    title: str
+    members: list[FakeUser]
+    pts: int = 1
+    last_message_id: int = 0
+    messages: dict[int, Any] = field(default_factory=dict)
+    date: Any = field(default_factory=now)
+
+
+_MEGAGROUPS: WeakKeyDictionary[FakeTelegram, dict[int, Megagroup]] = WeakKeyDictionary()
+_CHANNEL_IDS = itertools.count(1_700_000_001)
+
+
+def add_megagroup(fake: FakeTelegram, title: str, members: list[FakeUser]) -> int:
+    """A megagroup with these members (the account among them); its channel id."""
+    group = Megagroup(next(_CHANNEL_IDS), secrets.randbits(63), title, list(members))
+    _MEGAGROUPS.setdefault(fake, {})[group.channel_id] = group
+    return group.channel_id
+
+
+def _channel_view(group: Megagroup) -> Any:
+    return make(
+        types.Channel,
+        id=group.channel_id,
+        title=group.title,
+        photo=types.ChatPhotoEmpty(),
+        date=group.date,
+        megagroup=True,
+        access_hash=group.access_hash,
+        participants_count=len(group.members),
+    )
+
+
+def _push_channel(fake: FakeTelegram, account: FakeUser, group: Megagroup, update: Any) -> None:
+    users = [fake.world.user_view(m, account) for m in group.members]
+    updates = types.Updates(
+        updates=[update], users=users, chats=[_channel_view(group)], date=now(), seq=0
+    )
+    fake.push_to_account(account, updates)
+
+
+def _megagroup(fake: FakeTelegram, channel_id: int) -> Megagroup:
+    return _MEGAGROUPS[fake][channel_id]
+
+
+def post_in_megagroup(
+    fake: FakeTelegram, person: FakeUser, account: FakeUser, channel_id: int, text: str
+) -> int:
+    """`person` writes in the megagroup (UpdateNewChannelMessage); the channel's message id."""
+    group = _megagroup(fake, channel_id)
+    group.last_message_id += 1
+    group.pts += 1
+    message = make(
+        types.Message,
+        id=group.last_message_id,
+        peer_id=types.PeerChannel(channel_id),
+        date=now(),
+        message=text,
+        from_id=types.PeerUser(person.user_id),
+    )
+    group.messages[message.id] = message
+    _push_channel(fake, account, group, types.UpdateNewChannelMessage(message, group.pts, 1))
+    return int(message.id)
+
+
+def edit_in_megagroup(
+    fake: FakeTelegram, account: FakeUser, channel_id: int, message_id: int, text: str
+) -> None:
+    group = _megagroup(fake, channel_id)
+    message = group.messages[message_id]
+    message.message = text
+    message.edit_date = now()
+    group.pts += 1
+    _push_channel(fake, account, group, types.UpdateEditChannelMessage(message, group.pts, 1))
+
+
+def delete_in_megagroup(
+    fake: FakeTelegram, account: FakeUser, channel_id: int, message_ids: list[int]
+) -> None:
+    group = _megagroup(fake, channel_id)
+    group.pts += len(message_ids)
+    update = types.UpdateDeleteChannelMessages(
+        channel_id, list(message_ids), group.pts, len(message_ids)
+    )
+    _push_channel(fake, account, group, update)
+
+
+def react_in_megagroup(
+    fake: FakeTelegram,
+    person: FakeUser,
+    account: FakeUser,
+    channel_id: int,
+    message_id: int,
+    emoji: str | None,
+) -> None:
+    group = _megagroup(fake, channel_id)
+    reactions = _set_reaction(group.messages[message_id], person, emoji)
+    update = types.UpdateMessageReactions(
+        peer=types.PeerChannel(channel_id), msg_id=message_id, reactions=reactions
+    )
+    _push_channel(fake, account, group, update)
