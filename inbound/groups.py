@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.events import conversation_key
 from app.models import InboundGroup, table_of
@@ -167,8 +168,8 @@ async def list_groups(
     rows = list(
         await session.scalars(
             select(InboundGroup)
-            .where(InboundGroup.instance == instance)  # type: ignore[arg-type]
-            .order_by(InboundGroup.group_id)  # type: ignore[arg-type]
+            .where(col(InboundGroup.instance) == instance)
+            .order_by(col(InboundGroup.group_id))
         )
     )
     views = [_view(row, configured) for row in rows]
