@@ -157,3 +157,21 @@ async def test_a_megagroups_message_edit_reaction_and_deletion_become_events(
         [deleted] = await _until(services, "message.deleted", 1)
         assert deleted["id"] == received["id"]
         assert deleted["group"] == {"id": channel_id, "title": "Riders HQ"}
+
+
+async def test_a_basic_groups_edit_and_deletion_name_the_group(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, _http, account, person, _h):
+        chat_id = fake.add_group("Riders", person, [account])
+        message_id = people.post_in_group(fake, person, account, chat_id, "v1")
+        await _group_received(services, 1)
+        people.edit(fake, person, account, message_id, "v2")
+        [edited] = await _until(services, "message.edited", 1)
+        assert edited["group"] == {"id": chat_id, "title": "Riders"}
+        # Telegram names only the ids: the group comes from the stored message.
+        people.delete(fake, account, [message_id])
+        [deleted] = await _until(services, "message.deleted", 1)
+        assert deleted["group"] == {"id": chat_id, "title": "Riders"}
+        [(_, conversation)] = await _events(services, "message.deleted")
+        assert conversation == f"1:g:{chat_id}"
