@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 class UpdatesMixin(BackendCore):
     """TelethonBackend's handlers of updates in (the backend registers them on its client)."""
 
+    # Made with each client (`_add_update_handlers`): it looks chats up through that client.
+    _changes: ChangeConverter
+
     async def _deliver(self, update: port.Update) -> None:
         """Hand one update to the pipeline; retry a few times, then leave it for catch-up."""
         assert self._on_update is not None
