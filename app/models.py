@@ -241,7 +241,9 @@ class InboundMessage(SQLModel, table=True):
 
     __tablename__ = "inbound_message"
     __table_args__ = (
-        sa.UniqueConstraint("instance", "telegram_message_id", name="uq_inbound_instance_msg"),
+        sa.UniqueConstraint(
+            "instance", "channel_id", "telegram_message_id", name="uq_inbound_instance_msg"
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -257,6 +259,73 @@ class InboundMessage(SQLModel, table=True):
     # registration (greeting, stop word, contact card) | forwarded | ignored
     handling: str = Field(max_length=16)
     received_at: datetime = Field(sa_type=UTCDateTime)
+    # Where Telegram numbers the message: 0 for the account's own box (private chats and basic
+    # groups share it), a megagroup's channel id for its messages (each channel counts its own).
+    channel_id: int = Field(default=0, sa_type=BigInt, sa_column_kwargs={"server_default": "0"})
+    # The group it was written in (Telegram's chat id, a megagroup's channel id), else null.
+    group_id: int | None = Field(default=None, sa_type=BigInt)
+    group_title: str | None = Field(default=None, max_length=255)
+    # Telegram's date of the last edit the gateway took (a replayed edit is not taken twice).
+    edited_at: datetime | None = ts(nullable=True)
+    deleted_at: datetime | None = ts(nullable=True)
+
+
+class InboundGroup(SQLModel, table=True):
+    """A group an instance's account got messages in (or the admin allowed ahead of them).
+
+    Its messages are forwarded when the sender is registered or the group is allowed: by
+    `[[instances]] allowed_groups`, unless `allowed` (set by the admin API) says otherwise."""
+
+    __tablename__ = "inbound_group"
+
+    instance: int = Field(primary_key=True, foreign_key="instance.number")
+    group_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    title: str | None = Field(default=None, max_length=255)
+    is_channel: bool = False
+    # The admin API's word: True allowed, False not allowed, None: as the configuration says.
+    allowed: bool | None = None
+    last_message_at: datetime | None = ts(nullable=True)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class InboundReaction(SQLModel, table=True):
+    """The reactions a person has on a message, as the gateway last reported them."""
+
+    __tablename__ = "inbound_reaction"
+
+    instance: int = Field(primary_key=True, foreign_key="instance.number")
+    channel_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    telegram_message_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    user_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    emojis: str = Field(sa_type=sa.Text)  # JSON list
+    reacted_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class MessageDeletion(SQLModel, table=True):
+    """A deletion Telegram announced of a message the gateway knows (a person's forwarded
+    message, or one the gateway sent): kept so that a replayed announcement is not reported
+    twice."""
+
+    __tablename__ = "message_deletion"
+
+    instance: int = Field(primary_key=True, foreign_key="instance.number")
+    channel_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    telegram_message_id: int = Field(
+        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
+    )
+    direction: str = Field(max_length=8)  # inbound | outbound
+    message_id: str = Field(max_length=36)  # the inbound_message or message row
+    deleted_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class LoginAlertRecord(SQLModel, table=True):

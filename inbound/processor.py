@@ -32,10 +32,12 @@ from app.telegram.port import (
     MessagesDeleted,
     OutboxRead,
     ReactionChanged,
+    ReactionsListed,
     Update,
 )
 from app.timestamps import iso
 from app.vocabulary import ACCOUNT_CONDITIONS
+from inbound.changes import Changes
 from inbound.dialogue import Rules
 from inbound.greetings import GreetingMatcher
 from inbound.login_alerts import record_login_alert
@@ -51,6 +53,7 @@ _ONE = (
     MessageEdited,
     MessagesDeleted,
     ReactionChanged,
+    ReactionsListed,
 )
 
 
@@ -75,6 +78,8 @@ class InboundProcessor:
         self._stamps = stamps or QueueClock(clock)
         reg = settings.registration
         self._rules = Rules(GreetingMatcher(reg.greetings, reg.stop_words), reg.replies)
+        conf = settings.instance(instance)
+        self._groups = frozenset(conf.allowed_groups if conf is not None else ())
 
     async def __call__(self, updates: Update | Sequence[Update]) -> None:
         """Handle the updates in order (a single update is taken as one). When this raises,
@@ -95,6 +100,8 @@ class InboundProcessor:
                 await self.on_connection(update)
             elif isinstance(update, LoginAlert):
                 await self.on_login_alert(update)
+            else:  # an edit, a deletion, a reaction
+                await self.on_change(update)
         if run:
             await self.on_messages(run)
 
@@ -109,6 +116,7 @@ class InboundProcessor:
             rules=self._rules,
             max_recipients=self._settings.limits.max_recipients,
             stamps=[self._stamps() for _ in messages],
+            configured_groups=self._groups,
         )
         replies = await self._db.run(partial(store_messages, batch=batch))
         if replies:
@@ -117,6 +125,22 @@ class InboundProcessor:
     async def _gateway_number(self, session: AsyncSession) -> str | None:
         inst = await session.get(Instance, self.instance)
         return inst.phone if inst else None
+
+    # --- edits, deletions, reactions (inbound/changes.py) ---
+
+    async def on_change(
+        self, change: MessageEdited | MessagesDeleted | ReactionChanged | ReactionsListed
+    ) -> None:
+        async with self._db.write() as session:
+            changes = Changes(session, self.instance, self._clock())
+            if isinstance(change, MessageEdited):
+                await changes.edited(change)
+            elif isinstance(change, MessagesDeleted):
+                await changes.deleted(change)
+            elif isinstance(change, ReactionChanged):
+                await changes.reacted(change, self._groups)
+            else:
+                await changes.listed(change, self._groups)
 
     # --- read marks ---
 

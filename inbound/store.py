@@ -27,10 +27,11 @@ from app.events import append_events, event_row
 from app.models import InboundMessage, Instance, MediaBlob, Message, Recipient, table_of
 from app.queueing import message_row
 from app.recipients import recipient_data
-from app.telegram.port import IncomingMessage
-from app.timestamps import iso
+from app.telegram.port import GroupRef, IncomingMessage
 from app.vocabulary import EventType, RecipientStatus
 from inbound.dialogue import Decision, Facts, Person, Rules, asks_capacity, plan
+from inbound.groups import allowed_of, channel_of, group_conversation, note_groups, plan_group
+from inbound.received import received_data
 
 I = table_of(InboundMessage)  # noqa: E741
 R = table_of(Recipient)
@@ -56,7 +57,7 @@ PERSON_COLUMNS: Final = (
 _AT_ONCE: Final = frozenset({"status", "number"})
 
 # Built once: constructing a Core statement costs more than running it.
-_SEL_SEEN = select(I.c.telegram_message_id).where(
+_SEL_SEEN = select(I.c.channel_id, I.c.telegram_message_id).where(
     I.c.instance == bindparam("instance"), I.c.telegram_message_id.in_(bindparam("tgs"))
 )
 _SEL_RECIPIENTS = select(R.c.id, R.c.user_id, *(R.c[name] for name in PERSON_COLUMNS)).where(
@@ -71,6 +72,8 @@ _SEL_OURS = (
     .where(M.c.instance == bindparam("instance"), M.c.telegram_message_id == bindparam("tg"))
     .limit(1)
 )
+# A megagroup numbers its messages itself: ours there are the group sends to that title.
+_SEL_OURS_IN_CHANNEL = _SEL_OURS.where(M.c.group_name == bindparam("title"))
 _INSERT_RECIPIENT = insert(R).returning(R.c.id)
 _RELEASE_NUMBER = (
     update(R)
@@ -107,6 +110,8 @@ class Batch:
     # One `created_at` per message for its reply, if it gets one: strictly increasing stamps
     # taken on the event loop (the queue clock is not shared with the writer thread).
     stamps: Sequence[datetime]
+    # `[[instances]] allowed_groups` of the instance.
+    configured_groups: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -146,7 +151,14 @@ class _Store:
     def run(self) -> int:
         messages = self.batch.messages
         params = {"instance": self.instance, "tgs": [m.message_id for m in messages]}
-        seen = set(self.conn.execute(_SEL_SEEN, params).scalars())
+        seen = {
+            (int(r.channel_id), int(r.telegram_message_id))
+            for r in self.conn.execute(_SEL_SEEN, params)
+        }
+        groups = [m.group for m in messages if m.group is not None]
+        note_groups(self.conn, self.instance, groups, self.now)
+        configured = self.batch.configured_groups
+        allowed = allowed_of(self.conn, self.instance, configured, (g.chat_id for g in groups))
         user_ids = list({m.sender.user_id for m in messages})
         params = {"instance": self.instance, "user_ids": user_ids}
         for found in self.conn.execute(_SEL_RECIPIENTS, params):
@@ -155,12 +167,17 @@ class _Store:
         for msg, stamp in zip(messages, self.batch.stamps, strict=True):
             row = self.rows.get(msg.sender.user_id)
             person = row.current if row is not None else None
-            full = asks_capacity(msg, person, self.batch.rules) and self._full()
-            facts = Facts(person, seen=msg.message_id in seen, full=full)
-            decision = plan(msg, facts, self.batch.rules, self.now)
+            key = (channel_of(msg.group), msg.message_id)
+            if msg.group is not None:
+                in_allowed = msg.group.chat_id in allowed
+                decision = plan_group(msg, person, in_allowed, seen=key in seen)
+            else:
+                full = asks_capacity(msg, person, self.batch.rules) and self._full()
+                facts = Facts(person, seen=key in seen, full=full)
+                decision = plan(msg, facts, self.batch.rules, self.now)
             if decision.handling is None:
                 continue
-            seen.add(msg.message_id)
+            seen.add(key)
             self._keep(msg, row, decision)
             self._record(msg, decision, stamp)
         self._flush()
@@ -245,6 +262,9 @@ class _Store:
                 "reply_to_telegram_id": msg.reply_to_message_id,
                 "handling": decision.handling,
                 "received_at": self.now,
+                "channel_id": channel_of(msg.group),
+                "group_id": msg.group.chat_id if msg.group else None,
+                "group_title": msg.group.title[:255] if msg.group else None,
             }
         )
         if decision.reply is not None:
@@ -262,15 +282,22 @@ class _Store:
             )
         for type_ in decision.events:
             if type_ == EventType.MESSAGE_RECEIVED:
+                ours = self._ours(msg.reply_to_message_id, msg.group)
                 data = received_data(
                     inbound_id=inbound_id,
                     msg=msg,
                     number=decision.number,
                     media_id=media_id,
                     received_at=self.now,
-                    reply_to_ours=self._ours(msg.reply_to_message_id),
+                    reply_to_ours=ours,
+                    mentioned=msg.group is not None and (msg.mentioned or ours is not None),
                 )
-                self._event(type_, decision.number, data, message=msg.text or "")
+                conversation = None
+                if msg.group is not None:
+                    conversation = group_conversation(self.instance, msg.group.chat_id)
+                self._event(
+                    type_, decision.number, data, message=msg.text or "", conversation=conversation
+                )
             else:
                 assert decision.person is not None
                 fields = _fields(decision.person)
@@ -282,7 +309,12 @@ class _Store:
                 self._event(type_, decision.person.number, data)
 
     def _event(
-        self, type_: EventType, number: str | None, data: dict[str, Any], message: str | None = None
+        self,
+        type_: EventType,
+        number: str | None,
+        data: dict[str, Any],
+        message: str | None = None,
+        conversation: str | None = None,
     ) -> None:
         if not self._gateway:
             phone = self.conn.execute(_SEL_PHONE, {"instance": self.instance}).scalar()
@@ -296,15 +328,19 @@ class _Store:
                 message=message,
                 gateway_number=self._gateway[0],
                 data=data,
+                conversation=conversation,
             )
         )
 
-    def _ours(self, telegram_id: int | None) -> str | None:
+    def _ours(self, telegram_id: int | None, group: GroupRef | None) -> str | None:
         """Our message that a reply answers, if it is one of ours."""
         if telegram_id is None:
             return None
-        params = {"instance": self.instance, "tg": telegram_id}
-        found: str | None = self.conn.execute(_SEL_OURS, params).scalar()
+        params: dict[str, Any] = {"instance": self.instance, "tg": telegram_id}
+        statement = _SEL_OURS
+        if group is not None and group.is_channel:
+            statement, params["title"] = _SEL_OURS_IN_CHANNEL, group.title
+        found: str | None = self.conn.execute(statement, params).scalar()
         return found
 
     def _flush(self) -> None:
@@ -347,45 +383,3 @@ def _update_params(row_id: int, person: Person, columns: tuple[str, ...]) -> dic
     params: dict[str, Any] = {f"b_{name}": getattr(person, name) for name in columns}
     params["b_id"] = row_id
     return params
-
-
-def received_data(
-    *,
-    inbound_id: str,
-    msg: IncomingMessage,
-    number: str | None,
-    media_id: str | None,
-    received_at: datetime,
-    reply_to_ours: str | None,
-) -> dict[str, Any]:
-    """The `data` of message.received; media as a description, never its bytes (the
-    download link is added when the event is rendered: app/media_links.py)."""
-    reply_to = None
-    if msg.reply_to_message_id is not None:
-        reply_to = {"telegram_message_id": msg.reply_to_message_id, "message_id": reply_to_ours}
-    media = None
-    if msg.media is not None:
-        media = {
-            "id": media_id,
-            "kind": msg.media.kind,
-            "filename": msg.media.filename,
-            "mime_type": msg.media.mime_type,
-            "size": len(msg.media.data),
-            "sha256": hashlib.sha256(msg.media.data).hexdigest(),
-        }
-    s = msg.sender
-    return {
-        "id": inbound_id,
-        "telegram_message_id": msg.message_id,
-        "sender": {
-            "user_id": s.user_id,
-            "first_name": s.first_name,
-            "last_name": s.last_name,
-            "username": s.username,
-            "number": number,
-        },
-        "text": msg.text or None,
-        "reply_to": reply_to,
-        "media": media,
-        "received_at": iso(received_at),
-    }

@@ -265,11 +265,10 @@ class ActionDesk:
         request: ActionRequest,
         now: datetime,
     ) -> dict[str, Any]:
-        """A reaction on a message a person sent to the account privately: the chat is theirs.
-
-        An inbound row does not say whether it came from a group (its chat would then be the
-        group's), so a reaction on a group message goes to the person's chat, where Telegram
-        finds no such message: the action fails as `message_gone`."""
+        """A reaction on a message a person sent to the account: in their private chat, or in
+        the group it came from. A group is found again by its title alone (as a legacy group
+        send names it): should the account be in several groups of that title, the action
+        fails as `group_not_found`."""
         access_hash = await session.scalar(
             select(col(Recipient.access_hash)).where(
                 and_(
@@ -278,14 +277,16 @@ class ActionDesk:
                 )
             )
         )
+        in_group = inbound.group_id is not None
         row = message_row(
             instance=inbound.instance,
             kind="reaction",
             now=now,
             client_id=client_id,
-            to_number=inbound.number,
-            recipient_user_id=inbound.sender_user_id,
-            recipient_access_hash=access_hash,
+            to_number=None if in_group else inbound.number,
+            recipient_user_id=None if in_group else inbound.sender_user_id,
+            recipient_access_hash=None if in_group else access_hash,
+            group_name=inbound.group_title if in_group else None,
             text=request.emoji,
         )
         row.update(target_id=inbound.id, target_telegram_id=inbound.telegram_message_id)

@@ -285,12 +285,13 @@ class Claimer:
         people = {item.peer.user_id for item in claimed if item.peer is not None}
         if not people:
             return
-        where = [I.c.instance == self.instance, I.c.sender_user_id.in_(people)]
         # Their private messages only: a group's message is read in the group (and a
-        # megagroup numbers its own). TODO(merge): plain `I.c.group_id.is_(None)` once the
-        # inbound part's group columns are in.
-        if "group_id" in I.c:
-            where.append(I.c.group_id.is_(None))
+        # megagroup numbers its own).
+        where = [
+            I.c.instance == self.instance,
+            I.c.sender_user_id.in_(people),
+            I.c.group_id.is_(None),
+        ]
         latest = dict(
             conn.execute(
                 select(I.c.sender_user_id, func.max(I.c.telegram_message_id))

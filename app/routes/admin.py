@@ -194,8 +194,20 @@ async def sandbox_inbound(request: Request) -> Response:
     )
     contact = data.contact.model_dump() if data.contact else None
     media = data.media.model_dump() if data.media else None
+    chat_id = None
+    if data.group is not None:
+        admin_number = normalize_number(data.group.group_admin, "group.group_admin")
+        chat_id = await sandbox.group_member(data.group.group_name, admin_number, person.number)
+    elif data.mentions_account:
+        raise ApiError("invalid_field", "'mentions_account' is for a message in a 'group'")
     message_id, update_id = await sandbox.inbound(
-        person, text=data.text, contact=contact, media=media, reply_to=data.reply_to
+        person,
+        text=data.text,
+        contact=contact,
+        media=media,
+        reply_to=data.reply_to,
+        chat_id=chat_id,
+        mentions_account=data.mentions_account,
     )
     # Answer once the gateway has handled it, so a caller can look at the result right away.
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)

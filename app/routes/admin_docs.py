@@ -113,8 +113,9 @@ GET_INSTANCE = Doc(
 SANDBOX_INBOUND = _sandbox_doc(
     "sandboxInbound",
     "A person writes to the gateway",
-    "Simulate an incoming text, shared contact or medium; answers once the gateway has "
-    "handled it (or after 5 s).",
+    "Simulate an incoming text, shared contact or medium, privately or in a sandbox group "
+    "(`group`, of which the sender must be a member); answers once the gateway has handled it "
+    "(or after 5 s).",
     Reply("Delivered to the gateway.", doc_models.InboundHandled),
     DocBody(doc_models.InboundBody, "What the person sends."),
 )

@@ -219,6 +219,16 @@ class InboundMedia(Body):
     )
 
 
+class InboundGroup(Body):
+    """The sandbox group (POST /admin/sandbox/{n}/groups) the person writes in; they must be a
+    member."""
+
+    group_name: Annotated[Text255, Stripped] = Field(
+        description="Its title.", json_schema_extra={"minLength": 1}
+    )
+    group_admin: PhoneNumber = Field(description=number_field("the number of its creator"))
+
+
 def _inbound_schema(schema: dict[str, Any]) -> None:
     # The person is part of this body, shown in it rather than as a schema of its own.
     schema["properties"]["from"] = Person.model_json_schema()
@@ -233,6 +243,12 @@ class InboundBody(Body):
     contact: SharedContact | Omitted = None
     media: InboundMedia | Omitted = None
     reply_to: MessageId | Omitted = Field(None, description="Telegram message id answered.")
+    group: InboundGroup | Omitted = Field(
+        None, description="Written in this group instead of privately to the gateway."
+    )
+    mentions_account: bool = Field(
+        False, description="In a group: the message mentions the gateway's account."
+    )
 
     model_config = ConfigDict(json_schema_extra=_inbound_schema)
 

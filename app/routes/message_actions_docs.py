@@ -62,7 +62,8 @@ REACT = Doc(
     TAG,
     "React to a message",
     "Set the account's reaction on a message — one this client sent, or one a person sent to "
-    "the account privately (its id from a `message.received` event) — or take it back with "
+    "the account, privately or in a group (its id from a `message.received` event) — or take "
+    "it back with "
     '`{"emoji": null}`. When done, the message shows `reaction` and a `message.reaction` event '
     "(direction outbound) is written." + HOW,
     {202: QUEUED},

@@ -28,6 +28,14 @@ class InstanceSettings(_Section):
     # Before a message goes to a person, mark what they sent the account read (as a person
     # answering in the app would have read it).
     mark_read_on_reply: bool = False
+    # Groups whose messages are forwarded whoever writes them (else only registered people's):
+    # Telegram chat ids, as the gateway shows them, or in the Bot API's marked form.
+    allowed_groups: list[int] = Field(default_factory=list, max_length=10_000)
+
+    @field_validator("allowed_groups", mode="after")
+    @classmethod
+    def _plain_ids(cls, value: list[int]) -> list[int]:
+        return [plain_group_id(group) for group in value]
 
     @field_validator("proxy", mode="before")
     @classmethod
@@ -37,3 +45,18 @@ class InstanceSettings(_Section):
         if value is None or isinstance(value, Proxy):
             return value
         raise ValueError(f"must be a string: {PROXY_FORMS}")
+
+
+# The Bot API marks a megagroup's (channel's) id as -100<id>, a basic group's as -<id>.
+_CHANNEL_MARK = 1_000_000_000_000
+
+
+def plain_group_id(group_id: int) -> int:
+    """A group's id as Telegram numbers it (positive), from either way of writing it."""
+    if group_id <= -_CHANNEL_MARK:
+        group_id = -group_id - _CHANNEL_MARK
+    elif group_id < 0:
+        group_id = -group_id
+    if group_id <= 0 or group_id >= 2**63:
+        raise ValueError(f"{group_id} is not a Telegram group id")
+    return group_id

@@ -294,6 +294,18 @@ class ReactionChanged:
 
 
 @dataclass(frozen=True)
+class ReactionsListed:
+    """Who reacts with what on group message `message_id` now, as Telegram lists it
+    (updateMessageReactions' recent reactions, the account's own left out): a person the
+    gateway knew to react who is not listed took their reaction back."""
+
+    message_id: int
+    reactions: tuple[tuple[int, tuple[str, ...]], ...]  # (user id, emojis)
+    date: datetime
+    group: GroupRef
+
+
+@dataclass(frozen=True)
 class OutboxRead:
     """The person `user_id` read our messages up to and including `max_id`."""
 
@@ -342,6 +354,7 @@ Update = (
     | MessageEdited
     | MessagesDeleted
     | ReactionChanged
+    | ReactionsListed
 )
 # Takes one update or several, in order: a backend that reads a burst at once hands it over
 # whole, so that the receiver can store it in one unit of work.

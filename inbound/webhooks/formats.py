@@ -54,9 +54,9 @@ def subscribed(format_: str, events: list[str] | None) -> set[str] | None:
 
 
 def whatsmate_type(data: dict[str, Any]) -> str:
-    """WhatsMate's chat `type`. Inbound messages are private today; a group message's `data`
-    will name its group (`group_name`, as message.sent does for group sends)."""
-    return "group" if data.get("group_name") else "individual"
+    """WhatsMate's chat `type`: "group" for a message written in a group (`data.group`; the
+    older `group_name` shape too), else "individual"."""
+    return "group" if data.get("group") or data.get("group_name") else "individual"
 
 
 def whatsmate_body(*, instance: int | None, payload: str, token: str | None) -> dict[str, Any]:

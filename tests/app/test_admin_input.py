@@ -180,7 +180,8 @@ async def test_the_unknown_field_message_lists_the_body_names(http: httpx.AsyncC
         "/admin/sandbox/1/inbound", json={"from": {"number": "1"}, "to": "x"}, headers=ADMIN
     )
     message = error_of(response, 400, "invalid_field")
-    assert "accepted: contact, from, media, reply_to, text" in message, message
+    accepted = "accepted: contact, from, group, media, mentions_account, reply_to, text"
+    assert accepted in message, message
 
 
 async def test_a_read_mark_past_32_bits_is_400_not_a_database_error(

@@ -68,7 +68,7 @@ class ActionsMixin(FaultsMixin):
         refused = self._refusal(conn, peer)
         if refused is not None:
             return refused
-        found = self._message(conn, peer, message_id, own=True)
+        found = self._own_or_inbound(conn, peer, message_id, own=True)
         if found is None:
             return MessageGone("MESSAGE_ID_INVALID")
         if now - found.sent_at >= EDIT_WINDOW:
@@ -84,7 +84,7 @@ class ActionsMixin(FaultsMixin):
         if refused is not None:
             return refused
         for message_id in message_ids:
-            found = self._message(conn, peer, message_id, own=True)
+            found = self._own_or_inbound(conn, peer, message_id, own=True)
             if found is not None:  # what is gone already is skipped, as Telegram does
                 conn.execute(update(_M).where(_M.c.id == found.id).values(deleted_at=now))
         return None
@@ -95,7 +95,7 @@ class ActionsMixin(FaultsMixin):
         refused = self._refusal(conn, peer)
         if refused is not None:
             return refused
-        found = self._message(conn, peer, message_id, own=False)
+        found = self._own_or_inbound(conn, peer, message_id, own=False)
         if found is None:
             return MessageGone("MESSAGE_ID_INVALID")
         conn.execute(update(_M).where(_M.c.id == found.id).values(reaction=emoji))
@@ -117,7 +117,7 @@ class ActionsMixin(FaultsMixin):
             ).scalar()
         return self._take_fault(conn, number)
 
-    def _message(self, conn: Connection, peer: Peer, message_id: int, *, own: bool) -> Any:
+    def _own_or_inbound(self, conn: Connection, peer: Peer, message_id: int, *, own: bool) -> Any:
         """The message `message_id` of the chat `peer`, still there (None: gone). `own`: one
         the account sent; else also one it received (reactions)."""
         where = [

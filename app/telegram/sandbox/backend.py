@@ -13,6 +13,7 @@ from app.db import Database, OutageLog
 from app.queueing import Wakeup
 from app.telegram.port import SessionFence, UpdateHandler
 from app.telegram.sandbox.actions import ActionsMixin
+from app.telegram.sandbox.changes import ChangesMixin
 from app.telegram.sandbox.inbound import InboundMixin, _Inbound
 from app.telegram.sandbox.login import LoginMixin, SandboxLogin
 from app.telegram.sandbox.profile import ProfileMixin
@@ -32,6 +33,7 @@ class SandboxTelegram(
     ReachMixin,
     PumpMixin,
     InboundMixin,
+    ChangesMixin,
 ):
     """One sandbox instance: the port's backend plus the simulation's controls."""
 

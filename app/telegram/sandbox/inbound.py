@@ -90,6 +90,8 @@ def _inbound_row(
     contact: dict[str, Any] | None,
     media: dict[str, Any] | None,
     reply_to: int | None,
+    chat_id: int | None = None,
+    mentions_account: bool = False,
 ) -> dict[str, Any]:
     """Check an inbound message (SandboxInputError) and give its row; checked before it joins
     a batch, so that a malformed request fails alone and writes nothing."""
@@ -123,7 +125,7 @@ def _inbound_row(
     return {
         "instance": instance,
         "direction": "in",
-        "chat_id": None,
+        "chat_id": chat_id,
         "number": person.number,
         "kind": kind,
         "text": text if kind in ("text", "contact") else None,
@@ -137,6 +139,7 @@ def _inbound_row(
         "reply_to": reply_to,
         "contact_number": contact_number,
         "contact_user_id": contact_user_id,
+        "mentions_account": mentions_account,
     }
 
 
@@ -154,15 +157,20 @@ class InboundMixin(SandboxState):
         contact: dict[str, Any] | None = None,
         media: dict[str, Any] | None = None,
         reply_to: int | None = None,
+        chat_id: int | None = None,
+        mentions_account: bool = False,
     ) -> tuple[int, int]:
-        """As if `person` wrote to the gateway: (telegram message id, update id).
+        """As if `person` wrote to the gateway (or in group `chat_id`, of which they must be a
+        member: `group_member`): (telegram message id, update id).
 
         People writing at the same time are written together (group commit, as
         outbound/accept.py does for sends): requests that arrive while a batch is being written
         join the next one, and a batch is one transaction of prebuilt statements on the
         SqlRunner. Each caller is answered once its batch has committed.
         """
-        row = _inbound_row(self.instance, person, text, contact, media, reply_to)
+        row = _inbound_row(
+            self.instance, person, text, contact, media, reply_to, chat_id, mentions_account
+        )
         future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._inbox.append(_Inbound(person, row, future))
         if self._inbox_writer is None or self._inbox_writer.done():

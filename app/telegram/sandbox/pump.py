@@ -21,6 +21,7 @@ from app.telegram.notices import login_alert_from_notice
 from app.telegram.port import (
     MEDIA_KINDS,
     SERVICE_USER_ID,
+    GroupRef,
     IncomingMedia,
     IncomingMessage,
     LoginAlert,
@@ -31,7 +32,8 @@ from app.telegram.port import (
     Update,
     UpdateHandler,
 )
-from app.telegram.sandbox.state import _A, _M, _U, _UP, SandboxState, log
+from app.telegram.sandbox.changes import change_update
+from app.telegram.sandbox.state import _A, _G, _M, _U, _UP, SandboxState, log
 from app.telegram.sandbox.tables import SandboxAuthorization
 
 # An update whose handling keeps failing is given up after this many tries.
@@ -65,6 +67,11 @@ _SEL_UPDATES = (
         _M.c.contact_number,
         _M.c.contact_user_id,
         _M.c.sent_at,
+        _M.c.chat_id,
+        _M.c.mentions_account,
+        _M.c.edited_at,
+        _UP.c.emoji,
+        _G.c.group_name.label("group_title"),
         _U.c.user_id.label("sender_id"),
         _U.c.access_hash,
         _U.c.number,
@@ -77,7 +84,9 @@ _SEL_UPDATES = (
     .select_from(
         _UP.outerjoin(
             _M, and_(_M.c.instance == _UP.c.instance, _M.c.message_id == _UP.c.message_id)
-        ).outerjoin(_U, and_(_U.c.instance == _M.c.instance, _U.c.user_id == _M.c.user_id))
+        )
+        .outerjoin(_U, and_(_U.c.instance == _M.c.instance, _U.c.user_id == _M.c.user_id))
+        .outerjoin(_G, and_(_G.c.instance == _M.c.instance, _G.c.chat_id == _M.c.chat_id))
     )
     .where(_UP.c.instance == bindparam("instance"), _UP.c.id > bindparam("after"))
     .order_by(_UP.c.id)
@@ -259,6 +268,11 @@ class PumpMixin(SandboxState):
             return OutboxRead(user_id=row.read_user_id or 0, max_id=row.max_id or 0)
         if row.type == "login":
             return (logins or {}).get(int(row.id))
+        group = None
+        if row.chat_id is not None and row.group_title is not None:
+            group = GroupRef(chat_id=int(row.chat_id), title=row.group_title)
+        if row.type in ("edit", "delete", "reaction"):
+            return change_update(row, group, self._clock())
         if row.sender_id is None:
             return None
         if row.sender_id == SERVICE_USER_ID:
@@ -290,6 +304,8 @@ class PumpMixin(SandboxState):
             contact=contact,
             media=media,
             reply_to_message_id=row.reply_to,
+            group=group,
+            mentioned=bool(row.mentions_account),
         )
 
     async def wait_consumed(self, update_id: int, timeout_s: float) -> bool:

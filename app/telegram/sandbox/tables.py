@@ -90,11 +90,14 @@ class SandboxMessage(SQLModel, table=True):
     # sent as a voice note, with its waveform).
     duration_s: int | None = None
     voice: bool | None = None
-    # What the account did to the message afterwards (app/telegram/sandbox/actions.py): its
-    # last edit (text/caption hold the new words), its deletion, its own reaction on it.
+    # What was done to the message afterwards: the account's edit, deletion and reaction on
+    # its own message (sandbox/actions.py; text/caption hold the new words), or the person's
+    # edit and deletion of theirs (sandbox/changes.py).
     edited_at: datetime | None = ts(nullable=True)
     deleted_at: datetime | None = ts(nullable=True)
     reaction: str | None = Field(default=None, max_length=64)
+    # A person's group message that names the account (POST .../inbound "mentions_account").
+    mentions_account: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class SandboxUpdate(SQLModel, table=True):
@@ -105,10 +108,12 @@ class SandboxUpdate(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
     instance: int
-    type: str = Field(max_length=16)  # message | read | login
+    type: str = Field(max_length=16)  # message | read | login | edit | delete | reaction
     message_id: int | None = Field(default=None, sa_type=BigInt)
     user_id: int | None = Field(default=None, sa_type=BigInt)
     max_id: int | None = Field(default=None, sa_type=BigInt)
+    # reaction: the emoji the person set (null: they took their reaction back).
+    emoji: str | None = Field(default=None, max_length=64)
 
 
 class SandboxGroup(SQLModel, table=True):

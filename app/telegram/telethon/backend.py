@@ -12,7 +12,7 @@ import logging
 import secrets
 from typing import Any
 
-from telethon import events, functions
+from telethon import functions
 from telethon.tl import types
 
 from app.telegram import port
@@ -299,9 +299,7 @@ class TelethonBackend(SendingMixin, ActionsMixin, ReachMixin, UpdatesMixin, Acco
             live=True,
             fence=self._fence,
         )
-        client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
-        client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
-        self._add_login_handlers(client)
+        self._add_update_handlers(client)
         self.state = "connecting"
         self._session, self._client, self._stuck = session, client, False
         try:

@@ -1,6 +1,7 @@
 """Updates in: Telegram's updates as the port's (messages, contacts and media people send,
-read receipts, logins from other devices), handed to the pipeline one at a time (a sequence of
-one: the port's update handler takes several at once too)."""
+privately or in groups; edits, deletions and reactions (changes.py); read receipts, logins from
+other devices), handed to the pipeline one at a time (a sequence of one: the port's update
+handler takes several at once too)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from telethon.tl import types
 from app.telegram import port
 from app.telegram.notices import login_alert_from_notice
 from app.telegram.telethon import limits
+from app.telegram.telethon.changes import ChangeConverter, group_ref
 from app.telegram.telethon.core import BackendCore
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 class UpdatesMixin(BackendCore):
     """TelethonBackend's handlers of updates in (the backend registers them on its client)."""
+
+    # Made with each client (`_add_update_handlers`): it looks chats up through that client.
+    _changes: ChangeConverter
 
     async def _deliver(self, update: port.Update) -> None:
         """Hand one update to the pipeline; retry a few times, then leave it for catch-up."""
@@ -45,10 +50,52 @@ class UpdatesMixin(BackendCore):
         # Keep the stored update state before this update: the next start offers it again.
         self._stuck = True
 
+    def _add_update_handlers(self, client: Any) -> None:
+        """Every handler of updates in, registered before the client connects (so that the
+        catch-up's updates reach them too)."""
+        client.add_event_handler(self._on_new_message, events.NewMessage(incoming=True))
+        client.add_event_handler(self._on_read, events.MessageRead(inbox=False))
+        self._add_login_handlers(client)
+        self._changes = ChangeConverter(client.get_entity, self._own_id, self._clock)
+        edits = (types.UpdateEditMessage, types.UpdateEditChannelMessage)
+        deletions = (types.UpdateDeleteMessages, types.UpdateDeleteChannelMessages)
+        for kinds, handler in (
+            (edits, self._on_edit),
+            (deletions, self._on_deletion),
+            ((types.UpdateMessageReactions,), self._on_reactions),
+        ):
+            client.add_event_handler(handler, events.Raw(list(kinds)))
+
+    def _own_id(self) -> int | None:
+        return self._account.user_id if self._account is not None else None
+
+    async def _on_edit(self, update: Any) -> None:
+        for change in await self._changes.edit(update):
+            await self._deliver(change)
+
+    async def _on_deletion(self, update: Any) -> None:
+        for change in await self._changes.deletion(update):
+            await self._deliver(change)
+
+    async def _on_reactions(self, update: Any) -> None:
+        for change in await self._changes.reactions(update):
+            await self._deliver(change)
+
     async def _on_new_message(self, event: Any) -> None:
+        group = None
         if not event.is_private:
-            return
-        if event.sender_id == port.SERVICE_USER_ID and await self._on_service_notice(event.message):
+            try:
+                chat = event.chat or await event.get_chat()
+            except Exception:
+                chat = None
+            group = group_ref(chat)
+            if group is None:
+                return  # a broadcast channel, or a chat the account cannot see
+        if (
+            group is None
+            and event.sender_id == port.SERVICE_USER_ID
+            and await self._on_service_notice(event.message)
+        ):
             return
         message = event.message
         try:
@@ -58,10 +105,12 @@ class UpdatesMixin(BackendCore):
         if sender is None or not isinstance(sender, types.User):
             log.warning("instance %s: message %s without a known sender", self.instance, message.id)
             return
-        incoming = await self._incoming(message, sender)
+        incoming = await self._incoming(message, sender, group)
         await self._deliver(incoming)
 
-    async def _incoming(self, message: Any, sender: Any) -> port.IncomingMessage:
+    async def _incoming(
+        self, message: Any, sender: Any, group: port.GroupRef | None = None
+    ) -> port.IncomingMessage:
         contact = None
         media = None
         raw = message.media
@@ -93,6 +142,9 @@ class UpdatesMixin(BackendCore):
             contact=contact,
             media=media,
             reply_to_message_id=reply_to,
+            group=group,
+            # Telegram's flag: the message names the account or answers one of its messages.
+            mentioned=bool(getattr(message, "mentioned", False)),
         )
 
     async def _download(self, message: Any, raw: Any) -> port.IncomingMedia | None:

@@ -132,6 +132,8 @@ def test_a_group_message_is_of_type_group() -> None:
     assert whatsmate_type({"group_name": "Riders"}) == "group"
     assert whatsmate_type({"group_name": None}) == "individual"
     assert whatsmate_type({"sender": {"number": PERSON}}) == "individual"
+    assert whatsmate_type({"group": {"id": 5, "title": "Riders"}}) == "group"
+    assert whatsmate_type({"group": None, "mentioned": False}) == "individual"
 
 
 async def test_a_whatsmate_delivery_is_retried_like_any_other(

@@ -117,6 +117,7 @@ class BoxEvent:
     message_id: int = 0
     peer: Any = None
     max_id: int = 0
+    update: Any = None  # any other update: replayed as it was pushed
 
 
 @dataclass
@@ -445,6 +446,8 @@ class World:
         return pts
 
     def update_for(self, box: Box, event: BoxEvent) -> Any:
+        if event.update is not None:
+            return event.update
         if event.kind == "message":
             return types.UpdateNewMessage(box.messages[event.message_id], event.pts, 1)
         if event.kind == "edit":
