@@ -351,7 +351,7 @@ class TelethonBackend(SendingMixin, ActionsMixin, ReachMixin, UpdatesMixin, Acco
 
     async def _watch(self, client: Any) -> None:
         """Report a network loss that lasts, catch up now and then (a reconnect can drop updates
-        silently, reference/telethon-notes.md §9), ask Telegram to drop the connection should
+        silently), ask Telegram to drop the connection should
         this process go silent, and close the client the moment the lease is not held."""
         loop = asyncio.get_running_loop()
         down_since: float | None = None

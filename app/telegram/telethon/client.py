@@ -112,7 +112,7 @@ class _GatewayClient(TelegramClient):  # type: ignore[misc]
 
     async def _handle_auto_reconnect(self) -> None:
         # Telethon reconnects with a new MTProto session and does not ask for what it missed
-        # meanwhile (reference/telethon-notes.md §9: #1125, #4235): ask now.
+        # meanwhile (Telethon issues #1125, #4235): ask now.
         await super()._handle_auto_reconnect()
         try:
             await self.catch_up()

@@ -1,7 +1,7 @@
 """Telethon's errors onto the port's error tree, as tables read top to bottom.
 
 Rows match by explicit class, never by base class alone: SessionPasswordNeededError is an
-UnauthorizedError too, RandomIdDuplicateError a ServerError (reference/telethon-notes.md §4.4).
+UnauthorizedError too, RandomIdDuplicateError a ServerError.
 The first row that matches wins, so the order of the rows is part of the mapping.
 """
 

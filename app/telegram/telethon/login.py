@@ -53,7 +53,7 @@ class _LoginSession(DatabaseSession):
 
 class TelethonLogin:
     """One login attempt. Its steps share one connected client, hence one auth key: a code is
-    bound to the key that asked for it (reference/telethon-notes.md §2.3)."""
+    bound to the key that asked for it."""
 
     def __init__(
         self,

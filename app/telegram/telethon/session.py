@@ -1,5 +1,5 @@
 """The Telethon session kept in the gateway's database, sealed at rest, with the update state
-and entity cache that catching up after downtime needs (reference/telethon-notes.md §1.4); a
+and entity cache that catching up after downtime needs; a
 StringSession would lose both. Also the account record the snapshot carries.
 """
 

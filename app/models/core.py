@@ -1,55 +1,15 @@
-"""Every table of the gateway (SQLModel). Query helpers live with their users, not here."""
+"""The gateway's core tables: clients, instances, recipients, the send queue, the event log,
+inbound messages, sessions, leases and profiles."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from app.models.columns import AutoBigInt, BigInt, UTCDateTime, ts
 from app.vocabulary import InstanceStatus, MessageStatus
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every database (SQLite has no time zones)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-# Telegram ids and access hashes are 64-bit.
-BigInt = sa.BigInteger()
-# SQLite only auto-increments an INTEGER PRIMARY KEY.
-AutoBigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def table_of(model: type[SQLModel]) -> sa.Table:
-    """The Core table of a model, for SQLAlchemy Core statements on the hot paths."""
-    table: sa.Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def ts(nullable: bool = False, index: bool = False) -> Any:
-    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
 
 
 class ApiClient(SQLModel, table=True):
@@ -270,64 +230,6 @@ class InboundMessage(SQLModel, table=True):
     deleted_at: datetime | None = ts(nullable=True)
 
 
-class InboundGroup(SQLModel, table=True):
-    """A group an instance's account got messages in (or the admin allowed ahead of them).
-
-    Its messages are forwarded when the sender is registered or the group is allowed: by
-    `[[instances]] allowed_groups`, unless `allowed` (set by the admin API) says otherwise."""
-
-    __tablename__ = "inbound_group"
-
-    instance: int = Field(primary_key=True, foreign_key="instance.number")
-    group_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    title: str | None = Field(default=None, max_length=255)
-    is_channel: bool = False
-    # The admin API's word: True allowed, False not allowed, None: as the configuration says.
-    allowed: bool | None = None
-    last_message_at: datetime | None = ts(nullable=True)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class InboundReaction(SQLModel, table=True):
-    """The reactions a person has on a message, as the gateway last reported them."""
-
-    __tablename__ = "inbound_reaction"
-
-    instance: int = Field(primary_key=True, foreign_key="instance.number")
-    channel_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    telegram_message_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    user_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    emojis: str = Field(sa_type=sa.Text)  # JSON list
-    reacted_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class MessageDeletion(SQLModel, table=True):
-    """A deletion Telegram announced of a message the gateway knows (a person's forwarded
-    message, or one the gateway sent): kept so that a replayed announcement is not reported
-    twice."""
-
-    __tablename__ = "message_deletion"
-
-    instance: int = Field(primary_key=True, foreign_key="instance.number")
-    channel_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    telegram_message_id: int = Field(
-        primary_key=True, sa_type=BigInt, sa_column_kwargs={"autoincrement": False}
-    )
-    direction: str = Field(max_length=8)  # inbound | outbound
-    message_id: str = Field(max_length=36)  # the inbound_message or message row
-    deleted_at: datetime = Field(sa_type=UTCDateTime)
-
-
 class LoginAlertRecord(SQLModel, table=True):
     """A login to an instance's account from another device that was announced (an
     `account.login_alert` event): Telegram's update and its 777000 notice of the same login are
@@ -390,85 +292,3 @@ class InstanceProfile(SQLModel, table=True):
     # Fingerprint of the [instances.profile] last applied: applied again only when it changes.
     applied_config: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
-# --- webhooks ---
-
-
-class WebhookEndpoint(SQLModel, table=True):
-    """A receiver of events: from `[[webhooks]]` in the config or from the admin API."""
-
-    __tablename__ = "webhook_endpoint"
-
-    id: str = Field(primary_key=True, max_length=40)
-    url: str = Field(max_length=2048)
-    # The signing secret ("whsec_..."), sealed (app/sealing.py) under the deployment's
-    # secret_key: it must be recoverable to sign, so it cannot be hashed.
-    secret: bytes = Field(sa_type=sa.LargeBinary)
-    # During a rotation the old secret signs too, until `previous_secret_until`.
-    previous_secret: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    previous_secret_until: datetime | None = ts(nullable=True)
-    # JSON list of event types (EventType); null: every type.
-    events: str | None = Field(default=None, sa_type=sa.Text)
-    enabled: bool = True
-    disabled_reason: str | None = Field(default=None, max_length=255)
-    disabled_at: datetime | None = ts(nullable=True)
-    source: str = Field(max_length=8)  # config | api
-    # The body's shape: "standard" (every subscribed event, the full body) or "whatsmate"
-    # (message.received only, in the hosted WhatsMate gateway's flat shape).
-    format: str = Field(
-        default="standard", max_length=16, sa_column_kwargs={"server_default": "standard"}
-    )
-    # WhatsMate's `token` (a string the receiver compares), sealed like the secret; null: none.
-    token: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
-    # Fan-out position in the event log: events after this seq get a delivery row.
-    last_seq: int = Field(default=0, sa_type=BigInt)
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    updated_at: datetime = Field(sa_type=UTCDateTime)
-
-
-class WebhookDelivery(SQLModel, table=True):
-    """One event for one endpoint: a row of the delivery queue and its lasting record."""
-
-    __tablename__ = "webhook_delivery"
-    __table_args__ = (
-        # Fan-out may run again over the same events (two processes): once per endpoint.
-        sa.UniqueConstraint("endpoint_id", "event_seq", name="uq_delivery_endpoint_event"),
-        sa.Index("ix_delivery_due", "status", "next_attempt_at"),
-        # "Is an earlier delivery of this conversation still open?" (ordering)
-        sa.Index("ix_delivery_conversation", "endpoint_id", "conversation", "status", "event_seq"),
-        sa.Index("ix_delivery_endpoint", "endpoint_id", "id"),
-    )
-
-    id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
-    endpoint_id: str = Field(max_length=40, foreign_key="webhook_endpoint.id")
-    # Null for a test event, which is not in the event log (its body is in `payload`).
-    event_seq: int | None = Field(default=None, sa_type=BigInt)
-    # The webhook-id header: the same on every attempt, so receivers can deduplicate.
-    event_id: str = Field(max_length=40)
-    event_type: str = Field(max_length=40)
-    conversation: str | None = Field(default=None, max_length=300)
-    payload: str | None = Field(default=None, sa_type=sa.Text)
-    status: str = Field(max_length=12)  # DeliveryStatus
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
-    last_error: str | None = Field(default=None, max_length=1000)
-    last_status_code: int | None = None
-    created_at: datetime = Field(sa_type=UTCDateTime)
-    delivered_at: datetime | None = ts(nullable=True)
-
-
-class DeliveryAttempt(SQLModel, table=True):
-    """Every attempt of a delivery, as the admin API lists it."""
-
-    __tablename__ = "delivery_attempt"
-    __table_args__ = (sa.Index("ix_attempt_delivery", "delivery_id", "id"),)
-
-    id: int | None = Field(default=None, sa_type=AutoBigInt, primary_key=True)
-    delivery_id: int = Field(sa_type=BigInt, foreign_key="webhook_delivery.id")
-    attempted_at: datetime = Field(sa_type=UTCDateTime)
-    status_code: int | None = None
-    latency_ms: int = 0
-    # The first 1 KiB of the response body (decoded leniently).
-    response_excerpt: str | None = Field(default=None, sa_type=sa.Text)
-    error: str | None = Field(default=None, max_length=1000)

@@ -1,0 +1,68 @@
+"""Every table of the gateway (SQLModel), by concern in the modules of this package, all
+imported here (alembic sees them all). Query helpers live with their users, not here."""
+
+from __future__ import annotations
+
+from app.models.changes import (
+    InboundGroup,
+    InboundReaction,
+    MessageDeletion,
+)
+from app.models.columns import (
+    AutoBigInt,
+    BigInt,
+    UTCDateTime,
+    table_of,
+    ts,
+    utcnow,
+)
+from app.models.core import (
+    ApiClient,
+    ConsoleSignout,
+    DailyUsage,
+    Event,
+    IdempotencyRecord,
+    InboundMessage,
+    Instance,
+    InstanceLease,
+    InstanceProfile,
+    LoginAlertRecord,
+    MediaBlob,
+    Message,
+    Recipient,
+    TelegramSession,
+)
+from app.models.webhooks import (
+    DeliveryAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "ApiClient",
+    "AutoBigInt",
+    "BigInt",
+    "ConsoleSignout",
+    "DailyUsage",
+    "DeliveryAttempt",
+    "Event",
+    "IdempotencyRecord",
+    "InboundGroup",
+    "InboundMessage",
+    "InboundReaction",
+    "Instance",
+    "InstanceLease",
+    "InstanceProfile",
+    "LoginAlertRecord",
+    "MediaBlob",
+    "Message",
+    "MessageDeletion",
+    "Recipient",
+    "TelegramSession",
+    "UTCDateTime",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "table_of",
+    "ts",
+    "utcnow",
+]
