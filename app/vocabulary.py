@@ -21,6 +21,16 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
 
 
+class ActionStatus(StrEnum):
+    """An edit, deletion or reaction asked through the API (a row of the send queue, like a
+    message): `done` once Telegram took it."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class InstanceStatus(StrEnum):
     """An instance's connection and, while logged in, the account's condition."""
 
@@ -102,6 +112,7 @@ def for_the_console() -> str:
     filters and status badges list exactly the values the gateway has."""
     words = {
         "MESSAGE_STATUSES": values(MessageStatus),
+        "ACTION_STATUSES": values(ActionStatus),
         "RECIPIENT_STATUSES": values(RecipientStatus),
         "DELIVERY_STATUSES": values(DeliveryStatus),
         "INSTANCE_STATUSES": values(InstanceStatus),

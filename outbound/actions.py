@@ -37,15 +37,15 @@ from app.models import IdempotencyRecord, InboundMessage, Message, Recipient
 from app.queueing import Wakeup, message_row
 from app.settings import LimitsSettings
 from app.telegram.port import ALL_MEDIA_KINDS
-from app.vocabulary import MessageStatus
+from app.vocabulary import ActionStatus, MessageStatus, values
 from outbound.send_request import Answer, check_idempotency_key
 from outbound.validation import check_caption, check_text, is_message_id, reject_nul
 
 ActionKind = Literal["edit", "delete", "reaction"]
 ACTION_KINDS: tuple[ActionKind, ...] = ("edit", "delete", "reaction")
 # An action row's status: queued and sending as a message's, then done or failed.
-ACTION_DONE = "done"
-ACTION_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENDING, ACTION_DONE, MessageStatus.FAILED)
+ACTION_DONE = ActionStatus.DONE
+ACTION_STATUSES = values(ActionStatus)
 # Telegram lets a user account edit its messages for 48 hours after sending them.
 EDIT_WINDOW = timedelta(hours=48)
 # A message the person has: it can be edited, deleted and reacted to.
