@@ -148,6 +148,7 @@ async def test_a_location_is_a_pin_with_its_point_and_a_venue_its_title(
         "📍 40.4153,-3.6845 Retiro",
     ]
 
+
 def test_a_group_message_is_of_type_group() -> None:
     assert whatsmate_type({"group_name": "Riders"}) == "group"
     assert whatsmate_type({"group_name": None}) == "individual"
