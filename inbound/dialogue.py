@@ -99,9 +99,11 @@ NOTHING: Final = Decision(handling=None)
 
 
 def dialogue_text(msg: IncomingMessage) -> str:
-    """The text greetings and stop words are looked for in: a caption or a contact card never
-    greets."""
-    return msg.text if msg.media is None and msg.contact is None else ""
+    """The text greetings and stop words are looked for in: a caption, a contact card or a
+    location never greets."""
+    if msg.media is not None or msg.contact is not None or msg.location is not None:
+        return ""
+    return msg.text
 
 
 def asks_capacity(msg: IncomingMessage, person: Person | None, rules: Rules) -> bool:

@@ -1,12 +1,16 @@
-"""The `data` of message.received, and the person as events show them (`sender`)."""
+"""The `data` of message.received, and the person as events show them (`sender`); what an
+inbound message's row keeps of its kind."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from app.telegram.port import IncomingMessage
+import orjson
+
+from app.telegram.port import IncomingMessage, Location
 from app.timestamps import iso
 from inbound.groups import group_data
 
@@ -51,7 +55,29 @@ def received_data(
         "reply_to": reply_to,
         "media": media,
         "received_at": iso(received_at),
+        "location": location_data(msg.location),
         "group": group_data(msg.group),
         # In a group: it names the account or answers one of its messages.
         "mentioned": mentioned,
     }
+
+
+def location_data(location: Location | None) -> dict[str, Any] | None:
+    """A location as events show it: {"latitude", "longitude", "title", "address"} (title and
+    address null unless it is a venue)."""
+    return asdict(location) if location is not None else None
+
+
+def stored_kind(msg: IncomingMessage) -> str | None:
+    """inbound_message.media_kind: the medium's kind, or "contact" / "location", else null."""
+    if msg.media is not None:
+        return msg.media.kind
+    if msg.contact is not None:
+        return "contact"
+    return "location" if msg.location is not None else None
+
+
+def stored_location(msg: IncomingMessage) -> str | None:
+    """inbound_message.location: the location as JSON text, else null."""
+    found = location_data(msg.location)
+    return orjson.dumps(found).decode() if found is not None else None

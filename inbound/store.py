@@ -31,7 +31,7 @@ from app.telegram.port import GroupRef, IncomingMessage
 from app.vocabulary import EventType, RecipientStatus
 from inbound.dialogue import Decision, Facts, Person, Rules, asks_capacity, plan
 from inbound.groups import allowed_of, channel_of, group_conversation, note_groups, plan_group
-from inbound.received import received_data
+from inbound.received import received_data, stored_kind, stored_location
 
 I = table_of(InboundMessage)  # noqa: E741
 R = table_of(Recipient)
@@ -247,7 +247,6 @@ class _Store:
                 }
             )
         inbound_id = str(uuid.uuid4())
-        media_kind = msg.media.kind if msg.media else ("contact" if msg.contact else None)
         writes.inbound.append(
             {
                 "id": inbound_id,
@@ -256,7 +255,7 @@ class _Store:
                 "sender_user_id": sender.user_id,
                 "number": decision.number,
                 "text": msg.text or None,
-                "media_kind": media_kind,
+                "media_kind": stored_kind(msg),
                 "media_id": media_id,
                 "filename": msg.media.filename if msg.media else None,
                 "reply_to_telegram_id": msg.reply_to_message_id,
@@ -265,6 +264,7 @@ class _Store:
                 "channel_id": channel_of(msg.group),
                 "group_id": msg.group.chat_id if msg.group else None,
                 "group_title": msg.group.title[:255] if msg.group else None,
+                "location": stored_location(msg),
             }
         )
         if decision.reply is not None:

@@ -228,6 +228,9 @@ class InboundMessage(SQLModel, table=True):
     # Telegram's date of the last edit the gateway took (a replayed edit is not taken twice).
     edited_at: datetime | None = ts(nullable=True)
     deleted_at: datetime | None = ts(nullable=True)
+    # A location's point as JSON ({"latitude", "longitude", "title", "address"}; `media_kind`
+    # "location"), else null.
+    location: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class LoginAlertRecord(SQLModel, table=True):

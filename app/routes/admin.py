@@ -194,6 +194,7 @@ async def sandbox_inbound(request: Request) -> Response:
     )
     contact = data.contact.model_dump() if data.contact else None
     media = data.media.model_dump() if data.media else None
+    location = data.location.model_dump() if data.location else None
     chat_id = None
     if data.group is not None:
         admin_number = normalize_number(data.group.group_admin, "group.group_admin")
@@ -208,6 +209,7 @@ async def sandbox_inbound(request: Request) -> Response:
         reply_to=data.reply_to,
         chat_id=chat_id,
         mentions_account=data.mentions_account,
+        location=location,
     )
     # Answer once the gateway has handled it, so a caller can look at the result right away.
     handled = await sandbox.wait_consumed(update_id, timeout_s=5.0)

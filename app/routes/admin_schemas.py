@@ -4,7 +4,7 @@ with (`Body`, strict) and build answers from (`View`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -14,22 +14,20 @@ from app.routes.apidoc import (
     Number,
     Omitted,
     Timestamp,
-    base64_extra,
     number_field,
     one_of,
 )
 from app.routes.bodies import (
     INT32_MAX,
-    INT64_MAX,
     Body,
     Given,
-    MessageId,
     PhoneNumber,
     Stripped,
     Text255,
 )
+from app.routes.inbound_schemas import InboundBody as InboundBody
+from app.routes.inbound_schemas import InboundHandled as InboundHandled
 from app.routes.views import View
-from app.telegram.port import MEDIA_KINDS
 from app.telegram.sandbox import FAULT_ERRORS
 from app.vocabulary import ClientState, InstanceStatus, values
 
@@ -181,81 +179,7 @@ class InstanceList(View):
     data: list[Instance] = Field(description="Instances.")
 
 
-# --- the sandbox ------------------------------------------------------------------------------
-
-
-class Person(Body):
-    """The person writing."""
-
-    number: PhoneNumber = Field(description=number_field("the sender"))
-    first_name: Text255 | Omitted = Field(None, description="First name.")
-    last_name: Text255 | Omitted = Field(None, description="Last name.")
-    username: Annotated[str, Field(max_length=64)] | Omitted = Field(
-        None, description="Telegram @username, without '@'."
-    )
-    phone_visible: bool = Field(True, description="Whether the number is visible to the gateway.")
-    is_bot: bool = Field(False, description="Whether the sender is a bot.")
-
-
-class SharedContact(Body):
-    """A shared contact."""
-
-    number: Annotated[str, Field(max_length=21)] | Annotated[int, Field(ge=0, le=INT64_MAX)] = (
-        Field(description="Shared phone number (digits).")
-    )
-    user_id: Annotated[int, Field(ge=1, le=INT64_MAX)] | Omitted = Field(
-        None, description="Its Telegram user id."
-    )
-
-
-class InboundMedia(Body):
-    """A medium."""
-
-    kind: Literal[MEDIA_KINDS] = Field(description="Kind.")  # type: ignore[valid-type]
-    base64: str = Field(min_length=1, description="The file.", json_schema_extra=base64_extra())
-    filename: Text255 | Omitted = Field(None, description="File name.")
-    mime_type: Annotated[str, Field(max_length=127)] | Omitted = Field(
-        None, description="Media type."
-    )
-
-
-class InboundGroup(Body):
-    """The sandbox group (POST /admin/sandbox/{n}/groups) the person writes in; they must be a
-    member."""
-
-    group_name: Annotated[Text255, Stripped] = Field(
-        description="Its title.", json_schema_extra={"minLength": 1}
-    )
-    group_admin: PhoneNumber = Field(description=number_field("the number of its creator"))
-
-
-def _inbound_schema(schema: dict[str, Any]) -> None:
-    # The person is part of this body, shown in it rather than as a schema of its own.
-    schema["properties"]["from"] = Person.model_json_schema()
-    schema["anyOf"] = [{"required": ["text"]}, {"required": ["contact"]}, {"required": ["media"]}]
-
-
-class InboundBody(Body):
-    """Give text, contact or media."""
-
-    from_: Person = Field(alias="from")
-    text: str | Omitted = Field(None, description="Text written.")
-    contact: SharedContact | Omitted = None
-    media: InboundMedia | Omitted = None
-    reply_to: MessageId | Omitted = Field(None, description="Telegram message id answered.")
-    group: InboundGroup | Omitted = Field(
-        None, description="Written in this group instead of privately to the gateway."
-    )
-    mentions_account: bool = Field(
-        False, description="In a group: the message mentions the gateway's account."
-    )
-
-    model_config = ConfigDict(json_schema_extra=_inbound_schema)
-
-
-class InboundHandled(View):
-    message_id: int = Field(description="Telegram message id.")
-    handled: bool = Field(description="Whether the gateway handled it in time.")
+# --- the sandbox (a person writing: app/routes/inbound_schemas.py) ----------------------------
 
 
 class SentLocation(View):

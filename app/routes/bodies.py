@@ -134,8 +134,11 @@ def _where(loc: tuple[int | str, ...]) -> str:
 
 
 def _is_branch_name(part: str) -> bool:
-    return part in {"str", "int", "bool", "float", "constrained-str", "constrained-int"} or (
-        "[" in part and part.endswith("]")
+    # A nested model's branch is its class name ("InboundLocation"): fields are snake_case.
+    return (
+        part in {"str", "int", "bool", "float", "constrained-str", "constrained-int"}
+        or ("[" in part and part.endswith("]"))
+        or part[:1].isupper()
     )
 
 

@@ -72,8 +72,18 @@ def whatsmate_body(*, instance: int | None, payload: str, token: str | None) -> 
         "instance_id": str(instance) if instance is not None else None,
         "gateway_number": top.get("gateway_number"),
         "number": top.get("number"),
-        "message": top.get("message") or "",
+        "message": top.get("message") or _pin(data) or "",
     }
+
+
+def _pin(data: object) -> str | None:
+    """A shared location as WhatsMate's flat body can carry it: "📍 <lat>,<long>" (and the
+    venue's title), since its `message` is the only field a receiver reads."""
+    location = data.get("location") if isinstance(data, dict) else None
+    if not isinstance(location, dict):
+        return None
+    pin = f"📍 {location.get('latitude')},{location.get('longitude')}"
+    return f"{pin} {location['title']}" if location.get("title") else pin
 
 
 def whatsmate_test_body(token: str | None) -> dict[str, Any]:

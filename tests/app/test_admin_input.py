@@ -180,7 +180,7 @@ async def test_the_unknown_field_message_lists_the_body_names(http: httpx.AsyncC
         "/admin/sandbox/1/inbound", json={"from": {"number": "1"}, "to": "x"}, headers=ADMIN
     )
     message = error_of(response, 400, "invalid_field")
-    accepted = "accepted: contact, from, group, media, mentions_account, reply_to, text"
+    accepted = "accepted: contact, from, group, location, media, mentions_account, reply_to, text"
     assert accepted in message, message
 
 

@@ -12,13 +12,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from app.db import transaction
 from app.queueing import settle
-from app.telegram.port import MEDIA_KINDS
+from app.telegram.port import ALL_MEDIA_KINDS
 from app.telegram.sandbox.state import (
     _A,
     _INSERT_MESSAGE,
@@ -92,6 +93,7 @@ def _inbound_row(
     reply_to: int | None,
     chat_id: int | None = None,
     mentions_account: bool = False,
+    location: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check an inbound message (SandboxInputError) and give its row; checked before it joins
     a batch, so that a malformed request fails alone and writes nothing."""
@@ -99,7 +101,12 @@ def _inbound_row(
     data = None
     filename = mime = None
     contact_number = contact_user_id = None
-    if contact is not None:
+    details = None
+    if location is not None:
+        # Kept as an outgoing location is (`details`), for the pump to show it again.
+        kind = "location"
+        details = orjson.dumps({"location": _checked_location(location)}).decode()
+    elif contact is not None:
         kind = "contact"
         contact_number = str(contact.get("number") or "").lstrip("+")
         # ASCII digits only (isdigit() alone takes other scripts' digits), as long as the
@@ -110,8 +117,8 @@ def _inbound_row(
         contact_user_id = int(raw_id) if raw_id is not None else fake_user_id(contact_number)
     elif media is not None:
         kind = str(media.get("kind") or "")
-        if kind not in MEDIA_KINDS:
-            raise SandboxInputError(f"media.kind must be one of {', '.join(MEDIA_KINDS)}")
+        if kind not in ALL_MEDIA_KINDS:
+            raise SandboxInputError(f"media.kind must be one of {', '.join(ALL_MEDIA_KINDS)}")
         try:
             data = base64.b64decode(str(media.get("base64") or ""), validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -121,7 +128,7 @@ def _inbound_row(
         filename = media.get("filename")
         mime = media.get("mime_type")
     elif not text:
-        raise SandboxInputError("give text, contact or media")
+        raise SandboxInputError("give text, contact, media or location")
     return {
         "instance": instance,
         "direction": "in",
@@ -129,7 +136,7 @@ def _inbound_row(
         "number": person.number,
         "kind": kind,
         "text": text if kind in ("text", "contact") else None,
-        "caption": text if kind in MEDIA_KINDS else None,
+        "caption": text if kind in ALL_MEDIA_KINDS else None,
         "filename": filename,
         "mime_type": mime,
         "size": len(data) if data else None,
@@ -140,6 +147,23 @@ def _inbound_row(
         "contact_number": contact_number,
         "contact_user_id": contact_user_id,
         "mentions_account": mentions_account,
+        "details": details,  # every row has it: a batch is one executemany
+    }
+
+
+def _checked_location(location: dict[str, Any]) -> dict[str, Any]:
+    """The location's four fields (SandboxInputError when the point is off the map)."""
+    try:
+        latitude, longitude = float(location["latitude"]), float(location["longitude"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SandboxInputError("location needs a numeric latitude and longitude") from exc
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise SandboxInputError("location is off the map (latitude -90..90, longitude -180..180)")
+    return {
+        "latitude": latitude,
+        "longitude": longitude,
+        "title": location.get("title") or None,
+        "address": location.get("address") or None,
     }
 
 
@@ -159,6 +183,7 @@ class InboundMixin(SandboxState):
         reply_to: int | None = None,
         chat_id: int | None = None,
         mentions_account: bool = False,
+        location: dict[str, Any] | None = None,
     ) -> tuple[int, int]:
         """As if `person` wrote to the gateway (or in group `chat_id`, of which they must be a
         member: `group_member`): (telegram message id, update id).
@@ -169,7 +194,15 @@ class InboundMixin(SandboxState):
         SqlRunner. Each caller is answered once its batch has committed.
         """
         row = _inbound_row(
-            self.instance, person, text, contact, media, reply_to, chat_id, mentions_account
+            self.instance,
+            person,
+            text,
+            contact,
+            media,
+            reply_to,
+            chat_id,
+            mentions_account,
+            location,
         )
         future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._inbox.append(_Inbound(person, row, future))

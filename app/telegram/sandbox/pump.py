@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.engine import Connection, Row
 
@@ -19,11 +20,12 @@ from app.errors import DatabaseUnavailable
 from app.models import table_of
 from app.telegram.notices import login_alert_from_notice
 from app.telegram.port import (
-    MEDIA_KINDS,
+    ALL_MEDIA_KINDS,
     SERVICE_USER_ID,
     GroupRef,
     IncomingMedia,
     IncomingMessage,
+    Location,
     LoginAlert,
     MediaKind,
     OutboxRead,
@@ -70,6 +72,7 @@ _SEL_UPDATES = (
         _M.c.chat_id,
         _M.c.mentions_account,
         _M.c.edited_at,
+        _M.c.details,
         _UP.c.emoji,
         _G.c.group_name.label("group_title"),
         _U.c.user_id.label("sender_id"),
@@ -293,7 +296,7 @@ class PumpMixin(SandboxState):
         if row.contact_number is not None:
             contact = SharedContact(phone=row.contact_number, user_id=row.contact_user_id or 0)
         media = None
-        if row.kind in MEDIA_KINDS and row.data is not None:
+        if row.kind in ALL_MEDIA_KINDS and row.data is not None:
             kind: MediaKind = row.kind
             media = IncomingMedia(kind, row.data, row.filename, row.mime_type)
         return IncomingMessage(
@@ -306,6 +309,7 @@ class PumpMixin(SandboxState):
             reply_to_message_id=row.reply_to,
             group=group,
             mentioned=bool(row.mentions_account),
+            location=_location(row.details) if row.kind == "location" else None,
         )
 
     async def wait_consumed(self, update_id: int, timeout_s: float) -> bool:
@@ -324,3 +328,9 @@ class PumpMixin(SandboxState):
         except TimeoutError:
             return False
         return True
+
+
+def _location(details: str | None) -> Location | None:
+    """The location an inbound message's `details` keeps (inbound.py `_inbound_row`)."""
+    found = orjson.loads(details).get("location") if details else None
+    return Location(**found) if isinstance(found, dict) else None

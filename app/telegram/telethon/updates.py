@@ -123,6 +123,7 @@ class UpdatesMixin(BackendCore):
             )
         elif isinstance(raw, types.MessageMediaPhoto | types.MessageMediaDocument):
             media = await self._download(message, raw)
+        location = _location(raw)
         reply_to = None
         if message.reply_to is not None:
             reply_to = getattr(message.reply_to, "reply_to_msg_id", None)
@@ -145,6 +146,7 @@ class UpdatesMixin(BackendCore):
             group=group,
             # Telegram's flag: the message names the account or answers one of its messages.
             mentioned=bool(getattr(message, "mentioned", False)),
+            location=location,
         )
 
     async def _download(self, message: Any, raw: Any) -> port.IncomingMedia | None:
@@ -233,8 +235,32 @@ def _media_facts(raw: Any) -> tuple[port.MediaKind | None, str | None, str | Non
     for attribute in document.attributes:
         if isinstance(attribute, types.DocumentAttributeFilename):
             filename = attribute.file_name
-        elif isinstance(attribute, types.DocumentAttributeAudio):
+        elif isinstance(attribute, types.DocumentAttributeAudio) and kind == "document":
             kind = "voice_note" if attribute.voice else "audio"
+        elif isinstance(attribute, types.DocumentAttributeVideo) and kind != "sticker":
+            # Round video messages and GIFs (mp4 marked animated) are videos too. A video
+            # file also carries an audio attribute at times: the video one wins.
+            kind = "video"
+    if any(isinstance(a, types.DocumentAttributeSticker) for a in document.attributes):
+        kind = "sticker"  # a video or animated sticker is still a sticker
     if kind == "document" and (document.mime_type or "").startswith("image/") and filename is None:
         kind = "image"
     return kind, filename, document.mime_type
+
+
+def _location(raw: Any) -> port.Location | None:
+    """The point of a location, a live location or a venue a person sent; None for any other
+    message (or a point Telegram left empty)."""
+    if not isinstance(
+        raw, types.MessageMediaGeo | types.MessageMediaGeoLive | types.MessageMediaVenue
+    ):
+        return None
+    point = raw.geo
+    if not isinstance(point, types.GeoPoint):
+        return None
+    title = address = None
+    if isinstance(raw, types.MessageMediaVenue):
+        title, address = raw.title or None, raw.address or None
+    return port.Location(
+        latitude=float(point.lat), longitude=float(point.long), title=title, address=address
+    )

@@ -128,6 +128,27 @@ async def test_a_caption_is_the_message_and_a_bare_medium_an_empty_one(
     assert [b["message"] for b in receiver.bodies] == ["my receipt", ""]
 
 
+async def test_a_location_is_a_pin_with_its_point_and_a_venue_its_title(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    services.resolve_host = public_dns
+    await say(http, PERSON, "Hi")
+    await whatsmate_endpoint(services)
+    point = {"latitude": 40.4153, "longitude": -3.6845}
+    for location in (point, {**point, "title": "Retiro", "address": "Plaza 7"}):
+        message = {"from": {"number": PERSON}, "location": location}
+        answer = await http.post("/admin/sandbox/1/inbound", json=message, headers=ADMIN)
+        assert answer.status_code == 200 and answer.json()["handled"], answer.text
+    receiver = Receiver()
+    async with delivery_worker(services, receiver) as worker:
+        for _ in range(3):
+            await worker.step()
+    assert [b["message"] for b in receiver.bodies] == [
+        "📍 40.4153,-3.6845",
+        "📍 40.4153,-3.6845 Retiro",
+    ]
+
+
 def test_a_group_message_is_of_type_group() -> None:
     assert whatsmate_type({"group_name": "Riders"}) == "group"
     assert whatsmate_type({"group_name": None}) == "individual"
