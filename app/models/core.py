@@ -104,6 +104,9 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_queue", "instance", "status", "next_attempt_at"),
         sa.Index("ix_message_created", "created_at"),
         sa.Index("ix_message_telegram", "instance", "recipient_user_id", "telegram_message_id"),
+        # A Telegram id the gateway hears of without its chat (deletions name ids only; group
+        # replies and reactions): found by instance and id.
+        sa.Index("ix_message_instance_telegram", "instance", "telegram_message_id"),
         sa.Index("ix_message_target", "target_id", "created_at"),
     )
 
