@@ -22,36 +22,21 @@ from sqlalchemy import Row, bindparam, update
 from sqlalchemy.engine import Connection
 
 from app.events import append_events, conversation_key, event_row
-from app.models import Message, UTCDateTime, table_of
+from app.models import Message, table_of
 from app.telegram.port import Peer, TelegramBackend
 from app.timestamps import iso
-from app.vocabulary import EventType, MessageStatus
+from app.vocabulary import EventType
 from outbound.actions import ACTION_DONE
 from outbound.claims import Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
+from outbound.row_updates import AT, MARK_FAILED, MARK_RETRY
 
 M = table_of(Message)
 
-_AT = bindparam("b_at", type_=UTCDateTime())
 _DONE = (
     update(M)
     .where(M.c.id == bindparam("b_id"))
-    .values(status=ACTION_DONE, sent_at=_AT, last_error=None)
-)
-_FAILED = (
-    update(M)
-    .where(M.c.id == bindparam("b_id"))
-    .values(
-        status=MessageStatus.FAILED,
-        error_code=bindparam("b_code"),
-        error_detail=bindparam("b_detail"),
-        failed_at=_AT,
-    )
-)
-_RETRY = (
-    update(M)
-    .where(M.c.id == bindparam("b_id"))
-    .values(status=MessageStatus.QUEUED, next_attempt_at=_AT, last_error=bindparam("b_error"))
+    .values(status=ACTION_DONE, sent_at=AT, last_error=None)
 )
 
 
@@ -115,9 +100,9 @@ def record_actions(
     if done:
         conn.execute(_DONE, done)
     if failed:
-        conn.execute(_FAILED, failed)
+        conn.execute(MARK_FAILED, failed)
     if retried:
-        conn.execute(_RETRY, retried)
+        conn.execute(MARK_RETRY, retried)
     append_events(conn, events)
 
 

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from app.db import Database
 from app.events import append_event, append_events, conversation_key, event_row
-from app.models import Instance, Message, UTCDateTime, table_of
+from app.models import Instance, Message, table_of
 from app.timestamps import iso_or_none
 from app.vocabulary import EventType, MessageStatus
 from outbound.action_records import record_actions
@@ -26,34 +26,19 @@ from outbound.actions import is_action
 from outbound.claims import UNSENT, Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
 from outbound.reach_facts import record_reachability
+from outbound.row_updates import AT, MARK_FAILED, MARK_RETRY
 
 M = table_of(Message)
 
-_AT = bindparam("b_at", type_=UTCDateTime())
 _SENT = (
     update(M)
     .where(M.c.id == bindparam("b_id"))
     .values(
         status=MessageStatus.SENT,
         telegram_message_id=bindparam("b_tg"),
-        sent_at=_AT,
+        sent_at=AT,
         last_error=None,
     )
-)
-_FAILED = (
-    update(M)
-    .where(M.c.id == bindparam("b_id"))
-    .values(
-        status=MessageStatus.FAILED,
-        error_code=bindparam("b_code"),
-        error_detail=bindparam("b_detail"),
-        failed_at=_AT,
-    )
-)
-_RETRY = (
-    update(M)
-    .where(M.c.id == bindparam("b_id"))
-    .values(status=MessageStatus.QUEUED, next_attempt_at=_AT, last_error=bindparam("b_error"))
 )
 
 
@@ -115,9 +100,9 @@ def record_batch(
     if sent:
         conn.execute(_SENT, sent)
     if failed:
-        conn.execute(_FAILED, failed)
+        conn.execute(MARK_FAILED, failed)
     if retried:
-        conn.execute(_RETRY, retried)
+        conn.execute(MARK_RETRY, retried)
     append_events(conn, events)
     record_reachability(conn, results, now, instance=instance)
 
