@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,15 +40,7 @@ Answer = Literal[
     "paid_messages_required",
     "unknown",
 ]
-ANSWERS: tuple[Answer, ...] = (
-    "registered",
-    "unregistered",
-    "blocked",
-    "deactivated",
-    "premium_required",
-    "paid_messages_required",
-    "unknown",
-)
+ANSWERS: tuple[Answer, ...] = get_args(Answer)
 Source = Literal["stored", "telegram"]
 
 # Telegram's answers are asked again after this long.
