@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select
@@ -205,20 +205,27 @@ async def message_page(
     client_id: str | None,
     *,
     newest_first: bool = False,
+    instances: Collection[int] | None = None,
 ) -> schemas.MessageList:
-    """One page of messages (`status`, `after`, `limit` from `params`): `{"data", "next"}`.
+    """One page of messages (`status`, `instance`, `after`, `limit` from `params`):
+    `{"data", "next"}`.
 
     `client_id` None: every client's (the admin view). `after` is the last id of the previous
-    page; pages go oldest first, or newest first when `newest_first`.
+    page; pages go oldest first, or newest first when `newest_first`. `instances`: the
+    configured ones, when an `instance` that is not one is unknown_instance (404).
     """
     asked = parse_query(schemas.MessageQuery, params)
     limit, status, after = asked.limit, asked.status, asked.after
+    if asked.instance and instances is not None and asked.instance not in instances:
+        raise ApiError("unknown_instance", f"Invalid gateway instance number {asked.instance}")
     # Edits, deletions and reactions are rows of the queue too, listed with their message only.
     query = select(Message).where(col(Message.target_id).is_(None))
     if client_id is not None:
         query = query.where(col(Message.client_id) == client_id)
     if status:
         query = query.where(col(Message.status) == status)
+    if asked.instance:
+        query = query.where(col(Message.instance) == asked.instance)
     if after:
         anchor = await session.get(Message, after) if is_message_id(after) else None
         if anchor is None or (client_id is not None and anchor.client_id != client_id):
@@ -258,7 +265,12 @@ async def message_page(
 async def list_messages(request: Request) -> Response:
     svc = services(request)
     async with svc.database.read() as session:
-        page = await message_page(session, request.query_params, client_id(request))
+        page = await message_page(
+            session,
+            request.query_params,
+            client_id(request),
+            instances=[i.number for i in svc.settings.instances],
+        )
     return JSON(page)
 
 
@@ -321,10 +333,14 @@ routes = [
             "listMessages",
             TAG_MESSAGES,
             "List messages",
-            "This client's messages, oldest first, with cursor pagination.",
+            "This client's messages, oldest first, with cursor pagination; `status=queued&"
+            "instance=N` lists what still waits to go on an instance.",
             {200: Answer("A page of messages.", schemas.MessageList)},
-            errors=(400, 401, 474),
-            error_texts={400: "Bad status, after or limit."},
+            errors=(400, 401, 404, 474),
+            error_texts={
+                400: "Bad status, instance, after or limit.",
+                404: "unknown_instance: no such gateway instance.",
+            },
             query=schemas.MessageQuery,
         ),
     ),

@@ -271,6 +271,9 @@ class MessageQuery(Query):
         json_schema_extra=one_of(values(MessageStatus)),
     )
     after: str | Omitted = Field(None, description="The 'next' of the last page.")
+    instance: int = Field(
+        0, ge=0, le=1_000_000, description="Only this gateway instance's messages (0: all)."
+    )
 
     @field_validator("status")
     @classmethod

@@ -1,0 +1,189 @@
+"""Queue control through the native API: listing what waits on an instance and cancelling a
+queued message or action, against the sandbox with the send worker driven step by step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+
+from app.models import Message
+from app.services import Services
+from outbound import cancel
+from tests.conftest import ADMIN, drain, say
+
+NUMBER = "34612345678"
+
+
+async def queued(http: httpx.AsyncClient, headers: dict[str, str], text: str = "m1") -> str:
+    response = await http.post(
+        "/api/v1/messages", json={"to": NUMBER, "text": text}, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    message_id: str = response.json()["id"]
+    return message_id
+
+
+async def registered(http: httpx.AsyncClient, worker: Any) -> None:
+    await say(http, NUMBER, "Hi")
+    await drain(worker)
+
+
+async def texts_sent(http: httpx.AsyncClient) -> list[str]:
+    log = (await http.get("/admin/sandbox/1/sent", headers=ADMIN)).json()["data"]
+    return [m["text"] for m in log if m["text"] and m["text"].startswith("m")]
+
+
+async def failed_events(http: httpx.AsyncClient, headers: dict[str, str]) -> list[Any]:
+    events = (await http.get("/api/v1/events", headers=headers)).json()["data"]
+    return [e["data"] for e in events if e["type"] == "message.failed"]
+
+
+async def other_client(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.post(
+        "/admin/clients", json={"client_id": "other@example.com"}, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    return {
+        "X-WM-CLIENT-ID": "other@example.com",
+        "X-WM-CLIENT-SECRET": response.json()["client_secret"],
+    }
+
+
+async def test_the_list_filters_queued_messages_by_instance(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    sent = await queued(http, api_client, "m-sent")
+    await drain(worker)
+    waiting = [await queued(http, api_client, f"m{i}") for i in range(3)]
+    first = await http.get("/api/v1/messages?status=queued&instance=1&limit=2", headers=api_client)
+    assert first.status_code == 200, first.text
+    rest = await http.get(
+        f"/api/v1/messages?status=queued&instance=1&limit=2&after={first.json()['next']}",
+        headers=api_client,
+    )
+    listed = [m["id"] for m in first.json()["data"] + rest.json()["data"]]
+    assert listed == waiting and sent not in listed
+    assert rest.json()["next"] is None
+
+
+async def test_the_list_answers_404_for_an_unknown_instance_and_400_for_a_bad_one(
+    http: httpx.AsyncClient, api_client: dict[str, str]
+) -> None:
+    unknown = await http.get("/api/v1/messages?instance=7", headers=api_client)
+    bad = await http.get("/api/v1/messages?instance=one", headers=api_client)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "unknown_instance")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_field")
+
+
+async def test_a_queued_message_cancelled_fails_as_cancelled_and_is_never_sent(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=api_client)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["status"], body["error_code"]) == (message_id, "failed", "cancelled")
+    assert body["failed_at"] is not None
+    await drain(worker)
+    assert await texts_sent(http) == []
+    events = await failed_events(http, api_client)
+    assert [(e["id"], e["error_code"]) for e in events] == [(message_id, "cancelled")]
+
+
+async def test_a_sent_message_cannot_be_cancelled(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    await drain(worker)
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=api_client)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "not_cancellable"
+    assert "is sent" in error["message"]
+
+
+async def test_a_message_being_sent_cannot_be_cancelled(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services, worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    async with services.database.write() as session:
+        await session.execute(
+            update(Message).where(Message.id == message_id).values(status="sending")  # type: ignore[arg-type]
+        )
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=api_client)
+    assert response.status_code == 409, response.text
+    assert "is sending" in response.json()["error"]["message"]
+
+
+async def test_another_clients_message_is_not_found_and_stays_queued(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    other = await other_client(http)
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=other)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    shown = await http.get(f"/api/v1/messages/{message_id}", headers=api_client)
+    assert shown.json()["status"] == "queued"
+
+
+async def test_a_worker_claim_between_the_cancels_read_and_write_sends_once_and_refuses_the_cancel(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, monkeypatch: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    original = cancel.cancel_queued
+
+    async def claim_first(*args: Any, **kwargs: Any) -> Any:
+        # The cancel has read the row (queued); the worker claims and sends it before the write.
+        return await original(*args, **kwargs, before_write=lambda: drain(worker))
+
+    monkeypatch.setattr("app.routes.queue_control.cancel_queued", claim_first)
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=api_client)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "not_cancellable")
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert (shown["status"], shown["error_code"]) == ("sent", None)
+    assert await texts_sent(http) == ["m1"]
+    assert await failed_events(http, api_client) == []
+
+
+async def test_a_cancel_that_commits_before_the_workers_claim_leaves_nothing_to_send(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    response = await http.post(f"/api/v1/messages/{message_id}/cancel", headers=api_client)
+    assert response.status_code == 200, response.text
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert (shown["status"], shown["error_code"]) == ("failed", "cancelled")
+    assert await texts_sent(http) == []
+
+
+async def test_a_queued_reaction_can_be_cancelled_through_its_message(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    message_id = await queued(http, api_client)
+    await drain(worker)
+    reacted = await http.post(
+        f"/api/v1/messages/{message_id}/reactions", json={"emoji": "👍"}, headers=api_client
+    )
+    assert reacted.status_code == 202, reacted.text
+    action_id = reacted.json()["id"]
+    wrong = await http.post(f"/api/v1/messages/{action_id}/cancel", headers=api_client)
+    assert wrong.status_code == 404
+    response = await http.post(
+        f"/api/v1/messages/{message_id}/actions/{action_id}/cancel", headers=api_client
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["error_code"]) == ("failed", "cancelled")
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert shown["reaction"] is None
