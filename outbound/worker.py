@@ -191,6 +191,8 @@ class SendWorker:
             self._gateway_number = inst.phone
             if inst.status in HELD_STATUSES:
                 return IDLE_POLL_S  # the queue holds its messages until a login or their TTL
+            if inst.queue_paused_at is not None:
+                return IDLE_POLL_S  # paused by an admin: resuming wakes the worker
             if inst.paused_until is None:
                 return None
             if inst.paused_until > now:

@@ -47,6 +47,8 @@ class Instance(SQLModel, table=True):
     # When the instance entered its current status (a detail change does not move it).
     status_since: datetime | None = ts(nullable=True)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # Set by POST /admin/instances/{n}/queue/pause: the send worker claims nothing until resumed.
+    queue_paused_at: datetime | None = ts(nullable=True)
 
 
 class Recipient(SQLModel, table=True):

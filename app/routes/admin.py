@@ -142,7 +142,11 @@ async def instance_view(request: Request, inst: Instance) -> shown.Instance:
             "profile": await svc.accounts.profiles.view(
                 inst.number, conf.profile if conf else None
             ),
-            "queue": {status: counts.get(status, 0) for status in MessageStatus},
+            "queue": {
+                **{status: counts.get(status, 0) for status in MessageStatus},
+                "paused": inst.queue_paused_at is not None,
+                "paused_at": iso_or_none(inst.queue_paused_at),
+            },
             # The latest logins to the account from other devices (account.login_alert events).
             "login_alerts": login_alerts,
         }

@@ -139,6 +139,12 @@ class Queue(View):
     sent: int = Field(ge=0, description="Messages sent.")
     read: int = Field(ge=0, description="Messages read.")
     failed: int = Field(ge=0, description="Messages failed.")
+    paused: bool = Field(
+        False,
+        description="Paused by POST /admin/instances/{n}/queue/pause: nothing is sent (messages "
+        "are still accepted and still expire) until .../queue/resume.",
+    )
+    paused_at: Timestamp | None = Field(None, description="When the queue was paused.")
 
 
 class Instance(View):

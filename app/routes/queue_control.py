@@ -1,5 +1,6 @@
-"""Native API (/api/v1): cancelling a send (a message, or an edit, deletion or reaction) while
-it is still queued. outbound/cancel.py says why a cancel and the send worker never both win."""
+"""Queue control: cancelling a send (a message, or an edit, deletion or reaction) while it is
+still queued (native API; outbound/cancel.py says why a cancel and the send worker never both
+win), and pausing or resuming an instance's send queue (admin)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.routes import messages_schemas
+from app.errors import ApiError
+from app.models import Instance
+from app.routes import admin_schemas, messages_schemas
+from app.routes.admin import instance_view
+from app.routes.admin_docs import TAG_INSTANCES
 from app.routes.apidoc import Answer, Doc, Model, Uuid
-from app.routes.common import JSON, services
+from app.routes.common import JSON, instance_number, services
 from app.routes.message_actions import render_action
 from app.routes.message_actions_schemas import Action
 from app.routes.messages import TAG_MESSAGES, render_message
 from app.routes.surface import endpoint
-from app.routes.surfaces import NATIVE, client_id
+from app.routes.surfaces import ADMIN, NATIVE, client_id
 from outbound.cancel import cancel_queued
 
 
@@ -42,6 +47,44 @@ async def cancel_action(request: Request) -> Response:
         action_of=request.path_params["id"],
     )
     return JSON(render_action(row))
+
+
+async def _set_paused(request: Request, paused: bool) -> Response:
+    """Pause or resume the instance's send queue; doing it twice is the same as once."""
+    svc = services(request)
+    number = instance_number(request.path_params["n"])
+    async with svc.database.write() as session:
+        inst = await session.get(Instance, number)
+        if inst is None:
+            raise ApiError("unknown_instance", "No such instance")
+        if paused and inst.queue_paused_at is None:
+            inst.queue_paused_at = svc.clock()
+        elif not paused:
+            inst.queue_paused_at = None
+    if not paused:
+        svc.wakeup.notify(f"send:{number}")  # the worker looks now, not at its next poll
+    return JSON(await instance_view(request, inst))
+
+
+async def pause_queue(request: Request) -> Response:
+    return await _set_paused(request, True)
+
+
+async def resume_queue(request: Request) -> Response:
+    return await _set_paused(request, False)
+
+
+def _queue_doc(operation: str, summary: str, description: str) -> Doc:
+    return Doc(
+        operation,
+        TAG_INSTANCES,
+        summary,
+        description,
+        {200: Answer("The instance (its queue says paused).", admin_schemas.Instance)},
+        errors=(401, 404),
+        error_texts={404: "No such instance."},
+        path=admin_schemas.InstancePath,
+    )
 
 
 NOT_QUEUED = (
@@ -84,6 +127,33 @@ routes = [
             errors=(401, 404, 409, 474),
             error_texts={404: "No such action of this message for this client.", 409: NOT_QUEUED},
             path=ActionPath,
+        ),
+    ),
+    endpoint(
+        ADMIN,
+        "/admin/instances/{n:str}/queue/pause",
+        pause_queue,
+        methods=["POST"],
+        doc=_queue_doc(
+            "pauseQueue",
+            "Pause an instance's send queue",
+            "The send worker sends nothing for this instance (messages, edits, deletions and "
+            "reactions stay queued) until resumed. Sends are still accepted, and queued messages "
+            "still expire after `[sending] message_ttl_s`. Kept in the database: a restart "
+            "keeps the pause. Pausing a paused queue changes nothing.",
+        ),
+    ),
+    endpoint(
+        ADMIN,
+        "/admin/instances/{n:str}/queue/resume",
+        resume_queue,
+        methods=["POST"],
+        doc=_queue_doc(
+            "resumeQueue",
+            "Resume an instance's send queue",
+            "End a pause made with .../queue/pause: the send worker goes on at once. Resuming "
+            "a queue that is not paused changes nothing. (A FloodWait or PEER_FLOOD pause, "
+            "`paused_until`, is Telegram's and ends on its own.)",
         ),
     ),
 ]

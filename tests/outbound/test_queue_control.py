@@ -8,10 +8,11 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from app.models import Message
+from app.main import make_worker
+from app.models import Instance, Message
 from app.services import Services
 from outbound import cancel
-from tests.conftest import ADMIN, drain, say
+from tests.conftest import ADMIN, Clock, drain, say
 
 NUMBER = "34612345678"
 
@@ -187,3 +188,61 @@ async def test_a_queued_reaction_can_be_cancelled_through_its_message(
     await drain(worker)
     shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
     assert shown["reaction"] is None
+
+
+async def pause(http: httpx.AsyncClient, action: str = "pause") -> dict[str, Any]:
+    response = await http.post(f"/admin/instances/1/queue/{action}", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    queue: dict[str, Any] = response.json()["queue"]
+    return queue
+
+
+async def test_a_paused_queue_holds_its_messages_and_resume_releases_them(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    first = await pause(http)
+    again = await pause(http)
+    assert first["paused"] and first == again  # pausing twice keeps the first pause
+    message_id = await queued(http, api_client)
+    await drain(worker)
+    assert await texts_sent(http) == []
+    shown = (await http.get("/admin/instances/1", headers=ADMIN)).json()["queue"]
+    assert (shown["paused"], shown["queued"]) == (True, 1)
+    resumed = await pause(http, "resume")
+    assert (resumed["paused"], resumed["paused_at"]) == (False, None)
+    await drain(worker)
+    assert await texts_sent(http) == ["m1"]
+    shown_message = await http.get(f"/api/v1/messages/{message_id}", headers=api_client)
+    assert shown_message.json()["status"] == "sent"
+
+
+async def test_a_pause_is_kept_by_a_new_process(
+    http: httpx.AsyncClient, api_client: dict[str, str], services: Services, worker: Any
+) -> None:
+    await registered(http, worker)
+    await pause(http)
+    await queued(http, api_client)
+    restarted = make_worker(services, 1)  # a new worker reads the pause from the database
+    await drain(restarted)
+    assert await texts_sent(http) == []
+    async with services.database.read() as session:
+        inst = await session.get(Instance, 1)
+    assert inst is not None and inst.queue_paused_at is not None
+
+
+async def test_pausing_an_unknown_instance_is_404(http: httpx.AsyncClient) -> None:
+    response = await http.post("/admin/instances/9/queue/pause", headers=ADMIN)
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "unknown_instance")
+
+
+async def test_a_paused_queue_still_expires_its_messages(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    await pause(http)
+    message_id = await queued(http, api_client)
+    clock.advance(10 * 24 * 3600)
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert (shown["status"], shown["error_code"]) == ("failed", "expired")
