@@ -68,6 +68,7 @@ def message_row(
     details: str | None = None,
     silent: bool = False,
     link_preview: bool = True,
+    expires_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Every column of a new queue row (Core inserts need the same keys in every row)."""
     return {
@@ -105,6 +106,7 @@ def message_row(
         "sent_at": None,
         "read_at": None,
         "failed_at": None,
+        "expires_at": expires_at,
     }
 
 

@@ -387,6 +387,7 @@ class Enqueuer:
             details=dump_details(request_details(request)),
             silent=request.silent,
             link_preview=request.link_preview,
+            expires_at=request.expires_at,
         )
 
 

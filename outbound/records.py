@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, assert_never
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -152,14 +152,15 @@ async def fail_message(
 
 
 async def expire_stale(database: Database, instance: int, ttl: timedelta, now: datetime) -> None:
-    """Messages queued longer than message_ttl_s fail as `expired` (also while paused)."""
+    """Messages queued longer than message_ttl_s, or past their own `expires_at` (ttl_s), fail
+    as `expired` (also while paused)."""
     cutoff = now - ttl
     stale_query = (
         select(Message)
         .where(
             col(Message.instance) == instance,
             col(Message.status).in_(UNSENT),
-            col(Message.created_at) <= cutoff,
+            or_(col(Message.created_at) <= cutoff, col(Message.expires_at) <= now),
         )
         .limit(500)
     )
@@ -168,10 +169,10 @@ async def expire_stale(database: Database, instance: int, ttl: timedelta, now: d
             return
     async with database.write() as session:
         for row in await session.scalars(stale_query):
-            await fail_message(
-                session,
-                row,
-                "expired",
-                f"not sent within message_ttl_s ({int(ttl.total_seconds())} s)",
-                now,
+            own = row.expires_at is not None and row.expires_at <= now and row.created_at > cutoff
+            detail = (
+                f"not sent before its expires_at ({iso_or_none(row.expires_at)})"
+                if own
+                else f"not sent within message_ttl_s ({int(ttl.total_seconds())} s)"
             )
+            await fail_message(session, row, "expired", detail, now)

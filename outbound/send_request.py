@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from app.errors import ApiError
@@ -31,6 +32,8 @@ class SendRequest:
     # No notification sound; Telegram's preview of a text's first link.
     silent: bool = False
     link_preview: bool = True
+    # The send's own expiry (outbound/expiry.py); None: message_ttl_s alone.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

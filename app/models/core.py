@@ -152,6 +152,8 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = ts(nullable=True)
     read_at: datetime | None = ts(nullable=True)
     failed_at: datetime | None = ts(nullable=True)
+    # The send's own expiry (ttl_s or expires_at when sent); message_ttl_s applies as well.
+    expires_at: datetime | None = ts(nullable=True)
     # An action on an earlier message (kind edit | delete | reaction, outbound/actions.py) is a
     # row of this queue too: `target_id` names that message (ours, or an inbound one for a
     # reaction), `target_telegram_id` its Telegram id. Null on every message proper.

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import dataclasses
 from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message as Message_
 
 from app.errors import ApiError
 from app.events import list_events, render_event
@@ -24,6 +22,7 @@ from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, parse_json_object, read_body, services
 from app.routes.messages_docs import CREATE_MESSAGE
 from app.routes.messages_docs import TAG_MESSAGES as TAG_MESSAGES  # re-exported (docs.py)
+from app.routes.multipart import read_multipart
 from app.routes.queries import parse_query
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
@@ -33,6 +32,7 @@ from app.services import Services
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, values
 from outbound.details import read_details
+from outbound.expiry import expiry_of
 from outbound.fetch import MediaFetcher
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id, normalize_number
@@ -72,6 +72,7 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
         edited_at=iso_or_none(m.get("edited_at")),
         deleted_at=iso_or_none(m.get("deleted_at")),
         reaction=m.get("reaction"),
+        expires_at=iso_or_none(m.get("expires_at")),
     )
 
 
@@ -87,7 +88,7 @@ async def create_message(request: Request) -> Response:
     content_type = request.headers.get("content-type", "")
     upload: tuple[bytes, str | None] | None = None
     if content_type.startswith("multipart/form-data"):
-        data, upload, fingerprint = await _multipart(request, limit)
+        data, upload, fingerprint = await read_multipart(request, limit)
     else:
         body = await read_body(request, limit)
         fingerprint = request_fingerprint(request.url.path, body)
@@ -105,7 +106,10 @@ async def create_message(request: Request) -> Response:
         # Media by URL: fetched and checked before anything is accepted (outbound/fetch.py).
         svc.enqueuer.check_instance(send_body.instance)
         await send_body.fetch_media(media_fetcher(svc))
-    send_request = send_body.request()
+    expires_at = expiry_of(
+        send_body.ttl_s, send_body.expires_at, svc.clock(), svc.settings.sending.message_ttl_s
+    )
+    send_request = dataclasses.replace(send_body.request(), expires_at=expires_at)
     svc.enqueuer.check_instance(send_request.instance)
     status, answer = await svc.enqueuer.enqueue(
         client,
@@ -124,68 +128,6 @@ def media_fetcher(svc: Services) -> MediaFetcher:
     return MediaFetcher(
         settings.media_fetch, settings.limits, svc.resolve_host, network=svc.network
     )
-
-
-async def _multipart(
-    request: Request, limit: int
-) -> tuple[dict[str, Any], tuple[bytes, str | None] | None, str]:
-    """Fields of a multipart upload: `file` is the medium; `media_kind`, `to`... are fields."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError("payload_too_large", f"the request body exceeds {limit} bytes")
-    try:
-        form = await bounded(request, limit).form(max_files=1, max_fields=20, max_part_size=limit)
-    except ApiError:
-        raise
-    except Exception as exc:  # malformed multipart bodies raise several parser errors
-        raise ApiError("bad_request", f"The multipart body could not be parsed: {exc}") from exc
-    digest = hashlib.sha256(request.url.path.encode())
-    data: dict[str, Any] = {}
-    media: dict[str, Any] = {}
-    upload: tuple[bytes, str | None] | None = None
-    try:
-        items = form.multi_items()
-        for key, value in items:
-            if isinstance(value, UploadFile):
-                raw = await value.read()
-                upload = (raw, value.filename)
-                digest.update(b"file\0" + raw)
-                continue
-            digest.update(f"{key}\0{value}\0".encode())
-            if key in ("kind", "media_kind"):
-                media["kind"] = value
-            elif key in ("filename", "caption"):
-                media[key] = value
-            else:
-                data[key] = value
-    finally:
-        await form.close()  # uploads spool to temporary files
-    if upload is not None or media:
-        data["media"] = media
-    return data, upload, digest.hexdigest()
-
-
-def bounded(request: Request, limit: int) -> Request:
-    """The same request, but reading past `limit` body bytes raises 413 at once.
-
-    Starlette spools uploaded files to disk with no size limit of its own; this stops a chunked
-    upload of any size as soon as it passes the limit, before it is read whole.
-    """
-    total = 0
-
-    async def receive() -> Message_:
-        nonlocal total
-        message = await request.receive()
-        if message["type"] == "http.request":
-            total += len(message.get("body", b""))
-            if total > limit:
-                raise ApiError(
-                    "payload_too_large",
-                    f"the request body exceeds the largest accepted size of {limit} bytes",
-                )
-        return message
-
-    return Request(request.scope, receive)
 
 
 async def get_message(request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, JsonValue, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, field_validator
 
 from app.errors import ApiError
 from app.routes.apidoc import (
@@ -26,6 +26,7 @@ from app.routes.views import View
 from app.telegram.port import ALL_MEDIA_KINDS
 from app.vocabulary import MessageStatus, RecipientStatus, values
 from outbound.cards import NAME_MAX, VENUE_TEXT_MAX
+from outbound.expiry import TTL_S_MAX
 from outbound.requests import NATIVE_KINDS
 
 GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
@@ -33,6 +34,14 @@ GROUP_ADMIN = number_field("the number of the group's creator")
 PAGE_SIZE = "Page size."
 SILENT = "Send without a notification sound (Telegram's silent message)."
 LINK_PREVIEW = "Let Telegram show a preview of the first link of a text (false: no preview)."
+TTL_S = (
+    "Seconds it may wait in the queue, else it fails as 'expired'; at most [sending] "
+    "message_ttl_s (default 86400), which applies anyway. Not with expires_at."
+)
+EXPIRES_AT = (
+    "When it expires if still queued (ISO 8601 with time zone, in the future, at most "
+    "message_ttl_s away): it fails as 'expired'. Not with ttl_s."
+)
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -155,6 +164,8 @@ class SendMessage(NativeBody):
     contact: ContactInput | Omitted = Field(
         None, description="A contact card to send (alone: no text, media or location)."
     )
+    ttl_s: int | Omitted = Field(None, ge=1, le=TTL_S_MAX, description=TTL_S)
+    expires_at: AwareDatetime | Omitted = Field(None, description=EXPIRES_AT)
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -202,6 +213,8 @@ class SendMessageUpload(Model):
     reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
     silent: bool = Field(False, description=SILENT)
     link_preview: bool = Field(True, description=LINK_PREVIEW)
+    ttl_s: int | Omitted = Field(None, ge=1, le=TTL_S_MAX, description=TTL_S)
+    expires_at: AwareDatetime | Omitted = Field(None, description=EXPIRES_AT)
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -255,6 +268,7 @@ class Message(Model):
         None, description="When it was deleted for both sides through the API."
     )
     reaction: str | None = Field(None, description="The account's own reaction on it, if any.")
+    expires_at: Timestamp | None = Field(None, description="Its own expiry, if given one.")
 
 
 class MessageList(Model):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -33,6 +34,7 @@ from app.routes.apidoc import Model
 from app.routes.bodies import body_error
 from app.settings import LimitsSettings
 from app.telegram.port import MEDIA_KINDS, MediaKind
+from outbound.expiry import ttl_seconds
 from outbound.fetch import MediaFetcher, MediaUrl
 from outbound.requests import (
     Content,
@@ -278,6 +280,8 @@ class NativeBody(SendBody):
         media: Any
         location: Any
         contact: Any
+        ttl_s: int | None
+        expires_at: datetime | None
 
     @field_validator("instance", mode="before", check_fields=False)
     @classmethod
@@ -320,6 +324,12 @@ class NativeBody(SendBody):
     @checked
     def _flag(cls, value: object, info: ValidationInfo) -> bool | None:
         return flag(value, info.field_name or "")
+
+    @field_validator("ttl_s", mode="before", check_fields=False)
+    @classmethod
+    @checked
+    def _ttl(cls, value: object) -> int | None:
+        return ttl_seconds(value)
 
     _defer_media = field_validator("media", mode="wrap", check_fields=False)(_deferred)
     _defer_text = field_validator("text", mode="wrap", check_fields=False)(_deferred)

@@ -3,14 +3,17 @@ queued message or action, against the sandbox with the send worker driven step b
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import update
 
 from app.main import make_worker
 from app.models import Instance, Message
 from app.services import Services
+from app.timestamps import iso
 from outbound import cancel
 from tests.conftest import ADMIN, Clock, drain, say
 
@@ -246,3 +249,93 @@ async def test_a_paused_queue_still_expires_its_messages(
     await drain(worker)
     shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
     assert (shown["status"], shown["error_code"]) == ("failed", "expired")
+
+
+async def test_a_message_with_ttl_s_expires_when_its_own_time_runs_out(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    await pause(http)  # held in the queue, so only the clock decides
+    body = {"to": NUMBER, "text": "m1", "ttl_s": 60}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 202, response.text
+    message_id = response.json()["id"]
+    assert response.json()["expires_at"] == iso(clock.now + timedelta(seconds=60))
+    clock.advance(59)
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert shown["status"] == "queued"
+    clock.advance(1)
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert (shown["status"], shown["error_code"]) == ("failed", "expired")
+    events = await failed_events(http, api_client)
+    assert [(e["id"], e["error_code"]) for e in events] == [(message_id, "expired")]
+
+
+async def test_a_message_with_expires_at_expires_at_that_moment(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    await pause(http)
+    at = clock.now + timedelta(minutes=5)
+    body = {"to": NUMBER, "text": "m1", "expires_at": iso(at)}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 202, response.text
+    message_id = response.json()["id"]
+    clock.advance(299)
+    await drain(worker)
+    await pause(http, "resume")
+    clock.advance(1)
+    await drain(worker)
+    shown = (await http.get(f"/api/v1/messages/{message_id}", headers=api_client)).json()
+    assert (shown["status"], shown["error_code"]) == ("failed", "expired")
+    assert await texts_sent(http) == []
+
+
+async def test_a_message_sent_within_its_ttl_is_sent(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any
+) -> None:
+    await registered(http, worker)
+    body = {"to": NUMBER, "text": "m1", "ttl_s": 60}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    await drain(worker)
+    shown = await http.get(f"/api/v1/messages/{response.json()['id']}", headers=api_client)
+    assert shown.json()["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"ttl_s": 60, "expires_at": "2999-01-01T00:00:00Z"}, "not both"),
+        ({"expires_at": "2000-01-01T00:00:00Z"}, "in the future"),
+        ({"ttl_s": 86401}, "at most 86400"),
+        ({"ttl_s": 0}, "'ttl_s' must be an integer"),
+        ({"ttl_s": True}, "'ttl_s' must be an integer"),
+        ({"expires_at": "tomorrow"}, "expires_at"),
+    ],
+)
+async def test_a_bad_ttl_or_expiry_is_refused_with_400(
+    http: httpx.AsyncClient,
+    api_client: dict[str, str],
+    worker: Any,
+    clock: Clock,
+    extra: dict[str, Any],
+    words: str,
+) -> None:
+    await registered(http, worker)
+    body = {"to": NUMBER, "text": "m1", **extra}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]["message"]
+
+
+async def test_an_expires_at_further_than_the_ttl_is_refused(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    at = clock.now + timedelta(seconds=86401)
+    body = {"to": NUMBER, "text": "m1", "expires_at": iso(at)}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 400, response.text
+    assert "at most 86400 s away" in response.json()["error"]["message"]

@@ -1,4 +1,4 @@
-"""queue control: an instance's queue paused by an admin
+"""queue control: an instance's queue paused by an admin; a message's own expiry
 
 Revision ID: 0019
 Revises: 0018
@@ -25,8 +25,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("queue_paused_at", app.models.UTCDateTime(timezone=True), nullable=True)
         )
+    with op.batch_alter_table("message") as batch:
+        batch.add_column(
+            sa.Column("expires_at", app.models.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("message") as batch:
+        batch.drop_column("expires_at")
     with op.batch_alter_table("instance") as batch:
         batch.drop_column("queue_paused_at")
