@@ -475,6 +475,7 @@
         ["Since", since(inst.status_since)],
         owner(inst),
         inst.paused_until ? ["Paused until", when(inst.paused_until)] : null,
+        inst.queue && inst.queue.paused ? ["Queue", "paused " + when(inst.queue.paused_at)] : null,
       ]),
       queueLine(inst.queue),
       h(
