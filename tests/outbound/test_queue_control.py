@@ -339,3 +339,17 @@ async def test_an_expires_at_further_than_the_ttl_is_refused(
     response = await http.post("/api/v1/messages", json=body, headers=api_client)
     assert response.status_code == 400, response.text
     assert "at most 86400 s away" in response.json()["error"]["message"]
+
+
+async def test_a_multipart_upload_takes_ttl_s_as_a_form_field(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker)
+    response = await http.post(
+        "/api/v1/messages",
+        data={"to": NUMBER, "media_kind": "document", "ttl_s": "120"},
+        files={"file": ("notes.txt", b"hello", "text/plain")},
+        headers=api_client,
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["expires_at"] == iso(clock.now + timedelta(seconds=120))
