@@ -29,7 +29,7 @@ from app.vocabulary import EventType
 from outbound.actions import ACTION_DONE
 from outbound.claims import Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
-from outbound.row_updates import AT, MARK_FAILED, MARK_RETRY
+from outbound.row_updates import AT, failed_params, retry_params, write_failed_and_retried
 
 M = table_of(Message)
 
@@ -89,20 +89,14 @@ def record_actions(
                     )
                 )
             case Failed(error_code=code, detail=detail):
-                detail = (detail or "")[:1000] or None
-                failed.append(
-                    {"b_id": row.id, "b_code": code or "failed", "b_detail": detail, "b_at": now}
-                )
+                failed.append(failed_params(row.id, code, detail, now))
             case Retry(at=at, reason=reason):
-                retried.append({"b_id": row.id, "b_at": at, "b_error": reason[:1000]})
+                retried.append(retry_params(row.id, at, reason))
             case _:
                 assert_never(outcome)
     if done:
         conn.execute(_DONE, done)
-    if failed:
-        conn.execute(MARK_FAILED, failed)
-    if retried:
-        conn.execute(MARK_RETRY, retried)
+    write_failed_and_retried(conn, failed, retried)
     append_events(conn, events)
 
 

@@ -26,7 +26,7 @@ from outbound.actions import is_action
 from outbound.claims import UNSENT, Claimed
 from outbound.outcomes import Failed, Recorded, Retry, Sent
 from outbound.reach_facts import record_reachability
-from outbound.row_updates import AT, MARK_FAILED, MARK_RETRY
+from outbound.row_updates import AT, failed_params, retry_params, write_failed_and_retried
 
 M = table_of(Message)
 
@@ -88,21 +88,21 @@ def record_batch(
                 }
                 event(EventType.MESSAGE_SENT, row, state)
             case Failed(error_code=code, detail=detail):
-                code = code or "failed"
-                detail = (detail or "")[:1000] or None
-                failed.append({"b_id": row.id, "b_code": code, "b_detail": detail, "b_at": now})
-                state = {"status": MessageStatus.FAILED, "error_code": code, "failed_at": now}
+                params = failed_params(row.id, code, detail, now)
+                failed.append(params)
+                state = {
+                    "status": MessageStatus.FAILED,
+                    "error_code": params["b_code"],
+                    "failed_at": now,
+                }
                 event(EventType.MESSAGE_FAILED, row, state)
             case Retry(at=at, reason=reason):
-                retried.append({"b_id": row.id, "b_at": at, "b_error": reason[:1000]})
+                retried.append(retry_params(row.id, at, reason))
             case _:
                 assert_never(outcome)
     if sent:
         conn.execute(_SENT, sent)
-    if failed:
-        conn.execute(MARK_FAILED, failed)
-    if retried:
-        conn.execute(MARK_RETRY, retried)
+    write_failed_and_retried(conn, failed, retried)
     append_events(conn, events)
     record_reachability(conn, results, now, instance=instance)
 
