@@ -85,6 +85,15 @@ class ClientState(StrEnum):
     REVOKED = "revoked"
 
 
+class Scope(StrEnum):
+    """What an API client may do; each operation of the client surfaces needs one."""
+
+    SEND = "send"  # send, edit, delete, react, cancel
+    READ = "read"  # messages, their actions, conversations, instance status
+    RECIPIENTS = "recipients"  # the recipient list, unregistering, reachability checks
+    EVENTS = "events"  # the event log, the stream and the pull queues
+
+
 class EventType(StrEnum):
     """The event log's types: what webhooks, `GET /api/v1/events` and the console show."""
 

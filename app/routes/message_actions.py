@@ -22,6 +22,7 @@ from app.routes.common import JSON, parse_json_object, read_body, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import NATIVE, client_id, credentials
 from app.timestamps import iso_or_none
+from app.vocabulary import Scope
 from outbound.actions import ActionDesk, ActionRequest, check_emoji, not_found
 from outbound.send_request import request_fingerprint
 from outbound.validation import is_message_id
@@ -121,8 +122,15 @@ async def list_actions(request: Request) -> Response:
 PATH = "/api/v1/messages/{id:str}"
 
 routes = [
-    endpoint(NATIVE, PATH, edit_message, methods=["PATCH"], doc=docs.EDIT),
-    endpoint(NATIVE, PATH, delete_message, methods=["DELETE"], doc=docs.DELETE),
-    endpoint(NATIVE, f"{PATH}/reactions", react_to_message, methods=["POST"], doc=docs.REACT),
-    endpoint(NATIVE, f"{PATH}/actions", list_actions, doc=docs.LIST),
+    endpoint(NATIVE, PATH, edit_message, methods=["PATCH"], scope=Scope.SEND, doc=docs.EDIT),
+    endpoint(NATIVE, PATH, delete_message, methods=["DELETE"], scope=Scope.SEND, doc=docs.DELETE),
+    endpoint(
+        NATIVE,
+        f"{PATH}/reactions",
+        react_to_message,
+        methods=["POST"],
+        scope=Scope.SEND,
+        doc=docs.REACT,
+    ),
+    endpoint(NATIVE, f"{PATH}/actions", list_actions, scope=Scope.READ, doc=docs.LIST),
 ]

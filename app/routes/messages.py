@@ -30,7 +30,7 @@ from app.routes.surfaces import NATIVE, client_id, credentials
 from app.routes.whatsmate import max_body_bytes
 from app.services import Services
 from app.timestamps import iso_or_none
-from app.vocabulary import MessageStatus, values
+from app.vocabulary import MessageStatus, Scope, values
 from outbound.details import read_details
 from outbound.expiry import expiry_of
 from outbound.fetch import MediaFetcher
@@ -271,6 +271,7 @@ routes = [
         NATIVE,
         "/api/v1/messages",
         list_messages,
+        scope=Scope.READ,
         doc=Doc(
             "listMessages",
             TAG_MESSAGES,
@@ -290,6 +291,7 @@ routes = [
         NATIVE,
         "/api/v1/messages/{id:str}",
         get_message,
+        scope=Scope.READ,
         doc=Doc(
             "getMessage",
             TAG_MESSAGES,
@@ -305,6 +307,7 @@ routes = [
         NATIVE,
         "/api/v1/recipients",
         list_recipients,
+        scope=Scope.RECIPIENTS,
         doc=Doc(
             "listRecipients",
             TAG_RECIPIENTS,
@@ -321,6 +324,7 @@ routes = [
         "/api/v1/recipients/{number:str}",
         delete_recipient,
         methods=["DELETE"],
+        scope=Scope.RECIPIENTS,
         doc=Doc(
             "deleteRecipient",
             TAG_RECIPIENTS,
@@ -337,6 +341,7 @@ routes = [
         NATIVE,
         "/api/v1/events",
         events,
+        scope=Scope.EVENTS,
         doc=Doc(
             "listEvents",
             TAG_EVENTS,

@@ -20,6 +20,7 @@ from app.routes.message_actions_schemas import Action
 from app.routes.messages import TAG_MESSAGES, render_message
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, NATIVE, client_id
+from app.vocabulary import Scope
 from outbound.cancel import cancel_queued
 
 
@@ -98,6 +99,7 @@ routes = [
         "/api/v1/messages/{id:str}/cancel",
         cancel_message,
         methods=["POST"],
+        scope=Scope.SEND,
         doc=Doc(
             "cancelMessage",
             TAG_MESSAGES,
@@ -117,6 +119,7 @@ routes = [
         "/api/v1/messages/{id:str}/actions/{action_id:str}/cancel",
         cancel_action,
         methods=["POST"],
+        scope=Scope.SEND,
         doc=Doc(
             "cancelAction",
             TAG_MESSAGES,

@@ -15,6 +15,7 @@ from app.routes.queries import parse_query
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, NATIVE
 from app.timestamps import iso
+from app.vocabulary import Scope
 from outbound.reach import Reach, check_reachability
 from outbound.validation import normalize_number
 
@@ -88,6 +89,7 @@ routes = [
         NATIVE,
         "/api/v1/recipients/{number:str}/reachability",
         get_reachability,
+        scope=Scope.RECIPIENTS,
         doc=ops.GET_ONE,
     ),
     endpoint(
@@ -95,6 +97,7 @@ routes = [
         "/api/v1/recipients/reachability",
         check_many,
         methods=["POST"],
+        scope=Scope.RECIPIENTS,
         doc=ops.CHECK_MANY,
     ),
     endpoint(

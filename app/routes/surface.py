@@ -30,14 +30,17 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import Scope
+from starlette.types import Scope as AsgiScope
 
 from app.db import database_unavailable
 from app.errors import ApiError
 from app.routes.apidoc import Doc, Expansion
 from app.routes.common import JSON, services
+from app.vocabulary import Scope, values
 
 log = logging.getLogger(__name__)
+
+SCOPES = values(Scope)
 
 Handler = Callable[[Request], Awaitable[Response]]
 # Checks the caller before the handler runs; raises ApiError to refuse.
@@ -73,6 +76,9 @@ class Surface:
     # error answers its operations refer to ("Wm", "Native", "Admin").
     security: tuple[str, ...] = ()
     error_family: str = "Native"
+    # Its callers are API clients, whose keys carry scopes: each operation names the one it
+    # needs (`Endpoint.scope`).
+    scoped: bool = False
     # Refusals of these exception types, besides ApiError, in this surface's shape.
     extra_errors: dict[type[Exception], Callable[[Exception], ApiError]] = field(
         default_factory=dict
@@ -96,6 +102,8 @@ class Endpoint:
     # as an operation of its own (`expansions`) instead.
     doc: Doc | None = None
     expansions: tuple[Expansion, ...] = ()
+    # The scope an API client's key needs (Scope) on a `scoped` surface.
+    scope: str | None = None
 
 
 def endpoint(
@@ -109,13 +117,30 @@ def endpoint(
     error_body: ErrorBody | None = None,
     doc: Doc | None = None,
     expansions: Sequence[Expansion] = (),
+    scope: str | None = None,
 ) -> Route:
     """A route of `surface` at `path` (the full path, prefix included): the surface's auth
-    runs first unless `public`."""
+    runs first unless `public`. On a `scoped` surface, `scope` says what the caller's key must
+    allow (a send needs `send` unless it says otherwise)."""
     if not path.startswith(surface.prefix):
         raise ValueError(f"{path} is not under the {surface.name} surface's {surface.prefix}")
+    if sends and scope is None:
+        scope = Scope.SEND
+    if surface.scoped and not public and scope is None:
+        raise ValueError(f"{path} on the {surface.name} surface must name the scope it needs")
+    if scope is not None and scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r} for {path}")
     info = Endpoint(
-        surface, path, tuple(methods), handler, public, sends, error_body, doc, tuple(expansions)
+        surface,
+        path,
+        tuple(methods),
+        handler,
+        public,
+        sends,
+        error_body,
+        doc,
+        tuple(expansions),
+        scope,
     )
     auth = None if public else surface.auth
 
@@ -233,7 +258,7 @@ class SurfaceMount(Mount):
         # prefix would stop at one and leave the request to its plain-text 404.
         self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
 
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+    def matches(self, scope: AsgiScope) -> tuple[Match, AsgiScope]:
         match, child = super().matches(scope)
         if match is Match.NONE or self.surface.claims_all:
             return match, child

@@ -82,7 +82,13 @@ def _sandbox_input(exc: Exception) -> ApiError:
 
 CLIENT_SECURITY = ("WhatsmateClientId", "WhatsmateClientSecret")
 WHATSMATE = Surface(
-    "whatsmate", "/v3", whatsmate_body, auth=api_client, security=CLIENT_SECURITY, error_family="Wm"
+    "whatsmate",
+    "/v3",
+    whatsmate_body,
+    auth=api_client,
+    security=CLIENT_SECURITY,
+    error_family="Wm",
+    scoped=True,
 )
 WHATSMATE_V1 = Surface(
     "whatsmate_v1",
@@ -91,8 +97,11 @@ WHATSMATE_V1 = Surface(
     auth=api_client,
     security=CLIENT_SECURITY,
     error_family="Wm",
+    scoped=True,
 )
-NATIVE = Surface("native", "/api/v1", native_body, auth=api_client, security=CLIENT_SECURITY)
+NATIVE = Surface(
+    "native", "/api/v1", native_body, auth=api_client, security=CLIENT_SECURITY, scoped=True
+)
 # The console's page, files and sign-in; whatever else is under /admin is the admin API's.
 # Its operations are documented with the admin token (the console's cookie is the browser's).
 CONSOLE = Surface(

@@ -33,6 +33,7 @@ from app.routes.whatsmate_schemas import (
     v1_model,
 )
 from app.settings import LimitsSettings
+from app.vocabulary import Scope
 from outbound.send_request import Answer, SendRequest
 
 TARGETS = ("single", "batch", "group")
@@ -225,6 +226,7 @@ routes = [
         WHATSMATE_V1,
         "/v1/telegram/status/{instance:str}",
         status,
+        scope=Scope.READ,
         doc=Doc(
             "legacyStatus",
             TAG_V1,
