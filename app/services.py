@@ -19,6 +19,7 @@ from app.db import (
     Database,
     open_database,
 )
+from app.event_feed import EventFeed
 from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
 from app.metrics import Metrics
@@ -80,6 +81,8 @@ class Services:
     database: Database
     clock: Callable[[], datetime]
     wakeup: Wakeup
+    # Wakes every reader of the event log (stream, pull queues) after events were committed.
+    event_feed: EventFeed
     stamps: QueueClock
     # Accepting sends (authentication, quota, idempotency, the durable enqueue).
     enqueuer: Enqueuer
@@ -129,10 +132,13 @@ def build_services(
     """
     webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     wakeup = Wakeup()
+    event_feed = EventFeed()
 
     def events_written() -> None:
-        # A unit of work appended events and committed: the webhook worker looks now.
+        # A unit of work appended events and committed: the webhook worker looks now, and so
+        # do the readers of the event stream and the pull queues.
         wakeup.notify(WEBHOOK_TOPIC)
+        event_feed.notify()
 
     database = open_database(
         settings.database.url, on_events=events_written, lock_wait_s=sqlite_lock_wait_s
@@ -175,6 +181,7 @@ def build_services(
         database=database,
         clock=clock,
         wakeup=wakeup,
+        event_feed=event_feed,
         stamps=stamps,
         enqueuer=Enqueuer(database, settings, wakeup, clock, stamps=stamps),
         telegram=telegram,

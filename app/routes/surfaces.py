@@ -38,11 +38,19 @@ def credentials(request: Request) -> Credentials:
 async def api_client(request: Request) -> None:
     """An API client's credentials; its id is left in `request.state.client_id`."""
     request.state.client_id = await services(request).enqueuer.authenticate(credentials(request))
+    request.state.client_instances = None
 
 
 def client_id(request: Request) -> str:
     """The authenticated API client of this request (set by `api_client`)."""
     found: str = request.state.client_id
+    return found
+
+
+def client_instances(request: Request) -> frozenset[int] | None:
+    """The instances the authenticated client's key is limited to (None: every instance).
+    Whatever a handler lists or streams for the client is cut down to these."""
+    found: frozenset[int] | None = request.state.client_instances
     return found
 
 
