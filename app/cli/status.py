@@ -17,6 +17,7 @@ from app.vocabulary import MessageStatus
 def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
     """Show each instance's status and queue."""
     from app.instances import list_instances, queue_counts
+    from app.timestamps import iso_or_none
 
     settings = _ctx(ctx, sub_config).settings
     _require_schema(settings)
@@ -30,6 +31,7 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
                 "detail": inst.status_detail,
                 "phone": inst.phone,
                 "queue": await queue_counts(session, inst.number),
+                "queue_paused_at": iso_or_none(inst.queue_paused_at),
             }
             for inst in await list_instances(session)
         ]
@@ -40,6 +42,7 @@ def status(ctx: click.Context, as_json: bool, sub_config: str | None) -> None:
         f"{' - ' + r['detail'] if r['detail'] else ''}\n"
         f"  phone     {r['phone'] or '-'}\n"
         f"  messages  {_counts(r['queue'])}"
+        + (f"\n  queue     paused since {r['queue_paused_at']}" if r["queue_paused_at"] else "")
         for r in rows
     ]
     _echo(rows, as_json, "\n".join(lines) or "no instances yet (run tgw serve once)")

@@ -8,8 +8,6 @@ from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.errors import ApiError
-from app.models import Instance
 from app.routes import admin_schemas, messages_schemas
 from app.routes.admin import instance_view
 from app.routes.admin_docs import TAG_INSTANCES
@@ -22,6 +20,7 @@ from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, NATIVE, client_id
 from app.vocabulary import Scope
 from outbound.cancel import cancel_queued
+from outbound.queue_pause import set_queue_paused
 
 
 class ActionPath(Model):
@@ -54,14 +53,7 @@ async def _set_paused(request: Request, paused: bool) -> Response:
     """Pause or resume the instance's send queue; doing it twice is the same as once."""
     svc = services(request)
     number = instance_number(request.path_params["n"])
-    async with svc.database.write() as session:
-        inst = await session.get(Instance, number)
-        if inst is None:
-            raise ApiError("unknown_instance", "No such instance")
-        if paused and inst.queue_paused_at is None:
-            inst.queue_paused_at = svc.clock()
-        elif not paused:
-            inst.queue_paused_at = None
+    inst = await set_queue_paused(svc.database, number, paused, svc.clock())
     if not paused:
         svc.wakeup.notify(f"send:{number}")  # the worker looks now, not at its next poll
     return JSON(await instance_view(request, inst))
