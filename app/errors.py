@@ -25,6 +25,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "unauthorized": 401,
     "csrf": 403,  # a console (cookie) request without its X-CSRF-Token
     "forbidden": 403,
+    # an API client's key (app/client_limits.py)
+    "scope_missing": 403,  # lacks the scope the operation needs
+    "instance_forbidden": 403,  # limited to other instances
+    "ip_not_allowed": 403,  # used from an address outside its ip_allow list
     "not_found": 404,
     "unknown_instance": 404,
     "method_not_allowed": 405,

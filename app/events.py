@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -175,8 +175,15 @@ def render_stored(
     return body
 
 
-async def list_events(session: AsyncSession, *, after: int, limit: int) -> list[Event]:
-    rows = await session.scalars(
-        select(Event).where(col(Event.seq) > after).order_by(col(Event.seq)).limit(limit)
-    )
+async def list_events(
+    session: AsyncSession, *, after: int, limit: int, instances: Collection[int] | None = None
+) -> list[Event]:
+    """Events after `after` in seq order; with `instances`, only theirs and the gateway's own
+    (no instance): what a key limited to those instances may see."""
+    query = select(Event).where(col(Event.seq) > after)
+    if instances is not None:
+        query = query.where(
+            or_(col(Event.instance).is_(None), col(Event.instance).in_(sorted(instances)))
+        )
+    rows = await session.scalars(query.order_by(col(Event.seq)).limit(limit))
     return list(rows)

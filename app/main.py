@@ -25,6 +25,7 @@ from app.net.pinned import Pinning, pinned_client
 from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
+    admin_clients,
     console,
     docs,
     groups,
@@ -300,6 +301,7 @@ def all_routes() -> list[BaseRoute]:
         *message_actions.routes,
         *queue_control.routes,
         *reachability.routes,
+        *admin_clients.routes,
         *admin.routes,
         *groups.routes,
         *onboarding.routes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -32,17 +33,25 @@ def recipient_data(recipient: Recipient) -> dict[str, Any]:
 
 
 async def find_recipients(
-    session: AsyncSession, status: str, *, instance: int = 0, limit: int | None = None
+    session: AsyncSession,
+    status: str,
+    *,
+    instance: int = 0,
+    limit: int | None = None,
+    instances: Collection[int] | None = None,
 ) -> list[Recipient]:
     """Recipients with this status ("all": any), in the order they first wrote.
 
-    `instance` 0: every instance's; `limit` None: all of them.
+    `instance` 0: every instance's; `limit` None: all of them; `instances`: only theirs
+    (an API key limited to some instances).
     """
     query = select(Recipient)
     if status != "all":
         query = query.where(col(Recipient.status) == status)
     if instance:
         query = query.where(col(Recipient.instance) == instance)
+    if instances is not None:
+        query = query.where(col(Recipient.instance).in_(sorted(instances)))
     query = query.order_by(col(Recipient.id))
     if limit is not None:
         query = query.limit(limit)
@@ -70,9 +79,16 @@ async def unregister(
 
 
 async def unregister_number(
-    session: AsyncSession, number: str, now: datetime, reason: str, instance: int | None = None
+    session: AsyncSession,
+    number: str,
+    now: datetime,
+    reason: str,
+    instance: int | None = None,
+    *,
+    instances: Collection[int] | None = None,
 ) -> int:
-    """Unregister every registered or pending recipient with this number; how many there were."""
+    """Unregister every registered or pending recipient with this number (of `instance`, of
+    `instances` if given); how many there were."""
     query = select(Recipient).where(
         and_(
             col(Recipient.number) == number,
@@ -81,6 +97,8 @@ async def unregister_number(
     )
     if instance:
         query = query.where(col(Recipient.instance) == instance)
+    if instances is not None:
+        query = query.where(col(Recipient.instance).in_(sorted(instances)))
     rows = list(await session.scalars(query))
     for row in rows:
         await unregister(session, row, now, reason)

@@ -109,6 +109,7 @@ class Services:
         await self.accounts.onboarding.close()
         for lease in self.telegram.leases.values():
             await lease.release()
+        await self.enqueuer.clients.settle()  # the last_used_at writes under way
         await self.database.close()
 
 

@@ -126,5 +126,6 @@ def for_the_console() -> str:
         "DELIVERY_STATUSES": values(DeliveryStatus),
         "INSTANCE_STATUSES": values(InstanceStatus),
         "EVENT_TYPES": values(EventType),
+        "SCOPES": values(Scope),
     }
     return f"window.TGW_VOCABULARY = Object.freeze({json.dumps(words)});\n"

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from app.client_limits import Grant
 from app.clients import ClientCache
 from app.db import Database
 from app.errors import ApiError, DatabaseUnavailable
@@ -29,6 +29,7 @@ from app.queueing import QueueClock, Wakeup, message_row, settle
 from app.settings import Settings
 from outbound.audio import prepare_audio
 from outbound.details import dump_details, request_details
+from outbound.quota import Want, take_quota
 from outbound.send_request import (
     Answer,
     Credentials,
@@ -42,13 +43,6 @@ from outbound.send_request import (
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-def seconds_to_next_day(now: datetime, zone: str) -> tuple[str, int]:
-    """Today's date in the quota's time zone and the whole seconds until its midnight."""
-    local = now.astimezone(ZoneInfo(zone))
-    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return local.date().isoformat(), max(1, int((midnight - local).total_seconds() + 0.999))
-
-
 _IDEMPOTENCY_LOOKUP = text(
     "SELECT request_hash, status_code, response_body, created_at FROM idempotency_record "
     "WHERE client_id = :client_id AND key = :key"
@@ -60,11 +54,6 @@ _REGISTERED = text(
     "SELECT 1 FROM recipient WHERE instance = :instance AND number = :number "
     "AND status = 'registered' LIMIT 1"
 )
-_QUOTA_TAKE = text(
-    "INSERT INTO daily_usage (day, count) VALUES (:day, :n) "
-    "ON CONFLICT (day) DO UPDATE SET count = daily_usage.count + :n RETURNING count"
-)
-_QUOTA_GIVE_BACK = text("UPDATE daily_usage SET count = count - :n WHERE day = :day")
 
 
 @dataclass
@@ -78,6 +67,7 @@ class _Pending:
     fingerprint: str
     render: ManyRenderer
     future: asyncio.Future[Answer]
+    client_quota: int | None = None  # the client's own messages a day, besides the deployment's
 
 
 class Enqueuer:
@@ -102,7 +92,7 @@ class Enqueuer:
         self._wakeup = wakeup
         self._clock = clock
         self._stamps = stamps or QueueClock(clock)
-        self.clients = clients or ClientCache(database.factory, clock)
+        self.clients = clients or ClientCache(database, clock)
         self._max_batch = max_batch
         self._pending: list[_Pending] = []
         self._runner: asyncio.Task[None] | None = None
@@ -114,7 +104,7 @@ class Enqueuer:
                 "unknown_instance", f"Invalid gateway instance number {number} (known: {known})"
             )
 
-    async def authenticate(self, creds: Credentials) -> str:
+    async def authenticate(self, creds: Credentials) -> Grant:
         return await self.clients.authenticate(creds.client_id, creds.secret)
 
     async def replay(self, client_id: str, key: str | None, fingerprint: str) -> Answer | None:
@@ -150,6 +140,7 @@ class Enqueuer:
         idempotency_key: str | None,
         fingerprint: str,
         render: Renderer,
+        client_quota: int | None = None,
     ) -> Answer:
         return await self.enqueue_all(
             client_id,
@@ -157,6 +148,7 @@ class Enqueuer:
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             render=lambda rows: render(rows[0]),
+            client_quota=client_quota,
         )
 
     async def enqueue_all(
@@ -167,9 +159,11 @@ class Enqueuer:
         idempotency_key: str | None,
         fingerprint: str,
         render: ManyRenderer,
+        client_quota: int | None = None,
     ) -> Answer:
         """Accept every one of `requests` or none: each recipient must be registered, and the
-        daily quota must have room for all of them (it counts each message)."""
+        daily quotas (the deployment's, and `client_quota` if the client has one) must have
+        room for all of them (they count each message)."""
         if not requests:
             raise ValueError("nothing to enqueue")
         if idempotency_key:
@@ -177,7 +171,15 @@ class Enqueuer:
         requests = await prepare_audio(requests)  # voice notes to OGG/Opus, before the 200
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._pending.append(
-            _Pending(client_id, tuple(requests), idempotency_key, fingerprint, render, future)
+            _Pending(
+                client_id,
+                tuple(requests),
+                idempotency_key,
+                fingerprint,
+                render,
+                future,
+                client_quota,
+            )
         )
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._drain())
@@ -303,39 +305,21 @@ class Enqueuer:
         outcomes: list[Answer | BaseException | None],
         now: datetime,
     ) -> list[int]:
-        """Count the candidates' messages against today's quota, in order; a request whose
-        messages do not all fit in what is left gets 469 and takes none of it."""
+        """Count the candidates' messages against today's quotas (outbound/quota.py), in
+        order; a request whose messages do not all fit gets 469 and takes none of them."""
         if not candidates:
             return []
-        limits = self._settings.limits
-        day, retry_after_s = seconds_to_next_day(now, limits.day_timezone)
-        wanted = sum(len(batch[index].requests) for index in candidates)
-        total = int(conn.execute(_QUOTA_TAKE, {"day": day, "n": wanted}).scalar_one())
-        left = max(0, limits.messages_per_day - (total - wanted))
-        accepted: list[int] = []
-        taken = 0
-        for index in candidates:
-            size = len(batch[index].requests)
-            if taken + size <= left:
+        wants = [
+            Want(batch[i].client_id, len(batch[i].requests), batch[i].client_quota)
+            for i in candidates
+        ]
+        refusals = take_quota(conn, self._settings.limits, wants, now)
+        accepted = []
+        for index, refusal in zip(candidates, refusals, strict=True):
+            if refusal is None:
                 accepted.append(index)
-                taken += size
-                continue
-            if size == 1:
-                message = (
-                    f"You have consumed all the paid daily quota ({limits.messages_per_day} "
-                    f"messages a day); it resets in {retry_after_s} s"
-                )
             else:
-                message = (
-                    f"These {size} messages are over the paid daily quota "
-                    f"({limits.messages_per_day} messages a day, {max(0, left - taken)} left "
-                    f"today): none was accepted; it resets in {retry_after_s} s"
-                )
-            outcomes[index] = ApiError(
-                "quota_exceeded", message, headers={"Retry-After": str(retry_after_s)}
-            )
-        if taken < wanted:
-            conn.execute(_QUOTA_GIVE_BACK, {"day": day, "n": wanted - taken})
+                outcomes[index] = refusal
         return accepted
 
     def _rows(

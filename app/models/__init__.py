@@ -32,6 +32,7 @@ from app.models.core import (
     Recipient,
     TelegramSession,
 )
+from app.models.usage import ClientDailyUsage
 from app.models.webhooks import (
     DeliveryAttempt,
     WebhookDelivery,
@@ -42,6 +43,7 @@ __all__ = [
     "ApiClient",
     "AutoBigInt",
     "BigInt",
+    "ClientDailyUsage",
     "ConsoleSignout",
     "DailyUsage",
     "DeliveryAttempt",

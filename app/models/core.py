@@ -22,6 +22,16 @@ class ApiClient(SQLModel, table=True):
     expires_at: datetime | None = ts(nullable=True)
     revoked_at: datetime | None = ts(nullable=True)
     rotated_at: datetime | None = ts(nullable=True)
+    # What the key may do (app/client_limits.py): comma-separated scopes, instance numbers and
+    # CIDR networks; NULL: every scope, every instance, any address (a client created before
+    # keys had limits keeps full power).
+    scopes: str | None = Field(default=None, max_length=255)
+    instances: str | None = Field(default=None, sa_type=sa.Text)
+    ip_allow: str | None = Field(default=None, sa_type=sa.Text)
+    # Its own messages-a-day limit, besides the deployment's; NULL: only the deployment's.
+    daily_quota: int | None = None
+    # Written at most once a minute per client and process (ClientCache), not per request.
+    last_used_at: datetime | None = ts(nullable=True)
 
 
 class ConsoleSignout(SQLModel, table=True):

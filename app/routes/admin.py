@@ -1,15 +1,15 @@
-"""Admin API (Bearer admin token): API clients, instances, and the sandbox's controls."""
+"""Admin API (Bearer admin token): instances and the sandbox's controls (API clients:
+app/routes/admin_clients.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import clients, instances
+from app import instances
 from app.errors import ApiError
 from app.models import Instance
 from app.routes import admin_docs as ops
@@ -41,70 +41,6 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 read_json_object = _json
-
-
-def _expiry(raw: str | None) -> datetime | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError("invalid_field", f"'expires_at' is not an ISO 8601 date: {raw!r}") from exc
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-def client_view(view: clients.ClientView, now: datetime) -> shown.Client:
-    return shown.Client.model_validate(view.as_dict(now))
-
-
-async def create_client(request: Request) -> Response:
-    svc = services(request)
-    data = parse_body(shown.NewClientBody, await _json(request))
-    expires_at = _expiry(data.expires_at)
-    now = svc.clock()
-    async with svc.database.write() as session:
-        view, secret = await clients.create_client(session, data.client_id, expires_at, now)
-    svc.enqueuer.clients.invalidate(view.client_id)
-    created = shown.ClientCreated.model_validate({**view.as_dict(now), "client_secret": secret})
-    return JSON(created, status_code=201)
-
-
-async def list_clients(request: Request) -> Response:
-    svc = services(request)
-    now = svc.clock()
-    async with svc.database.read() as session:
-        views = await clients.list_clients(session)
-    return JSON(shown.ClientList(data=[client_view(v, now) for v in views]))
-
-
-async def client_action(request: Request) -> Response:
-    svc = services(request)
-    client_id = request.path_params["client_id"]
-    action = request.path_params["action"]
-    if action not in ("renew", "rotate", "revoke"):
-        raise ApiError("not_found", f"Unknown action {action!r}: use renew, rotate or revoke")
-    now = svc.clock()
-    expires_at = (
-        _expiry(parse_body(shown.RenewalBody, await _json(request)).expires_at)
-        if action == "renew"
-        else None
-    )
-    answer: shown.Client | shown.ClientSecret
-    async with svc.database.write() as session:
-        if action == "renew":
-            answer = client_view(
-                await clients.renew_client(session, client_id, expires_at, now), now
-            )
-        elif action == "rotate":
-            secret = await clients.rotate_client(session, client_id, now)
-            answer = shown.ClientSecret(client_id=client_id, client_secret=secret)
-        else:
-            answer = client_view(await clients.revoke_client(session, client_id, now), now)
-    # After the commit, so that no request can cache the old record again.
-    svc.enqueuer.clients.invalidate(client_id)
-    return JSON(answer)
 
 
 async def instance_view(request: Request, inst: Instance) -> shown.Instance:
@@ -277,15 +213,6 @@ async def sandbox_new_login(request: Request) -> Response:
 
 
 routes = [
-    endpoint(ADMIN, "/admin/clients", create_client, methods=["POST"], doc=ops.CREATE_CLIENT),
-    endpoint(ADMIN, "/admin/clients", list_clients, doc=ops.LIST_CLIENTS),
-    endpoint(
-        ADMIN,
-        "/admin/clients/{client_id:str}/{action:str}",
-        client_action,
-        methods=["POST"],
-        expansions=ops.CLIENT_ACTIONS,
-    ),
     endpoint(ADMIN, "/admin/instances", list_instances, doc=ops.LIST_INSTANCES),
     endpoint(ADMIN, "/admin/instances/{n:str}", get_instance, doc=ops.GET_INSTANCE),
     *(

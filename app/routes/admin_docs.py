@@ -6,30 +6,11 @@ from __future__ import annotations
 from app.routes import admin_schemas as doc_models
 from app.routes.apidoc import Answer as Reply
 from app.routes.apidoc import Body as DocBody
-from app.routes.apidoc import Doc, Expansion, Model
+from app.routes.apidoc import Doc, Model
 
 TAG_CLIENTS = "Admin: clients"
 TAG_INSTANCES = "Admin: instances"
 TAG_SANDBOX = "Admin: sandbox"
-
-
-def _client_action(action: str, summary: str, description: str, answer: type[Model]) -> Expansion:
-    renew = action == "renew"
-    doc = Doc(
-        f"{action}Client",
-        TAG_CLIENTS,
-        summary,
-        description,
-        {200: Reply("Done.", answer)},
-        errors=(400, 401, 404) if renew else (401, 404),
-        path=doc_models.ClientPath,
-        body=DocBody(
-            doc_models.RenewalBody, "The new expiry; {} (no expires_at) means it never expires."
-        )
-        if renew
-        else None,
-    )
-    return Expansion(f"/admin/clients/{{client_id}}/{action}", doc)
 
 
 def _sandbox_doc(
@@ -54,41 +35,6 @@ def _sandbox_doc(
         body=body,
     )
 
-
-CREATE_CLIENT = Doc(
-    "createClient",
-    TAG_CLIENTS,
-    "Create an API client",
-    "The secret is in this answer only: it is stored as a hash.",
-    {201: Reply("Created.", doc_models.ClientCreated)},
-    errors=(400, 401, 409),
-    body=DocBody(doc_models.NewClientBody, "The new client."),
-)
-
-LIST_CLIENTS = Doc(
-    "listClients",
-    TAG_CLIENTS,
-    "List API clients",
-    "Every client with its state; never the secrets.",
-    {200: Reply("Clients.", doc_models.ClientList)},
-    errors=(401,),
-)
-
-CLIENT_ACTIONS = [
-    _client_action(
-        "renew",
-        "Renew a client",
-        "Set a new expiry; the client id and secret stay the same (un-revokes too).",
-        doc_models.Client,
-    ),
-    _client_action(
-        "rotate",
-        "Rotate a client's secret",
-        "A new secret replaces the old one at once.",
-        doc_models.ClientSecret,
-    ),
-    _client_action("revoke", "Revoke a client", "The credentials stop working.", doc_models.Client),
-]
 
 LIST_INSTANCES = Doc(
     "listInstances",

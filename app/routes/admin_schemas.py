@@ -20,7 +20,6 @@ from app.routes.apidoc import (
 from app.routes.bodies import (
     INT32_MAX,
     Body,
-    Given,
     PhoneNumber,
     Stripped,
     Text255,
@@ -29,60 +28,9 @@ from app.routes.inbound_schemas import InboundBody as InboundBody
 from app.routes.inbound_schemas import InboundHandled as InboundHandled
 from app.routes.views import View
 from app.telegram.sandbox import FAULT_ERRORS
-from app.vocabulary import ClientState, InstanceStatus, values
+from app.vocabulary import InstanceStatus, values
 
 GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
-
-# --- clients ----------------------------------------------------------------------------------
-
-_EXPIRES = (
-    "ISO 8601 date or date-time in the future (UTC when no offset); null or absent: never expires."
-)
-
-
-class Client(View):
-    client_id: str = Field(description="The client id (e-mail-like).", examples=["ops@example.com"])
-    created_at: Timestamp = Field(description="When the client was created.")
-    expires_at: Timestamp | None = Field(None, description="Expiry; null: never expires.")
-    revoked_at: Timestamp | None = Field(
-        None, description="When the client was revoked, if it was."
-    )
-    state: str = Field(
-        description="Whether the credentials work now.",
-        json_schema_extra=one_of(values(ClientState)),
-    )
-
-
-class ClientCreated(Client):
-    client_secret: str = Field(description="The secret: shown once, only now.")
-
-
-class ClientSecret(View):
-    client_id: str = Field(description="The client id.")
-    client_secret: str = Field(description="The new secret: shown once, only now.")
-
-
-class ClientList(View):
-    data: list[Client] = Field(description="API clients.")
-
-
-# Its form is checked by app/clients.py (an e-mail-like id).
-ClientId = Annotated[str, Field(max_length=254), Given]
-ExpiresAt = Annotated[str, Field(max_length=64)] | None
-
-
-class NewClientBody(Body):
-    client_id: ClientId = Field(description="An e-mail-like id.", examples=["ops@example.com"])
-    expires_at: ExpiresAt = Field(None, description=_EXPIRES, examples=["2027-01-01"])
-
-
-class RenewalBody(Body):
-    expires_at: ExpiresAt = Field(None, description=_EXPIRES, examples=["2027-01-01"])
-
-
-class ClientPath(Model):
-    client_id: str = Field(description="The client id.")
-
 
 # --- instances --------------------------------------------------------------------------------
 

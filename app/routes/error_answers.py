@@ -58,6 +58,10 @@ SEND_TEXTS = {
     "${caption_chars} characters, a bad filename, undecodable base64, or media that is not of "
     "its kind.",
     401: "The X-WM-CLIENT-ID or X-WM-CLIENT-SECRET header is missing.",
+    403: "The API key may not do this: it lacks the scope the operation needs "
+    "(scope_missing), the instance is not one of those it is limited to "
+    "(instance_forbidden), or it is used from an address outside its IP allow-list "
+    "(ip_not_allowed). The message says which.",
     404: "Unknown instance (or an unknown path segment).",
     409: "The Idempotency-Key was already used within 24 h with a different request body.",
     413: "Decoded media over its limit (image ${image_bytes}, document ${document_bytes}, audio "
@@ -93,6 +97,8 @@ RETRY_AFTER = {
 def _codes(status: int) -> str:
     if status == 503:
         return "database_unavailable"
+    if status == 403:  # an API key's limits (csrf and forbidden are the admin side's)
+        return "instance_forbidden, ip_not_allowed, scope_missing"
     return ", ".join(sorted(code for code, s in STATUS_BY_CODE.items() if s == status))
 
 

@@ -19,6 +19,7 @@ from app.models import InboundMessage, Message
 from app.routes import message_actions_docs as docs
 from app.routes import message_actions_schemas as schemas
 from app.routes.common import JSON, parse_json_object, read_body, services
+from app.routes.instance_limits import require_message_instance
 from app.routes.surface import endpoint
 from app.routes.surfaces import NATIVE, client_id, credentials
 from app.timestamps import iso_or_none
@@ -56,6 +57,7 @@ async def _accept(request: Request, action: ActionRequest, body: bytes) -> Respo
     svc = services(request)
     creds = credentials(request)
     client = client_id(request)
+    await require_message_instance(request, action.target_id)
     # The method is part of the fingerprint: PATCH and DELETE share the path.
     fingerprint = request_fingerprint(f"{request.method} {request.url.path}", body)
     replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
@@ -102,6 +104,7 @@ async def list_actions(request: Request) -> Response:
     target_id = request.path_params["id"]
     if not is_message_id(target_id):
         raise not_found(target_id)
+    await require_message_instance(request, target_id)
     async with svc.database.read() as session:
         ours = await session.get(Message, target_id)
         known = ours is not None and ours.client_id == client and ours.target_id is None

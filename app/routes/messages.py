@@ -13,6 +13,7 @@ from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.client_limits import require_instance
 from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
@@ -26,7 +27,14 @@ from app.routes.multipart import read_multipart
 from app.routes.queries import parse_query
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
-from app.routes.surfaces import NATIVE, client_id, credentials
+from app.routes.surfaces import (
+    NATIVE,
+    client_id,
+    client_instances,
+    client_quota,
+    credentials,
+    require_client_instance,
+)
 from app.routes.whatsmate import max_body_bytes
 from app.services import Services
 from app.timestamps import iso_or_none
@@ -102,15 +110,15 @@ async def create_message(request: Request) -> Response:
         send_body = await asyncio.to_thread(parse_send, schemas.SendMessage, data, limits, upload)
     else:
         send_body = parse_send(schemas.SendMessage, data, limits, upload)
+    svc.enqueuer.check_instance(send_body.instance)
+    require_client_instance(request, send_body.instance)
     if send_body.media_url is not None:
         # Media by URL: fetched and checked before anything is accepted (outbound/fetch.py).
-        svc.enqueuer.check_instance(send_body.instance)
         await send_body.fetch_media(media_fetcher(svc))
     expires_at = expiry_of(
         send_body.ttl_s, send_body.expires_at, svc.clock(), svc.settings.sending.message_ttl_s
     )
     send_request = dataclasses.replace(send_body.request(), expires_at=expires_at)
-    svc.enqueuer.check_instance(send_request.instance)
     status, answer = await svc.enqueuer.enqueue(
         client,
         send_request,
@@ -118,6 +126,7 @@ async def create_message(request: Request) -> Response:
         fingerprint=fingerprint,
         # A dict, not the model: the answer is also stored for a repeated Idempotency-Key.
         render=lambda m: (202, render_message(m).model_dump()),
+        client_quota=client_quota(request),
     )
     svc.metrics.accepted.labels(send_request.kind).inc()
     return JSON(answer, status_code=status)
@@ -138,6 +147,7 @@ async def get_message(request: Request) -> Response:
     # An edit, deletion or reaction is not a message (GET /api/v1/messages/{id}/actions).
     if row is None or row.client_id != client_id(request) or row.target_id is not None:
         raise ApiError("not_found", f"No message with id {request.path_params['id']!r}")
+    require_client_instance(request, row.instance)
     return JSON(render_message(row))
 
 
@@ -148,6 +158,7 @@ async def message_page(
     *,
     newest_first: bool = False,
     instances: Collection[int] | None = None,
+    allowed: Collection[int] | None = None,
 ) -> schemas.MessageList:
     """One page of messages (`status`, `instance`, `after`, `limit` from `params`):
     `{"data", "next"}`.
@@ -155,6 +166,8 @@ async def message_page(
     `client_id` None: every client's (the admin view). `after` is the last id of the previous
     page; pages go oldest first, or newest first when `newest_first`. `instances`: the
     configured ones, when an `instance` that is not one is unknown_instance (404).
+    `allowed`: the instances the client's key may use (None: all): the page holds only
+    their messages, and asking for another instance is instance_forbidden (403).
     """
     asked = parse_query(schemas.MessageQuery, params)
     limit, status, after = asked.limit, asked.status, asked.after
@@ -167,7 +180,10 @@ async def message_page(
     if status:
         query = query.where(col(Message.status) == status)
     if asked.instance:
+        require_instance(allowed, asked.instance)
         query = query.where(col(Message.instance) == asked.instance)
+    elif allowed is not None:
+        query = query.where(col(Message.instance).in_(sorted(allowed)))
     if after:
         anchor = await session.get(Message, after) if is_message_id(after) else None
         if anchor is None or (client_id is not None and anchor.client_id != client_id):
@@ -212,14 +228,22 @@ async def list_messages(request: Request) -> Response:
             request.query_params,
             client_id(request),
             instances=[i.number for i in svc.settings.instances],
+            allowed=client_instances(request),
         )
     return JSON(page)
 
 
-async def recipient_page(session: AsyncSession, params: Mapping[str, str]) -> schemas.RecipientList:
-    """Recipients filtered by `status` (default registered), `instance`, `limit`: `{"data"}`."""
+async def recipient_page(
+    session: AsyncSession, params: Mapping[str, str], allowed: Collection[int] | None = None
+) -> schemas.RecipientList:
+    """Recipients filtered by `status` (default registered), `instance`, `limit`: `{"data"}`;
+    only those of the `allowed` instances (None: all; another `instance` is 403)."""
     asked = parse_query(schemas.RecipientQuery, params)
-    rows = await find_recipients(session, asked.status, instance=asked.instance, limit=asked.limit)
+    if asked.instance:
+        require_instance(allowed, asked.instance)
+    rows = await find_recipients(
+        session, asked.status, instance=asked.instance, limit=asked.limit, instances=allowed
+    )
     return schemas.RecipientList(data=[recipient_view(r) for r in rows])
 
 
@@ -231,7 +255,7 @@ def recipient_view(recipient: Recipient) -> schemas.Recipient:
 async def list_recipients(request: Request) -> Response:
     svc = services(request)
     async with svc.database.read() as session:
-        page = await recipient_page(session, request.query_params)
+        page = await recipient_page(session, request.query_params, client_instances(request))
     return JSON(page)
 
 
@@ -239,9 +263,15 @@ async def delete_recipient(request: Request) -> Response:
     svc = services(request)
     number = normalize_number(request.path_params["number"])
     instance = parse_query(schemas.RemovalQuery, request.query_params).instance
+    allowed = client_instances(request)
+    if instance:
+        require_instance(allowed, instance)
     now = svc.clock()
     async with svc.database.write() as session:
-        if not await unregister_number(session, number, now, "removed_by_api", instance):
+        found = await unregister_number(
+            session, number, now, "removed_by_api", instance, instances=allowed
+        )
+        if not found:
             raise ApiError("not_found", f"{number} is not a registered recipient")
     return JSON(schemas.RecipientRemoved(number=number, status="unregistered"))
 
@@ -250,7 +280,9 @@ async def events(request: Request) -> Response:
     svc = services(request)
     asked = parse_query(schemas.EventQuery, request.query_params)
     async with svc.database.read() as session:
-        rows = await list_events(session, after=asked.after, limit=asked.limit)
+        rows = await list_events(
+            session, after=asked.after, limit=asked.limit, instances=client_instances(request)
+        )
     # As the webhooks get them: an Event writes the keys it was given, so a type's absent keys
     # stay absent (no "number": null on message.sent).
     data = [schemas.Event.model_validate(render_event(r, svc.media_links.url)) for r in rows]

@@ -171,8 +171,11 @@ def _request_body(body: Any, models: _Models) -> Schema:
     return {"description": body.description, "required": body.required, "content": content}
 
 
-def _operation(doc: Doc, security: tuple[str, ...], family: str, models: _Models) -> Schema:
-    """One operation; `security` and the error `family` are its surface's unless `doc` says."""
+def _operation(
+    doc: Doc, security: tuple[str, ...], family: str, models: _Models, scope: str | None = None
+) -> Schema:
+    """One operation; `security` and the error `family` are its surface's unless `doc` says.
+    `scope`: what an API client's key needs for it (`x-required-scope`, and 403 when lacking)."""
     if doc.security is not None:
         security = doc.security
     op: Schema = {
@@ -181,6 +184,14 @@ def _operation(doc: Doc, security: tuple[str, ...], family: str, models: _Models
         "summary": doc.summary,
         "description": doc.description,
     }
+    errors = doc.errors
+    if scope is not None:
+        op["description"] = (
+            f"{doc.description}\n\nRequires the API key scope `{scope}` (403 scope_missing "
+            "without it)."
+        )
+        op["x-required-scope"] = scope
+        errors = tuple(sorted({*errors, 403}))
     if doc.deprecated:
         op["deprecated"] = True
     op["security"] = [{name: [] for name in security}] if security else []
@@ -195,7 +206,7 @@ def _operation(doc: Doc, security: tuple[str, ...], family: str, models: _Models
         op["requestBody"] = _request_body(doc.body, models)
     family = doc.error_family or family
     responses: Schema = {str(s): _answer(a, models) for s, a in doc.answers.items()}
-    for status in doc.errors:
+    for status in errors:
         answer: Schema = {"$ref": f"#/components/responses/{family}{status}"}
         if status in doc.error_texts:
             answer["description"] = doc.error_texts[status]
@@ -226,7 +237,10 @@ def generate(
         item = paths.setdefault(path, {})
         if method in item:
             raise ValueError(f"{method.upper()} {path} is documented twice")
-        item[method] = _operation(doc, info.surface.security, info.surface.error_family, models)
+        scope = info.scope if info.surface.scoped and not info.public else None
+        item[method] = _operation(
+            doc, info.surface.security, info.surface.error_family, models, scope
+        )
     webhooks = {
         hook.name: {"post": _operation(hook.doc, (), "Native", models)} for hook in outgoing
     }

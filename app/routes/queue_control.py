@@ -13,6 +13,7 @@ from app.routes.admin import instance_view
 from app.routes.admin_docs import TAG_INSTANCES
 from app.routes.apidoc import Answer, Doc, Model, Uuid
 from app.routes.common import JSON, instance_number, services
+from app.routes.instance_limits import require_message_instance
 from app.routes.message_actions import render_action
 from app.routes.message_actions_schemas import Action
 from app.routes.messages import TAG_MESSAGES, render_message
@@ -30,6 +31,7 @@ class ActionPath(Model):
 
 async def cancel_message(request: Request) -> Response:
     svc = services(request)
+    await require_message_instance(request, request.path_params["id"])
     row = await cancel_queued(
         svc.database, request.path_params["id"], client_id(request), svc.clock()
     )
@@ -38,6 +40,7 @@ async def cancel_message(request: Request) -> Response:
 
 async def cancel_action(request: Request) -> Response:
     svc = services(request)
+    await require_message_instance(request, request.path_params["id"])
     # The action's path names its message: an action of another message is not found either.
     row = await cancel_queued(
         svc.database,

@@ -13,7 +13,7 @@ from app.routes.bodies import parse_body
 from app.routes.common import JSON, parse_json_object, read_body, services
 from app.routes.queries import parse_query
 from app.routes.surface import endpoint
-from app.routes.surfaces import ADMIN, NATIVE
+from app.routes.surfaces import ADMIN, NATIVE, require_client_instance
 from app.timestamps import iso
 from app.vocabulary import Scope
 from outbound.reach import Reach, check_reachability
@@ -37,6 +37,7 @@ def reach_view(instance: int, answer: Reach) -> shown.RecipientReachability:
 async def _answers(request: Request, instance: int, numbers: list[str]) -> list[Reach]:
     svc = services(request)
     svc.enqueuer.check_instance(instance)
+    require_client_instance(request, instance)
     backend = svc.telegram.backends.get(instance)
     return await check_reachability(svc.database, backend, instance, numbers, svc.clock())
 

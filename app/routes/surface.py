@@ -162,7 +162,8 @@ def endpoint_of(route: BaseRoute) -> Endpoint | None:
     return info if isinstance(info, Endpoint) else None
 
 
-def _endpoint_in(request: Request) -> Endpoint | None:
+def endpoint_in(request: Request) -> Endpoint | None:
+    """The `Endpoint` of the route serving `request` (None before routing found one)."""
     info = getattr(request.scope.get("endpoint"), "endpoint", None)
     return info if isinstance(info, Endpoint) else None
 
@@ -171,7 +172,7 @@ def _endpoint_in(request: Request) -> Endpoint | None:
 
 
 def _refusal(surface: Surface, request: Request, exc: ApiError) -> Response:
-    info = _endpoint_in(request)
+    info = endpoint_in(request)
     if info is not None and info.sends:
         services(request).metrics.refused.labels(str(exc.status)).inc()
     shape = info.error_body if info is not None and info.error_body is not None else None

@@ -19,9 +19,11 @@ from typing import Any
 from starlette.requests import Request
 
 from app import console_auth
+from app.client_address import client_address
+from app.client_limits import require_instance
 from app.errors import ApiError
 from app.routes.common import require_admin, services
-from app.routes.surface import Surface, native_body, whatsmate_body
+from app.routes.surface import Surface, endpoint_in, native_body, whatsmate_body
 from app.telegram.sandbox import SandboxInputError
 from outbound.send_request import Credentials
 
@@ -36,9 +38,19 @@ def credentials(request: Request) -> Credentials:
 
 
 async def api_client(request: Request) -> None:
-    """An API client's credentials; its id is left in `request.state.client_id`."""
-    request.state.client_id = await services(request).enqueuer.authenticate(credentials(request))
-    request.state.client_instances = None
+    """An API client's credentials (401/474), then what its key allows (403): the address it
+    calls from (`ip_not_allowed`), and the scope the operation needs (`scope_missing`). Its id,
+    the instances it may use and its daily quota are left in `request.state`."""
+    svc = services(request)
+    grant = await svc.enqueuer.authenticate(credentials(request))
+    request.state.client_id = grant.client_id
+    request.state.client_instances = grant.instances
+    request.state.client_quota = grant.daily_quota
+    if grant.networks is not None:
+        grant.require_address(client_address(request, svc.settings.server))
+    info = endpoint_in(request)
+    if info is not None and info.scope is not None:
+        grant.require_scope(info.scope)
 
 
 def client_id(request: Request) -> str:
@@ -52,6 +64,17 @@ def client_instances(request: Request) -> frozenset[int] | None:
     Whatever a handler lists or streams for the client is cut down to these."""
     found: frozenset[int] | None = request.state.client_instances
     return found
+
+
+def client_quota(request: Request) -> int | None:
+    """The authenticated client's own messages a day (None: the deployment's quota alone)."""
+    found: int | None = request.state.client_quota
+    return found
+
+
+def require_client_instance(request: Request, number: int) -> None:
+    """403 `instance_forbidden` unless the client's key may use instance `number`."""
+    require_instance(client_instances(request), number)
 
 
 async def console_cookie(request: Request) -> None:

@@ -20,7 +20,13 @@ from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, parse_json_object, read_body, services
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
-from app.routes.surfaces import WHATSMATE, client_id, credentials
+from app.routes.surfaces import (
+    WHATSMATE,
+    client_id,
+    client_quota,
+    credentials,
+    require_client_instance,
+)
 from app.routes.whatsmate_schemas import Queued, articled, v3_model, v3_name
 from app.settings import LimitsSettings
 from outbound.requests import KINDS, parse_kind
@@ -53,6 +59,7 @@ async def accept_send(
     creds = credentials(request)
     client = client_id(request)
     svc.enqueuer.check_instance(instance)
+    require_client_instance(request, instance)
     limit = max_body_bytes(svc.settings.limits.largest_media_bytes) + extra_body_bytes
     body = await read_body(request, limit)
     fingerprint = request_fingerprint(request.url.path, body)
@@ -71,6 +78,7 @@ async def accept_send(
         idempotency_key=creds.idempotency_key,
         fingerprint=fingerprint,
         render=render,
+        client_quota=client_quota(request),
     )
     svc.metrics.accepted.labels(kind).inc(len(send_requests))
     return answer

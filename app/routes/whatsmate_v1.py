@@ -23,7 +23,7 @@ from app.routes.apidoc import Answer as Reply
 from app.routes.common import JSON, instance_number, services
 from app.routes.send_bodies import parse_send
 from app.routes.surface import Handler, endpoint
-from app.routes.surfaces import WHATSMATE_V1, v1_body
+from app.routes.surfaces import WHATSMATE_V1, require_client_instance, v1_body
 from app.routes.whatsmate import accept_send
 from app.routes.whatsmate_schemas import (
     LegacyStatus,
@@ -109,6 +109,7 @@ async def status(request: Request) -> Response:
     svc = services(request)
     number = instance_number(request.path_params["instance"])
     svc.enqueuer.check_instance(number)
+    require_client_instance(request, number)
     async with svc.database.read() as session:
         inst = await session.get(Instance, number)
     up = inst is not None and inst.status == "ready" and inst.status_detail != "disconnected"

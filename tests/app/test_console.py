@@ -519,3 +519,50 @@ async def test_the_console_takes_its_statuses_and_event_types_from_the_vocabular
     assert words["EVENT_TYPES"] == list(values(EventType))
     console = (await http.get("/admin/static/console.js")).text
     assert '"message.received"' not in console  # no second copy of the list
+
+
+# --- API clients' scoped keys -------------------------------------------------------------
+
+
+async def test_the_console_creates_a_client_with_scopes_and_lists_its_limits(
+    http: httpx.AsyncClient,
+) -> None:
+    csrf = await sign_in(http)
+    body = {
+        "client_id": "console@example.com",
+        "scopes": ["send"],
+        "instances": [1],
+        "daily_quota": 50,
+        "ip_allow": ["10.0.0.0/8"],
+    }
+    created = await http.post("/admin/clients", json=body, headers={"X-CSRF-Token": csrf})
+    assert created.status_code == 201, created.text
+    (listed,) = (await http.get("/admin/clients")).json()["data"]
+    assert listed["scopes"] == ["send"]
+    assert listed["instances"] == [1]
+    assert listed["daily_quota"] == 50
+    assert listed["ip_allow"] == ["10.0.0.0/8"]
+    assert listed["last_used_at"] is None
+
+
+async def test_the_console_changes_a_clients_limits_with_its_csrf_token(
+    http: httpx.AsyncClient,
+) -> None:
+    csrf = await sign_in(http)
+    await http.post(
+        "/admin/clients", json={"client_id": "console@example.com"}, headers={"X-CSRF-Token": csrf}
+    )
+    path = "/admin/clients/console@example.com"
+    refused = await http.patch(path, json={"scopes": ["read"]})
+    assert refused.status_code == 403
+    changed = await http.patch(path, json={"scopes": ["read"]}, headers={"X-CSRF-Token": csrf})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["scopes"] == ["read"]
+
+
+async def test_the_console_vocabulary_lists_the_scopes(http: httpx.AsyncClient) -> None:
+    script = await http.get("/admin/static/vocabulary.js")
+    words = json.loads(
+        script.text.removeprefix("window.TGW_VOCABULARY = Object.freeze(").removesuffix(");\n")
+    )
+    assert words["SCOPES"] == ["send", "read", "recipients", "events"]

@@ -19,6 +19,7 @@ from starlette.routing import compile_path
 
 from app.routes import (
     admin,
+    admin_clients,
     console,
     docs,
     groups,
@@ -41,6 +42,7 @@ from tests.conftest import make_settings
 CONSOLE_PAGES = {"/admin", "/admin/", "/admin/static/{name:str}"}
 V3_STATUSES = {"200", "400", "401", "404", "409", "413", "469", "470", "471", "472", "474"}
 V3_STATUSES |= {"503"}  # the database is down or refuses writes
+V3_STATUSES |= {"403"}  # the key lacks the send scope, or may not use the instance
 METHODS = ("get", "put", "post", "delete", "patch")
 EXPECTED_PATHS = [
     *(
@@ -173,7 +175,7 @@ async def test_v1_sends_are_deprecated_and_answer_like_v3_in_the_v1_envelope(
             continue
         assert op["deprecated"] is True, path
         if path.endswith("/location/{instance}"):
-            assert set(op["responses"]) == {"400", "401", "474"}, path
+            assert set(op["responses"]) == {"400", "401", "403", "474"}, path
             continue
         assert set(op["responses"]) == V3_STATUSES, path
         assert "Retry-After" in resolve(document, op["responses"]["469"])["headers"], path
@@ -318,6 +320,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             messages,
             message_actions,
             queue_control,
+            admin_clients,
             admin,
             groups,
             onboarding,

@@ -54,6 +54,10 @@ def test_the_walk_finds_nested_commands() -> None:
     assert parameters(paths["tgw clients create"]) == [
         "CLIENT_ID",
         "--expires",
+        "--scope",
+        "--instance",
+        "--daily-quota",
+        "--ip-allow",
         "--json",
         "--config",
     ]

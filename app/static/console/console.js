@@ -47,6 +47,7 @@
   const RECIPIENT_STATUSES = [...VOCABULARY.RECIPIENT_STATUSES, "all"];
   const DELIVERY_STATUSES = VOCABULARY.DELIVERY_STATUSES;
   const EVENT_TYPES = VOCABULARY.EVENT_TYPES;
+  const SCOPES = VOCABULARY.SCOPES;
 
   const WEBHOOK_FORMATS = [["standard", "standard"], ["whatsmate", "whatsmate"]];
   const FORMAT_NOTE = "standard: every subscribed event, signed (Standard Webhooks). " +
@@ -1000,11 +1001,32 @@
       h("input", { id: "client-id", name: "client_id", type: "text", inputmode: "email", required: true, spellcheck: "false" }),
       h("label", { for: "client-expires", text: "Expires (optional, end of that day UTC)" }),
       h("input", { id: "client-expires", name: "expires", type: "date" }),
+      h("fieldset", { class: "checks-set", id: "client-scopes" },
+        h("legend", { text: "Scopes (what the key may do)" }),
+        h("div", { class: "checks" },
+          SCOPES.map((scope) => h("label", { class: "check" },
+            h("input", { type: "checkbox", name: "scopes", value: scope, checked: true }), scope)))),
+      h("label", { for: "client-instances", text: "Instances (optional, e.g. 1, 2; empty: every instance)" }),
+      h("input", { id: "client-instances", name: "instances", type: "text", inputmode: "numeric", spellcheck: "false" }),
+      h("label", { for: "client-quota", text: "Daily quota (optional, messages a day; the deployment's applies as well)" }),
+      h("input", { id: "client-quota", name: "daily_quota", type: "number", min: "1", step: "1" }),
+      h("label", { for: "client-ip-allow", text: "IP allow-list (optional, addresses or CIDR networks, e.g. 10.0.0.0/8; empty: any)" }),
+      h("input", { id: "client-ip-allow", name: "ip_allow", type: "text", spellcheck: "false" }),
       h("button", { class: "button primary", type: "submit", text: "Create the client" }));
     onSubmit(form, async (data) => {
       const body = { client_id: String(data.get("client_id")).trim() };
       const expires = expiryValue(String(data.get("expires") || ""));
       if (expires) body.expires_at = expires;
+      const scopes = data.getAll("scopes").map(String);
+      // Every scope ticked: no limit (a scope added to the gateway later is included).
+      if (scopes.length !== SCOPES.length) body.scopes = scopes;
+      const listed = (name) => String(data.get(name) || "").split(/[\s,]+/).filter(Boolean);
+      const instances = listed("instances");
+      if (instances.length) body.instances = instances.map(Number);
+      const quota = String(data.get("daily_quota") || "").trim();
+      if (quota) body.daily_quota = Number(quota);
+      const networks = listed("ip_allow");
+      if (networks.length) body.ip_allow = networks;
       const answer = await api("POST", "clients", body);
       form.reset();
       secretBox(slot, "Secret of " + answer.client_id, answer.client_secret,
@@ -1055,6 +1077,11 @@
         { label: "Created", value: (c) => when(c.created_at) },
         { label: "Expires", value: (c) => (c.expires_at ? when(c.expires_at) : "never") },
         { label: "Revoked", value: (c) => when(c.revoked_at) },
+        { label: "Scopes", value: (c) => (c.scopes ? c.scopes.join(", ") : "all") },
+        { label: "Instances", value: (c) => (c.instances ? c.instances.join(", ") : "all") },
+        { label: "Daily quota", value: (c) => (c.daily_quota === null ? "deployment's" : String(c.daily_quota)) },
+        { label: "IP allow-list", value: (c) => h("span", { class: "mono", text: c.ip_allow ? c.ip_allow.join(", ") : "any" }) },
+        { label: "Last used", value: (c) => (c.last_used_at ? when(c.last_used_at) : "never") },
         { label: "Actions", cls: "actions-cell", value: actions },
       ], answer.data.map((c) => Object.assign({ __key: c.client_id }, c)),
       "No API clients yet: create one above."));

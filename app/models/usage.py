@@ -1,0 +1,14 @@
+"""Messages accepted per API client and local day: the count a client's own daily quota
+(`api_client.daily_quota`) is checked against, beside the deployment's `daily_usage`."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class ClientDailyUsage(SQLModel, table=True):
+    __tablename__ = "client_daily_usage"
+
+    client_id: str = Field(primary_key=True, max_length=254)
+    day: str = Field(primary_key=True, max_length=10)  # in [limits] day_timezone
+    count: int = 0
