@@ -1,16 +1,10 @@
-"""A bridge between tgw and a Chatwoot API-channel inbox (see chatwoot.md beside this file).
+"""A bridge between tgw and a Chatwoot API-channel inbox (set up as chatwoot.md says).
 
 tgw -> Chatwoot: tgw's signed `message.received` webhooks become `incoming` messages of the
 person's conversation (the contact and the conversation are found or created).
 Chatwoot -> tgw: the inbox's `message_created` webhooks for agent replies (`outgoing`, not
 private) are sent with tgw's POST /api/v1/messages, once each (Idempotency-Key).
-
-Run it next to tgw (Python 3.11+, `pip install starlette uvicorn httpx standardwebhooks`):
-
-    TGW_URL=http://127.0.0.1:8080 TGW_CLIENT_ID=chatwoot@example.com TGW_CLIENT_SECRET=... \
-    TGW_WEBHOOK_SECRET=whsec_... CHATWOOT_URL=https://chat.example.com CHATWOOT_TOKEN=... \
-    CHATWOOT_ACCOUNT_ID=1 CHATWOOT_INBOX_ID=7 CHATWOOT_WEBHOOK_TOKEN=... \
-    python chatwoot_bridge.py
+Configured by environment variables (Config.from_env); `python chatwoot_bridge.py` runs it.
 """
 
 from __future__ import annotations
@@ -22,7 +16,7 @@ import mimetypes
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -255,15 +249,22 @@ class Bridge:
         if not isinstance(payload, dict) or not is_agent_reply(payload, self.config):
             return JSONResponse({"status": "ignored"})  # our own incoming echo, a note...
         number = recipient(payload)
-        if number is None:
-            log.warning("Chatwoot message %s: the contact has no phone number", payload.get("id"))
-            return JSONResponse({"status": "ignored"})
         try:
+            if number is None:
+                await self.note(payload, "Not sent to Telegram: the contact has no phone number")
+                return JSONResponse({"status": "ignored"})
             sent = await self.to_tgw(payload, number)
         except Unavailable as exc:
             log.warning("Chatwoot message %s not sent: %s", payload.get("id"), exc)
+            with suppress(Unavailable):  # tell the agents, if Chatwoot answers
+                await self.note(payload, f"Not sent to Telegram yet ({exc}): send it again")
             return JSONResponse({"error": str(exc)}, status_code=502)
         return JSONResponse({"status": "sent", "ids": sent})
+
+    async def note(self, payload: Json, text: str) -> None:
+        """A private note in the conversation: the agents see why a reply did not go out."""
+        conversation_id = int(payload["conversation"]["id"])
+        await self.chatwoot.message(conversation_id, text, "outgoing", private=True)
 
     async def to_tgw(self, payload: Json, number: str) -> list[str]:
         """Send the reply (each attachment as its own message, the text as the first one's
@@ -295,10 +296,12 @@ class Bridge:
             if answer.status_code == 202:
                 sent.append(str(answer.json()["id"]))
                 continue
-            error = answer.json().get("error") or {}
-            note = f"Not sent to Telegram ({error.get('code')}): {error.get('message')}"
-            conversation_id = int(payload["conversation"]["id"])
-            await self.chatwoot.message(conversation_id, note, "outgoing", private=True)
+            try:  # tgw's {"error": {"code", "message"}}, or whatever a proxy answered
+                error = answer.json()["error"]
+                why = f"{error['code']}): {error['message']}"
+            except (ValueError, KeyError, TypeError):
+                why = f"{answer.status_code}): {answer.text[:200]}"
+            await self.note(payload, f"Not sent to Telegram ({why}")
         return sent
 
     async def send(self, idempotency_key: str, body: Json) -> httpx.Response:
@@ -329,8 +332,8 @@ def is_agent_reply(payload: Json, config: Config) -> bool:
         and payload.get("message_type") == "outgoing"
         and payload.get("private") is False
         and inbox_id == config.chatwoot_inbox_id
-        and isinstance(payload.get("id"), int)
-        and isinstance(conversation.get("id"), int)
+        and str(payload.get("id")).isdigit()
+        and str(conversation.get("id")).isdigit()
     )
 
 

@@ -6,6 +6,7 @@ sandbox's sent log."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class Setup:
     to_bridge: httpx.AsyncClient
     deliveries: DeliveryWorker
     worker: Any  # tgw's send worker
+    hosts: Hosts
     earlier: int = 0  # messages sent to the person before the test's own (the welcome)
 
     async def person_says(self, text: str, **extra: Any) -> None:
@@ -112,6 +114,7 @@ async def setup(
             to_bridge,
             make_delivery_worker(services, delivery_client),
             worker,
+            hosts,
         )
         await bridge_app.state.bridge.aclose()
 
@@ -270,3 +273,38 @@ async def test_a_reply_tgw_refuses_comes_back_to_the_agents_as_a_private_note(
     assert note["content"].startswith("Not sent to Telegram (")
     # The note comes back through the webhook too, and is not sent.
     assert (await setup.chatwoot_posts(setup.chatwoot.webhooks[-1])).json()["status"] == "ignored"
+
+
+async def test_when_tgw_cannot_be_reached_the_agents_are_told_and_chatwoot_gets_an_error(
+    setup: Setup,
+) -> None:
+    await registered(setup)
+    await setup.person_says("Is my order shipped?")
+    await setup.deliver()
+    [conversation_id] = setup.chatwoot.conversations
+    config = dataclasses.replace(setup.bridge.config, tgw_url="http://down.test")
+    cut_off = bridge_module.create_app(config, setup.hosts)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=cut_off), base_url="http://bridge.test"
+    ) as client:
+        reply = setup.chatwoot.agent_reply(conversation_id, "Yes, it left today")
+        response = await client.post(f"/chatwoot/events?token={WEBHOOK_TOKEN}", json=reply)
+    assert response.status_code == 502
+    note = setup.chatwoot.messages[-1]
+    assert note["private"] is True
+    assert note["content"].startswith("Not sent to Telegram yet (tgw: ConnectError")
+    assert await setup.sent_to_person() == []
+
+
+async def test_a_reply_to_a_contact_without_a_phone_number_is_noted_not_sent(
+    setup: Setup,
+) -> None:
+    someone = setup.chatwoot.add_contact("Web visitor", None, None)
+    link = setup.chatwoot.link(someone["id"], setup.chatwoot.inbox_id)
+    conversation = setup.chatwoot.add_conversation(link)
+    reply = setup.chatwoot.agent_reply(conversation["id"], "Hello")
+    response = await setup.chatwoot_posts(reply)
+    assert response.json() == {"status": "ignored"}
+    assert setup.chatwoot.messages[-1]["content"] == (
+        "Not sent to Telegram: the contact has no phone number"
+    )
