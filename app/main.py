@@ -25,6 +25,7 @@ from app.net.pinned import Pinning, pinned_client
 from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
+    callback_admin,
     console,
     docs,
     groups,
@@ -301,6 +302,7 @@ def all_routes() -> list[BaseRoute]:
         *queue_control.routes,
         *reachability.routes,
         *admin.routes,
+        *callback_admin.routes,
         *groups.routes,
         *onboarding.routes,
         *console.routes,

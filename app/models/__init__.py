@@ -3,6 +3,7 @@ imported here (alembic sees them all). Query helpers live with their users, not 
 
 from __future__ import annotations
 
+from app.models.callbacks import CallbackCursor, ClientCallbackSecret
 from app.models.changes import (
     InboundGroup,
     InboundReaction,
@@ -42,6 +43,8 @@ __all__ = [
     "ApiClient",
     "AutoBigInt",
     "BigInt",
+    "CallbackCursor",
+    "ClientCallbackSecret",
     "ConsoleSignout",
     "DailyUsage",
     "DeliveryAttempt",
