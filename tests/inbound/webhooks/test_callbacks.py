@@ -327,3 +327,16 @@ async def test_a_fan_out_whose_transaction_does_not_commit_loses_nothing_and_rep
     assert len(at(receiver)) == 1
     again = partial(fan_out_callbacks, now=services.clock(), box=services.secret_box)
     assert await services.database.run(again) == (0, False)
+
+
+async def test_every_message_of_a_v1_batch_takes_the_x_callback_url_header(
+    http: httpx.AsyncClient, api_client: dict[str, str], registered: Any
+) -> None:
+    await say(http, "34612345679", "Hi")
+    headers = {**api_client, "X-Callback-URL": CALLBACK}
+    body = {"numbers": [NUMBER, "34612345679"], "message": "to both"}
+    response = await http.post("/v1/telegram/batch/message/1", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    for message_id in response.json()["ids"]:
+        shown = await http.get(f"/api/v1/messages/{message_id}", headers=api_client)
+        assert shown.json()["callback_url"] == CALLBACK
