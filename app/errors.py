@@ -21,6 +21,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "media_unreachable": 400,
     "media_origin_error": 400,
     "media_fetch_timeout": 400,
+    # a send's callback_url (outbound/callback_url.py)
+    "invalid_callback_url": 400,
     "missing_credentials": 401,
     "unauthorized": 401,
     "csrf": 403,  # a console (cookie) request without its X-CSRF-Token

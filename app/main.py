@@ -26,6 +26,7 @@ from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
     admin_clients,
+    callback_admin,
     console,
     docs,
     groups,
@@ -303,6 +304,7 @@ def all_routes() -> list[BaseRoute]:
         *reachability.routes,
         *admin_clients.routes,
         *admin.routes,
+        *callback_admin.routes,
         *groups.routes,
         *onboarding.routes,
         *console.routes,

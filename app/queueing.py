@@ -69,6 +69,7 @@ def message_row(
     silent: bool = False,
     link_preview: bool = True,
     expires_at: datetime | None = None,
+    callback_url: str | None = None,
 ) -> dict[str, Any]:
     """Every column of a new queue row (Core inserts need the same keys in every row)."""
     return {
@@ -107,6 +108,7 @@ def message_row(
         "read_at": None,
         "failed_at": None,
         "expires_at": expires_at,
+        "callback_url": callback_url,
     }
 
 

@@ -372,6 +372,7 @@ class Enqueuer:
             silent=request.silent,
             link_preview=request.link_preview,
             expires_at=request.expires_at,
+            callback_url=request.callback_url,
         )
 
 

@@ -34,6 +34,8 @@ class SendRequest:
     link_preview: bool = True
     # The send's own expiry (outbound/expiry.py); None: message_ttl_s alone.
     expires_at: datetime | None = None
+    # Where this message's status events go as well (checked: outbound/callback_url.py).
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True)

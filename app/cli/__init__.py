@@ -7,13 +7,14 @@ check its schema and never write (app/migrate.py).
 
 from __future__ import annotations
 
-from app.cli import account, clients, messaging, queue, reach, server, status
+from app.cli import account, callbacks, clients, messaging, queue, reach, server, status
 from app.cli.base import main
 from app.cli.status import _counts
 
 __all__ = [
     "_counts",
     "account",
+    "callbacks",
     "clients",
     "main",
     "messaging",

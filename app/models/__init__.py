@@ -3,6 +3,7 @@ imported here (alembic sees them all). Query helpers live with their users, not 
 
 from __future__ import annotations
 
+from app.models.callbacks import CallbackCursor, ClientCallbackSecret
 from app.models.changes import (
     InboundGroup,
     InboundReaction,
@@ -43,6 +44,8 @@ __all__ = [
     "ApiClient",
     "AutoBigInt",
     "BigInt",
+    "CallbackCursor",
+    "ClientCallbackSecret",
     "ClientDailyUsage",
     "ConsoleSignout",
     "DailyUsage",

@@ -174,6 +174,8 @@ class Message(SQLModel, table=True):
     edited_at: datetime | None = ts(nullable=True)
     deleted_at: datetime | None = ts(nullable=True)
     reaction: str | None = Field(default=None, max_length=64)
+    # Where this message's status events go as well (inbound/webhooks/callbacks.py); null: none.
+    callback_url: str | None = Field(default=None, max_length=2048)
 
 
 class IdempotencyRecord(SQLModel, table=True):

@@ -28,7 +28,10 @@ class WebhookEndpoint(SQLModel, table=True):
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=255)
     disabled_at: datetime | None = ts(nullable=True)
-    source: str = Field(max_length=8)  # config | api
+    # config | api | callback (hidden: a client's callback URL, inbound/webhooks/callbacks.py)
+    source: str = Field(max_length=8)
+    # The API client whose callbacks a `callback` endpoint delivers; null on the others.
+    client_id: str | None = Field(default=None, max_length=254)
     # The body's shape: "standard" (every subscribed event, the full body) or "whatsmate"
     # (message.received only, in the hosted WhatsMate gateway's flat shape).
     format: str = Field(

@@ -285,3 +285,30 @@ async def check_target(
     except ForbiddenTarget as exc:
         raise ForbiddenTarget(f"'url' is refused: {exc}") from None
     return url
+
+
+def check_literal_target(
+    url: object, *, allow_private: bool, field: str = "url", setting: str = WEBHOOK_SETTING
+) -> str:
+    """`url`'s shape and, unless `allow_private`, its host when the host says by itself that it
+    is not public: an IP address in any spelling, or `localhost` (RFC 6761). Nothing is looked
+    up: for a check on a hot path (a send's callback_url); a name is checked again, resolved,
+    where it is connected to (`check_target`, pinned.py)."""
+    _, host = check_url_shape(url, field)
+    assert isinstance(url, str)
+    if allow_private:
+        return url
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        raise ForbiddenTarget(
+            f"'{field}' is refused: {host!r} is a loopback name; private and loopback targets "
+            f"are refused unless {setting} = true"
+        )
+    literal = _literal(host)
+    reason = forbidden_reason(str(literal)) if literal is not None else None
+    if reason is not None:
+        raise ForbiddenTarget(
+            f"'{field}' is refused: {literal} is not a public address ({reason}); private and "
+            f"loopback targets are refused unless {setting} = true"
+        )
+    return url

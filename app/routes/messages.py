@@ -39,6 +39,7 @@ from app.routes.whatsmate import max_body_bytes
 from app.services import Services
 from app.timestamps import iso_or_none
 from app.vocabulary import MessageStatus, Scope, values
+from outbound.callback_url import callback_url, fingerprint_with
 from outbound.details import read_details
 from outbound.expiry import expiry_of
 from outbound.fetch import MediaFetcher
@@ -81,6 +82,7 @@ def render_message(message: Message | Mapping[str, Any]) -> schemas.Message:
         deleted_at=iso_or_none(m.get("deleted_at")),
         reaction=m.get("reaction"),
         expires_at=iso_or_none(m.get("expires_at")),
+        callback_url=m.get("callback_url"),
     )
 
 
@@ -101,9 +103,12 @@ async def create_message(request: Request) -> Response:
         body = await read_body(request, limit)
         fingerprint = request_fingerprint(request.url.path, body)
         data = parse_json_object(body)
+    fingerprint = fingerprint_with(fingerprint, request.headers)
     replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
     if replayed is not None:
         return JSON(replayed[1], status_code=replayed[0])
+    allow_private = svc.settings.webhook_delivery.allow_private_targets
+    callback = callback_url(data, request.headers, allow_private=allow_private)
     limits = svc.settings.limits
     if upload is not None or data.get("media") is not None:
         # Media are decoded and checked (a picture fully): not on the event loop.
@@ -118,7 +123,9 @@ async def create_message(request: Request) -> Response:
     expires_at = expiry_of(
         send_body.ttl_s, send_body.expires_at, svc.clock(), svc.settings.sending.message_ttl_s
     )
-    send_request = dataclasses.replace(send_body.request(), expires_at=expires_at)
+    send_request = dataclasses.replace(
+        send_body.request(), expires_at=expires_at, callback_url=callback
+    )
     status, answer = await svc.enqueuer.enqueue(
         client,
         send_request,

@@ -19,6 +19,7 @@ from app.routes.apidoc import (
     number_field,
     one_of,
 )
+from app.routes.callback_schemas import SHOWN, callback_url_field
 from app.routes.media_url_docs import MEDIA_URL
 from app.routes.queries import Query
 from app.routes.send_bodies import NativeBody
@@ -166,6 +167,7 @@ class SendMessage(NativeBody):
     )
     ttl_s: int | Omitted = Field(None, ge=1, le=TTL_S_MAX, description=TTL_S)
     expires_at: AwareDatetime | Omitted = Field(None, description=EXPIRES_AT)
+    callback_url: str | Omitted = callback_url_field()
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -184,37 +186,6 @@ class SendMessage(NativeBody):
             "examples": _KIND_EXAMPLES,
         },
     )
-
-
-class SendMessageUpload(Model):
-    """Multipart upload: one 'file' part plus fields; same rules as the JSON body."""
-
-    file: str | Omitted = Field(
-        None,
-        description="The medium as an uploaded file.",
-        json_schema_extra={"contentMediaType": "application/octet-stream"},
-    )
-    media_kind: str | Omitted = Field(
-        None,
-        description="Kind of the uploaded file ('kind' works too). " + MEDIA_KIND,
-        json_schema_extra=one_of(ALL_MEDIA_KINDS),
-    )
-    instance: int = Field(1, ge=1, description="Gateway instance number.")
-    to: Number | Omitted = Field(None, description=number_field("the destination"))
-    group_name: str | Omitted = Field(None, min_length=1, max_length=255, description=GROUP_NAME)
-    group_admin: Number | Omitted = Field(None, description=GROUP_ADMIN)
-    filename: str | Omitted = Field(
-        None, max_length=255, description="File name; defaults to the upload's."
-    )
-    caption: str | Omitted = Field(
-        None, description="Optional caption.", json_schema_extra=limit("caption_chars")
-    )
-    text: str | Omitted = Field(None, description="Text, or the caption when 'caption' is absent.")
-    reply_to: str | Omitted = Field(None, description="Id of a message to answer.")
-    silent: bool = Field(False, description=SILENT)
-    link_preview: bool = Field(True, description=LINK_PREVIEW)
-    ttl_s: int | Omitted = Field(None, ge=1, le=TTL_S_MAX, description=TTL_S)
-    expires_at: AwareDatetime | Omitted = Field(None, description=EXPIRES_AT)
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -269,6 +240,7 @@ class Message(Model):
     )
     reaction: str | None = Field(None, description="The account's own reaction on it, if any.")
     expires_at: Timestamp | None = Field(None, description="Its own expiry, if given one.")
+    callback_url: str | None = Field(None, description=SHOWN)
 
 
 class MessageList(Model):

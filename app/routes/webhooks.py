@@ -96,7 +96,12 @@ async def list_webhooks(request: Request) -> Response:
     now = svc.clock()
     async with svc.database.read() as session:
         endpoints = list(
-            await session.scalars(select(WebhookEndpoint).order_by(col(WebhookEndpoint.created_at)))
+            await session.scalars(
+                # Clients' callback endpoints are not the admin's (README, Per-message callbacks).
+                select(WebhookEndpoint)
+                .where(col(WebhookEndpoint.source) != "callback")
+                .order_by(col(WebhookEndpoint.created_at))
+            )
         )
         views = [endpoint_view(e, now, await delivery_counts(session, e.id)) for e in endpoints]
     return JSON(shown.WebhookEndpointList.model_validate({"data": views}))

@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import ApiError
-from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
+from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, InstancePath
 from app.routes.apidoc import Answer as Reply
+from app.routes.callback_schemas import SendHeaders
 from app.routes.common import JSON, instance_number, parse_json_object, read_body, services
 from app.routes.send_bodies import parse_send
 from app.routes.surface import endpoint
@@ -29,6 +30,7 @@ from app.routes.surfaces import (
 )
 from app.routes.whatsmate_schemas import Queued, articled, v3_model, v3_name
 from app.settings import LimitsSettings
+from outbound.callback_url import callback_url, fingerprint_with, with_callback
 from outbound.requests import KINDS, parse_kind
 from outbound.send_request import Answer, ManyRenderer, SendRequest, request_fingerprint
 
@@ -62,11 +64,13 @@ async def accept_send(
     require_client_instance(request, instance)
     limit = max_body_bytes(svc.settings.limits.largest_media_bytes) + extra_body_bytes
     body = await read_body(request, limit)
-    fingerprint = request_fingerprint(request.url.path, body)
+    fingerprint = fingerprint_with(request_fingerprint(request.url.path, body), request.headers)
     replayed = await svc.enqueuer.replay(client, creds.idempotency_key, fingerprint)
     if replayed is not None:
         return replayed
     data = parse_json_object(body)
+    allow_private = svc.settings.webhook_delivery.allow_private_targets
+    callback = callback_url(data, request.headers, allow_private=allow_private)
     if kind == "image":
         # Decoding a picture takes tens of milliseconds: not on the event loop.
         send_requests = await asyncio.to_thread(build, instance, data, svc.settings.limits)
@@ -74,7 +78,7 @@ async def accept_send(
         send_requests = build(instance, data, svc.settings.limits)
     answer = await svc.enqueuer.enqueue_all(
         client,
-        send_requests,
+        with_callback(send_requests, callback),
         idempotency_key=creds.idempotency_key,
         fingerprint=fingerprint,
         render=render,
@@ -111,7 +115,9 @@ def _v3_doc(scope: str, kind: str) -> Expansion:
     what = articled(kind.replace("_", " "))
     description = (
         f"Queue {what} for {target}. The message is durably stored before the answer. The same "
-        "Idempotency-Key with the same body within 24 h returns the first answer and sends once."
+        "Idempotency-Key with the same body within 24 h returns the first answer and sends once. "
+        "With callback_url (or the X-Callback-URL header) its status events are POSTed to that "
+        "URL, signed (README, Per-message callbacks)."
     )
     if scope == "group":
         description += " The gateway account must be a member of the group."
@@ -123,7 +129,7 @@ def _v3_doc(scope: str, kind: str) -> Expansion:
         {200: Reply("Queued.", Queued)},
         errors=SEND_ERRORS,
         path=InstancePath,
-        headers=IdempotencyHeader,
+        headers=SendHeaders,
         body=Body(v3_model(scope, kind), f"The {kind.replace('_', ' ')} and its target."),
     )
     return Expansion(f"/v3/telegram/{scope}/{kind}/message/{{instance}}", doc)

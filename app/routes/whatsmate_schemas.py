@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model
 
 from app.routes.apidoc import Model, Number, Omitted, Uuid, base64_extra, limit, number_field
+from app.routes.callback_schemas import callback_url_field
 from app.routes.send_bodies import WhatsMateBody
 
 GROUP_NAME = "Title of the Telegram group; the gateway account must be a member."
@@ -109,6 +110,7 @@ def v3_model(scope: str, kind: str) -> type[WhatsMateBody]:
             'characters or <>:"|?*.'
             + (" Optional for images: the extension follows the bytes." if kind == "image" else ""),
         )
+    fields["callback_url"] = (str | Omitted, callback_url_field())
     target = "a registered number" if scope == "single" else "a group"
     doc = f"Send {articled(kind.replace('_', ' '))} to {target}."
     model: type[WhatsMateBody] = create_model(
@@ -218,6 +220,7 @@ def v1_model(shape: str, what: str, kind: str) -> type[WhatsMateBody]:
             + (" Optional for photos: the extension follows the bytes." if image else ""),
         )
         doc = f"Send {what} to one or more numbers (v1)."
+    fields["callback_url"] = (str | Omitted, callback_url_field())
     model: type[WhatsMateBody] = create_model(
         v1_name(shape, what), __base__=WhatsMateBody, __doc__=doc, **fields
     )

@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from app.errors import ApiError
 from app.models import Instance
-from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, IdempotencyHeader, InstancePath
+from app.routes.apidoc import SEND_ERRORS, Body, Doc, Expansion, InstancePath
 from app.routes.apidoc import Answer as Reply
+from app.routes.callback_schemas import SendHeaders
 from app.routes.common import JSON, instance_number, services
 from app.routes.send_bodies import parse_send
 from app.routes.surface import Handler, endpoint
@@ -143,7 +144,7 @@ def _v1_send(
         errors=SEND_ERRORS,
         deprecated=True,
         path=InstancePath,
-        headers=IdempotencyHeader,
+        headers=SendHeaders,
         body=Body(
             v1_model(shape, what, V1_KINDS.get(what, what)),
             "What to send and to whom.",

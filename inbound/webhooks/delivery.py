@@ -30,6 +30,7 @@ from app.net.targets import Resolver, system_resolver
 from app.queueing import Wakeup
 from app.settings import WebhookDeliverySettings
 from inbound.webhooks.attempts import Attempter
+from inbound.webhooks.callbacks import fan_out_callbacks
 from inbound.webhooks.endpoints import SecretBox
 from inbound.webhooks.rounds import POLL_S, Attempt, Claim, Rounds
 
@@ -64,6 +65,7 @@ class DeliveryWorker:
             timedelta(seconds=settings.timeout_s + 30),
             rng or random.Random(),
             per_endpoint,
+            callbacks=partial(fan_out_callbacks, box=box),
         )
         self._attempter = Attempter(
             settings,

@@ -262,7 +262,9 @@ async def sync_config(
     it with GET /admin/webhooks/{id}). An endpoint that left the config is disabled, not
     deleted: its delivery log stays readable.
     """
-    existing = {e.url: e for e in await session.scalars(select(WebhookEndpoint))}
+    # A client's hidden callback endpoint (callbacks.py) is never one of the config's.
+    found = select(WebhookEndpoint).where(col(WebhookEndpoint.source) != "callback")
+    existing = {e.url: e for e in await session.scalars(found)}
     wanted: list[WebhookEndpoint] = []
     for conf in settings.webhooks:
         events = parse_events(conf.events)

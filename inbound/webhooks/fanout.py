@@ -25,7 +25,10 @@ EV = table_of(Event)
 
 FANOUT_BATCH = 500
 
-_SEL_ENDPOINTS = select(E.c.id, E.c.events, E.c.format, E.c.last_seq).where(E.c.enabled.is_(True))
+# A client's callback endpoint (callbacks.py) gets its message's events only, fanned out there.
+_SEL_ENDPOINTS = select(E.c.id, E.c.events, E.c.format, E.c.last_seq).where(
+    E.c.enabled.is_(True), E.c.source != "callback"
+)
 _SEL_EVENTS = (
     select(EV.c.seq, EV.c.id, EV.c.type, EV.c.conversation)
     .where(EV.c.seq > bindparam("after"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, assert_never
@@ -31,6 +32,8 @@ CLAIM_BATCH = 256
 POLL_S = 0.5
 
 A = table_of(DeliveryAttempt)
+# A fan-out step of a round: (delivery rows created, more events waiting).
+FanOut = Callable[[Connection, datetime], tuple[int, bool]]
 _P = D.alias("p")
 _OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
 
@@ -177,7 +180,9 @@ class Rounds:
         claim_lease: timedelta,
         rng: random.Random,
         per_endpoint: int,
+        callbacks: FanOut | None = None,
     ) -> None:
+        self._callbacks = callbacks  # the per-message callbacks' fan-out (callbacks.py)
         self._schedule = retry_schedule_s
         self._lease = claim_lease
         self._rng = rng
@@ -200,6 +205,9 @@ class Rounds:
         if not claim:
             return [], 0.0
         _, more = fan_out(conn, now)
+        if self._callbacks is not None:
+            _, more_callbacks = self._callbacks(conn, now)
+            more = more or more_callbacks
         claims = self._claim(conn, now, in_flight or {})
         if claims or more:
             return claims, 0.0

@@ -20,6 +20,7 @@ from starlette.routing import compile_path
 from app.routes import (
     admin,
     admin_clients,
+    callback_admin,
     console,
     docs,
     groups,
@@ -322,6 +323,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             queue_control,
             admin_clients,
             admin,
+            callback_admin,
             groups,
             onboarding,
             reachability,
