@@ -69,6 +69,19 @@ def _missing(endpoint_id: str) -> ApiError:
     return ApiError("not_found", f"No webhook endpoint with id {endpoint_id!r}")
 
 
+def _changeable(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """The endpoint, if the admin API may change it: a client's callback endpoint follows its
+    client's callback secret and its messages' URLs, and is changed only through those."""
+    if endpoint.source == "callback":
+        raise ApiError(
+            "conflict",
+            f"{endpoint.id} is a client's callback endpoint: its secret is rotated with "
+            f"POST /admin/clients/{endpoint.client_id}/callback-secret/rotate, and it is "
+            "made and kept by the client's sends (its deliveries can be listed and replayed)",
+        )
+    return endpoint
+
+
 async def create_webhook(request: Request) -> Response:
     svc = services(request)
     data = parse_body(shown.NewWebhookBody, await read_json_object(request))
@@ -150,6 +163,7 @@ async def update_webhook(request: Request) -> Response:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
+        _changeable(endpoint)
         # The format and the filter as they will be, whichever of the two this call changes.
         check_combination(
             format_ or endpoint.format, events if "events" in given else event_filter(endpoint)
@@ -177,6 +191,7 @@ async def remove_webhook(request: Request) -> Response:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
+        _changeable(endpoint)
         await delete_endpoint(session, endpoint)
     return JSON(shown.WebhookDeleted(id=endpoint_id, deleted=True))
 
@@ -189,6 +204,7 @@ async def rotate_webhook_secret(request: Request) -> Response:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
+        _changeable(endpoint)
         secret = rotate_secret(endpoint, svc.secret_box, now)
     return JSON(
         shown.RotatedSecret.model_validate(

@@ -30,7 +30,7 @@ def _endpoint_doc(
         description,
         {status: answer},
         errors=errors,
-        error_texts=NO_ENDPOINT,
+        error_texts={**NO_ENDPOINT, **({409: CALLBACK_ENDPOINT} if 409 in errors else {})},
         path=models.WebhookPath,
         body=body,
     )
@@ -59,6 +59,10 @@ LIST = Doc(
     {200: Reply("Endpoints.", models.WebhookEndpointList)},
     errors=(401,),
 )
+CALLBACK_ENDPOINT = (
+    "conflict: a client's callback endpoint (id cb_...), which its client's sends and callback "
+    "secret keep; only its deliveries are the admin's to list and replay."
+)
 GET = _endpoint_doc(
     "getWebhook",
     "Get a webhook endpoint",
@@ -72,7 +76,7 @@ UPDATE = _endpoint_doc(
     "enable/disable it. Re-enabling delivers what it missed while disabled. The format and "
     "the filter must go together once changed (400 otherwise).",
     Reply("The endpoint.", models.WebhookEndpoint),
-    errors=(400, 401, 404),
+    errors=(400, 401, 404, 409),
     body=Body(models.WebhookChanges, "The fields to change."),
 )
 DELETE = _endpoint_doc(
@@ -80,12 +84,14 @@ DELETE = _endpoint_doc(
     "Delete a webhook endpoint",
     "The endpoint, its deliveries and their attempt log are removed.",
     Reply("Deleted.", models.WebhookDeleted),
+    errors=(401, 404, 409),
 )
 ROTATE_SECRET = _endpoint_doc(
     "rotateWebhookSecret",
     "Rotate the signing secret",
     "A new secret; for 24 h deliveries carry signatures with both the old and the new secret.",
     Reply("The new secret.", models.RotatedSecret),
+    errors=(401, 404, 409),
 )
 DELIVERIES = Doc(
     "listWebhookDeliveries",

@@ -9,10 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
+from sqlmodel import col
 from standardwebhooks import Webhook
 
 from app.main import make_worker
+from app.models import WebhookEndpoint
 from app.services import Services
 from inbound.webhooks.callbacks import fan_out_callbacks
 from tests.conftest import ADMIN, Clock, drain, say
@@ -340,3 +343,35 @@ async def test_every_message_of_a_v1_batch_takes_the_x_callback_url_header(
     for message_id in response.json()["ids"]:
         shown = await http.get(f"/api/v1/messages/{message_id}", headers=api_client)
         assert shown.json()["callback_url"] == CALLBACK
+
+
+async def test_a_callback_endpoint_cannot_be_changed_through_the_webhooks_api(
+    http: httpx.AsyncClient,
+    api_client: dict[str, str],
+    registered: Any,
+    services: Services,
+    receiver: Receiver,
+) -> None:
+    await send(http, api_client, "one")
+    await drain(registered)
+    async with delivery_worker(services, receiver) as worker:
+        await worker.step()
+    async with services.database.read() as session:
+        (endpoint_id,) = (
+            await session.scalars(
+                select(WebhookEndpoint.id).where(col(WebhookEndpoint.source) == "callback")
+            )
+        ).all()
+    path = f"/admin/webhooks/{endpoint_id}"
+    refusals = [
+        await http.patch(path, json={"enabled": False}, headers=ADMIN),
+        await http.delete(path, headers=ADMIN),
+        await http.post(f"{path}/rotate-secret", headers=ADMIN),
+    ]
+    for refused in refusals:
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "conflict")
+        assert "callback-secret/rotate" in refused.json()["error"]["message"]
+    shown = (await http.get(path, headers=ADMIN)).json()
+    assert shown.get("enabled") is True, shown
+    listed = (await http.get(f"{path}/deliveries", headers=ADMIN)).json()["data"]
+    assert [d["status"] for d in listed] == ["delivered"]
