@@ -26,6 +26,7 @@ from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
     console,
+    conversations,
     docs,
     groups,
     health,
@@ -299,6 +300,7 @@ def all_routes() -> list[BaseRoute]:
         *messages.routes,
         *message_actions.routes,
         *queue_control.routes,
+        *conversations.routes,
         *reachability.routes,
         *admin.routes,
         *groups.routes,

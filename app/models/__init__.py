@@ -32,6 +32,7 @@ from app.models.core import (
     Recipient,
     TelegramSession,
 )
+from app.models.history import HistoryMessage
 from app.models.webhooks import (
     DeliveryAttempt,
     WebhookDelivery,
@@ -46,6 +47,7 @@ __all__ = [
     "DailyUsage",
     "DeliveryAttempt",
     "Event",
+    "HistoryMessage",
     "IdempotencyRecord",
     "InboundGroup",
     "InboundMessage",

@@ -20,6 +20,7 @@ from starlette.routing import compile_path
 from app.routes import (
     admin,
     console,
+    conversations,
     docs,
     groups,
     health,
@@ -318,6 +319,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             messages,
             message_actions,
             queue_control,
+            conversations,
             admin,
             groups,
             onboarding,
