@@ -202,15 +202,24 @@ def chat(person: Person) -> Any:
 
 
 async def chat_page(
-    session: AsyncSession, person: Person, before: tuple[datetime, str] | None, limit: int
+    session: AsyncSession, person: Person, before: tuple[datetime, int, str] | None, limit: int
 ) -> list[Any]:
-    """Up to `limit` messages of the chat, newest first, older than the `before` cursor."""
+    """Up to `limit` messages of the chat, newest first, older than the `before` cursor (the
+    `at`, Telegram id (0: none) and id of the previous page's last message). Messages of the
+    same moment (Telegram's dates have whole seconds) go by their Telegram id."""
     found = chat(person)
+    order = func.coalesce(found.c.telegram_message_id, 0)
     query = select(found)
     if before is not None:
-        at, item_id = before
-        query = query.where(or_(found.c.at < at, and_(found.c.at == at, found.c.id < item_id)))
-    query = query.order_by(found.c.at.desc(), found.c.id.desc()).limit(limit)
+        at, telegram_id, item_id = before
+        query = query.where(
+            or_(
+                found.c.at < at,
+                and_(found.c.at == at, order < telegram_id),
+                and_(found.c.at == at, order == telegram_id, found.c.id < item_id),
+            )
+        )
+    query = query.order_by(found.c.at.desc(), order.desc(), found.c.id.desc()).limit(limit)
     return list((await session.execute(query)).all())
 
 

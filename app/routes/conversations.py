@@ -34,23 +34,31 @@ from outbound.validation import normalize_number
 MediaLink = Callable[[dict[str, Any]], str]
 
 
-def _cursor(at: datetime, key: object) -> str:
-    """An opaque page cursor: a row's `at` and its id."""
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
+def _cursor(at: datetime, *keys: object) -> str:
+    """An opaque page cursor: a row's `at` and what orders rows of the same moment."""
+    text = "|".join([at.isoformat(), *map(str, keys)])
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _read_cursor(raw: str, name: str) -> tuple[datetime, str]:
+def _read_cursor(raw: str, name: str, keys: int) -> tuple[datetime, list[str]]:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        when, _, key = text.partition("|")
+        when, *found = text.split("|")
         at = datetime.fromisoformat(when)
-        if at.tzinfo is None or not key:
+        if at.tzinfo is None or len(found) != keys or not all(found):
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(
             "invalid_field", f"'{name}' is not a cursor this API gave: pass 'next' back as is"
         ) from None
-    return at, key
+    return at, found
+
+
+def _chat_cursor(raw: str) -> tuple[datetime, int, str]:
+    at, (telegram_id, item_id) = _read_cursor(raw, "before", 2)
+    if not telegram_id.isdigit():
+        raise ApiError("invalid_field", "'before' is not a cursor this API gave")
+    return at, int(telegram_id), item_id
 
 
 def _instances(request: Request, svc: Services, asked: int) -> list[int] | None:
@@ -107,7 +115,7 @@ async def list_conversations(request: Request) -> Response:
     asked = parse_query(shown.ConversationQuery, request.query_params)
     after = None
     if asked.after:
-        at, key = _read_cursor(asked.after, "after")
+        at, (key,) = _read_cursor(asked.after, "after", 1)
         if not key.isdigit():
             raise ApiError("invalid_field", "'after' is not a cursor this API gave")
         after = (at, int(key))
@@ -159,18 +167,18 @@ async def _person(request: Request, svc: Services, instance: int) -> Person:
 async def conversation_messages(request: Request) -> Response:
     svc = services(request)
     asked = parse_query(shown.HistoryQuery, request.query_params)
-    before = _read_cursor(asked.before, "before") if asked.before else None
+    before = _chat_cursor(asked.before) if asked.before else None
     person = await _person(request, svc, asked.instance)
     async with svc.database.read() as session:
         rows = await chat_page(session, person, before, asked.limit + 1)
     page = rows[: asked.limit]
-    more = len(rows) > asked.limit
+    last = page[-1] if len(rows) > asked.limit else None
     return JSON(
         shown.ChatPage(
             instance=person.instance,
             number=person.number,
             data=[chat_item(row, svc.media_links.url) for row in page],
-            next=_cursor(page[-1].at, page[-1].id) if more else None,
+            next=_cursor(last.at, last.telegram_message_id or 0, last.id) if last else None,
         )
     )
 
