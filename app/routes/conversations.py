@@ -22,6 +22,7 @@ from app.routes import conversations_schemas as shown
 from app.routes.admin import _sandbox
 from app.routes.bodies import parse_body
 from app.routes.common import JSON, parse_json_object, read_body, services
+from app.routes.messages_schemas import LocationView
 from app.routes.queries import parse_query
 from app.routes.surface import endpoint
 from app.routes.surfaces import ADMIN, NATIVE, client_instances
@@ -79,7 +80,10 @@ def chat_item(row: Any, media_link: MediaLink) -> shown.ChatMessage:
     if row.kind == "location" and row.details:
         found = orjson.loads(row.details)
         # A send keeps {"location": {...}}; a received one the point itself.
-        location = found.get("location", found) if outgoing else found
+        point = found.get("location", found) if outgoing else found
+        location = LocationView.model_validate(
+            {key: point.get(key) for key in ("latitude", "longitude", "title", "address")}
+        )
     if outgoing and not row.backfilled:
         text, caption = row.text, row.caption
     elif media_kind:  # the person's and backfilled messages keep a caption in `text`

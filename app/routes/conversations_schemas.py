@@ -3,12 +3,13 @@ the OpenAPI document shows them."""
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, JsonValue, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from app.errors import ApiError
 from app.history.backfill import MAX_MESSAGES
 from app.routes.apidoc import Model, Number, Omitted, Timestamp, number_field, one_of
 from app.routes.bodies import Body, PhoneNumber
+from app.routes.messages_schemas import LocationView
 from app.routes.queries import Query
 from app.routes.views import View
 from app.vocabulary import RecipientStatus, values
@@ -113,9 +114,7 @@ class ChatMessage(View):
         description="A signed link to a file the person sent (as in message.received); "
         "null otherwise (the gateway's own sends and backfilled files are not served)."
     )
-    location: dict[str, JsonValue] | None = Field(
-        description="A location's point (latitude, longitude, title, address)."
-    )
+    location: LocationView | None = Field(description="A location's point.")
     status: str | None = Field(
         description="An outgoing message's status as GET /api/v1/messages shows it (null: "
         "the person's, or backfilled)."

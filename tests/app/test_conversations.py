@@ -256,3 +256,21 @@ async def test_a_flood_wait_refuses_backfills_until_it_ends(
     clock.advance(21)
     done = await http.post(f"/api/v1/conversations/{ANA}/backfill", headers=api_client)
     assert done.status_code == 200, done.text
+
+
+async def test_a_location_and_a_file_the_person_sent_are_described(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker, clock, ANA)
+    point = {"latitude": 40.4168, "longitude": -3.7038, "title": "Sol", "address": "Madrid"}
+    body = {"from": {"number": ANA}, "location": point}
+    assert (await http.post("/admin/sandbox/1/inbound", json=body, headers=ADMIN)).is_success
+    clock.advance(1)
+    media = {"kind": "document", "base64": "JVBERi0xLjQ=", "filename": "a.pdf"}
+    body = {"from": {"number": ANA}, "text": "the invoice", "media": media}
+    assert (await http.post("/admin/sandbox/1/inbound", json=body, headers=ADMIN)).is_success
+    newest, located = (await chat(http, api_client, ANA, "?limit=2"))["data"]
+    assert (newest["kind"], newest["filename"], newest["size"]) == ("document", "a.pdf", 8)
+    assert (newest["caption"], newest["text"]) == ("the invoice", None)
+    assert newest["media_url"].startswith("http")
+    assert located["kind"] == "location" and located["location"] == point
