@@ -8,14 +8,17 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from telethon.tl import types
 
 from app.main import make_worker
-from app.models import Event, HistoryMessage
+from app.models import Event, HistoryMessage, InboundMessage
 from app.services import Services
 from tests.conftest import Clock, drain
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.fake_mtproto.history_methods import unseen_message
+from tests.telegram.fake_mtproto.world import BoxEvent
 from tests.telegram.test_telethon_backend import PERSON_PHONE, ready_gateway
+from tests.waiting import eventually
 
 BACKFILL = f"/api/v1/conversations/{PERSON_PHONE}/backfill"
 
@@ -180,3 +183,27 @@ async def test_messages_of_the_same_second_page_in_telegrams_order_without_gaps(
                 break
             query = f"?limit=10&before={body['next']}"
         assert seen == ids[::-1]
+
+
+async def test_a_backfilled_message_the_gateway_receives_later_shows_once(
+    schema: str, clock: Clock, fake: FakeTelegram
+) -> None:
+    async with ready_gateway(schema, clock, fake) as (services, http, account, person, headers):
+        late = unseen_message(fake, account, person, "delayed", out=False)
+        assert (await backfill(http, headers))["stored"] == 1
+        # Now its update reaches the gateway (a catch-up after the backfill ran).
+        box = fake.world.box(account)
+        pts = box.next_pts()
+        box.events.append(BoxEvent(pts=pts, kind="message", message_id=late))
+        update = types.UpdateNewMessage(box.messages[late], pts, 1)
+        fake.push_to_account(account, fake.world.updates_for(box, [update]))
+
+        async def received() -> bool:
+            async with services.database.read() as session:
+                found = select(InboundMessage).where(InboundMessage.telegram_message_id == late)
+                return (await session.scalar(found)) is not None
+
+        await eventually(received, "the late message stored by the inbound pipeline")
+        chat = await http.get(f"/api/v1/conversations/{PERSON_PHONE}/messages", headers=headers)
+        same = [m for m in chat.json()["data"] if m["telegram_message_id"] == late]
+        assert [(m["text"], m["backfilled"]) for m in same] == [("delayed", False)]
