@@ -57,7 +57,7 @@ def _read_cursor(raw: str, name: str, keys: int) -> tuple[datetime, list[str]]:
 
 def _chat_cursor(raw: str) -> tuple[datetime, int, str]:
     at, (telegram_id, item_id) = _read_cursor(raw, "before", 2)
-    if not telegram_id.isdigit():
+    if not (telegram_id.isascii() and telegram_id.isdigit()) or int(telegram_id) >= 2**63:
         raise ApiError("invalid_field", "'before' is not a cursor this API gave")
     return at, int(telegram_id), item_id
 
@@ -120,7 +120,7 @@ async def list_conversations(request: Request) -> Response:
     after = None
     if asked.after:
         at, (key,) = _read_cursor(asked.after, "after", 1)
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit()) or int(key) >= 2**31:  # recipient ids
             raise ApiError("invalid_field", "'after' is not a cursor this API gave")
         after = (at, int(key))
     instances = _instances(request, svc, asked.instance)

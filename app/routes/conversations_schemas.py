@@ -79,7 +79,7 @@ class BackfillQuery(Query):
     before_id: int = Field(
         0,
         ge=0,
-        le=2**63 - 1,
+        le=2**31 - 1,  # Telegram's message ids are 32-bit
         description="Look at messages older than this Telegram message id (0: from the "
         "newest); give the last answer's next_before_id to go on.",
     )

@@ -3,6 +3,7 @@ their latest message and unread count, one conversation newest first, and backfi
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -274,3 +275,17 @@ async def test_a_location_and_a_file_the_person_sent_are_described(
     assert (newest["caption"], newest["text"]) == ("the invoice", None)
     assert newest["media_url"].startswith("http")
     assert located["kind"] == "location" and located["location"] == point
+
+
+async def test_a_cursor_with_ids_out_of_range_is_400_not_a_database_error(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    await registered(http, worker, clock, ANA)
+    forged = base64.urlsafe_b64encode(b"2026-11-25T12:00:00+00:00|99999999999999999999").decode()
+    listed = await http.get(f"/api/v1/conversations?after={forged}", headers=api_client)
+    assert listed.status_code == 400, listed.text
+    forged = base64.urlsafe_b64encode(b"2026-11-25T12:00:00+00:00|99999999999999999999|x").decode()
+    read = await http.get(
+        f"/api/v1/conversations/{ANA}/messages?before={forged}", headers=api_client
+    )
+    assert read.status_code == 400, read.text
