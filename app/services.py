@@ -20,6 +20,7 @@ from app.db import (
     open_database,
 )
 from app.event_feed import EventFeed
+from app.history.backfill import Backfills
 from app.lease import InstanceLease, LeaseTiming
 from app.media_links import MediaLinks
 from app.metrics import Metrics
@@ -93,6 +94,8 @@ class Services:
     secret_box: SecretBox
     media_links: MediaLinks
     metrics: Metrics = field(default_factory=Metrics)
+    # Backfills of conversations: one per instance at a time, FloodWaits remembered.
+    backfills: Backfills = field(default_factory=Backfills)
     # How webhook and media hosts are resolved for the private-target check (tests swap it).
     resolve_host: Resolver = system_resolver
     # How pinned connections (app/net/pinned.py) reach the network: None for real; tests

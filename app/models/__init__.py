@@ -33,6 +33,7 @@ from app.models.core import (
     Recipient,
     TelegramSession,
 )
+from app.models.history import HistoryMessage
 from app.models.usage import ClientDailyUsage
 from app.models.webhooks import (
     DeliveryAttempt,
@@ -51,6 +52,7 @@ __all__ = [
     "DailyUsage",
     "DeliveryAttempt",
     "Event",
+    "HistoryMessage",
     "IdempotencyRecord",
     "InboundGroup",
     "InboundMessage",

@@ -24,6 +24,7 @@ from app.routes.admin_schemas import LoginAlert
 from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, services
 from app.routes.console import TAG_CONSOLE
+from app.routes.conversations_docs import TAG_CONVERSATIONS
 from app.routes.health import TAG_PROBES
 from app.routes.media import TAG_MEDIA
 from app.routes.messages import TAG_EVENTS, TAG_MESSAGES, TAG_RECIPIENTS
@@ -41,6 +42,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     (TAG_V3, "WhatsMate-compatible send endpoints."),
     (TAG_MESSAGES, "Native API: send and track messages."),
     (TAG_RECIPIENTS, "Native API: registered recipients."),
+    (TAG_CONVERSATIONS, "Native API: conversation history, both directions."),
     (TAG_EVENTS, "Native API: the event log for backfill."),
     (
         TAG_V1,

@@ -236,6 +236,43 @@ class ReactionsListed:
     group: GroupRef
 
 
+# --- history (messages.getHistory) ---
+
+# What a message of the history holds: text, a file (MediaKind), a point, a contact card, or
+# something else (a service message, a poll, a game...) the gateway does not read.
+HistoryKind = Literal[
+    "text",
+    "image",
+    "document",
+    "audio",
+    "voice_note",
+    "video",
+    "sticker",
+    "location",
+    "contact",
+    "other",
+]
+# The most messages one history call returns (Telegram's own cap for messages.getHistory).
+HISTORY_PAGE_MAX = 100
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One message of a private chat as Telegram keeps it: the account's own (`outgoing`: sent
+    by the gateway or from the phone) or the person's. A file is described, never downloaded;
+    `text` is a file's caption."""
+
+    message_id: int
+    date: datetime
+    outgoing: bool
+    kind: HistoryKind = "text"
+    text: str = ""
+    filename: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    reply_to_message_id: int | None = None
+
+
 @dataclass(frozen=True)
 class OutboxRead:
     """The person `user_id` read our messages up to and including `max_id`."""

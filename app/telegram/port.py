@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from app.telegram.content import (
     ALL_MEDIA_KINDS,
+    HISTORY_PAGE_MAX,
     MEDIA_KINDS,
     SERVICE_USER_ID,
     AudioInfo,
@@ -23,6 +24,8 @@ from app.telegram.content import (
     ContactCard,
     GroupPeer,
     GroupRef,
+    HistoryItem,
+    HistoryKind,
     IncomingMedia,
     IncomingMessage,
     Location,
@@ -78,6 +81,7 @@ from app.telegram.errors import (
 # builds them, every caller catches and reads them.
 __all__ = [
     "ALL_MEDIA_KINDS",
+    "HISTORY_PAGE_MAX",
     "MEDIA_KINDS",
     "RECIPIENT_ERRORS",
     "SERVICE_USER_ID",
@@ -96,6 +100,8 @@ __all__ = [
     "GroupNotFound",
     "GroupPeer",
     "GroupRef",
+    "HistoryItem",
+    "HistoryKind",
     "IncomingMedia",
     "IncomingMessage",
     "Location",
@@ -279,6 +285,11 @@ class TelegramBackend(Protocol):
 
     async def read_inbox(self, peer: Peer, max_message_id: int) -> None:
         """Mark the person's messages up to `max_message_id` read."""
+
+    async def history(self, peer: UserPeer, before_id: int, limit: int) -> list[HistoryItem]:
+        """Up to `limit` (at most HISTORY_PAGE_MAX) messages of the private chat with `peer`,
+        newest first, older than message `before_id` (0: from the newest); fewer when the chat
+        begins. Raises FloodWait when Telegram says to wait, as the other calls do."""
 
     async def reachability(self, peers: Sequence[UserPeer]) -> dict[int, Reachability]:
         """What Telegram says of messaging each person (by user id), for a batch at once."""

@@ -10,7 +10,8 @@ restarts.
 One module per part: `state` (identities, shared statements, the base class), `sending`,
 `faults`, `pump` (the update pump), `inbound` (people writing, in batches), `login`, `sessions`
 (authorizations and new-login alerts), `profile`, `spambot`, `reach` (people who need Premium
-or paid messages, or whose account is gone), and `backend`, whose SandboxTelegram ties them
+or paid messages, or whose account is gone), `history` (a chat's history, and messages the
+gateway never heard of), and `backend`, whose SandboxTelegram ties them
 together.
 """
 

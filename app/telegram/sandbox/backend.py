@@ -14,6 +14,7 @@ from app.queueing import Wakeup
 from app.telegram.port import SessionFence, UpdateHandler
 from app.telegram.sandbox.actions import ActionsMixin
 from app.telegram.sandbox.changes import ChangesMixin
+from app.telegram.sandbox.history import HistoryMixin
 from app.telegram.sandbox.inbound import InboundMixin, _Inbound
 from app.telegram.sandbox.login import LoginMixin, SandboxLogin
 from app.telegram.sandbox.profile import ProfileMixin
@@ -34,6 +35,7 @@ class SandboxTelegram(
     PumpMixin,
     InboundMixin,
     ChangesMixin,
+    HistoryMixin,
 ):
     """One sandbox instance: the port's backend plus the simulation's controls."""
 

@@ -5,7 +5,7 @@ It converts between Telethon and the port (app/telegram/port.py); nothing Teleth
 - errors.py: Telethon's errors onto the port's error tree, as tables;
 - client.py: building the TelegramClient (server key, proxy, lease fence);
 - backend.py: `TelethonBackend`, one logged-in account (with core.py, sending.py,
-  updates.py and account.py: the parts of that one class);
+  updates.py, history.py and account.py: the parts of that one class);
 - login.py: `TelethonLogin`, the login steps (code, 2FA password, QR), and `log_out`;
 - limits.py: the timeouts, intervals and sizes.
 """

@@ -22,6 +22,7 @@ from app.telegram.telethon.account import AccountMixin
 from app.telegram.telethon.actions import ActionsMixin
 from app.telegram.telethon.client import _new_client
 from app.telegram.telethon.errors import to_port_error
+from app.telegram.telethon.history import HistoryMixin
 from app.telegram.telethon.login import TelethonLogin, _log_out_client
 from app.telegram.telethon.reach import ReachMixin
 from app.telegram.telethon.sending import SendingMixin
@@ -41,7 +42,9 @@ class _OpeningAborted(Exception):
     """Opening a session was cancelled by a deliberate change (a logout, another login)."""
 
 
-class TelethonBackend(SendingMixin, ActionsMixin, ReachMixin, UpdatesMixin, AccountMixin):
+class TelethonBackend(
+    SendingMixin, ActionsMixin, HistoryMixin, ReachMixin, UpdatesMixin, AccountMixin
+):
     """One instance's Telegram account through Telethon (the port's TelegramBackend).
 
     The session's life is one state machine (`state`): logged_out -> connecting -> ready ->
@@ -55,8 +58,6 @@ class TelethonBackend(SendingMixin, ActionsMixin, ReachMixin, UpdatesMixin, Acco
     the lease is not held, and Telegram is asked to drop the connection should this process
     stop answering (MTProto ping_delay_disconnect; app/lease.py says why).
     """
-
-    # -- lifecycle --
 
     async def start(
         self, on_update: port.UpdateHandler, *, fence: port.SessionFence | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from telethon.tl import types
 
-from . import reach_methods
+from . import history_methods, reach_methods
 from .actions_methods import ActionMethods
 from .crypto import DH_G, DH_PRIME_BYTES
 from .kinds_methods import card_media, set_typing
@@ -95,7 +95,6 @@ class Methods:
             "GetFullChatRequest": self.get_full_chat,
             "GetDialogsRequest": self.get_dialogs,
             "GetPeerDialogsRequest": self.get_peer_dialogs,
-            "GetHistoryRequest": self.get_history,
             "GetMessagesRequest": self.get_messages,
             "GetContactsRequest": self.get_contacts,
             "ImportContactsRequest": self.import_contacts,
@@ -114,6 +113,7 @@ class Methods:
         }
         self.actions = ActionMethods(server)  # editing, deleting, reacting (actions_methods.py)
         private.update(self.actions.handlers())
+        private.update(history_methods.handlers(self))  # messages.getHistory
         self.table: dict[str, tuple[Handler, bool]] = {
             **{name: (h, False) for name, h in public.items()},
             **{name: (h, True) for name, h in private.items()},
@@ -684,30 +684,6 @@ class Methods:
     def _messages_result(self, call: Call, messages: list[Any]) -> Any:
         users, chats = self._peers_users_chats(call, messages)
         return make(types.messages.Messages, messages=messages, chats=chats, users=users)
-
-    def get_history(self, call: Call, request: Any) -> Any:
-        account = call.account
-        box = self.world.box(account)
-        target = self.world.resolve_peer(request.peer, account)
-        key = -target.chat_id if isinstance(target, Group) else target.user_id
-        history = sorted(
-            (m for m in box.messages.values() if peer_key(m.peer_id) == key),
-            key=lambda m: m.id,
-            reverse=True,
-        )
-        start = 0
-        if request.offset_id:
-            start = next(
-                (i for i, m in enumerate(history) if m.id < request.offset_id), len(history)
-            )
-        start = max(0, start + request.add_offset)
-        page = history[start : start + max(0, request.limit)]
-        page = [
-            m
-            for m in page
-            if m.id > request.min_id and (not request.max_id or m.id < request.max_id)
-        ]
-        return self._messages_result(call, page)
 
     def get_messages(self, call: Call, request: Any) -> Any:
         box = self.world.box(call.account)
