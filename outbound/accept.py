@@ -21,6 +21,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from app.alerts.quota import note_quota
 from app.clients import ClientCache
 from app.db import Database
 from app.errors import ApiError, DatabaseUnavailable
@@ -336,6 +337,7 @@ class Enqueuer:
             )
         if taken < wanted:
             conn.execute(_QUOTA_GIVE_BACK, {"day": day, "n": wanted - taken})
+        note_quota(conn, "deployment", total - wanted, taken, limits.messages_per_day, day, now)
         return accepted
 
     def _rows(

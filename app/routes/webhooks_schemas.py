@@ -91,7 +91,9 @@ class WebhookEndpoint(View):
         None, description="Why it is disabled (a 410, the admin, the config)."
     )
     disabled_at: Timestamp | None = Field(None, description="When it was disabled.")
-    source: Literal["api", "config"] = Field(description="Where it comes from.")
+    source: Literal["api", "config", "alerts"] = Field(
+        description="Where it comes from; 'alerts': the alert webhook (/admin/alerts/webhook)."
+    )
     previous_secret_until: Timestamp | None = Field(
         None, description="During a rotation: until when the old secret also signs."
     )

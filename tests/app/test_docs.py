@@ -19,6 +19,7 @@ from starlette.routing import compile_path
 
 from app.routes import (
     admin,
+    alerts,
     console,
     docs,
     groups,
@@ -319,6 +320,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             message_actions,
             queue_control,
             admin,
+            alerts,
             groups,
             onboarding,
             reachability,
