@@ -84,9 +84,7 @@ async def test_the_test_alert_is_delivered_signed(
 
 
 async def test_the_test_alert_needs_an_alert_webhook(http: httpx.AsyncClient) -> None:
-    assert "No alert webhook" in error_of(
-        await http.post("/admin/alerts/test", headers=ADMIN), 409
-    )
+    assert "No alert webhook" in error_of(await http.post("/admin/alerts/test", headers=ADMIN), 409)
 
 
 async def test_alerts_are_listed_newest_first_in_pages(
