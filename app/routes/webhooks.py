@@ -12,6 +12,7 @@ from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.alerts.record import ALERTS_SOURCE
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.net.targets import TargetError, check_target
@@ -147,6 +148,12 @@ async def update_webhook(request: Request) -> Response:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
+        if endpoint.source == ALERTS_SOURCE and given & {"events", "format", "token"}:
+            raise ApiError(
+                "conflict",
+                "This is the alert webhook: it gets alerts only, in the standard format; "
+                "set its URL with PUT /admin/alerts/webhook",
+            )
         # The format and the filter as they will be, whichever of the two this call changes.
         check_combination(
             format_ or endpoint.format, events if "events" in given else event_filter(endpoint)

@@ -95,6 +95,8 @@ async def endpoint_disabled(
 ) -> None:
     """An admin disabled the endpoint (in the caller's transaction)."""
     summary, detail = _disabled(endpoint.id, endpoint.url, reason)
+    # The alert webhook itself, disabled: the alert must see that (no delivery to it).
+    await session.flush()
     await raise_alert_async(
         session,
         kind=AlertKind.ENDPOINT_DISABLED,

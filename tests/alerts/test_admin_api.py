@@ -148,3 +148,20 @@ class TestFromTheConfiguration:
         put = await admin_http.put("/admin/alerts/webhook", json={"url": EVENT_URL}, headers=ADMIN)
         assert "[alerts] url" in error_of(put, 409)
         error_of(await admin_http.delete("/admin/alerts/webhook", headers=ADMIN), 409)
+
+
+async def test_the_alert_webhook_takes_no_event_filter_through_the_webhooks_api(
+    admin_http: httpx.AsyncClient,
+) -> None:
+    made = await set_alert_webhook(admin_http)
+    response = await admin_http.patch(
+        f"/admin/webhooks/{made['id']}", json={"format": "whatsmate"}, headers=ADMIN
+    )
+    assert "alert webhook" in error_of(response, 409)
+    disabled = await admin_http.patch(
+        f"/admin/webhooks/{made['id']}", json={"enabled": False}, headers=ADMIN
+    )
+    assert disabled.status_code == 200, disabled.text
+    [alert] = (await admin_http.get("/admin/alerts", headers=ADMIN)).json()["data"]
+    assert alert["kind"] == "webhook.endpoint_disabled"
+    assert alert["delivery"] is None  # recorded, not queued for the disabled webhook itself
