@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.alerts.instances import on_status_change
 from app.events import append_event
 from app.models import Instance, Message
 from app.settings import Settings
@@ -57,6 +58,15 @@ async def set_instance_status(
         instance=inst.number,
         gateway_number=inst.phone,
         data=data,
+    )
+    await on_status_change(
+        session,
+        instance=inst.number,
+        previous=previous,
+        status=status,
+        detail=detail,
+        now=now,
+        wait_s=wait_s,
     )
     return True
 

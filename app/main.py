@@ -26,6 +26,7 @@ from app.net.targets import WEBHOOK_SETTING
 from app.routes import (
     admin,
     admin_clients,
+    alerts,
     callback_admin,
     console,
     conversations,
@@ -47,6 +48,7 @@ from app.routes.surfaces import ADMIN, CONSOLE, MEDIA, NATIVE, ROOT, WHATSMATE, 
 from app.services import Services
 from app.vocabulary import ACCOUNT_CONDITIONS, NEEDS_LOGIN
 from inbound.processor import InboundProcessor
+from inbound.webhooks.alert_endpoint import sync_alert_config
 from inbound.webhooks.delivery import DeliveryWorker
 from inbound.webhooks.endpoints import sync_config
 from outbound.worker import SendWorker
@@ -225,9 +227,11 @@ def make_worker(services: Services, number: int, **kwargs: Any) -> SendWorker:
 
 
 async def sync_webhooks(services: Services) -> None:
-    """Make the `[[webhooks]]` of the config exist (before the delivery worker starts)."""
+    """Make the `[[webhooks]]` and `[alerts] url` of the config exist (before the delivery
+    worker starts)."""
     async with services.database.write() as session:
         await sync_config(session, services.settings, services.secret_box, services.clock())
+        await sync_alert_config(session, services.settings, services.secret_box, services.clock())
 
 
 def webhook_client(services: Services) -> httpx.AsyncClient:
@@ -307,6 +311,7 @@ def all_routes() -> list[BaseRoute]:
         *admin_clients.routes,
         *admin.routes,
         *callback_admin.routes,
+        *alerts.routes,
         *groups.routes,
         *onboarding.routes,
         *console.routes,

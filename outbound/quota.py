@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from app.alerts.quota import note_quota
 from app.errors import ApiError
 from app.settings import LimitsSettings
 
@@ -110,6 +111,8 @@ def take_quota(
             outcomes[index] = _refusal(size, left_total - taken, per_day, "", retry_after_s)
         if taken < wanted_total:
             conn.execute(_GIVE_BACK, {"day": day, "n": wanted_total - taken})
+        before = total - wanted_total
+        note_quota(conn, "deployment", before, taken, limits.messages_per_day, day, now)
     # Give back each client's count of what was refused.
     accepted_by_client = dict.fromkeys(wanted_by_client, 0)
     for want, outcome in zip(wants, outcomes, strict=True):
@@ -119,4 +122,13 @@ def take_quota(
         unused = wanted_by_client[client_id] - accepted_by_client[client_id]
         if unused:
             conn.execute(_CLIENT_GIVE_BACK, {"client_id": client_id, "day": day, "n": unused})
+    # A client's own quota at 80 % alerts the operator as the deployment's does.
+    for want in wants:
+        if want.client_quota is not None and want.client_id in accepted_by_client:
+            client_id = want.client_id
+            used_before = -left_by_client[client_id]  # its count before this batch
+            taken_now = accepted_by_client.pop(client_id)
+            note_quota(
+                conn, f"client:{client_id}", used_before, taken_now, want.client_quota, day, now
+            )
     return outcomes

@@ -3,6 +3,7 @@ imported here (alembic sees them all). Query helpers live with their users, not 
 
 from __future__ import annotations
 
+from app.models.alerts import Alert
 from app.models.callbacks import CallbackCursor, ClientCallbackSecret
 from app.models.changes import (
     InboundGroup,
@@ -42,6 +43,7 @@ from app.models.webhooks import (
 )
 
 __all__ = [
+    "Alert",
     "ApiClient",
     "AutoBigInt",
     "BigInt",

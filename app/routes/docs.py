@@ -21,6 +21,8 @@ from starlette.responses import HTMLResponse, Response
 
 from app.routes.admin_docs import TAG_CLIENTS, TAG_INSTANCES, TAG_SANDBOX
 from app.routes.admin_schemas import LoginAlert
+from app.routes.alerts_docs import OUTGOING as ALERT_OUTGOING
+from app.routes.alerts_docs import TAG_ALERTS
 from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, services
 from app.routes.console import TAG_CONSOLE
@@ -63,6 +65,12 @@ TAGS: tuple[tuple[str, str], ...] = (
         "every POST cannot loop on the gateway's own message.sent); 'whatsmate' receives "
         "message.received only, as the WhatsmateInbound schema (the hosted WhatsMate gateway's "
         "body), with the same signatures, retries and checks.",
+    ),
+    (
+        TAG_ALERTS,
+        "Admin token: operator alerts (unhealthy instances, dead webhook deliveries, disabled "
+        "endpoints, the daily quota at 80 %) and the alert webhook they are sent to, signed "
+        "like every webhook (the AlertBody schema).",
     ),
     (TAG_MEDIA, "Signed, expiring links to inbound media."),
     (
@@ -123,7 +131,7 @@ def build_openapi(settings: Settings) -> dict[str, Any]:
     from app.main import all_routes  # app.main imports this module
 
     limits = settings.limits
-    generated = generate(all_routes(), OUTGOING, SHOWN)
+    generated = generate(all_routes(), (*OUTGOING, *ALERT_OUTGOING), SHOWN)
     document = {
         "openapi": "3.1.0",
         "info": {

@@ -12,6 +12,7 @@ from sqlmodel import col
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.alerts.record import ALERTS_SOURCE
 from app.errors import ApiError
 from app.models import DeliveryAttempt, WebhookDelivery, WebhookEndpoint
 from app.net.targets import TargetError, check_target
@@ -25,6 +26,7 @@ from app.routes.surfaces import ADMIN
 from app.sealing import SealError
 from app.services import Services
 from app.timestamps import iso_or_none
+from inbound.webhooks.alerting import endpoint_disabled, endpoint_enabled
 from inbound.webhooks.delivery import TOPIC
 from inbound.webhooks.endpoints import (
     check_combination,
@@ -40,9 +42,10 @@ from inbound.webhooks.fanout import delivery_row
 from inbound.webhooks.formats import WHATSMATE, whatsmate_test_body
 
 TEST_EVENT_TYPE = "webhook.test"
+ADMIN_DISABLED = "disabled through the admin API"
 
 
-async def _checked_url(svc: Services, url: str) -> str:
+async def checked_url(svc: Services, url: str) -> str:
     """`url` (its shape checked by the body's model) if its host is not a refused target."""
     try:
         return await check_target(
@@ -85,7 +88,7 @@ def _changeable(endpoint: WebhookEndpoint) -> WebhookEndpoint:
 async def create_webhook(request: Request) -> Response:
     svc = services(request)
     data = parse_body(shown.NewWebhookBody, await read_json_object(request))
-    url = await _checked_url(svc, data.url)
+    url = await checked_url(svc, data.url)
     events, format_, token = data.events, data.format, data.token
     check_combination(format_, events)
     now = svc.clock()
@@ -156,7 +159,7 @@ async def update_webhook(request: Request) -> Response:
     endpoint_id = _endpoint_id(request)
     data = parse_body(shown.WebhookChanges, await read_json_object(request))
     given = data.model_fields_set
-    url = await _checked_url(svc, data.url) if data.url is not None else None
+    url = await checked_url(svc, data.url) if data.url is not None else None
     events, enabled, format_, token = data.events, data.enabled, data.format, data.token
     now = svc.clock()
     async with svc.database.write() as session:
@@ -164,6 +167,12 @@ async def update_webhook(request: Request) -> Response:
         if endpoint is None:
             raise _missing(endpoint_id)
         _changeable(endpoint)
+        if endpoint.source == ALERTS_SOURCE and given & {"events", "format", "token"}:
+            raise ApiError(
+                "conflict",
+                "This is the alert webhook: it gets alerts only, in the standard format; "
+                "set its URL with PUT /admin/alerts/webhook",
+            )
         # The format and the filter as they will be, whichever of the two this call changes.
         check_combination(
             format_ or endpoint.format, events if "events" in given else event_filter(endpoint)
@@ -176,8 +185,12 @@ async def update_webhook(request: Request) -> Response:
             endpoint.format = format_
         if "token" in given:
             endpoint.token = svc.secret_box.seal_token(endpoint.id, token)
-        if enabled is not None:
-            set_enabled(endpoint, enabled, now, "disabled through the admin API")
+        if enabled is not None and enabled != endpoint.enabled:
+            set_enabled(endpoint, enabled, now, ADMIN_DISABLED)
+            if enabled:
+                await endpoint_enabled(session, endpoint, now)
+            else:
+                await endpoint_disabled(session, endpoint, ADMIN_DISABLED, now)
         endpoint.updated_at = now
         counts = await delivery_counts(session, endpoint_id)
     svc.wakeup.notify(TOPIC)  # re-enabled: its waiting deliveries go at once

@@ -74,7 +74,8 @@ UPDATE = _endpoint_doc(
     "Update a webhook endpoint",
     "Change the URL, the event filter, the format, the token (null removes it), or "
     "enable/disable it. Re-enabling delivers what it missed while disabled. The format and "
-    "the filter must go together once changed (400 otherwise).",
+    "the filter must go together once changed (400 otherwise). The alert webhook (source "
+    "'alerts') takes no events, format or token (409).",
     Reply("The endpoint.", models.WebhookEndpoint),
     errors=(400, 401, 404, 409),
     body=Body(models.WebhookChanges, "The fields to change."),

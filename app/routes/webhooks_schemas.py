@@ -91,9 +91,10 @@ class WebhookEndpoint(View):
         None, description="Why it is disabled (a 410, the admin, the config)."
     )
     disabled_at: Timestamp | None = Field(None, description="When it was disabled.")
-    source: Literal["api", "config", "callback"] = Field(
-        description="Where it comes from: the admin API, the config, or a client's sends "
-        "(callback_url; such an endpoint is changed only through its client)."
+    source: Literal["api", "config", "callback", "alerts"] = Field(
+        description="Where it comes from: the admin API, the config, a client's sends "
+        "(callback_url; such an endpoint is changed only through its client), or 'alerts': "
+        "the alert webhook (/admin/alerts/webhook)."
     )
     previous_secret_until: Timestamp | None = Field(
         None, description="During a rotation: until when the old secret also signs."

@@ -4,12 +4,13 @@ Settings are read once by the CLI and passed down; nothing reads them at import 
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
 
 One module per group of sections (server.py, instances.py with proxy.py, messaging.py,
-webhooks.py, fetching.py), the whole model in root.py, reading it in loading.py; everything is
-imported from here (`from app.settings import Settings, LimitsSettings, ...`).
+webhooks.py, alerts.py, fetching.py), the whole model in root.py, reading it in loading.py;
+everything is imported from here (`from app.settings import Settings, LimitsSettings, ...`).
 """
 
 from __future__ import annotations
 
+from app.settings.alerts import AlertSettings
 from app.settings.base import MIB, SettingsError
 from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings, ProfileSettings
@@ -39,6 +40,7 @@ __all__ = [
     "MIB",
     "TELEGRAM_CAPTION_UNITS",
     "TELEGRAM_TEXT_UNITS",
+    "AlertSettings",
     "ClientAddressHeader",
     "DatabaseSettings",
     "InstanceSettings",

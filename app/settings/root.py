@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from app.settings.alerts import AlertSettings
 from app.settings.base import _Section
 from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings
@@ -30,6 +31,7 @@ class Settings(_Section):
     registration: RegistrationSettings = RegistrationSettings()
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
+    alerts: AlertSettings = AlertSettings()
     media_fetch: MediaFetchSettings = MediaFetchSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)

@@ -41,7 +41,7 @@ class WebhookSettings(_Section):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def check_url(cls, value: str) -> str:
         from urllib.parse import urlsplit
 
         parts = urlsplit(value)
@@ -51,7 +51,7 @@ class WebhookSettings(_Section):
 
     @field_validator("secret")
     @classmethod
-    def _whsec(cls, value: str | None) -> str | None:
+    def check_secret(cls, value: str | None) -> str | None:
         if value is None:
             return None
         import base64

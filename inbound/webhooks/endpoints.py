@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.alerts.record import ALERTS_SOURCE
 from app.errors import ApiError
 from app.events import EVENT_TYPES
 from app.models import DeliveryAttempt, Event, WebhookDelivery, WebhookEndpoint
@@ -262,9 +263,12 @@ async def sync_config(
     it with GET /admin/webhooks/{id}). An endpoint that left the config is disabled, not
     deleted: its delivery log stays readable.
     """
-    # A client's hidden callback endpoint (callbacks.py) is never one of the config's.
-    found = select(WebhookEndpoint).where(col(WebhookEndpoint.source) != "callback")
-    existing = {e.url: e for e in await session.scalars(found)}
+    # A client's hidden callback endpoint (callbacks.py) and the alert webhook
+    # (alert_endpoint.py) are never one of the config's, even at the same URL.
+    others = select(WebhookEndpoint).where(
+        col(WebhookEndpoint.source).not_in(("callback", ALERTS_SOURCE))
+    )
+    existing = {e.url: e for e in await session.scalars(others)}
     wanted: list[WebhookEndpoint] = []
     for conf in settings.webhooks:
         events = parse_events(conf.events)
@@ -289,7 +293,7 @@ async def sync_config(
             # The config is the source of truth: no `token` there means none.
             if not _token_is(box, endpoint, conf.token):
                 endpoint.token = box.seal_token(endpoint.id, conf.token)
-            if conf.secret is not None and _stored_secret(box, endpoint) != conf.secret:
+            if conf.secret is not None and stored_secret(box, endpoint) != conf.secret:
                 rotate_secret(endpoint, box, now, conf.secret)
             if not endpoint.enabled and endpoint.disabled_reason == REMOVED_FROM_CONFIG:
                 set_enabled(endpoint, True, now, "")
@@ -312,7 +316,7 @@ def _token_is(box: SecretBox, endpoint: WebhookEndpoint, token: str | None) -> b
         return False  # sealed under another secret_key: the config's token replaces it
 
 
-def _stored_secret(box: SecretBox, endpoint: WebhookEndpoint) -> str | None:
+def stored_secret(box: SecretBox, endpoint: WebhookEndpoint) -> str | None:
     try:
         return box.open(endpoint.id, endpoint.secret)
     except SealError:

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from app.alerts.record import ALERTS_SOURCE
 from app.models import Event, WebhookDelivery, WebhookEndpoint, table_of
 from app.vocabulary import DeliveryStatus
 from inbound.webhooks.formats import subscribed
@@ -25,9 +26,11 @@ EV = table_of(Event)
 
 FANOUT_BATCH = 500
 
-# A client's callback endpoint (callbacks.py) gets its message's events only, fanned out there.
 _SEL_ENDPOINTS = select(E.c.id, E.c.events, E.c.format, E.c.last_seq).where(
-    E.c.enabled.is_(True), E.c.source != "callback"
+    E.c.enabled.is_(True),
+    # A client's callback endpoint (callbacks.py) gets its message's events only, fanned out
+    # there; the alert webhook gets alerts only (app/alerts/).
+    E.c.source.not_in(("callback", ALERTS_SOURCE)),
 )
 _SEL_EVENTS = (
     select(EV.c.seq, EV.c.id, EV.c.type, EV.c.conversation)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from app.models import DeliveryAttempt, UTCDateTime, table_of
 from app.vocabulary import DeliveryStatus
+from inbound.webhooks.alerting import round_outcomes
 from inbound.webhooks.fanout import EV, D, E, fan_out
 from inbound.webhooks.policy import Dead, Delivered, Disable, RetryAt, decide
 
@@ -57,6 +58,7 @@ _CLAIM_COLUMNS = (
     D.c.payload.label("test_body"),
     D.c.attempts,
     E.c.url,
+    E.c.source,
     E.c.format,
     E.c.token,
     E.c.secret,
@@ -265,6 +267,9 @@ class Rounds:
         delivered: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         disabled: list[dict[str, Any]] = []
+        went: list[Claim] = []  # for the alerts (alerting.py)
+        dead: list[tuple[Claim, str]] = []
+        gone: list[tuple[Claim, str]] = []
         for a in attempts:
             logged.append(
                 {
@@ -288,13 +293,16 @@ class Rounds:
             match decision:
                 case Delivered(status_code=code):
                     delivered.append({"b_id": a.claim.id, "b_at": now, "b_code": code})
+                    went.append(a.claim)
                     continue
                 case Disable(reason=reason, error=error):
                     disabled.append({"b_id": a.claim.endpoint_id, "b_reason": reason, "b_at": now})
+                    gone.append((a.claim, reason))
                     status, at = DeliveryStatus.PENDING, now
                     log.warning("webhook endpoint %s disabled: %s", a.claim.endpoint_id, reason)
                 case Dead(error=error):
                     status, at = DeliveryStatus.DEAD, now
+                    dead.append((a.claim, error))
                 case RetryAt(at=at, error=error):
                     status = DeliveryStatus.PENDING
                 case _:
@@ -315,3 +323,4 @@ class Rounds:
             conn.execute(_FAILED, failed)
         if disabled:
             conn.execute(_DISABLE, disabled)
+        round_outcomes(conn, now, dead=dead, delivered=went, disabled=gone)

@@ -20,6 +20,7 @@ from starlette.routing import compile_path
 from app.routes import (
     admin,
     admin_clients,
+    alerts,
     callback_admin,
     console,
     conversations,
@@ -326,6 +327,7 @@ async def test_document_and_routes_agree(document: dict[str, Any]) -> None:
             conversations,
             admin,
             callback_admin,
+            alerts,
             groups,
             onboarding,
             reachability,

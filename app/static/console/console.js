@@ -381,6 +381,7 @@
     recipients: (root) => viewRecipients(root),
     messages: (root) => viewMessages(root),
     webhooks: (root, arg) => (arg ? viewDeliveries(root, arg) : viewWebhooks(root)),
+    alerts: (root) => viewAlerts(root),
   };
 
   function route() {
@@ -1419,6 +1420,83 @@
         if (err.status === 404 && err.code === "not_found" && !heading.textContent) {
           return notAvailable(root);
         }
+        errors.show(err);
+      }
+    })();
+  }
+
+  // --- alerts -----------------------------------------------------------------------------------
+
+  const SEVERITY_CLASS = { critical: "bad", warning: "warn", info: "idle" };
+
+  // Recent operator alerts (GET /admin/alerts) and where they are sent (the alert webhook).
+  function viewAlerts(root) {
+    const errors = errorBox();
+    const target = h("p", { class: "muted", id: "alert-webhook" });
+    const list = h("div", { id: "alerts" });
+    const older = h("button", { class: "button", type: "button", text: "Older alerts", hidden: true });
+    const test = h("button", { class: "button", type: "button", text: "Send a test alert", hidden: true });
+    let before = null;
+    let rows = [];
+
+    function severity(a) {
+      return h("span", { class: "badge " + (SEVERITY_CLASS[a.severity] || "idle"),
+        "data-severity": a.severity, text: a.severity });
+    }
+
+    function delivery(a) {
+      if (!a.delivery) return "not sent";
+      return badge(a.delivery.status);
+    }
+
+    async function load(reset) {
+      const query = new URLSearchParams({ limit: "50" });
+      if (!reset && before) query.set("before", String(before));
+      const answer = await api("GET", "alerts?" + query.toString());
+      rows = reset ? answer.data : rows.concat(answer.data);
+      before = answer.next_before;
+      older.hidden = !before;
+      replace(list, table([
+        { label: "When", value: (a) => when(a.created_at) },
+        { label: "Severity", value: severity },
+        { label: "Kind", value: (a) => a.kind },
+        { label: "Instance", value: (a) => (a.instance === null ? "—" : String(a.instance)) },
+        { label: "Summary", value: (a) => a.summary },
+        { label: "Resolved", value: (a) => (a.resolved_at ? when(a.resolved_at) : "—") },
+        { label: "Sent", value: delivery },
+      ], rows, "No alerts."));
+    }
+
+    async function describeTarget() {
+      try {
+        const hook = await api("GET", "alerts/webhook");
+        target.textContent = "Sent to " + hook.url + (hook.enabled ? "" : " (disabled)") +
+          (hook.managed_by === "config" ? " — set by [alerts] url" : "");
+        test.hidden = !hook.enabled;
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        target.textContent = "No alert webhook: alerts are recorded here only ([alerts] url, or PUT /admin/alerts/webhook).";
+      }
+    }
+
+    test.addEventListener("click", () => busy(test, async () => {
+      await api("POST", "alerts/test");
+      toast("Test alert queued");
+      await load(true);
+    }, errors));
+    older.addEventListener("click", () => busy(older, () => load(false), errors));
+    append(root, [
+      h("h1", { text: "Alerts" }),
+      target,
+      errors.node,
+      h("p", {}, test),
+      h("section", { class: "card" }, list, older),
+    ]);
+    (async () => {
+      try {
+        await describeTarget();
+        await load(true);
+      } catch (err) {
         errors.show(err);
       }
     })();
