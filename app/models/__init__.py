@@ -32,6 +32,7 @@ from app.models.core import (
     Recipient,
     TelegramSession,
 )
+from app.models.event_queues import EventQueue
 from app.models.webhooks import (
     DeliveryAttempt,
     WebhookDelivery,
@@ -46,6 +47,7 @@ __all__ = [
     "DailyUsage",
     "DeliveryAttempt",
     "Event",
+    "EventQueue",
     "IdempotencyRecord",
     "InboundGroup",
     "InboundMessage",
