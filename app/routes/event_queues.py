@@ -37,9 +37,9 @@ BODY_LIMIT = 64 * 1024
 PREFIX = "/api/v1/event-queues"
 
 
-def queue_view(queue: EventQueue, pending: int, now_live: bool) -> schemas.Queue:
+def queue_view(queue: EventQueue, pending: int, now_live: bool) -> schemas.EventQueue:
     settings = settings_of(queue)
-    return schemas.Queue(
+    return schemas.EventQueue(
         name=queue.name,
         types=None if settings.types is None else list(settings.types),
         instance=settings.instance,
@@ -52,7 +52,7 @@ def queue_view(queue: EventQueue, pending: int, now_live: bool) -> schemas.Queue
     )
 
 
-async def _view(request: Request, queue: EventQueue) -> schemas.Queue:
+async def _view(request: Request, queue: EventQueue) -> schemas.EventQueue:
     svc = services(request)
     async with svc.database.read() as session:
         pending = await pending_count(session, queue, client_instances(request))
@@ -67,12 +67,15 @@ def _check_instance(request: Request, instance: int | None) -> None:
         raise ApiError("unknown_instance", f"Invalid gateway instance number {instance}")
     allowed: Collection[int] | None = client_instances(request)
     if allowed is not None and instance not in allowed:
-        raise ApiError("forbidden", f"This API key may not read instance {instance}'s events")
+        # As for an instance that does not exist: a limited key does not learn of the others.
+        raise ApiError("unknown_instance", f"Instance {instance} is not one this API key may use")
 
 
 async def create(request: Request) -> Response:
     svc = services(request)
-    body = parse_body(schemas.NewQueueBody, parse_json_object(await read_body(request, BODY_LIMIT)))
+    body = parse_body(
+        schemas.NewEventQueueBody, parse_json_object(await read_body(request, BODY_LIMIT))
+    )
     if body.start is not None and body.after is not None:
         raise ApiError("invalid_field", "Give 'start' or 'after', not both")
     _check_instance(request, body.instance)
@@ -97,7 +100,7 @@ async def list_all(request: Request) -> Response:
             queue_view(q, await pending_count(session, q, instances), lease_is_live(q, now))
             for q in await list_queues(session, client_id(request))
         ]
-    return JSON(schemas.QueueList(data=views))
+    return JSON(schemas.EventQueueList(data=views))
 
 
 async def get_one(request: Request) -> Response:
@@ -111,12 +114,12 @@ async def delete(request: Request) -> Response:
     svc = services(request)
     name = request.path_params["name"]
     await delete_queue(svc.database, client_id(request), name)
-    return JSON(schemas.QueueDeleted(name=name, deleted=True))
+    return JSON(schemas.EventQueueDeleted(name=name, deleted=True))
 
 
 async def next_batch(request: Request) -> Response:
     svc = services(request)
-    asked = parse_query(schemas.NextQuery, request.query_params)
+    asked = parse_query(schemas.EventQueueNextQuery, request.query_params)
     batch = await next_events(
         svc.database,
         svc.event_feed,
@@ -129,12 +132,12 @@ async def next_batch(request: Request) -> Response:
     )
     data = [Event.model_validate(render_event(e, svc.media_links.url)) for e in batch.events]
     expires = iso_or_none(batch.lease_expires_at)
-    return JSON(schemas.Batch(data=data, lease_expires_at=expires))
+    return JSON(schemas.EventBatch(data=data, lease_expires_at=expires))
 
 
 async def acknowledge(request: Request) -> Response:
     svc = services(request)
-    body = parse_body(schemas.AckBody, parse_json_object(await read_body(request, BODY_LIMIT)))
+    body = parse_body(schemas.EventAckBody, parse_json_object(await read_body(request, BODY_LIMIT)))
     queue = await ack(svc.database, client_id(request), request.path_params["name"], body.seq)
     return JSON(await _view(request, queue))
 
@@ -157,7 +160,7 @@ def _named(operation: str, summary: str, description: str, answer: Answer) -> Do
         {200: answer},
         errors=(401, 404, 474),
         error_texts={404: NOT_FOUND},
-        path=schemas.QueuePath,
+        path=schemas.EventQueuePath,
     )
 
 
@@ -179,18 +182,18 @@ routes = [
             "unchanged (start and after apply to a new queue only); with other settings, 409."
             + SEMANTICS,
             {
-                201: Answer("Created.", schemas.Queue),
-                200: Answer("It existed already, with these settings.", schemas.Queue),
+                201: Answer("Created.", schemas.EventQueue),
+                200: Answer("It existed already, with these settings.", schemas.EventQueue),
             },
-            errors=(400, 401, 403, 404, 409, 474),
+            errors=(400, 401, 404, 409, 474),
             error_texts={
                 400: "A bad name, types, instance, visibility_timeout_s, start or after.",
-                403: "forbidden: this API key may not read that instance's events.",
-                404: "unknown_instance: no such gateway instance.",
+                404: "unknown_instance: no such gateway instance (or not one this API key may "
+                "use).",
                 409: "conflict: a queue of that name exists with other settings, or the client "
                 "has as many queues as it may.",
             },
-            body=Body(schemas.NewQueueBody, "The queue."),
+            body=Body(schemas.NewEventQueueBody, "The queue."),
         ),
     ),
     endpoint(
@@ -203,7 +206,7 @@ routes = [
             TAG_EVENTS,
             "List pull queues",
             "This client's queues, by name, with their positions.",
-            {200: Answer("The queues.", schemas.QueueList)},
+            {200: Answer("The queues.", schemas.EventQueueList)},
             errors=(401, 474),
         ),
     ),
@@ -216,7 +219,7 @@ routes = [
             "getEventQueue",
             "Get a pull queue",
             "The queue's settings and position.",
-            Answer("The queue.", schemas.Queue),
+            Answer("The queue.", schemas.EventQueue),
         ),
     ),
     endpoint(
@@ -229,7 +232,7 @@ routes = [
             "deleteEventQueue",
             "Delete a pull queue",
             "Forget the queue and its position (the event log itself is unchanged).",
-            Answer("Deleted.", schemas.QueueDeleted),
+            Answer("Deleted.", schemas.EventQueueDeleted),
         ),
     ),
     endpoint(
@@ -246,11 +249,11 @@ routes = [
             "other `next` gets them while the lease lasts, and each `next` that hands out "
             "events renews it. When there are none, waits up to `wait_s` for one (long poll) "
             "and answers an empty list if none came." + SEMANTICS,
-            {200: Answer("The events handed out.", schemas.Batch)},
+            {200: Answer("The events handed out.", schemas.EventBatch)},
             errors=(400, 401, 404, 474),
             error_texts={400: "Bad limit or wait_s.", 404: NOT_FOUND},
-            path=schemas.QueuePath,
-            query=schemas.NextQuery,
+            path=schemas.EventQueuePath,
+            query=schemas.EventQueueNextQuery,
         ),
     ),
     endpoint(
@@ -266,7 +269,7 @@ routes = [
             "Everything up to `seq` is done: never handed out again. Acknowledging a seq "
             "that is acknowledged already changes nothing (200). An acknowledgement after "
             "the lease expired is still taken if the events were not handed out again since.",
-            {200: Answer("The queue, at its new position.", schemas.Queue)},
+            {200: Answer("The queue, at its new position.", schemas.EventQueue)},
             errors=(400, 401, 404, 409, 474),
             error_texts={
                 400: "A bad seq.",
@@ -274,8 +277,8 @@ routes = [
                 409: "ack_beyond_delivered: the queue has not handed out events through that "
                 "seq (the message says how far it has).",
             },
-            path=schemas.QueuePath,
-            body=Body(schemas.AckBody, "How far the events are done."),
+            path=schemas.EventQueuePath,
+            body=Body(schemas.EventAckBody, "How far the events are done."),
         ),
     ),
 ]

@@ -19,7 +19,10 @@ from inbound.webhooks.endpoints import parse_events
 SEQ_MAX = 2**62
 VISIBILITY_TIMEOUT_S_MAX = 43_200  # 12 h
 WAIT_S_MAX = 60
-NAME_TEXT = "The queue's name: 1 to 64 of A-Z a-z 0-9 . _ -; unique among this client's queues."
+NAME_TEXT = (
+    "The queue's name: 1 to 64 of A-Z a-z 0-9 . _ -, the first a letter or digit; unique among "
+    "this client's queues."
+)
 TYPES = "Only events of these types; null or absent: every type."
 INSTANCE = "Only events of this gateway instance; null or absent: every instance."
 VISIBILITY = (
@@ -34,7 +37,7 @@ EventTypes = Annotated[
 CheckedTypes = Annotated[EventTypes | None, BeforeValidator(refusing(parse_events))]
 
 
-class NewQueueBody(Body):
+class NewEventQueueBody(Body):
     name: Name = Field(description=NAME_TEXT)
     types: CheckedTypes = Field(None, description=TYPES)
     instance: Annotated[int, Field(ge=1, le=INSTANCE_NUMBER_MAX)] | None = Field(
@@ -58,7 +61,7 @@ class NewQueueBody(Body):
     )
 
 
-class AckBody(Body):
+class EventAckBody(Body):
     seq: int = Field(
         ge=0,
         le=SEQ_MAX,
@@ -67,11 +70,11 @@ class AckBody(Body):
     )
 
 
-class QueuePath(Model):
+class EventQueuePath(Model):
     name: Name = Field(description="The queue's name.")
 
 
-class NextQuery(Query):
+class EventQueueNextQuery(Query):
     limit: int = Field(100, ge=1, le=1000, description="Most events to hand out.")
     wait_s: int = Field(
         0,
@@ -82,7 +85,7 @@ class NextQuery(Query):
     )
 
 
-class Queue(View):
+class EventQueue(View):
     name: str = Field(description=NAME_TEXT)
     types: list[str] | None = Field(description=TYPES)
     instance: int | None = Field(description=INSTANCE)
@@ -103,11 +106,11 @@ class Queue(View):
     created_at: Timestamp = Field(description="When the queue was created.")
 
 
-class QueueList(Model):
-    data: list[Queue] = Field(description="This client's queues, by name.")
+class EventQueueList(Model):
+    data: list[EventQueue] = Field(description="This client's queues, by name.")
 
 
-class Batch(Model):
+class EventBatch(Model):
     data: list[Event] = Field(
         description="Events in seq order, as GET /api/v1/events shows them; empty if none came "
         "within wait_s."
@@ -118,6 +121,6 @@ class Batch(Model):
     )
 
 
-class QueueDeleted(View):
+class EventQueueDeleted(View):
     name: str = Field(description="The queue's name.")
     deleted: bool = Field(description="Always true.")

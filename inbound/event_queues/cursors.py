@@ -22,7 +22,8 @@ from app.models import Event, EventQueue, table_of
 E = table_of(Event)
 Q = table_of(EventQueue)
 
-NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Starting with a letter or digit: "." and ".." would not survive as a URL path segment.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Queues one client may have: each is read on every `next` and listed with its count.
 MAX_QUEUES_PER_CLIENT = 100
 # `pending` is counted up to this many: beyond it the exact number is not worth the scan.

@@ -89,6 +89,7 @@ async def test_a_queue_of_that_name_with_other_settings_is_a_conflict(
     [
         ({"name": "no spaces"}, "'name'"),
         ({"name": "x" * 65}, "'name'"),
+        ({"name": ".."}, "'name'"),
         ({"name": "q", "types": ["message.nope"]}, "message.nope"),
         ({"name": "q", "types": []}, "'events' is empty"),
         ({"name": "q", "visibility_timeout_s": 0}, "'visibility_timeout_s'"),
