@@ -129,6 +129,7 @@ async def next_batch(request: Request) -> Response:
         client_instances(request),
         limit=asked.limit,
         wait_s=asked.wait_s,
+        gone=request.is_disconnected,
     )
     data = [Event.model_validate(render_event(e, svc.media_links.url)) for e in batch.events]
     expires = iso_or_none(batch.lease_expires_at)

@@ -52,10 +52,8 @@ class NewEventQueueBody(Body):
         "on) or 'beginning' (the whole event log). Not with `after`. Ignored when the queue "
         "exists already.",
     )
-    after: int | Omitted = Field(
+    after: Annotated[int, Field(ge=0, le=SEQ_MAX)] | Omitted = Field(
         None,
-        ge=0,
-        le=SEQ_MAX,
         description="A new queue starts after this seq (e.g. the last one a consumer of GET "
         "/api/v1/events has). Not with `start`. Ignored when the queue exists already.",
     )

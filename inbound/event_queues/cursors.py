@@ -27,7 +27,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Queues one client may have: each is read on every `next` and listed with its count.
 MAX_QUEUES_PER_CLIENT = 100
 # `pending` is counted up to this many: beyond it the exact number is not worth the scan.
-PENDING_COUNT_CAP = 10_000
+PENDING_COUNT_CAP = 1000
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ MAX_ATTEMPTS = 20
 # long poll found nothing and is about to wait.
 BeforeWrite = Callable[[], Awaitable[None]]
 Idle = Callable[[], None]
+# True once the caller has gone (a client that gave up on its long poll).
+Gone = Callable[[], Awaitable[bool]]
 
 
 async def _noop() -> None:
@@ -140,11 +142,14 @@ async def next_events(
     wait_s: float,
     recheck_s: float = RECHECK_S,
     idle: Idle | None = None,
+    gone: Gone | None = None,
 ) -> Batch:
     """`take`, waiting up to `wait_s` for events when there are none.
 
     Woken by the event feed when this process commits events, and looking again every
-    `recheck_s` for anything else (another process's events, an expired lease).
+    `recheck_s` for anything else (another process's events, an expired lease). Stops
+    when `gone` says the caller left: events leased for nobody would only come back after
+    the visibility timeout.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
@@ -158,6 +163,8 @@ async def next_events(
         if idle is not None:
             idle()
         await feed.wait(generation, min(remaining, recheck_s))
+        if gone is not None and await gone():
+            return Batch([], None)
 
 
 async def ack(database: Database, client_id: str, name: str, seq: int) -> EventQueue:

@@ -69,7 +69,7 @@ async def test_unacknowledged_events_come_back_after_a_kill_and_acknowledged_one
             await say(http, harness, text)
 
         async def all_pending() -> bool:
-            return (await queue_state(http, api))["pending"] == len(texts)
+            return bool((await queue_state(http, api))["pending"] == len(texts))
 
         await eventually(all_pending, "the six messages in the queue", timeout_s=15.0)
         first = await take(http, api, 2)
@@ -84,7 +84,7 @@ async def test_unacknowledged_events_come_back_after_a_kill_and_acknowledged_one
     async with httpx.AsyncClient(base_url=restarted.base_url, timeout=30.0) as http:
 
         async def lease_expired() -> bool:
-            return (await queue_state(http, api))["lease_expires_at"] is None
+            return bool((await queue_state(http, api))["lease_expires_at"] is None)
 
         await eventually(lease_expired, "the lease of m2 and m3 to expire", timeout_s=15.0)
         again = await take(http, api, 10)

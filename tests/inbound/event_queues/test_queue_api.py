@@ -96,6 +96,7 @@ async def test_a_queue_of_that_name_with_other_settings_is_a_conflict(
         ({"name": "q", "start": "yesterday"}, "'start'"),
         ({"name": "q", "start": "now", "after": 3}, "'start' or 'after'"),
         ({"name": "q", "colour": "red"}, "'colour'"),
+        ({"name": "q", "after": -1}, "'after'"),
     ],
 )
 async def test_a_bad_queue_body_is_a_400_that_says_what_is_wrong(

@@ -8,7 +8,7 @@ import asyncio
 
 import httpx
 
-from app.db import open_database
+from app.db import Database, open_database
 from app.services import Services
 from inbound.event_queues.cursors import QueueSettings, create_queue
 from inbound.event_queues.leases import next_events, take
@@ -85,15 +85,14 @@ async def test_readers_on_two_connections_hand_out_every_event_once(
     other = open_database(schema)
     try:
         databases = [services.database, other] * 3
-        got: list[int | None] = []
+        got: list[int] = []
 
-        async def reader(database: object) -> None:
-            assert database is services.database or database is other
+        async def reader(database: Database) -> None:
             while True:
                 batch = await take(database, CLIENT, "q", None, limit=2, now=services.clock())
                 if not batch.events:
                     return
-                got.extend(e.seq for e in batch.events)
+                got.extend(e.seq or 0 for e in batch.events)
 
         await asyncio.gather(*(reader(d) for d in databases))
     finally:
@@ -109,3 +108,31 @@ async def test_a_key_limited_to_instances_gets_only_their_events(services: Servi
         services.database, CLIENT, "q", frozenset({1}), limit=10, now=services.clock()
     )
     assert [e.seq for e in batch.events] == ones
+
+
+async def test_a_long_poll_whose_caller_left_leases_nothing(services: Services) -> None:
+    await queue(services)
+    waiting = asyncio.Event()
+
+    async def left() -> bool:
+        return True
+
+    poll = asyncio.create_task(
+        next_events(
+            services.database,
+            services.event_feed,
+            services.clock,
+            CLIENT,
+            "q",
+            None,
+            limit=10,
+            wait_s=60,
+            idle=waiting.set,
+            gone=left,
+        )
+    )
+    await waiting.wait()
+    seq = await emit(services)
+    assert (await asyncio.wait_for(poll, timeout=15)).events == []
+    batch = await take(services.database, CLIENT, "q", None, limit=10, now=services.clock())
+    assert [e.seq for e in batch.events] == [seq]
