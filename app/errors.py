@@ -41,7 +41,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "message_deleted": 409,
     "not_editable": 409,
     "edit_window_expired": 409,
-    "not_cancellable": 409,  # POST /api/v1/messages/{id}/cancel of a message no longer queued
+    "not_cancellable": 409,
+    # POST /api/v1/event-queues/{name}/ack of a seq the queue has not handed out
+    "ack_beyond_delivered": 409,  # POST /api/v1/messages/{id}/cancel of a message no longer queued
     "payload_too_large": 413,
     "request_timeout": 408,  # headers or body too slow (app/http_limits.py)
     "unsupported_media_type": 415,

@@ -34,6 +34,7 @@ from app.models.core import (
     Recipient,
     TelegramSession,
 )
+from app.models.event_queues import EventQueue
 from app.models.history import HistoryMessage
 from app.models.usage import ClientDailyUsage
 from app.models.webhooks import (
@@ -54,6 +55,7 @@ __all__ = [
     "DailyUsage",
     "DeliveryAttempt",
     "Event",
+    "EventQueue",
     "HistoryMessage",
     "IdempotencyRecord",
     "InboundGroup",
