@@ -1,0 +1,53 @@
+"""Instance limits of API keys on the pull queues and the conversation history: a key limited
+to instance 1 neither reads nor creates anything of instance 2 (two sandbox instances)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.app.test_scoped_keys import make_key, native_error, say_on
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {
+        "instances": [{"number": 1, "backend": "sandbox"}, {"number": 2, "backend": "sandbox"}],
+    }
+
+
+async def test_a_limited_keys_queue_gets_only_its_instances_events(
+    http: httpx.AsyncClient,
+) -> None:
+    key = await make_key(http, "one@example.com", instances=[1])
+    refused = await http.post(
+        "/api/v1/event-queues", json={"name": "two", "instance": 2}, headers=key
+    )
+    native_error(refused, 403, "instance_forbidden")
+    created = await http.post(
+        "/api/v1/event-queues", json={"name": "mine", "start": "beginning"}, headers=key
+    )
+    assert created.status_code == 201, created.text
+    await say_on(http, 1, "34612345678")
+    await say_on(http, 2, "34698765432")
+    batch = await http.get("/api/v1/event-queues/mine/next?limit=100", headers=key)
+    assert batch.status_code == 200, batch.text
+    instances = {e["data"].get("instance") for e in batch.json()["data"]}
+    assert instances == {1}, batch.json()
+
+
+async def test_a_limited_key_lists_and_reads_only_its_instances_conversations(
+    http: httpx.AsyncClient,
+) -> None:
+    key = await make_key(http, "one@example.com", instances=[1])
+    await say_on(http, 1, "34612345678")
+    await say_on(http, 2, "34698765432")
+    listed = await http.get("/api/v1/conversations?status=all", headers=key)
+    assert listed.status_code == 200, listed.text
+    assert [c["number"] for c in listed.json()["data"]] == ["34612345678"]
+    refused = await http.get("/api/v1/conversations/34698765432/messages?instance=2", headers=key)
+    native_error(refused, 403, "instance_forbidden")
+    refused = await http.get("/api/v1/conversations?instance=2", headers=key)
+    native_error(refused, 403, "instance_forbidden")
