@@ -16,6 +16,7 @@ from app.settings.server import (
     ServerSettings,
     TelegramSettings,
 )
+from app.settings.streaming import EventStreamSettings
 from app.settings.webhooks import WebhookDeliverySettings, WebhookSettings
 
 
@@ -31,6 +32,7 @@ class Settings(_Section):
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
     media_fetch: MediaFetchSettings = MediaFetchSettings()
+    event_stream: EventStreamSettings = EventStreamSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)
 
