@@ -33,7 +33,7 @@ from app.routes.stream_transport import (
     reserve_reader,
     serve_websocket,
 )
-from app.routes.surface import endpoint, websocket_endpoint
+from app.routes.surface import endpoint, handshake_request, websocket_endpoint
 from app.routes.surfaces import NATIVE, api_client_websocket, client_instances
 from app.services import Services
 from app.vocabulary import Scope
@@ -113,8 +113,7 @@ async def stream_events(request: Request) -> Response:
 
 
 async def stream_events_websocket(websocket: WebSocket) -> None:
-    # The handshake's query and state, read the way an HTTP request's are.
-    svc, follower, bounds = _stream(Request(websocket.scope, websocket.receive), None)
+    svc, follower, bounds = _stream(handshake_request(websocket), None)
     release = release_reader(svc.event_tail)
     render = renderer(svc)
     try:

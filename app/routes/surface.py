@@ -188,18 +188,30 @@ def websocket_endpoint(
     async def run(websocket: WebSocket) -> None:
         try:
             if check is not None:
-                # The auth reads headers, the app and the request state: a Request of the
-                # handshake's scope shares them with the WebSocket.
-                await check(Request(websocket.scope, websocket.receive))
+                await check(handshake_request(websocket))
             await handler(websocket)
         except ApiError as exc:
             await refuse_websocket(surface, websocket, exc)
+        except Exception as exc:
+            unavailable = database_unavailable(exc)
+            if unavailable is not None:
+                await refuse_websocket(surface, websocket, unavailable)
+                return
+            log.exception("unhandled error on the WebSocket %s", websocket.url.path)
+            await refuse_websocket(surface, websocket, ApiError("internal_error", "Internal error"))
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__
     run.endpoint = info  # type: ignore[attr-defined]
     relative = path.removeprefix(surface.prefix) or "/"
     return WebSocketRoute(relative, run, name=f"{handler.__name__}_websocket")
+
+
+def handshake_request(websocket: WebSocket) -> Request:
+    """A WebSocket's handshake as the GET request it is: what reads a Request (the auth, the
+    query parsers, `services`) reads it, and the request state is the WebSocket's own."""
+    websocket.scope.setdefault("state", {})
+    return Request({**websocket.scope, "type": "http", "method": "GET"}, websocket.receive)
 
 
 # A close reason is at most 123 bytes (RFC 6455, 5.5: a control frame's 125 less the code).
