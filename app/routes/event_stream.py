@@ -62,9 +62,7 @@ def renderer(svc: Services) -> Callable[[StreamEvent], bytes]:
     return render
 
 
-def _stream(
-    request: Request, after: int | None
-) -> tuple[Services, Callable[[], Follower], Bounds]:
+def _stream(request: Request, after: int | None) -> tuple[Services, Callable[[], Follower], Bounds]:
     """What a stream needs, from its query: refused (ApiError) before anything is sent.
     `after`: the Last-Event-ID, which wins over the query's `after`."""
     svc = services(request)
@@ -133,14 +131,14 @@ DESCRIPTION = (
     "Last-Event-ID or 'after', then streams new ones as they are committed; without either "
     "it starts live (only events from now on). A comment line `: heartbeat` is sent after "
     "[event_stream] heartbeat_s without an event. The stream ends with `event: dropped` "
-    "(data {\"reason\", \"resume_after\"}: slow_reader when the reader fell [event_stream] "
+    '(data {"reason", "resume_after"}: slow_reader when the reader fell [event_stream] '
     "max_buffered_events behind, shutdown, unavailable) or `event: end` (limit, max_s, "
     "max_connection_s); reconnect with resume_after as Last-Event-ID and nothing is lost. "
     "A WebSocket at the same path takes the same parameters (credentials as headers, or "
     "as the client_id and client_secret query parameters): each event a text frame of its "
-    "JSON body, heartbeats the frame {\"type\":\"heartbeat\"}, the end a close (4008 "
+    'JSON body, heartbeats the frame {"type":"heartbeat"}, the end a close (4008 '
     "slow_reader, 1012 shutdown, 1011 unavailable, 1000 otherwise) whose reason is "
-    "{\"reason\", \"resume_after\"}."
+    '{"reason", "resume_after"}.'
 )
 
 routes = [

@@ -44,8 +44,7 @@ class StreamQuery(Query):
         None,
         ge=1,
         le=INSTANCE_NUMBER_MAX,
-        description="Only this gateway instance's events (events of no instance are left out "
-        "too).",
+        description="Only this gateway instance's events (events of no instance are left out too).",
     )
     max_s: float | Omitted = Field(
         None,

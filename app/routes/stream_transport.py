@@ -142,9 +142,7 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-            )
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
 
             async def write(chunk: bytes) -> None:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -201,7 +199,9 @@ class WebSocketSink:
         await self.websocket.close(code, close_reason(_end_body(end).decode()))
 
 
-async def serve_websocket(websocket: WebSocket, run: Callable[[WebSocketSink], Awaitable[None]]) -> None:
+async def serve_websocket(
+    websocket: WebSocket, run: Callable[[WebSocketSink], Awaitable[None]]
+) -> None:
     """Run the stream on an accepted WebSocket until it ends or the reader closes it (what
     the reader sends is read and ignored)."""
 

@@ -223,12 +223,12 @@ def close_reason(text: str) -> str:
 
 
 async def refuse_websocket(surface: Surface, websocket: WebSocket, exc: ApiError) -> None:
-    if websocket.application_state is WebSocketState.CONNECTING:
-        if "websocket.http.response" in websocket.scope.get("extensions", {}):
-            body = surface.error_body(exc)
-            response = JSON(body, status_code=exc.status, headers=exc.headers)
-            await websocket.send_denial_response(response)
-            return
+    connecting = websocket.application_state is WebSocketState.CONNECTING
+    if connecting and "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body = surface.error_body(exc)
+        response = JSON(body, status_code=exc.status, headers=exc.headers)
+        await websocket.send_denial_response(response)
+        return
     if websocket.application_state is not WebSocketState.DISCONNECTED:
         await websocket.close(4000 + exc.status, close_reason(exc.message))
 

@@ -87,7 +87,10 @@ async def test_a_websocket_filters_by_type_and_ends_at_its_limit(services: Servi
 async def test_a_websocket_gets_heartbeat_frames_while_nothing_happens(
     services: Services,
 ) -> None:
-    async with gateway(services) as (http, creds), aconnect_ws(STREAM, http, headers={**creds}) as ws:
+    async with (
+        gateway(services) as (http, creds),
+        aconnect_ws(STREAM, http, headers={**creds}) as ws,
+    ):
         assert await texts(ws, 2) == [{"type": "heartbeat"}] * 2
 
 

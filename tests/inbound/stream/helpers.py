@@ -16,9 +16,7 @@ async def commit_events(
     """`count` events in one transaction; their seqs."""
     async with database.write() as session:
         rows = [
-            await append_event(
-                session, type_, now=utcnow(), instance=instance, data={"n": n}
-            )
+            await append_event(session, type_, now=utcnow(), instance=instance, data={"n": n})
             for n in range(count)
         ]
         await session.flush()

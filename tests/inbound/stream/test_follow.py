@@ -215,9 +215,7 @@ def counting_reads_of_the_log(services: Services) -> Iterator[list[str]]:
 async def test_filters_keep_the_types_and_instances_asked_for(
     services: Services, tail: EventTail
 ) -> None:
-    reader = follower(
-        tail, None, types=frozenset({"message.received"}), instances=frozenset({2})
-    )
+    reader = follower(tail, None, types=frozenset({"message.received"}), instances=frozenset({2}))
     await reader.start()
     await commit_events(services.database, 1, type_="message.received", instance=1)
     wanted = await commit_events(services.database, 1, type_="message.received", instance=2)
