@@ -133,10 +133,10 @@ class EventStreamResponse(Response):
     def __init__(
         self, run: Callable[[SseSink], Awaitable[None]], release: Callable[[], None]
     ) -> None:
-        super().__init__(
-            None,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        # As StreamingResponse: no body attribute, so no Content-Length.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.run = run
         self.release = release
 

@@ -91,6 +91,8 @@ class Follower:
                 await self._hand_over()
 
     async def _replay(self) -> None:
+        if self.tail.closed:
+            raise StreamEnded("shutdown")
         if self.cursor < self.tail.position:
             page = await self._read(self.cursor, PAGE_ROWS)
             self._pending.extend(page)

@@ -114,8 +114,10 @@ class EventTail:
             if read < PAGE_ROWS:
                 await self.feed.wait(generation, self.poll_s)
 
-    async def close(self) -> None:
-        """Stop the task; every open stream ends (reason `shutdown`)."""
+    async def close(self, wait_s: float = 0) -> None:
+        """Stop the task; every open stream ends (reason `shutdown`). `wait_s`: wait up to
+        that long for them to have sent their last frame (a server about to close its
+        connections)."""
         self._closed = True
         task, self._task = self._task, None
         if task is not None:
@@ -125,3 +127,8 @@ class EventTail:
         for subscription in list(self._subscriptions):
             subscription.end("shutdown")
         self._subscriptions.clear()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        # (A stream still replaying ends at its next read: it finds the tail closed.)
+        while self.readers > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.02)

@@ -53,6 +53,7 @@ async def test_a_stream_replays_after_a_seq_with_the_bodies_of_get_events(
     response = await http.get(STREAM, params={"after": 0, "limit": len(log)}, headers=api_client)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert "content-length" not in response.headers  # a stream: its length is not known
     got = events(response.text)
     assert [f.json() for f in got] == log
     assert [(f.id, f.event) for f in got] == [(str(e["seq"]), e["type"]) for e in log]
