@@ -219,7 +219,7 @@ def reserve_reader(tail: EventTail, max_readers: int) -> bool:
     """Count one more open stream, unless `max_readers` are open already."""
     if tail.readers >= max_readers:
         return False
-    tail.readers += 1
+    tail.reader_opened()
     return True
 
 
@@ -230,6 +230,6 @@ def release_reader(tail: EventTail) -> Callable[[], None]:
         nonlocal released
         if not released:
             released = True
-            tail.readers -= 1
+            tail.reader_closed()
 
     return release

@@ -40,6 +40,8 @@ class EventTail:
         self._closed = False
         # Open streams (replaying or live): what [event_stream] max_readers bounds.
         self.readers = 0
+        self._no_readers = asyncio.Event()
+        self._no_readers.set()
 
     @property
     def position(self) -> int:
@@ -69,6 +71,15 @@ class EventTail:
             self._position = await last_seq(self.database)
             if self.autorun:
                 self._task = asyncio.create_task(self._run(), name="event-stream-tail")
+
+    def reader_opened(self) -> None:
+        self.readers += 1
+        self._no_readers.clear()
+
+    def reader_closed(self) -> None:
+        self.readers -= 1
+        if self.readers == 0:
+            self._no_readers.set()
 
     def subscribe(self, subscription: Subscription) -> int:
         """From now on `subscription` is offered every event after the returned seq."""
@@ -127,8 +138,7 @@ class EventTail:
         for subscription in list(self._subscriptions):
             subscription.end("shutdown")
         self._subscriptions.clear()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
         # (A stream still replaying ends at its next read: it finds the tail closed.)
-        while self.readers > 0 and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await self._no_readers.wait()
