@@ -153,7 +153,11 @@ routes = [
             "Stream events live",
             DESCRIPTION,
             {
-                200: Answer("A stream of events (text/event-stream).", media="text/event-stream"),
+                200: Answer(
+                    "A stream of events (text/event-stream).",
+                    stream_schemas.ServerSentEvent,
+                    media="text/event-stream",
+                ),
                 403: Answer(
                     "forbidden: the key is limited to other instances than 'instance'.",
                     NativeError,

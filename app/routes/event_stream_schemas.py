@@ -88,6 +88,21 @@ def last_event_id(value: str | None) -> int | None:
     return int(text)
 
 
+class ServerSentEvent(Model):
+    """One event of the stream as Server-Sent Events (comment lines, the heartbeats, aside)."""
+
+    id: str | Omitted = Field(
+        None, description="The event's seq (what Last-Event-ID takes); absent on the last frame."
+    )
+    event: str = Field(
+        description="The event type; on the last frame `dropped` or `end` (see StreamEnd)."
+    )
+    data: str = Field(
+        description="The event's JSON body, as GET /api/v1/events shows it (Event); on the last "
+        "frame a StreamEnd."
+    )
+
+
 class StreamEnd(Model):
     """The last thing a stream sends: why it ends, and where to resume."""
 
