@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.models import utcnow
 from app.services import Services
-from inbound.stream.events import StreamEvent, read_page
+from inbound.stream.events import EventFilter, StreamEvent, limited_to, read_page
 from inbound.stream.follow import Follower, Phase
 from inbound.stream.reader import StreamEnded
 from inbound.stream.tail import EventTail
@@ -234,3 +235,26 @@ async def test_closing_the_tail_ends_every_stream_with_shutdown(
     with pytest.raises(StreamEnded) as ended:
         await reader.next(0)
     assert ended.value.reason == "shutdown"
+
+
+@pytest.mark.parametrize(
+    ("key_instances", "asked", "shown", "named"),
+    [
+        (None, None, None, False),  # every instance, and events of none
+        ({1, 2}, None, {1, 2}, False),  # the key's instances, and events of none
+        ({1, 2}, 2, {2}, True),
+        (None, 3, {3}, True),
+        ({1}, 2, set(), True),  # not the key's (the route refuses it before this)
+    ],
+)
+def test_a_key_limited_to_instances_sees_only_theirs(
+    key_instances: set[int] | None, asked: int | None, shown: set[int] | None, named: bool
+) -> None:
+    instances, named_instance = limited_to(key_instances, asked)
+    assert instances == (None if shown is None else frozenset(shown))
+    assert named_instance is named
+    wanted = EventFilter(instances=instances, named_instance=named_instance)
+    deployment = StreamEvent(1, "instance.status", "evt_x", None, utcnow(), "{}")
+    other = StreamEvent(2, "message.sent", "evt_y", 9, utcnow(), "{}")
+    assert wanted.wants(deployment) is not named
+    assert wanted.wants(other) is (shown is None)
