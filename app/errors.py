@@ -57,6 +57,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "internal_error": 500,
     "unavailable": 503,
     "database_unavailable": 503,  # DatabaseUnavailable: down, full, read-only or locked
+    "too_many_streams": 503,  # [event_stream] max_readers streams are open already
     # logging an instance in
     "phone_invalid": 400,
     "phone_unregistered": 400,

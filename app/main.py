@@ -32,6 +32,7 @@ from app.routes import (
     conversations,
     docs,
     event_queues,
+    event_stream,
     groups,
     health,
     media,
@@ -305,6 +306,7 @@ def all_routes() -> list[BaseRoute]:
         *whatsmate.routes,
         *whatsmate_v1.routes,
         *messages.routes,
+        *event_stream.routes,
         *message_actions.routes,
         *queue_control.routes,
         *conversations.routes,
@@ -334,12 +336,17 @@ def create_app(services: Services) -> Starlette:
             tasks.append(asyncio.create_task(run_delivery_worker(services), name="webhooks"))
             if services.database.engine.dialect.name == "sqlite":
                 tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
+            # The event stream's tail (without workers, e.g. in tests, the first stream starts
+            # it).
+            await services.event_tail.start()
             # What exists now lives as long as the process: keep the garbage collector from
             # scanning it again and again (fewer and shorter pauses under load).
             gc.freeze()
         try:
             yield
         finally:
+            # Open event streams end (reason `shutdown`) before the database closes.
+            await services.event_tail.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -32,6 +32,7 @@ from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
 from app.telegram.session_store import SessionStore
 from app.telegram.telethon import TelethonBackend, TelethonConfig, telethon_config
+from inbound.stream.tail import EventTail
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
 from outbound.accept import Enqueuer
@@ -84,6 +85,8 @@ class Services:
     wakeup: Wakeup
     # Wakes every reader of the event log (stream, pull queues) after events were committed.
     event_feed: EventFeed
+    # The shared tail of the event log that feeds every open event stream (inbound/stream/).
+    event_tail: EventTail
     stamps: QueueClock
     # Accepting sends (authentication, quota, idempotency, the durable enqueue).
     enqueuer: Enqueuer
@@ -108,6 +111,7 @@ class Services:
         await self.telegram.stop_owning()
 
     async def close(self) -> None:
+        await self.event_tail.close()
         await self.telegram.stop_owning()
         await self.accounts.onboarding.close()
         for lease in self.telegram.leases.values():
@@ -186,6 +190,7 @@ def build_services(
         clock=clock,
         wakeup=wakeup,
         event_feed=event_feed,
+        event_tail=EventTail(database, event_feed, poll_s=settings.event_stream.poll_s),
         stamps=stamps,
         enqueuer=Enqueuer(database, settings, wakeup, clock, stamps=stamps),
         telegram=telegram,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 
 import click
 
@@ -46,6 +48,7 @@ def serve(
     """Run the HTTP API and all workers in one process (migrates first)."""
     import uvicorn
 
+    from app.cli.serving import stream_ending_server
     from app.http_limits import header_deadline_protocol
     from app.main import create_app
     from app.services import build_services
@@ -74,7 +77,7 @@ def serve(
     backends = ", ".join(f"{i.number}:{i.backend}" for i in settings.instances)
     click.echo(f"tgw: serving on http://{server.host}:{server.port} (instances {backends})")
     services = build_services(settings, token, secret_key=key)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(services),
         host=server.host,
         port=server.port,
@@ -91,6 +94,12 @@ def serve(
         # uvicorn answers 503 once `len(connections) >= limit`, the new one included.
         limit_concurrency=server.max_connections + 1,
     )
+    serving = stream_ending_server(config, lambda: services.event_tail.close(wait_s=2))
+    # As uvicorn.run: a Ctrl-C (re-raised by uvicorn once it has stopped) is a normal end.
+    with contextlib.suppress(KeyboardInterrupt):
+        serving.run()
+    if not serving.started:
+        sys.exit(3)  # uvicorn's own exit code when the server could not start
 
 
 @main.command()

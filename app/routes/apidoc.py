@@ -89,7 +89,8 @@ class InstancePath(Model):
 @dataclass(frozen=True)
 class Answer:
     """One documented answer: a JSON body of `model` (None: any object), another media type
-    (`media`) as a string, or no body at all (`media` None)."""
+    (`media`) as a string, or no body at all (`media` None). For `text/event-stream`, `model`
+    (if any) describes each event of the stream."""
 
     description: str
     model: type[BaseModel] | None = None

@@ -144,7 +144,10 @@ def _answer(answer: Answer, models: _Models) -> Schema:
         }
     if answer.media is None:
         return found
-    if answer.media != "application/json":
+    if answer.media == "text/event-stream" and answer.model is not None:
+        # OpenAPI 3.1: the schema of a stream of Server-Sent Events describes each event.
+        found["content"] = {answer.media: {"schema": models.ref(answer.model, "serialization")}}
+    elif answer.media != "application/json":
         schema: Schema = {"type": "string"}
         if answer.media.startswith(("image/", "application/octet", "*/*")):
             schema["format"] = "binary"

@@ -29,8 +29,9 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
 from starlette.types import Scope as AsgiScope
+from starlette.websockets import WebSocket, WebSocketState
 
 from app.db import database_unavailable
 from app.errors import ApiError
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 SCOPES = values(Scope)
 
 Handler = Callable[[Request], Awaitable[Response]]
+# A WebSocket operation: it accepts the connection itself, once it has checked its input.
+WebSocketHandler = Callable[[WebSocket], Awaitable[None]]
 # Checks the caller before the handler runs; raises ApiError to refuse.
 Auth = Callable[[Request], Awaitable[None]]
 # An ApiError as a JSON body, in a surface's shape.
@@ -92,7 +95,7 @@ class Endpoint:
     surface: Surface
     path: str
     methods: tuple[str, ...]
-    handler: Handler
+    handler: Handler | WebSocketHandler
     public: bool = False
     # A send: its refusals count in tgw_requests_refused.
     sends: bool = False
@@ -104,6 +107,8 @@ class Endpoint:
     expansions: tuple[Expansion, ...] = ()
     # The scope an API client's key needs (Scope) on a `scoped` surface.
     scope: str | None = None
+    # A WebSocket operation (no HTTP methods; documented by the HTTP operation at its path).
+    websocket: bool = False
 
 
 def endpoint(
@@ -154,6 +159,78 @@ def endpoint(
     run.endpoint = info  # type: ignore[attr-defined]
     relative = path.removeprefix(surface.prefix) or "/"
     return Route(relative, run, methods=list(methods), name=handler.__name__)
+
+
+def websocket_endpoint(
+    surface: Surface,
+    path: str,
+    handler: WebSocketHandler,
+    *,
+    scope: str | None = None,
+    auth: Auth | None = None,
+) -> WebSocketRoute:
+    """A WebSocket route of `surface` at `path`: the surface's auth (or `auth`, for callers
+    that cannot send headers) runs on the handshake before the handler.
+
+    A refusal (ApiError) before the connection is accepted is answered as the HTTP error the
+    same request would get (status and the surface's JSON body) where the server supports
+    that; otherwise, and after the accept, the connection is closed with code 4000 + the
+    status (4401, 4400, 4503) and the message as the reason."""
+    if not path.startswith(surface.prefix):
+        raise ValueError(f"{path} is not under the {surface.name} surface's {surface.prefix}")
+    if surface.scoped and scope is None:
+        raise ValueError(f"{path} on the {surface.name} surface must name the scope it needs")
+    if scope is not None and scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r} for {path}")
+    info = Endpoint(surface, path, (), handler, scope=scope, websocket=True)
+    check = auth or surface.auth
+
+    async def run(websocket: WebSocket) -> None:
+        try:
+            if check is not None:
+                await check(handshake_request(websocket))
+            await handler(websocket)
+        except ApiError as exc:
+            await refuse_websocket(surface, websocket, exc)
+        except Exception as exc:
+            unavailable = database_unavailable(exc)
+            if unavailable is not None:
+                await refuse_websocket(surface, websocket, unavailable)
+                return
+            log.exception("unhandled error on the WebSocket %s", websocket.url.path)
+            await refuse_websocket(surface, websocket, ApiError("internal_error", "Internal error"))
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    run.endpoint = info  # type: ignore[attr-defined]
+    relative = path.removeprefix(surface.prefix) or "/"
+    return WebSocketRoute(relative, run, name=f"{handler.__name__}_websocket")
+
+
+def handshake_request(websocket: WebSocket) -> Request:
+    """A WebSocket's handshake as the GET request it is: what reads a Request (the auth, the
+    query parsers, `services`) reads it, and the request state is the WebSocket's own."""
+    websocket.scope.setdefault("state", {})
+    return Request({**websocket.scope, "type": "http", "method": "GET"}, websocket.receive)
+
+
+# A close reason is at most 123 bytes (RFC 6455, 5.5: a control frame's 125 less the code).
+_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> str:
+    return text.encode()[:_REASON_BYTES].decode(errors="ignore")
+
+
+async def refuse_websocket(surface: Surface, websocket: WebSocket, exc: ApiError) -> None:
+    connecting = websocket.application_state is WebSocketState.CONNECTING
+    if connecting and "websocket.http.response" in websocket.scope.get("extensions", {}):
+        body = surface.error_body(exc)
+        response = JSON(body, status_code=exc.status, headers=exc.headers)
+        await websocket.send_denial_response(response)
+        return
+    if websocket.application_state is not WebSocketState.DISCONNECTED:
+        await websocket.close(4000 + exc.status, close_reason(exc.message))
 
 
 def endpoint_of(route: BaseRoute) -> Endpoint | None:

@@ -53,6 +53,24 @@ async def api_client(request: Request) -> None:
         grant.require_scope(info.scope)
 
 
+async def api_client_websocket(request: Request) -> None:
+    """`api_client` on a WebSocket handshake. Browsers cannot set headers on a WebSocket: the
+    credentials may come as the `client_id` and `client_secret` query parameters instead
+    (when the X-WM-CLIENT-ID header is absent). A URL is more often logged than a header
+    (proxies, access logs): prefer the headers wherever the client can set them."""
+    query = request.query_params
+    if "x-wm-client-id" not in request.headers and "client_id" in query:
+        added = [
+            (b"x-wm-client-id", query.get("client_id", "").encode()),
+            (b"x-wm-client-secret", query.get("client_secret", "").encode()),
+        ]
+        # The same state (client id, instances) as the handshake's own scope.
+        request.scope.setdefault("state", {})
+        scope = {**request.scope, "headers": [*request.scope["headers"], *added]}
+        request = Request(scope, request.receive)
+    await api_client(request)
+
+
 def client_id(request: Request) -> str:
     """The authenticated API client of this request (set by `api_client`)."""
     found: str = request.state.client_id

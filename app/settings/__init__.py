@@ -4,8 +4,9 @@ Settings are read once by the CLI and passed down; nothing reads them at import 
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
 
 One module per group of sections (server.py, instances.py with proxy.py, messaging.py,
-webhooks.py, alerts.py, fetching.py), the whole model in root.py, reading it in loading.py;
-everything is imported from here (`from app.settings import Settings, LimitsSettings, ...`).
+webhooks.py, alerts.py, fetching.py, streaming.py), the whole model in root.py, reading it in
+loading.py; everything is imported from here
+(`from app.settings import Settings, LimitsSettings, ...`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.settings.server import (
     ServerSettings,
     TelegramSettings,
 )
+from app.settings.streaming import EventStreamSettings
 from app.settings.webhooks import WebhookDeliverySettings, WebhookSettings
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "AlertSettings",
     "ClientAddressHeader",
     "DatabaseSettings",
+    "EventStreamSettings",
     "InstanceSettings",
     "LimitsSettings",
     "MediaFetchSettings",

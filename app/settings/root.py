@@ -17,6 +17,7 @@ from app.settings.server import (
     ServerSettings,
     TelegramSettings,
 )
+from app.settings.streaming import EventStreamSettings
 from app.settings.webhooks import WebhookDeliverySettings, WebhookSettings
 
 
@@ -33,6 +34,7 @@ class Settings(_Section):
     webhook_delivery: WebhookDeliverySettings = WebhookDeliverySettings()
     alerts: AlertSettings = AlertSettings()
     media_fetch: MediaFetchSettings = MediaFetchSettings()
+    event_stream: EventStreamSettings = EventStreamSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)
 

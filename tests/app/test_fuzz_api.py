@@ -61,6 +61,10 @@ class FuzzedGateway:
                 {"number": 1, "backend": "sandbox"},
                 {"number": 2, "backend": "sandbox"},
             ],
+            # The event stream is answered whole in-process: every stream ends after 0.2 s
+            # (its `event: end`, reason max_connection_s), so fuzzing it cannot hang; with a
+            # short heartbeat each one also carries heartbeats.
+            event_stream={"max_connection_s": 0.2, "heartbeat_s": 0.05},
         )
         svc = build_services(settings, ADMIN_TOKEN, clock=Clock(), run_workers=False)
         svc.resolve_host = public_dns
