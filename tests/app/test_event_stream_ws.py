@@ -133,3 +133,24 @@ async def test_a_refused_websocket_is_closed_before_it_is_accepted(
                 pass
     assert refused.value.code == code
     assert refused.value.reason
+
+
+async def test_a_websocket_of_a_key_without_the_events_scope_is_refused_with_4403(
+    services: Services,
+) -> None:
+    async with gateway(services) as (http, _):
+        created = await http.post(
+            "/admin/clients",
+            json={"client_id": "sender@example.com", "scopes": ["send"]},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+        key = {
+            "X-WM-CLIENT-ID": "sender@example.com",
+            "X-WM-CLIENT-SECRET": created.json()["client_secret"],
+        }
+        with pytest.raises(WebSocketDisconnect) as refused:
+            async with aconnect_ws(f"{STREAM}?after=0", http, headers=key):
+                pass
+    assert refused.value.code == 4403
+    assert "events" in refused.value.reason
