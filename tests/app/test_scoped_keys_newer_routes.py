@@ -35,7 +35,7 @@ async def test_a_limited_keys_queue_gets_only_its_instances_events(
     await say_on(http, 2, "34698765432")
     batch = await http.get("/api/v1/event-queues/mine/next?limit=100", headers=key)
     assert batch.status_code == 200, batch.text
-    instances = {e["data"].get("instance") for e in batch.json()["data"]}
+    instances = {e["instance_id"] for e in batch.json()["data"]}
     assert instances == {1}, batch.json()
 
 
@@ -61,7 +61,7 @@ async def test_a_limited_keys_event_stream_holds_only_its_instances_events(
     await say_on(http, 2, "34698765432")
     await say_on(http, 1, "34612345678")
     log = (await http.get("/api/v1/events", headers=key)).json()["data"]
-    assert log and {e["data"].get("instance") for e in log} == {1}
+    assert log and {e["instance_id"] for e in log} == {1}
     response = await http.get(
         "/api/v1/events/stream", params={"after": 0, "limit": len(log)}, headers=key
     )
