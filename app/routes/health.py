@@ -20,6 +20,7 @@ from app.routes.apidoc import Doc, Model
 from app.routes.common import JSON, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import ROOT
+from inbound.webhooks.callbacks import is_callback_endpoint
 
 
 async def healthz(request: Request) -> Response:
@@ -92,20 +93,41 @@ async def metrics(request: Request) -> Response:
         entered = inst.status_since or inst.updated_at
         held_for = max(0.0, (now - entered).total_seconds())
         svc.metrics.instance_status_since.labels(str(inst.number)).set(held_for)
+    # Clients' callback endpoints (one per callback URL, possibly one per message) are counted
+    # together under one label: a series per URL would grow without bound.
     for endpoint_id, enabled in endpoints:
+        if is_callback_endpoint(endpoint_id):
+            continue
         svc.metrics.webhook_enabled.labels(endpoint_id).set(1 if enabled else 0)
+    labels = {_endpoint_label(e) for e, _ in endpoints}
+    for label in labels:
         for status in ("pending", "delivering", "dead"):
-            svc.metrics.webhook_deliveries.labels(endpoint_id, status).set(0)
-        svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(0)
+            svc.metrics.webhook_deliveries.labels(label, status).set(0)
+        svc.metrics.webhook_oldest_pending.labels(label).set(0)
+    totals: dict[tuple[str, str], int] = {}
+    oldest_by: dict[str, float] = {}
     for endpoint_id, status, count, oldest in open_deliveries:
-        svc.metrics.webhook_deliveries.labels(endpoint_id, status).set(count)
+        label = _endpoint_label(endpoint_id)
+        totals[(label, status)] = totals.get((label, status), 0) + count
         since = UTCDateTime().process_result_value(oldest, svc.database.engine.dialect)
         if status == "pending" and since is not None:
             age = max(0.0, (now - since).total_seconds())
-            svc.metrics.webhook_oldest_pending.labels(endpoint_id).set(age)
+            oldest_by[label] = max(age, oldest_by.get(label, 0.0))
+    for (label, status), count in totals.items():
+        svc.metrics.webhook_deliveries.labels(label, status).set(count)
+    for label, age in oldest_by.items():
+        svc.metrics.webhook_oldest_pending.labels(label).set(age)
     return Response(
         generate_latest(services(request).metrics.registry), media_type=CONTENT_TYPE_LATEST
     )
+
+
+# The `endpoint` label of every client callback endpoint's deliveries, counted together.
+CALLBACKS_LABEL = "callbacks"
+
+
+def _endpoint_label(endpoint_id: str) -> str:
+    return CALLBACKS_LABEL if is_callback_endpoint(endpoint_id) else endpoint_id
 
 
 TAG_PROBES = "Probes and docs"

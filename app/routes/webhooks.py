@@ -72,15 +72,17 @@ def _missing(endpoint_id: str) -> ApiError:
     return ApiError("not_found", f"No webhook endpoint with id {endpoint_id!r}")
 
 
-def _changeable(endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    """The endpoint, if the admin API may change it: a client's callback endpoint follows its
-    client's callback secret and its messages' URLs, and is changed only through those."""
-    if endpoint.source == "callback":
+def _changeable(endpoint: WebhookEndpoint, fields: set[str] | None = None) -> WebhookEndpoint:
+    """The endpoint, if the admin API may change it (`fields`, for a PATCH): a client's
+    callback endpoint follows its client's callback secret and its messages' URLs, and is
+    changed only through those; the admin may only switch it on and off."""
+    if endpoint.source == "callback" and (fields is None or fields - {"enabled"}):
         raise ApiError(
             "conflict",
             f"{endpoint.id} is a client's callback endpoint: its secret is rotated with "
             f"POST /admin/clients/{endpoint.client_id}/callback-secret/rotate, and it is "
-            "made and kept by the client's sends (its deliveries can be listed and replayed)",
+            "made and kept by the client's sends (it can be enabled or disabled, and its "
+            "deliveries listed and replayed)",
         )
     return endpoint
 
@@ -166,7 +168,7 @@ async def update_webhook(request: Request) -> Response:
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None:
             raise _missing(endpoint_id)
-        _changeable(endpoint)
+        _changeable(endpoint, given)
         if endpoint.source == ALERTS_SOURCE and given & {"events", "format", "token"}:
             raise ApiError(
                 "conflict",

@@ -69,10 +69,19 @@ _SEL_EVENTS = (
 _MOVE_CURSOR = update(C).where(C.c.id == CURSOR_ID).values(last_seq=bindparam("b_seq"))
 
 
+CALLBACK_ID_PREFIX = "cb_"
+
+
 def callback_endpoint_id(client_id: str, url: str) -> str:
     """The hidden endpoint of a client's callback URL: the same in every process."""
     digest = hashlib.sha256(f"{client_id}\n{url}".encode()).hexdigest()
-    return f"cb_{digest[:32]}"
+    return f"{CALLBACK_ID_PREFIX}{digest[:32]}"
+
+
+def is_callback_endpoint(endpoint_id: str) -> bool:
+    """Whether the endpoint is a client's hidden callback endpoint (ids are never chosen by
+    the admin: an API or config endpoint's id has another prefix)."""
+    return endpoint_id.startswith(CALLBACK_ID_PREFIX)
 
 
 def fan_out_callbacks(

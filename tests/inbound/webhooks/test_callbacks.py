@@ -364,7 +364,7 @@ async def test_a_callback_endpoint_cannot_be_changed_through_the_webhooks_api(
         ).all()
     path = f"/admin/webhooks/{endpoint_id}"
     refusals = [
-        await http.patch(path, json={"enabled": False}, headers=ADMIN),
+        await http.patch(path, json={"url": "https://other.example.com/"}, headers=ADMIN),
         await http.delete(path, headers=ADMIN),
         await http.post(f"{path}/rotate-secret", headers=ADMIN),
     ]
@@ -375,3 +375,19 @@ async def test_a_callback_endpoint_cannot_be_changed_through_the_webhooks_api(
     assert shown.get("enabled") is True, shown
     listed = (await http.get(f"{path}/deliveries", headers=ADMIN)).json()["data"]
     assert [d["status"] for d in listed] == ["delivered"]
+    # Switching it off and on is the admin's (a receiver that answered 410 is back).
+    off = await http.patch(path, json={"enabled": False}, headers=ADMIN)
+    assert (off.status_code, off.json()["enabled"]) == (200, False)
+
+
+async def test_metrics_count_every_callback_endpoint_under_one_label(
+    http: httpx.AsyncClient, api_client: dict[str, str], registered: Any, services: Services
+) -> None:
+    await send(http, api_client, "one", callback="https://cb.example.com/a")
+    await send(http, api_client, "two", callback="https://cb.example.com/b")
+    await drain(registered)
+    fan_out = partial(fan_out_callbacks, now=services.clock(), box=services.secret_box)
+    assert await services.database.run(fan_out) == (2, False)  # sent: one per endpoint
+    text = (await http.get("/metrics")).text
+    assert 'tgw_webhook_deliveries{endpoint="callbacks",status="pending"} 2.0' in text
+    assert "cb_" not in text
