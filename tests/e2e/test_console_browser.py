@@ -222,6 +222,20 @@ async def test_console_signs_in_logs_in_uploads_a_picture_and_creates_a_client(
         assert await page.locator('[data-role="secret"]').count() == 0
         await no_error_shown("on the clients page")
 
+        # Its limits changed in place: without `recipients`, it is refused on the recipients.
+        row = page.locator(f'#clients tr[data-key="{CLIENT_ID}"]')
+        await row.locator("summary:has-text('Edit limits')").click()
+        await row.locator('.limits-form input[name="scopes"][value="recipients"]').uncheck()
+        await row.locator(".limits-form button[type=submit]").click()
+        await page.wait_for_selector("#toast:has-text('Limits of')")
+        await page.wait_for_selector(
+            f'#clients tr[data-key="{CLIENT_ID}"] td:has-text("send, read, events")'
+        )
+        refused = await http.get("/api/v1/recipients", headers=api)
+        assert refused.status_code == 403, refused.text
+        assert (await http.get("/api/v1/messages", headers=api)).status_code == 200
+        await no_error_shown("after editing the limits")
+
         # A person registers and the new client writes to them: the console shows both.
         await register(http, harness, PERSON, "Hi")
         send = await http.post(

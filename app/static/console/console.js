@@ -992,6 +992,41 @@
     return dateInput ? dateInput + "T23:59:59Z" : null;
   }
 
+  // A key's limits as a form holds them; null: no limit (every scope ticked means no limit, so
+  // a scope added to the gateway later is included).
+  function limitsOf(data) {
+    const scopes = data.getAll("scopes").map(String);
+    const listed = (name) => String(data.get(name) || "").split(/[\s,]+/).filter(Boolean);
+    const instances = listed("instances");
+    const quota = String(data.get("daily_quota") || "").trim();
+    const networks = listed("ip_allow");
+    return {
+      scopes: scopes.length !== SCOPES.length ? scopes : null,
+      instances: instances.length ? instances.map(Number) : null,
+      daily_quota: quota ? Number(quota) : null,
+      ip_allow: networks.length ? networks : null,
+    };
+  }
+
+  // The fields of a key's limits, filled with `client`'s (none: a new client's).
+  function limitFields(prefix, client) {
+    const has = (scope) => !client || !client.scopes || client.scopes.includes(scope);
+    const text = (values) => (client && values ? values.join(", ") : "");
+    return [
+      h("fieldset", { class: "checks-set", id: prefix + "-scopes" },
+        h("legend", { text: "Scopes (what the key may do)" }),
+        h("div", { class: "checks" },
+          SCOPES.map((scope) => h("label", { class: "check" },
+            h("input", { type: "checkbox", name: "scopes", value: scope, checked: has(scope) }), scope)))),
+      h("label", { for: prefix + "-instances", text: "Instances (optional, e.g. 1, 2; empty: every instance)" }),
+      h("input", { id: prefix + "-instances", name: "instances", type: "text", inputmode: "numeric", spellcheck: "false", value: text(client && client.instances) }),
+      h("label", { for: prefix + "-quota", text: "Daily quota (optional, messages a day; the deployment's applies as well)" }),
+      h("input", { id: prefix + "-quota", name: "daily_quota", type: "number", min: "1", step: "1", value: client && client.daily_quota !== null ? String(client.daily_quota) : "" }),
+      h("label", { for: prefix + "-ip-allow", text: "IP allow-list (optional, addresses or CIDR networks, e.g. 10.0.0.0/8; empty: any)" }),
+      h("input", { id: prefix + "-ip-allow", name: "ip_allow", type: "text", spellcheck: "false", value: text(client && client.ip_allow) }),
+    ];
+  }
+
   function viewClients(root) {
     const errors = errorBox();
     const slot = h("div", { id: "secret-slot" });
@@ -1002,32 +1037,15 @@
       h("input", { id: "client-id", name: "client_id", type: "text", inputmode: "email", required: true, spellcheck: "false" }),
       h("label", { for: "client-expires", text: "Expires (optional, end of that day UTC)" }),
       h("input", { id: "client-expires", name: "expires", type: "date" }),
-      h("fieldset", { class: "checks-set", id: "client-scopes" },
-        h("legend", { text: "Scopes (what the key may do)" }),
-        h("div", { class: "checks" },
-          SCOPES.map((scope) => h("label", { class: "check" },
-            h("input", { type: "checkbox", name: "scopes", value: scope, checked: true }), scope)))),
-      h("label", { for: "client-instances", text: "Instances (optional, e.g. 1, 2; empty: every instance)" }),
-      h("input", { id: "client-instances", name: "instances", type: "text", inputmode: "numeric", spellcheck: "false" }),
-      h("label", { for: "client-quota", text: "Daily quota (optional, messages a day; the deployment's applies as well)" }),
-      h("input", { id: "client-quota", name: "daily_quota", type: "number", min: "1", step: "1" }),
-      h("label", { for: "client-ip-allow", text: "IP allow-list (optional, addresses or CIDR networks, e.g. 10.0.0.0/8; empty: any)" }),
-      h("input", { id: "client-ip-allow", name: "ip_allow", type: "text", spellcheck: "false" }),
+      limitFields("client", null),
       h("button", { class: "button primary", type: "submit", text: "Create the client" }));
     onSubmit(form, async (data) => {
       const body = { client_id: String(data.get("client_id")).trim() };
       const expires = expiryValue(String(data.get("expires") || ""));
       if (expires) body.expires_at = expires;
-      const scopes = data.getAll("scopes").map(String);
-      // Every scope ticked: no limit (a scope added to the gateway later is included).
-      if (scopes.length !== SCOPES.length) body.scopes = scopes;
-      const listed = (name) => String(data.get(name) || "").split(/[\s,]+/).filter(Boolean);
-      const instances = listed("instances");
-      if (instances.length) body.instances = instances.map(Number);
-      const quota = String(data.get("daily_quota") || "").trim();
-      if (quota) body.daily_quota = Number(quota);
-      const networks = listed("ip_allow");
-      if (networks.length) body.ip_allow = networks;
+      for (const [name, value] of Object.entries(limitsOf(data))) {
+        if (value !== null) body[name] = value; // a new client: only the limits set
+      }
       const answer = await api("POST", "clients", body);
       form.reset();
       secretBox(slot, "Secret of " + answer.client_id, answer.client_secret,
@@ -1067,7 +1085,22 @@
         });
       });
       return h("div", { class: "actions" },
-        h("div", { class: "inline-form" }, date, renew), rotate, revoke);
+        h("div", { class: "inline-form" }, date, renew), rotate, revoke, limitsEditor(client));
+    }
+
+    // Changing a key's scopes, instances, quota and IP list in place (PATCH: every field is
+    // sent, an empty one lifts that limit).
+    function limitsEditor(client) {
+      const prefix = "limits-" + client.client_id.replace(/[^A-Za-z0-9]/g, "-");
+      const save = h("button", { class: "button", type: "submit", text: "Save limits" });
+      const edit = h("form", { class: "limits-form", autocomplete: "off" },
+        limitFields(prefix, client), save);
+      onSubmit(edit, async (data) => {
+        await api("PATCH", "clients/" + encodeURIComponent(client.client_id), limitsOf(data));
+        toast("Limits of " + client.client_id + " saved");
+        await refresh();
+      }, errors);
+      return h("details", { class: "format-edit" }, h("summary", { text: "Edit limits" }), edit);
     }
 
     async function refresh() {
