@@ -12,23 +12,13 @@ from app.routes.bodies import Body, PhoneNumber
 from app.routes.messages_schemas import LocationView
 from app.routes.queries import Query
 from app.routes.views import View
+from app.telegram.content import HISTORY_KINDS
 from app.vocabulary import RecipientStatus, values
 
 INSTANCE = "Gateway instance number."
 INSTANCE_LIMIT = 1_000_000
 STATUSES = (*values(RecipientStatus), "all")
-KINDS = (
-    "text",
-    "image",
-    "document",
-    "audio",
-    "voice_note",
-    "video",
-    "sticker",
-    "location",
-    "contact",
-    "other",
-)
+KINDS = HISTORY_KINDS
 UNREAD = (
     "The person's messages since the account last wrote to them: those (not deleted) with a "
     "Telegram message id above the account's latest message in the chat (a send of the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 MediaKind = Literal["image", "document", "audio", "voice_note", "video", "sticker"]
 # The kinds of the WhatsMate surfaces (v3, v1): their body fields are named after them.
@@ -252,6 +252,7 @@ HistoryKind = Literal[
     "contact",
     "other",
 ]
+HISTORY_KINDS: tuple[str, ...] = get_args(HistoryKind)
 # The most messages one history call returns (Telegram's own cap for messages.getHistory).
 HISTORY_PAGE_MAX = 100
 

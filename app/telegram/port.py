@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 
 from app.telegram.content import (
     ALL_MEDIA_KINDS,
+    HISTORY_KINDS,
     HISTORY_PAGE_MAX,
     MEDIA_KINDS,
     SERVICE_USER_ID,
@@ -81,6 +82,7 @@ from app.telegram.errors import (
 # builds them, every caller catches and reads them.
 __all__ = [
     "ALL_MEDIA_KINDS",
+    "HISTORY_KINDS",
     "HISTORY_PAGE_MAX",
     "MEDIA_KINDS",
     "RECIPIENT_ERRORS",

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from app.telegram.port import (
+    HISTORY_KINDS,
     HISTORY_PAGE_MAX,
     FloodWait,
     HistoryItem,
@@ -32,17 +33,7 @@ from app.telegram.sandbox.state import (
     SandboxState,
 )
 
-_KINDS = {
-    "text",
-    "image",
-    "document",
-    "audio",
-    "voice_note",
-    "video",
-    "sticker",
-    "location",
-    "contact",
-}
+_KINDS = set(HISTORY_KINDS)
 
 
 class HistoryMixin(SandboxState):
