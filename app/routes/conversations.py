@@ -37,7 +37,7 @@ MediaLink = Callable[[dict[str, Any]], str]
 
 def _cursor(at: datetime, *keys: object) -> str:
     """An opaque page cursor: a row's `at` and what orders rows of the same moment."""
-    text = "|".join([at.isoformat(), *map(str, keys)])
+    text = "|".join([iso(at), *map(str, keys)])
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
