@@ -41,7 +41,7 @@ RETENTION_TABLES = (
     "console_signout",
 )
 # Any constant works; the same in every process of the deployment (app/events.py has another).
-_LOCK_KEY = 0x7467770002
+LOCK_KEY = 0x7467770002
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:k)")
 # The first pass comes this long after start (at most `interval_s`): starting is busy enough.
 FIRST_PASS_AFTER_S = 60.0
@@ -132,7 +132,7 @@ class RetentionJob:
     def _exclusive(self, step: Step) -> Step:
         def work(conn: Connection) -> Batch | None:
             postgres = conn.dialect.name == "postgresql"
-            if postgres and not conn.execute(_TRY_LOCK, {"k": _LOCK_KEY}).scalar():
+            if postgres and not conn.execute(_TRY_LOCK, {"k": LOCK_KEY}).scalar():
                 return None
             return step(conn)
 

@@ -4,9 +4,11 @@ what is old and final and keeps everything else. The event log's rule: test_rete
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
+from app.main import make_retention_job
 from app.models import (
     Alert,
     ConsoleSignout,
@@ -221,3 +223,21 @@ def test_idempotency_keys_cannot_be_dropped_inside_the_24_hours_they_are_honoure
         RetentionSettings(idempotency_hours=12)
     assert RetentionSettings(idempotency_hours=0).idempotency_hours == 0
     assert RetentionSettings(idempotency_hours=48).idempotency_hours == 48
+
+
+async def test_metrics_show_table_sizes_and_what_retention_deleted(
+    http: httpx.AsyncClient, services: Services, clock: Clock
+) -> None:
+    db, now = services.database, clock()
+    for i in range(3):
+        await r.idempotency_key(db, f"k{i}", now - 2 * DAY)
+    await r.idempotency_key(db, "young", now)
+    before = (await http.get("/metrics")).text
+    assert 'tgw_table_rows{table="idempotency_record"} 4.0' in before
+    assert 'tgw_table_rows{table="console_signout"} 0.0' in before
+
+    await make_retention_job(services).run_once()
+    after = (await http.get("/metrics")).text
+    assert 'tgw_table_rows{table="idempotency_record"} 1.0' in after
+    assert 'tgw_retention_deleted_total{table="idempotency_record"} 3.0' in after
+    assert 'tgw_retention_deleted_total{table="event"} 0.0' in after
