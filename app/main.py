@@ -23,6 +23,7 @@ from app.lease import keep as keep_lease
 from app.models import Instance
 from app.net.pinned import Pinning, pinned_client
 from app.net.targets import WEBHOOK_SETTING
+from app.retention import RETENTION_TABLES, RetentionJob
 from app.routes import (
     admin,
     admin_clients,
@@ -272,6 +273,19 @@ async def run_delivery_worker(services: Services) -> None:
         await make_delivery_worker(services, client).run()
 
 
+def make_retention_job(services: Services) -> RetentionJob:
+    """The retention job ([retention]); its deletions count in tgw_retention_deleted_total."""
+
+    def deleted(table: str, count: int) -> None:
+        services.metrics.retention_deleted.labels(table).inc(count)
+
+    for table in RETENTION_TABLES:  # every series from the start, at 0
+        services.metrics.retention_deleted.labels(table)
+    return RetentionJob(
+        services.database, services.settings.retention, services.clock, on_deleted=deleted
+    )
+
+
 CHECKPOINT_INTERVAL_S = 1.0
 
 
@@ -334,6 +348,8 @@ def create_app(services: Services) -> Starlette:
             await sync_webhooks(services)
             tasks = await start_instances(services)
             tasks.append(asyncio.create_task(run_delivery_worker(services), name="webhooks"))
+            retention = make_retention_job(services)
+            tasks.append(asyncio.create_task(retention.run(), name="retention"))
             if services.database.engine.dialect.name == "sqlite":
                 tasks.append(asyncio.create_task(checkpoint_sqlite(services), name="checkpoint"))
             # The event stream's tail (without workers, e.g. in tests, the first stream starts

@@ -67,3 +67,16 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.table_rows = Gauge(
+            "tgw_table_rows",
+            "Rows per table (read at scrape time; on PostgreSQL the planner's estimate for"
+            " large tables)",
+            ["table"],
+            registry=self.registry,
+        )
+        self.retention_deleted = Counter(
+            "tgw_retention_deleted",
+            "Rows deleted by the retention job ([retention]), by table",
+            ["table"],
+            registry=self.registry,
+        )

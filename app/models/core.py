@@ -120,6 +120,8 @@ class Message(SQLModel, table=True):
         # replies and reactions): found by instance and id.
         sa.Index("ix_message_instance_telegram", "instance", "telegram_message_id"),
         sa.Index("ix_message_target", "target_id", "created_at"),
+        # Whether a media blob is still used (retention deletes it only when not).
+        sa.Index("ix_message_media", "media_id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -180,6 +182,7 @@ class Message(SQLModel, table=True):
 
 class IdempotencyRecord(SQLModel, table=True):
     __tablename__ = "idempotency_record"
+    __table_args__ = (sa.Index("ix_idempotency_created", "created_at"),)  # retention
 
     client_id: str = Field(primary_key=True, max_length=254)
     key: str = Field(primary_key=True, max_length=255)
@@ -223,6 +226,8 @@ class InboundMessage(SQLModel, table=True):
         sa.UniqueConstraint(
             "instance", "channel_id", "telegram_message_id", name="uq_inbound_instance_msg"
         ),
+        # The messages that still hold media (retention), and whether a blob is still used.
+        sa.Index("ix_inbound_media", "media_id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -15,6 +15,7 @@ from app.db import check_ready
 from app.errors import DatabaseUnavailable
 from app.instances import STATUSES
 from app.models import Instance, Message, UTCDateTime, WebhookDelivery, WebhookEndpoint
+from app.retention import table_rows
 from app.routes.apidoc import Answer as Reply
 from app.routes.apidoc import Doc, Model
 from app.routes.common import JSON, services
@@ -79,8 +80,11 @@ async def metrics(request: Request) -> Response:
             endpoints = (
                 await session.execute(select(col(WebhookEndpoint.id), col(WebhookEndpoint.enabled)))
             ).all()
+            sizes = await table_rows(session)
     except Exception:  # the database being down must not break the scrape
-        counts, instances, open_deliveries, endpoints = [], [], [], []
+        counts, instances, open_deliveries, endpoints, sizes = [], [], [], [], {}
+    for table, rows in sizes.items():
+        svc.metrics.table_rows.labels(table).set(rows)
     for instance, status, count in counts:
         svc.metrics.queue.labels(str(instance), status).set(count)
     now = svc.clock()

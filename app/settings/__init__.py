@@ -4,8 +4,8 @@ Settings are read once by the CLI and passed down; nothing reads them at import 
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
 
 One module per group of sections (server.py, instances.py with proxy.py, messaging.py,
-webhooks.py, alerts.py, fetching.py, streaming.py), the whole model in root.py, reading it in
-loading.py; everything is imported from here
+webhooks.py, alerts.py, fetching.py, streaming.py, retention.py), the whole model in root.py,
+reading it in loading.py; everything is imported from here
 (`from app.settings import Settings, LimitsSettings, ...`).
 """
 
@@ -25,6 +25,7 @@ from app.settings.messaging import (
     SendingSettings,
 )
 from app.settings.proxy import Proxy, ProxyScheme, parse_proxy
+from app.settings.retention import RetentionSettings
 from app.settings.root import Settings
 from app.settings.server import (
     ClientAddressHeader,
@@ -53,6 +54,7 @@ __all__ = [
     "Proxy",
     "ProxyScheme",
     "RegistrationSettings",
+    "RetentionSettings",
     "SecuritySettings",
     "SendingSettings",
     "ServerSettings",

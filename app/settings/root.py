@@ -11,6 +11,7 @@ from app.settings.base import _Section
 from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings
 from app.settings.messaging import LimitsSettings, RegistrationSettings, SendingSettings
+from app.settings.retention import RetentionSettings
 from app.settings.server import (
     DatabaseSettings,
     SecuritySettings,
@@ -35,6 +36,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     media_fetch: MediaFetchSettings = MediaFetchSettings()
     event_stream: EventStreamSettings = EventStreamSettings()
+    retention: RetentionSettings = RetentionSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)
 
