@@ -62,7 +62,12 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
                 return (await view(http_b))["session_owner"] == "this process"
 
             await eventually(taken_over, "the second gateway to take the lease over", timeout_s=10)
-            assert second.telegram.sandboxes[1]._pump is not None
+            # The lease is taken first, then the session opened (app/main.py own_instance):
+            # a look between the two sees the lease held and no pump yet.
+            await eventually(
+                lambda: second.telegram.sandboxes[1]._pump is not None,
+                "the second gateway to open the session it took over",
+            )
     finally:
         for task in [*first_tasks, *second_tasks]:
             task.cancel()
