@@ -25,7 +25,7 @@ from app.routes.common import JSON, parse_json_object, read_body, services
 from app.routes.messages_schemas import LocationView
 from app.routes.queries import parse_query
 from app.routes.surface import endpoint
-from app.routes.surfaces import ADMIN, NATIVE, client_instances, require_client_instance
+from app.routes.surfaces import ADMIN, NATIVE, client_instances, require_named_instance
 from app.services import Services
 from app.telegram.port import TelegramError
 from app.timestamps import iso, iso_or_none
@@ -66,8 +66,7 @@ def _instances(request: Request, svc: Services, asked: int) -> list[int] | None:
     """The instances to read: the asked one (checked), else those the key may use."""
     allowed = client_instances(request)
     if asked:
-        svc.enqueuer.check_instance(asked)
-        require_client_instance(request, asked)
+        require_named_instance(request, asked)
         return [asked]
     return None if allowed is None else sorted(allowed)
 

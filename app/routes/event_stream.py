@@ -38,7 +38,7 @@ from app.routes.surfaces import (
     NATIVE,
     api_client_websocket,
     client_instances,
-    require_client_instance,
+    require_named_instance,
 )
 from app.services import Services
 from app.vocabulary import Scope
@@ -73,11 +73,9 @@ def _stream(request: Request, after: int | None) -> tuple[Services, Callable[[],
     svc = services(request)
     conf = svc.settings.event_stream
     asked = parse_query(stream_schemas.StreamQuery, request.query_params)
-    if asked.instance is not None and svc.settings.instance(asked.instance) is None:
-        raise ApiError("unknown_instance", f"Invalid gateway instance number {asked.instance}")
-    allowed = client_instances(request)
     if asked.instance is not None:
-        require_client_instance(request, asked.instance)  # 403 instance_forbidden
+        require_named_instance(request, asked.instance)
+    allowed = client_instances(request)
     instances, named = limited_to(allowed, asked.instance)
     types = None if asked.types is None else stream_schemas.event_types(asked.types)
     wanted = EventFilter(types=types, instances=instances, named_instance=named)

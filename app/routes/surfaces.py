@@ -95,6 +95,13 @@ def require_client_instance(request: Request, number: int) -> None:
     require_instance(client_instances(request), number)
 
 
+def require_named_instance(request: Request, number: int) -> None:
+    """An instance the request names (a filter, a queue's): 404 `unknown_instance` if it is not
+    configured, then 403 `instance_forbidden` if the client's key may not use it."""
+    services(request).enqueuer.check_instance(number)
+    require_client_instance(request, number)
+
+
 async def console_cookie(request: Request) -> None:
     """The console's session, if its cookie holds a valid one (`console_session`); a request
     that changes something with it must carry the session's X-CSRF-Token (403 `csrf`)."""
