@@ -73,9 +73,18 @@ def _missing(endpoint_id: str) -> ApiError:
 
 
 def _changeable(endpoint: WebhookEndpoint, fields: set[str] | None = None) -> WebhookEndpoint:
-    """The endpoint, if the admin API may change it (`fields`, for a PATCH): a client's
-    callback endpoint follows its client's callback secret and its messages' URLs, and is
-    changed only through those; the admin may only switch it on and off."""
+    """The endpoint, if the admin API may change it (`fields`, for a PATCH; None: a deletion
+    or a rotation). The endpoints the gateway keeps itself are changed through what owns them:
+    - a client's callback endpoint follows its client's callback secret and its messages'
+      URLs; the admin may only switch it on and off;
+    - the alert webhook gets alerts only, in the standard format: no filter, format or token.
+    """
+    if endpoint.source == ALERTS_SOURCE and fields and fields & {"events", "format", "token"}:
+        raise ApiError(
+            "conflict",
+            "This is the alert webhook: it gets alerts only, in the standard format; "
+            "set its URL with PUT /admin/alerts/webhook",
+        )
     if endpoint.source == "callback" and (fields is None or fields - {"enabled"}):
         raise ApiError(
             "conflict",
@@ -169,12 +178,6 @@ async def update_webhook(request: Request) -> Response:
         if endpoint is None:
             raise _missing(endpoint_id)
         _changeable(endpoint, given)
-        if endpoint.source == ALERTS_SOURCE and given & {"events", "format", "token"}:
-            raise ApiError(
-                "conflict",
-                "This is the alert webhook: it gets alerts only, in the standard format; "
-                "set its URL with PUT /admin/alerts/webhook",
-            )
         # The format and the filter as they will be, whichever of the two this call changes.
         check_combination(
             format_ or endpoint.format, events if "events" in given else event_filter(endpoint)
