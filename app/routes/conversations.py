@@ -62,7 +62,7 @@ def _chat_cursor(raw: str) -> tuple[datetime, int, str]:
     return at, int(telegram_id), item_id
 
 
-def _instances(request: Request, svc: Services, asked: int) -> list[int] | None:
+def _instances(request: Request, asked: int) -> list[int] | None:
     """The instances to read: the asked one (checked), else those the key may use."""
     allowed = client_instances(request)
     if asked:
@@ -121,7 +121,7 @@ async def list_conversations(request: Request) -> Response:
         if not (key.isascii() and key.isdigit()) or int(key) >= 2**31:  # recipient ids
             raise ApiError("invalid_field", "'after' is not a cursor this API gave")
         after = (at, int(key))
-    instances = _instances(request, svc, asked.instance)
+    instances = _instances(request, asked.instance)
     statuses = None if asked.status == "all" else [asked.status]
     data: list[shown.Conversation] = []
     async with svc.database.read() as session:
@@ -155,7 +155,7 @@ async def list_conversations(request: Request) -> Response:
 
 async def _person(request: Request, svc: Services, instance: int) -> Person:
     number = normalize_number(request.path_params["number"])
-    _instances(request, svc, instance)
+    _instances(request, instance)
     async with svc.database.read() as session:
         person = await find_person(session, instance, number)
     if person is None:
