@@ -7,7 +7,11 @@ read on an old database says to run `tgw migrate` rather than upgrading it on th
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy
@@ -18,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from app import private_files
 from app.db import async_url, create_engine, display_url, is_sqlite, sqlite_path
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,7 +40,28 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    with _one_at_a_time(url):
+        command.upgrade(alembic_config(url), revision)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(url: str) -> Iterator[None]:
+    """Processes that start together migrate one after another, the next one finding nothing
+    left to do. PostgreSQL: an advisory lock in the migration's transaction (migrations/env.py).
+    SQLite: an exclusive lock on a file beside the database (the kernel frees it if the holder
+    dies), since a second writer would otherwise give up on the busy database."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    lock = path.with_name(f"{path.name}.migrate.lock")
+    private_files.make_private_folders(lock.parent)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, private_files.FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 async def upgrade_async(url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -15,6 +16,11 @@ from app.db import create_engine
 config = context.config
 target_metadata = SQLModel.metadata
 
+# Several processes of a deployment start at once and each migrates first: on PostgreSQL they
+# take turns on this transaction-scoped advisory lock, so the second one reads the version the
+# first one committed (and has nothing left to do) instead of creating the same tables again.
+MIGRATION_LOCK_KEY = 0x7467_7701  # "tgw" 01: any constant no other lock of the gateway uses
+
 
 def _run(connection: Connection) -> None:
     context.configure(
@@ -24,6 +30,10 @@ def _run(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 

@@ -107,4 +107,6 @@ def test_a_database_folder_that_does_not_exist_is_made_0700(tmp_path: Path) -> N
     migrated = run_tgw(tmp_path, "migrate")
     assert migrated.returncode == 0, migrated.stderr
     assert (mode(tmp_path / "var"), mode(data), mode(data / "tgw.db")) == (0o700, 0o700, 0o600)
-    assert os.listdir(data) == ["tgw.db"]
+    # The lock that has processes starting together migrate one after another.
+    assert sorted(os.listdir(data)) == ["tgw.db", "tgw.db.migrate.lock"]
+    assert mode(data / "tgw.db.migrate.lock") == 0o600

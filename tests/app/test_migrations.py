@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -13,6 +16,8 @@ from sqlmodel import SQLModel
 from app.db import create_engine
 from app.migrate import upgrade
 from tests.conftest import empty_database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _diff(url: str) -> list[Any]:
@@ -62,3 +67,22 @@ async def test_0009_gives_existing_webhook_endpoints_the_standard_format(db_url:
         finally:
             await engine.dispose()
     assert tuple(row) == ("standard", None)
+
+
+async def test_processes_starting_at_once_migrate_an_empty_database_one_after_another(
+    db_url: str,
+) -> None:
+    # A deployment's processes each migrate first, and start together: none may fail on the
+    # tables another one is creating. (Processes, not threads: alembic's context is global.)
+    code = "import sys; from app.migrate import upgrade; upgrade(sys.argv[1])"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    async with empty_database(db_url):
+        started = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-c", code, db_url, env=env, stderr=asyncio.subprocess.PIPE
+            )
+            for _ in range(4)
+        ]
+        errors = [(await p.communicate())[1].decode()[-2000:] for p in started]
+        assert [p.returncode for p in started] == [0, 0, 0, 0], errors
+        assert await _diff(db_url) == []
