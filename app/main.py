@@ -344,6 +344,8 @@ def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        if services.wakeup_relay is not None:  # PostgreSQL: wake-ups across processes
+            services.wakeup_relay.start()
         if services.run_workers:
             await sync_webhooks(services)
             tasks = await start_instances(services)

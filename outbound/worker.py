@@ -125,7 +125,7 @@ class SendWorker:
             else:
                 self._outage.ok()
             if wait_s > 0:
-                await self._wakeup.wait(self.topic, min(wait_s, IDLE_POLL_S))
+                await self._wakeup.wait(self.topic, min(wait_s, self._wakeup.poll_cap(IDLE_POLL_S)))
 
     async def recover(self) -> int:
         """Make this instance's `sending` rows due now: the process that claimed them is gone.
