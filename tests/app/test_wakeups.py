@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import EVENTS_WRITTEN
+from app.main import make_worker, run_delivery_worker
 from app.services import Services, build_services
 from app.wakeups import CHANNEL, WakeupRelay, channel_and_dsn
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
@@ -204,3 +205,55 @@ def test_deployments_in_schemas_of_one_database_get_channels_of_their_own() -> N
     second, _ = channel_and_dsn(f"{url}?search_path=two")
     assert len({CHANNEL, first, second}) == 3
     assert dsn == "postgresql://u:p@db:5432/tgw"
+
+
+class Waits:
+    """Records the timeouts the workers wait for wake-ups with."""
+
+    def __init__(self, services: Services) -> None:
+        self.seen: list[tuple[str, float]] = []
+        self._wait = services.wakeup.wait
+        services.wakeup.wait = self.wait  # type: ignore[method-assign]
+
+    async def wait(self, topic: str, timeout_s: float) -> bool:
+        self.seen.append((topic, timeout_s))
+        return await self._wait(topic, timeout_s)
+
+    async def first(self, topic: str) -> float:
+        async def seen() -> float | None:
+            return next((t for name, t in self.seen if name == topic), None)
+
+        found: float = await eventually(seen, f"a wait on {topic}")
+        return found
+
+
+async def test_an_idle_send_worker_waits_the_slow_fallback_only_while_wake_ups_arrive(
+    services: Services, http: httpx.AsyncClient
+) -> None:
+    relay(services).start()
+    if not services.database.is_sqlite:
+        await asyncio.wait_for(relay(services).connected.wait(), 15)
+    waits = Waits(services)
+    worker = asyncio.create_task(make_worker(services, 1).run())
+    try:
+        expected = 1.0 if services.database.is_sqlite else FALLBACK_S
+        assert await waits.first("send:1") == expected
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+
+
+async def test_an_idle_delivery_worker_waits_the_slow_fallback_only_while_wake_ups_arrive(
+    services: Services,
+) -> None:
+    relay(services).start()
+    if not services.database.is_sqlite:
+        await asyncio.wait_for(relay(services).connected.wait(), 15)
+    waits = Waits(services)
+    worker = asyncio.create_task(run_delivery_worker(services))
+    try:
+        expected = 0.5 if services.database.is_sqlite else FALLBACK_S
+        assert await waits.first(WEBHOOK_TOPIC) == expected
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
