@@ -50,6 +50,9 @@ RECONNECT_MAX_S = 10.0
 # How often an idle listen connection is checked (a dead network sends no close).
 KEEPALIVE_S = 15.0
 
+# Options of a URL that SQLAlchemy's asyncpg dialect keeps for itself.
+_SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
 Connect = Callable[[], Awaitable[Any]]
 
 
@@ -65,20 +68,26 @@ def relay_events(wakeup: Wakeup, feed: EventFeed, webhook_topic: str) -> OnEvent
     return partial(wakeup.notify, EVENTS_TOPIC)
 
 
-def channel_and_dsn(url: str) -> tuple[str, str]:
-    """The LISTEN channel and the plain asyncpg DSN of a database URL.
+def channel_and_connect_args(url: str) -> tuple[str, dict[str, Any]]:
+    """The LISTEN channel of a database URL, and the arguments of `asyncpg.connect` for it (as
+    SQLAlchemy reads the URL for the engine: host, port, `ssl`, ...).
 
     Deployments (or tests) that share a database in schemas of their own (`?search_path=`)
     get a channel each: notifications are per database, not per schema.
     """
     parsed = make_url(async_url(url))
     search_path = parsed.query.get("search_path")
-    parsed = parsed.difference_update_query(["search_path"]).set(drivername="postgresql")
+    parsed = parsed.difference_update_query(["search_path"])
     channel = CHANNEL
     if search_path:
         digest = hashlib.sha256(str(search_path).encode()).hexdigest()[:16]
         channel = f"{CHANNEL}_{digest}"
-    return channel, parsed.render_as_string(hide_password=False)
+    _, found = parsed.get_dialect()().create_connect_args(parsed)
+    kwargs = dict(found)
+    for sqlalchemy_only in _SQLALCHEMY_ONLY:
+        kwargs.pop(sqlalchemy_only, None)
+    kwargs["timeout"] = PG_CONNECT_TIMEOUT_S
+    return channel, kwargs
 
 
 class WakeupRelay:
@@ -96,7 +105,9 @@ class WakeupRelay:
         self._fallback_s = fallback_s
         self._metrics = metrics
         self._keepalive_s = keepalive_s
-        self.channel, self._dsn = channel_and_dsn(url) if self.enabled else (CHANNEL, "")
+        self.channel, self._connect_args = (
+            channel_and_connect_args(url) if self.enabled else (CHANNEL, {})
+        )
         self._pending: set[str] = set()
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -140,7 +151,7 @@ class WakeupRelay:
     async def _connect_asyncpg(self) -> Any:
         import asyncpg  # the `postgres` extra; only needed on PostgreSQL
 
-        return await asyncpg.connect(self._dsn, timeout=PG_CONNECT_TIMEOUT_S)
+        return await asyncpg.connect(**self._connect_args)
 
     async def _run(self) -> None:
         delay = RECONNECT_MIN_S

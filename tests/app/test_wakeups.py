@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.db import EVENTS_WRITTEN
+from app.db import EVENTS_WRITTEN, PG_CONNECT_TIMEOUT_S
 from app.main import make_worker, run_delivery_worker
 from app.services import Services, build_services
-from app.wakeups import CHANNEL, WakeupRelay, channel_and_dsn
+from app.wakeups import CHANNEL, WakeupRelay, channel_and_connect_args
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from tests.conftest import ADMIN_TOKEN, Clock, make_settings, say
 from tests.waiting import eventually
@@ -198,13 +198,26 @@ async def test_on_sqlite_wake_ups_stay_in_process_and_workers_poll_as_before(
 
 
 def test_deployments_in_schemas_of_one_database_get_channels_of_their_own() -> None:
-    url = "postgresql+asyncpg://u:p@db:5432/tgw"
-    channel, dsn = channel_and_dsn(url)
-    assert (channel, dsn) == (CHANNEL, "postgresql://u:p@db:5432/tgw")
-    first, dsn = channel_and_dsn(f"{url}?search_path=one")
-    second, _ = channel_and_dsn(f"{url}?search_path=two")
+    url = "postgresql://u:p@db:5432/tgw"
+    first, args = channel_and_connect_args(f"{url}?search_path=one")
+    second, _ = channel_and_connect_args(f"{url}?search_path=two")
     assert len({CHANNEL, first, second}) == 3
-    assert dsn == "postgresql://u:p@db:5432/tgw"
+    assert channel_and_connect_args(url)[0] == CHANNEL
+    assert args == {
+        "host": "db",
+        "port": 5432,
+        "user": "u",
+        "password": "p",
+        "database": "tgw",
+        "timeout": PG_CONNECT_TIMEOUT_S,
+    }
+
+
+def test_the_listen_connection_reads_the_url_as_the_engine_does() -> None:
+    url = "postgresql+asyncpg://u@db/tgw?ssl=require&prepared_statement_cache_size=0"
+    _, args = channel_and_connect_args(url)
+    assert args["ssl"] == "require"
+    assert "prepared_statement_cache_size" not in args  # SQLAlchemy's own, not asyncpg's
 
 
 class Waits:
