@@ -115,6 +115,7 @@ class WakeupRelay:
         # The backend pid of our connection: its notifications are our own.
         self.pid: int | None = None
         self._down_since: float | None = None
+        self._delay = RECONNECT_MIN_S
         # Set each time the connection is (re)established (tests wait on it).
         self.connected = asyncio.Event()
         self.connections = 0
@@ -154,19 +155,10 @@ class WakeupRelay:
         return await asyncpg.connect(**self._connect_args)
 
     async def _run(self) -> None:
-        delay = RECONNECT_MIN_S
         while True:
+            conn: Any = None
             try:
                 conn = await self.connect()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._failed(exc)
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, RECONNECT_MAX_S)
-                continue
-            delay = RECONNECT_MIN_S
-            try:
                 await self._serve(conn)
             except asyncio.CancelledError:
                 raise
@@ -174,7 +166,11 @@ class WakeupRelay:
                 self._failed(exc)
             finally:
                 self._disconnected()
-                conn.terminate()
+                if conn is not None:
+                    conn.terminate()
+            # Backoff: each failure in a row waits longer (a LISTEN that works resets it).
+            await asyncio.sleep(self._delay)
+            self._delay = min(2 * self._delay, RECONNECT_MAX_S)
 
     async def _serve(self, conn: Any) -> None:
         """Listen and send on `conn` until it is lost (raises then)."""
@@ -182,6 +178,7 @@ class WakeupRelay:
         self._conn, self.pid = conn, conn.get_server_pid()
         await conn.add_listener(self.channel, self._received)
         self._wakeup.fallback_s = self._fallback_s
+        self._delay = RECONNECT_MIN_S
         if self._metrics is not None:
             self._metrics.wakeup_listener_connected.set(1)
         if self._down_since is not None:

@@ -4,6 +4,7 @@ for two processes; on SQLite the wake-ups stay in-process, as before."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -183,6 +184,35 @@ async def test_topics_published_while_the_relay_is_away_go_out_once_it_is_back(
     assert not waiting.done()
     gate.set()
     await within(waiting, 5)
+
+
+async def test_while_the_database_is_unreachable_the_relay_retries_with_backoff_and_says_so_once(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    postgres_only(services)
+    loop = asyncio.get_running_loop()
+    tries: list[float] = []
+    real_connect = relay(services).connect
+
+    async def unreachable() -> Any:
+        tries.append(loop.time())
+        if len(tries) <= 3:
+            raise ConnectionRefusedError("the database is down")
+        return await real_connect()
+
+    relay(services).connect = unreachable
+    with caplog.at_level("WARNING", logger="app.wakeups"):
+        relay(services).start()
+        await asyncio.sleep(0)
+        assert services.wakeup.poll_cap(1.0) == 1.0  # workers poll as usual meanwhile
+        await asyncio.wait_for(relay(services).connected.wait(), 15)
+    assert len(tries) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert gaps[0] < gaps[1] < gaps[2]  # each failure in a row waits longer
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages  # one when it goes down, one when it is back
+    assert "down" in messages[0] and "again" in messages[1]
+    assert services.wakeup.poll_cap(1.0) == FALLBACK_S
 
 
 async def test_on_sqlite_wake_ups_stay_in_process_and_workers_poll_as_before(
