@@ -188,7 +188,9 @@ class WakeupRelay:
             )
             self._down_since = None
         self.connections += 1
-        if self.connections > 1:
+        if self.connections == 1:
+            log.info("wake-ups across processes: listening on %s", self.channel)
+        else:
             # Whatever was notified while we were away is lost: every worker looks once.
             self._wakeup.wake_all()
         self.connected.set()
