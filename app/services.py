@@ -14,6 +14,7 @@ from app.account.health import AccountHealth
 from app.account.onboarding import Onboarding
 from app.account.profile import Profiles
 from app.account.sessions import Sessions
+from app.cluster.balancer import Balancer
 from app.db import (
     SQLITE_LOCK_WAIT_S,
     Database,
@@ -21,7 +22,7 @@ from app.db import (
 )
 from app.event_feed import EventFeed
 from app.history.backfill import Backfills
-from app.lease import InstanceLease, LeaseTiming
+from app.lease import InstanceLease, LeaseTiming, process_owner_id
 from app.media_links import MediaLinks
 from app.metrics import Metrics
 from app.models import utcnow
@@ -51,8 +52,11 @@ class Telegram:
     telethon: TelethonConfig | None = None
     # Who owns each instance's session (app/lease.py); filled by start_instances.
     leases: dict[int, InstanceLease] = field(default_factory=dict)
-    # The tasks that keep each lease and hold the instance while it is ours (app/main.py).
+    # The tasks that keep each lease and hold the instance while it is ours
+    # (app/cluster/ownership.py), and the balancer's.
     owner_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # This process's fair share of the instances (app/cluster/balancer.py); set at start.
+    balancer: Balancer | None = None
 
     async def stop_owning(self) -> None:
         """Give every instance up: workers stopped, sessions closed, leases released."""
@@ -107,6 +111,8 @@ class Services:
     network: httpcore.AsyncNetworkBackend | None = None
     # False in tests that drive workers step by step.
     run_workers: bool = True
+    # This process in the deployment: its row in cluster_process and the owner of its leases.
+    process_id: str = field(default_factory=process_owner_id)
     # Carries wake-ups to the other processes on PostgreSQL (app/wakeups.py; idle on SQLite).
     wakeup_relay: WakeupRelay | None = None
 

@@ -96,6 +96,9 @@ class SendWorker:
         self._ttl = timedelta(seconds=sending.message_ttl_s)
         self._gateway_number: str | None = None
         self._outage = OutageLog(log, f"send worker {instance}")
+        # An orderly stop (stop()): no new step once the one under way ends.
+        self._stopping = False
+        self._in_step = False
 
     @property
     def topic(self) -> str:
@@ -105,13 +108,17 @@ class SendWorker:
         """Steps until cancelled. A database outage does not end it: it waits for the database
         (started during one, or hit by one), then makes the sends it had claimed due again."""
         await retry_while_unavailable(self.recover, self._outage, IDLE_POLL_S)
-        while True:
+        while not self._stopping:
             try:
                 if self._outage.down_since is not None:
                     # Claims whose outcome could not be recorded go again now rather than when
                     # their lease ends (their random_id keeps them from being sent twice).
                     await self.recover()
-                wait_s = await self.step()
+                self._in_step = True
+                try:
+                    wait_s = await self.step()
+                finally:
+                    self._in_step = False
             except asyncio.CancelledError:
                 raise
             except LeaseLost:
@@ -124,8 +131,16 @@ class SendWorker:
                 wait_s = IDLE_POLL_S
             else:
                 self._outage.ok()
-            if wait_s > 0:
+            if wait_s > 0 and not self._stopping:
                 await self._wakeup.wait(self.topic, min(wait_s, self._wakeup.poll_cap(IDLE_POLL_S)))
+
+    async def stop(self, task: asyncio.Task[None], grace_s: float) -> None:
+        """End `task` (this worker's run) after the step under way, waiting for it at most
+        `grace_s`: an orderly handover records what was sent rather than leaving it claimed.
+        The caller cancels the task afterwards (harmless once it ended, or while it waits)."""
+        self._stopping = True
+        if self._in_step and not task.done():
+            await asyncio.wait({task}, timeout=grace_s)  # never raises: the task's end is its own
 
     async def recover(self) -> int:
         """Make this instance's `sending` rows due now: the process that claimed them is gone.

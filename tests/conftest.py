@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
+from app.cluster.ownership import make_worker, start_instances
 from app.db import async_url, create_engine
-from app.main import create_app, make_worker, start_instances
+from app.main import create_app
 from app.services import Services, build_services
 from app.settings import Settings
 from tests.e2e.private_postgres import private_postgres

@@ -35,6 +35,12 @@ def configure_logging(level: str) -> None:
 @click.option("--sandbox", is_flag=True, help="Make every instance a sandbox instance.")
 @click.option("--host", default=None, help="Override [server] host.")
 @click.option("--port", default=None, type=int, help="Override [server] port.")
+@click.option(
+    "--role",
+    type=click.Choice(["api", "worker", "all"]),
+    default=None,
+    help="Override [cluster] role: api (HTTP only), worker (sessions and workers), all.",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.pass_context
 def serve(
@@ -43,9 +49,10 @@ def serve(
     sandbox: bool,
     host: str | None,
     port: int | None,
+    role: str | None,
     log_level: str,
 ) -> None:
-    """Run the HTTP API and all workers in one process (migrates first)."""
+    """Run the HTTP API and the workers (by default all in one process; migrates first)."""
     import uvicorn
 
     from app.cli.serving import stream_ending_server
@@ -59,7 +66,10 @@ def serve(
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
-    settings = settings.model_copy(update={"server": server})
+    cluster = settings.cluster
+    if role is not None:
+        cluster = cluster.model_copy(update={"role": role})
+    settings = settings.model_copy(update={"server": server, "cluster": cluster})
     configure_logging(log_level)
     _migrate(settings)
     token, token_path = admin_token(settings)
@@ -75,7 +85,10 @@ def serve(
             err=True,
         )
     backends = ", ".join(f"{i.number}:{i.backend}" for i in settings.instances)
-    click.echo(f"tgw: serving on http://{server.host}:{server.port} (instances {backends})")
+    click.echo(
+        f"tgw: serving on http://{server.host}:{server.port} (instances {backends};"
+        f" role {cluster.role})"
+    )
     services = build_services(settings, token, secret_key=key)
     config = uvicorn.Config(
         create_app(services),

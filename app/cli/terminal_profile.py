@@ -36,7 +36,7 @@ async def set_profile(
     about: str | None,
     photo: Path | None,
 ) -> dict[str, Any]:
-    from app.main import start_instance
+    from app.cluster.ownership import start_instance
     from app.services import build_services
 
     photo_bytes = await asyncio.to_thread(photo.read_bytes) if photo is not None else None

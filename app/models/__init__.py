@@ -10,6 +10,7 @@ from app.models.changes import (
     InboundReaction,
     MessageDeletion,
 )
+from app.models.cluster import ClusterProcess
 from app.models.columns import (
     AutoBigInt,
     BigInt,
@@ -51,6 +52,7 @@ __all__ = [
     "CallbackCursor",
     "ClientCallbackSecret",
     "ClientDailyUsage",
+    "ClusterProcess",
     "ConsoleSignout",
     "DailyUsage",
     "DeliveryAttempt",

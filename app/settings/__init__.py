@@ -4,8 +4,8 @@ Settings are read once by the CLI and passed down; nothing reads them at import 
 Unknown or malformed keys raise `SettingsError`, which names the key; the CLI exits with 2.
 
 One module per group of sections (server.py, instances.py with proxy.py, messaging.py,
-webhooks.py, alerts.py, fetching.py, streaming.py, retention.py), the whole model in root.py,
-reading it in loading.py; everything is imported from here
+webhooks.py, alerts.py, fetching.py, streaming.py, retention.py, cluster.py), the whole model
+in root.py, reading it in loading.py; everything is imported from here
 (`from app.settings import Settings, LimitsSettings, ...`).
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from app.settings.alerts import AlertSettings
 from app.settings.base import MIB, SettingsError
+from app.settings.cluster import ROLES, ClusterSettings, Role
 from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings, ProfileSettings
 from app.settings.loading import ENV_PREFIX, find_config_path, load_settings
@@ -41,10 +42,12 @@ __all__ = [
     "DEFAULT_GREETINGS",
     "ENV_PREFIX",
     "MIB",
+    "ROLES",
     "TELEGRAM_CAPTION_UNITS",
     "TELEGRAM_TEXT_UNITS",
     "AlertSettings",
     "ClientAddressHeader",
+    "ClusterSettings",
     "DatabaseSettings",
     "EventStreamSettings",
     "InstanceSettings",
@@ -55,6 +58,7 @@ __all__ = [
     "ProxyScheme",
     "RegistrationSettings",
     "RetentionSettings",
+    "Role",
     "SecuritySettings",
     "SendingSettings",
     "ServerSettings",

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from app.settings.alerts import AlertSettings
 from app.settings.base import _Section
+from app.settings.cluster import ClusterSettings
 from app.settings.fetching import MediaFetchSettings
 from app.settings.instances import InstanceSettings
 from app.settings.messaging import LimitsSettings, RegistrationSettings, SendingSettings
@@ -37,6 +38,7 @@ class Settings(_Section):
     media_fetch: MediaFetchSettings = MediaFetchSettings()
     event_stream: EventStreamSettings = EventStreamSettings()
     retention: RetentionSettings = RetentionSettings()
+    cluster: ClusterSettings = ClusterSettings()
     # Where the config file was read from (None: defaults only). Not a config key.
     source: str | None = Field(default=None, exclude=True)
 

@@ -132,8 +132,11 @@ def test_status_prints_readable_lines_and_json_on_request(tmp_path: Path) -> Non
         "instance 1 (telethon): logged_out",
         "  phone     -",
         "  messages  none yet",
+        "  session   held by no process",
     ]
-    assert as_json(tgw(tmp_path, "status", "--json"))[0]["queue"] == {}
+    shown = as_json(tgw(tmp_path, "status", "--json"))[0]
+    assert shown["queue"] == {}
+    assert shown["session_holder"] is None
 
 
 def test_message_counts_read_in_the_order_a_message_goes_through() -> None:

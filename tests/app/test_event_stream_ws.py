@@ -12,7 +12,8 @@ import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketSession, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 
-from app.main import create_app, start_instances
+from app.cluster.ownership import start_instances
+from app.main import create_app
 from app.services import Services
 from tests.conftest import ADMIN
 from tests.inbound.stream.helpers import commit_events

@@ -28,7 +28,8 @@ from schemathesis.specs.openapi.checks import (
 from starlette.types import Receive, Scope, Send
 
 from app import clients
-from app.main import create_app, start_instances
+from app.cluster.ownership import start_instances
+from app.main import create_app
 from app.services import Services, build_services
 from tests.app.net.origin import RoutedNetwork
 from tests.conftest import ADMIN_TOKEN, Clock, make_settings

@@ -13,10 +13,11 @@ import httpx
 import pytest
 from sqlalchemy import bindparam, text
 
+from app.cluster.ownership import make_worker, start_instances
 from app.db import create_engine, open_database
 from app.instances import sync_instances
 from app.lease import InstanceLease, LeaseLost, LeaseTiming
-from app.main import create_app, make_worker, start_instances
+from app.main import create_app
 from app.models import Instance, UTCDateTime, utcnow
 from app.services import Services, build_services
 from app.telegram.session_store import SessionStore
@@ -62,8 +63,8 @@ async def test_a_second_gateway_waits_and_takes_over_when_the_first_stops(
                 return (await view(http_b))["session_owner"] == "this process"
 
             await eventually(taken_over, "the second gateway to take the lease over", timeout_s=10)
-            # The lease is taken first, then the session opened (app/main.py own_instance):
-            # a look between the two sees the lease held and no pump yet.
+            # The lease is taken first, then the session opened (own_instance in
+            # app/cluster/ownership.py): a look between the two sees the lease held and no pump yet.
             await eventually(
                 lambda: second.telegram.sandboxes[1]._pump is not None,
                 "the second gateway to open the session it took over",

@@ -31,8 +31,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import SQLModel
 
+from app.cluster.ownership import make_worker, start_instances
 from app.db import create_engine, database_unavailable
-from app.main import create_app, make_worker, start_instances
+from app.main import create_app
 from app.models import ApiClient, table_of, utcnow
 from app.services import Services, build_services
 from app.telegram.port import Update

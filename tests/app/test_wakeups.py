@@ -12,8 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from app.cluster.ownership import make_worker
 from app.db import EVENTS_WRITTEN, PG_CONNECT_TIMEOUT_S
-from app.main import make_worker, run_delivery_worker
+from app.main import run_delivery_worker
 from app.services import Services, build_services
 from app.wakeups import CHANNEL, WakeupRelay, channel_and_connect_args
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC

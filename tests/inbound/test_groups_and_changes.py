@@ -11,7 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Event, InboundMessage, Message
 from app.services import Services
 from app.telegram.port import MessageEdited, MessagesDeleted, ReactionChanged

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import DailyUsage, Message
 from app.services import Services
 from app.telegram.port import MessageGone, UserPeer

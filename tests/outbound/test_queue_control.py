@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Instance, Message
 from app.services import Services
 from app.timestamps import iso

@@ -27,7 +27,8 @@ from telethon.network.connection import (
 from telethon.tl import types
 
 from app.cli import terminal_login
-from app.main import create_app, make_worker, start_instances
+from app.cluster.ownership import make_worker, start_instances
+from app.main import create_app
 from app.services import Services, build_services
 from app.settings import Proxy, parse_proxy
 from app.telegram.port import LoginError

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.main import create_app, start_instances
+from app.cluster.ownership import start_instances
+from app.main import create_app
 from app.models import InboundMessage, Recipient
 from app.services import Services, build_services
 from tests.conftest import ADMIN, ADMIN_TOKEN, Clock, make_settings

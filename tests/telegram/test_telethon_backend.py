@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import func, select
 from telethon.tl import types
 
-from app.main import create_app, make_worker, start_instances
+from app.cluster.ownership import make_worker, start_instances
+from app.main import create_app
 from app.models import Event, InboundMessage, Instance, Message, Recipient
 from app.services import Services, build_services
 from app.telegram.port import LoginError, OutgoingMessage, UserPeer

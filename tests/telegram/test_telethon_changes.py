@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Event
 from app.services import Services
 from tests.conftest import ADMIN, Clock, drain

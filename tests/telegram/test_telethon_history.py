@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import func, select
 from telethon.tl import types
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Event, HistoryMessage, InboundMessage
 from app.services import Services
 from tests.conftest import Clock, drain

@@ -13,7 +13,8 @@ import httpx
 from sqlalchemy import select
 from telethon.tl import types
 
-from app.main import create_app, make_worker, start_instances
+from app.cluster.ownership import make_worker, start_instances
+from app.main import create_app
 from app.models import InboundMessage
 from app.services import Services, build_services
 from app.telegram.port import UserPeer

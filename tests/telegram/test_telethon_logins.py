@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Event, InboundMessage, LoginAlertRecord, Recipient
 from app.services import Services
 from tests.conftest import ADMIN, Clock, drain

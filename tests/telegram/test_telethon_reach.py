@@ -13,7 +13,7 @@ import pytest
 from telethon import errors, functions
 from telethon.tl.types import RpcError
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.telegram import port
 from app.telegram.telethon import to_port_error
 from tests.conftest import Clock, drain

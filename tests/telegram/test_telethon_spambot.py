@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import Event
 from app.services import Services
 from app.telegram.port import IncomingMessage, Update

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from standardwebhooks import Webhook
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from tests.conftest import Clock, drain
 from tests.inbound.webhooks.helpers import (
     Receiver,

@@ -215,7 +215,7 @@ class TestConfiguredProfile:
     async def test_the_configured_profile_is_applied_once_at_startup(
         self, http: httpx.AsyncClient, services: Services
     ) -> None:
-        from app.main import start_instances
+        from app.cluster.ownership import start_instances
 
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
         assert (view["first_name"], view["about"]) == ("Acme", "Orders and invoices")

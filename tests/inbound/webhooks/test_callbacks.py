@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col
 from standardwebhooks import Webhook
 
-from app.main import make_worker
+from app.cluster.ownership import make_worker
 from app.models import WebhookEndpoint
 from app.services import Services
 from inbound.webhooks.callbacks import fan_out_callbacks
