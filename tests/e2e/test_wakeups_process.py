@@ -1,7 +1,8 @@
 """End to end: two `tgw serve` processes on one PostgreSQL database wake each other
 (LISTEN/NOTIFY, app/wakeups.py). A message accepted by the standby (the process that does not
 hold the instance's session) is sent by the owner at once, not at the owner's next look at the
-queue, which is 30 s away here -- also after a restart of the database."""
+queue, which is 30 s away here -- also after a restart of the database, and from an `api`
+process to a `worker` process."""
 
 from __future__ import annotations
 
@@ -105,3 +106,19 @@ async def test_after_a_database_restart_the_processes_wake_each_other_again(
         await listening(holder, standby)  # both listen connections are open again
         for n in range(3):
             await sent_within(http, api, f"after the restart {n}", PROMPT_S)
+
+
+async def test_a_message_accepted_by_an_api_process_is_sent_at_once_by_a_worker_process(
+    harness: ServeHarness, private_postgres: PrivatePostgres
+) -> None:
+    harness.write_config(database={"url": private_postgres.url, "wakeup_fallback_s": FALLBACK_S})
+    harness.serve_args = ["--role", "api"]
+    api_process = await harness.start()
+    harness.serve_args = ["--role", "worker"]
+    worker_process = await harness.start()
+    await listening(api_process, worker_process)
+    async with httpx.AsyncClient(base_url=api_process.base_url, timeout=10) as http:
+        api = await create_client(http, harness)
+        await register(http, harness, PERSON, "Hi")
+        for n in range(3):
+            await sent_within(http, api, f"order {n}", PROMPT_S)
