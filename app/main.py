@@ -169,6 +169,8 @@ def create_app(services: Services) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
+        if services.wakeup_relay is not None:  # PostgreSQL: wake-ups across processes
+            services.wakeup_relay.start()
         if services.run_workers and services.settings.cluster.role == "api":
             # [cluster] role = "api": the HTTP surfaces only; the sessions, the send and
             # delivery workers and the retention job run in the `worker` processes.

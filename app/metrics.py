@@ -80,3 +80,19 @@ class Metrics:
             ["table"],
             registry=self.registry,
         )
+        self.wakeups_sent = Counter(
+            "tgw_wakeups_sent",
+            "Wake-ups sent to the other processes (PostgreSQL NOTIFY, app/wakeups.py)",
+            registry=self.registry,
+        )
+        self.wakeups_received = Counter(
+            "tgw_wakeups_received",
+            "Wake-ups received from the other processes (PostgreSQL LISTEN)",
+            registry=self.registry,
+        )
+        self.wakeup_listener_connected = Gauge(
+            "tgw_wakeup_listener_connected",
+            "1 while wake-ups from the other processes arrive (PostgreSQL); 0 on SQLite or while"
+            " the listen connection is down (workers then poll faster)",
+            registry=self.registry,
+        )

@@ -118,16 +118,47 @@ def new_message(**fields: Any) -> Message:
 
 
 class Wakeup:
-    """In-process nudges (a new message for instance N) so workers need not poll fast.
+    """Nudges (a new message for instance N) so workers need not poll fast.
 
-    Workers still poll slowly, which covers rows written by other processes.
+    In-process by default. On PostgreSQL a relay (app/wakeups.py) also carries each `notify`
+    to the other processes of the deployment, and while it is connected `fallback_s` is set:
+    workers then poll only that slowly (`poll_cap`). Without it they poll as before, which
+    covers rows written by other processes.
     """
 
     def __init__(self) -> None:
         self._events: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._handlers: dict[str, list[Callable[[], None]]] = {}
+        # Carries a topic to the other processes (never blocks, never raises).
+        self.relay: Callable[[str], None] | None = None
+        # Set while the other processes' notifications reach this one.
+        self.fallback_s: float | None = None
 
-    def notify(self, topic: str) -> None:
+    def notify(self, topic: str, *, local: bool = False) -> None:
+        """Wake `topic` here and, unless `local`, in the other processes."""
+        self.wake(topic)
+        if not local and self.relay is not None:
+            self.relay(topic)
+
+    def wake(self, topic: str) -> None:
+        """Wake `topic` in this process only (its waiter and handlers)."""
         self._events[topic].set()
+        for handler in self._handlers.get(topic, ()):
+            handler()
+
+    def wake_all(self) -> None:
+        """Wake every topic this process knows (notifications may have been lost)."""
+        for topic in list({*self._events, *self._handlers}):
+            self.wake(topic)
+
+    def on(self, topic: str, handler: Callable[[], None]) -> None:
+        """Call `handler` whenever `topic` wakes here (a broadcast: app/wakeups.py)."""
+        self._handlers.setdefault(topic, []).append(handler)
+
+    def poll_cap(self, default_s: float) -> float:
+        """How long a worker may wait for a wake-up before it looks anyway: `default_s`, or
+        the slower fallback while other processes' notifications reach this one."""
+        return default_s if self.fallback_s is None else max(default_s, self.fallback_s)
 
     async def wait(self, topic: str, timeout_s: float) -> bool:
         event = self._events[topic]

@@ -33,6 +33,7 @@ from app.telegram.port import TelegramBackend
 from app.telegram.sandbox import SandboxTelegram
 from app.telegram.session_store import SessionStore
 from app.telegram.telethon import TelethonBackend, TelethonConfig, telethon_config
+from app.wakeups import WakeupRelay, relay_events
 from inbound.stream.tail import EventTail
 from inbound.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from inbound.webhooks.endpoints import SecretBox
@@ -112,6 +113,8 @@ class Services:
     run_workers: bool = True
     # This process in the deployment: its row in cluster_process and the owner of its leases.
     process_id: str = field(default_factory=process_owner_id)
+    # Carries wake-ups to the other processes on PostgreSQL (app/wakeups.py; idle on SQLite).
+    wakeup_relay: WakeupRelay | None = None
 
     async def stop_owning(self) -> None:
         await self.telegram.stop_owning()
@@ -123,6 +126,8 @@ class Services:
         for lease in self.telegram.leases.values():
             await lease.release()
         await self.enqueuer.clients.settle()  # the last_used_at writes under way
+        if self.wakeup_relay is not None:
+            await self.wakeup_relay.close()
         await self.database.close()
 
 
@@ -147,13 +152,10 @@ def build_services(
     webhook_key = secret_key or settings.security.secret_key or f"admin-token:{admin_token}"
     wakeup = Wakeup()
     event_feed = EventFeed()
-
-    def events_written() -> None:
-        # A unit of work appended events and committed: the webhook worker looks now, and so
-        # do the readers of the event stream and the pull queues.
-        wakeup.notify(WEBHOOK_TOPIC)
-        event_feed.notify()
-
+    # A unit of work appended events and committed: the webhook worker looks now, and so do the
+    # readers of the event stream and the pull queues (in every process: app/wakeups.py).
+    events_written = relay_events(wakeup, event_feed, WEBHOOK_TOPIC)
+    metrics = Metrics()
     database = open_database(
         settings.database.url, on_events=events_written, lock_wait_s=sqlite_lock_wait_s
     )
@@ -210,4 +212,11 @@ def build_services(
         secret_box=SecretBox.from_secret_key(webhook_key),
         media_links=MediaLinks(webhook_key, settings.public_url, clock),
         run_workers=run_workers,
+        metrics=metrics,
+        wakeup_relay=WakeupRelay(
+            settings.database.url,
+            wakeup,
+            fallback_s=settings.database.wakeup_fallback_s,
+            metrics=metrics,
+        ),
     )

@@ -8,6 +8,7 @@ on the SqlRunner's connection, with SQLAlchemy Core.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from outbound.pacing import Pacer
 
 CLAIM_LEASE = timedelta(seconds=10)
 IDLE_POLL_S = 1.0
+# "Nothing queued": the worker waits for a wake-up, or its poll cap (`Wakeup.poll_cap`).
+NOTHING_DUE_S = math.inf
 # Rows still waiting to go: `sending` ones are claimed, or were by a process that died.
 UNSENT = (MessageStatus.QUEUED, MessageStatus.SENDING)
 
@@ -215,7 +218,7 @@ class Claimer:
             )
         ).scalar()
         if nxt is None:
-            return IDLE_POLL_S
+            return NOTHING_DUE_S
         nxt = UTCDateTime().process_result_value(nxt, conn.dialect)
         assert nxt is not None
         return max(0.0, (nxt - now).total_seconds())

@@ -132,7 +132,7 @@ class SendWorker:
             else:
                 self._outage.ok()
             if wait_s > 0 and not self._stopping:
-                await self._wakeup.wait(self.topic, min(wait_s, IDLE_POLL_S))
+                await self._wakeup.wait(self.topic, min(wait_s, self._wakeup.poll_cap(IDLE_POLL_S)))
 
     async def stop(self, task: asyncio.Task[None], grace_s: float) -> None:
         """End `task` (this worker's run) after the step under way, waiting for it at most

@@ -16,6 +16,9 @@ ClientAddressHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///./tgw.db"
+    # PostgreSQL: while wake-ups from the other processes arrive (LISTEN/NOTIFY), workers look
+    # at the database without one only this often (app/wakeups.py). Not used on SQLite.
+    wakeup_fallback_s: float = Field(default=10, ge=1, le=300)
 
 
 class ServerSettings(_Section):

@@ -14,8 +14,8 @@ class EventStreamSettings(_Section):
     # A reader that falls this many events behind is dropped (it resumes with its last seq):
     # no reader makes the gateway hold an unbounded backlog in memory.
     max_buffered_events: int = Field(default=1000, ge=1, le=1_000_000)
-    # How often the shared tail looks at the event log without being woken (events committed
-    # by another process of the deployment).
+    # How often the shared tail looks at the event log without being woken (commits of other
+    # processes wake it too on PostgreSQL: app/wakeups.py; this covers a lost wake-up).
     poll_s: float = Field(default=1, gt=0, le=60)
     # Open streams at once in this process; more are refused with 503.
     max_readers: int = Field(default=500, ge=1, le=100_000)

@@ -90,7 +90,7 @@ class DeliveryWorker:
             while True:
                 wait_s = await self._pipelined_round()
                 if wait_s > 0:
-                    await self._wakeup.wait(TOPIC, min(wait_s, POLL_S))
+                    await self._wakeup.wait(TOPIC, min(wait_s, self._wakeup.poll_cap(POLL_S)))
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -148,7 +148,7 @@ class DeliveryWorker:
                 else:
                     self._in_flight.pop(claim.endpoint_id, None)
             self._finished.append(done)
-            self._wakeup.notify(TOPIC)
+            self._wakeup.notify(TOPIC, local=True)  # only this worker can record it
 
         task = asyncio.create_task(attempt(), name=f"webhook-delivery-{claim.id}")
         self._tasks.add(task)

@@ -10,6 +10,7 @@ conversations are not held up. At most `per_endpoint` attempts per endpoint are 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,7 +250,7 @@ class Rounds:
     def _next_due_in(self, conn: Connection, now: datetime) -> float:
         nxt = conn.execute(_SEL_NEXT_DUE, {"now": now}).scalar()
         if nxt is None:
-            return POLL_S
+            return math.inf  # nothing pending: a wake-up, or the worker's poll cap
         nxt = UTCDateTime().process_result_value(nxt, conn.dialect)
         assert nxt is not None
         return max(0.0, (nxt - now).total_seconds())
