@@ -120,7 +120,7 @@ class RetentionJob:
         # Before the events: a delivery gone no longer holds its event.
         events = _days(conf.events_days)
         if events is not None:
-            steps.append(_EventSteps(now - events, limit))
+            steps.append(_EventSteps(now, now - events, limit))
         add(_days(conf.messages_days), rules.messages)
         add(_days(conf.inbound_media_days), rules.inbound_media)
         hours = conf.idempotency_hours
@@ -143,12 +143,15 @@ class _EventSteps:
     """The event rule's batches, each going on after the last seq the one before looked at
     (events a reader or a delivery holds are not looked at again in the same pass)."""
 
-    def __init__(self, cutoff: datetime, limit: int) -> None:
+    def __init__(self, now: datetime, cutoff: datetime, limit: int) -> None:
+        self._now = now
         self._cutoff = cutoff
         self._limit = limit
         self._after = 0
 
     def __call__(self, conn: Connection) -> Batch:
         # An endpoint disabled for longer than the events' retention no longer holds them.
-        batch, self._after = old_events(conn, self._cutoff, self._cutoff, self._after, self._limit)
+        batch, self._after = old_events(
+            conn, self._cutoff, self._cutoff, self._after, self._limit, self._now
+        )
         return batch
