@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import Database
 from app.errors import DatabaseUnavailable
-from app.retention import rules
+from app.retention import records, rules
 from app.retention.events import old_events
 from app.retention.rules import Batch
 from app.settings import RetentionSettings
@@ -39,6 +39,11 @@ RETENTION_TABLES = (
     "event",
     "alert",
     "console_signout",
+    "message_deletion",
+    "inbound_reaction",
+    "login_alert",
+    "daily_usage",
+    "client_daily_usage",
 )
 # Any constant works; the same in every process of the deployment (app/events.py has another).
 LOCK_KEY = 0x7467770002
@@ -127,6 +132,12 @@ class RetentionJob:
         add(timedelta(hours=hours) if hours else None, rules.idempotency_keys)
         add(_days(conf.alerts_days), rules.alerts)
         add(timedelta(0), rules.console_signouts)  # past expiry: always
+        replays = _days(conf.replay_records_days)
+        add(replays, records.message_deletions)
+        add(replays, records.cleared_reactions)
+        add(replays, records.login_alerts)
+        add(_days(conf.reactions_days), records.reactions)
+        add(_days(conf.usage_days), records.usage)
         return steps
 
     def _exclusive(self, step: Step) -> Step:
