@@ -10,8 +10,10 @@ import httpx
 import pytest
 from httpx_ws import aconnect_ws
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 
 from app.models import Event, PrunedEvents, table_of
+from app.retention.events import old_events
 from app.retention.watermark import advance
 from app.services import Services
 from inbound.stream.events import StreamEvent, read_page
@@ -57,6 +59,25 @@ async def pruned_log(services: Services, clock: Clock, held: int | None = None) 
 async def test_the_job_records_the_highest_seq_it_deleted(services: Services, clock: Clock) -> None:
     seqs = await pruned_log(services, clock, held=2)
     assert await watermark(services) == seqs[2]
+
+
+async def test_a_deletion_rolled_back_leaves_no_watermark(services: Services, clock: Clock) -> None:
+    """The watermark is written in the deletion's transaction: both or neither."""
+    now = clock()
+    seqs = await r.events(services.database, *[now - 31 * DAY] * 3)
+    await r.cursor(services.database, seqs[-1])
+
+    def delete_then_fail(conn: Connection) -> None:
+        batch, _ = old_events(conn, now - 30 * DAY, now - 30 * DAY, 0, 10, now)
+        assert batch.deleted == {"event": 3}
+        raise RuntimeError("the batch fails after its delete")
+
+    with pytest.raises(RuntimeError):
+        await services.database.run(delete_then_fail)
+    assert (await r.ids(services.database, Event, "seq"), await watermark(services)) == (
+        set(seqs),
+        None,
+    )
 
 
 async def test_a_log_never_pruned_has_no_watermark(services: Services, clock: Clock) -> None:
