@@ -127,6 +127,8 @@ class Changes:
                 col(InboundMessage.channel_id) == channel,
                 col(InboundMessage.telegram_message_id).in_(todo),
                 col(InboundMessage.handling) == "forwarded",
+                # Marked deleted already: a replay, even once its deletion record is gone.
+                col(InboundMessage.deleted_at).is_(None),
             )
         )
         found: set[int] = set()

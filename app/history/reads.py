@@ -83,7 +83,7 @@ async def find_person(session: AsyncSession, instance: int, number: str) -> Pers
     return _person(row) if row is not None else None
 
 
-def _sent_to(instance: Any, number: Any, user_id: Any) -> Any:
+def sent_to(instance: Any, number: Any, user_id: Any) -> Any:
     """The gateway's messages to this person (as the read marks find them)."""
     return and_(
         M.c.instance == instance,
@@ -93,7 +93,7 @@ def _sent_to(instance: Any, number: Any, user_id: Any) -> Any:
     )
 
 
-def _from(instance: Any, user_id: Any) -> Any:
+def from_person(instance: Any, user_id: Any) -> Any:
     """The person's private messages."""
     return and_(I.c.instance == instance, I.c.sender_user_id == user_id, I.c.group_id.is_(None))
 
@@ -126,8 +126,10 @@ _BIG = sa.BigInteger()
 _WHEN = M.c.created_at.type
 
 
-def chat(person: Person) -> Any:
-    """Every message of the chat with `person`, as one selectable with the same columns."""
+def chat_parts(instance: Any, number: Any, user_id: Any) -> tuple[Any, Any, Any]:
+    """The three selects of a chat's messages (the gateway's, the person's, backfilled ones),
+    with the same columns; `instance`, `number`, `user_id` values, or a recipient's columns
+    (overview.py reads many chats at once)."""
     out = select(
         M.c.id,
         sa.literal("out").label("direction"),
@@ -149,7 +151,7 @@ def chat(person: Person) -> Any:
         M.c.edited_at.label("edited_at"),
         M.c.deleted_at.label("deleted_at"),
         sa.literal(False).label("backfilled"),
-    ).where(_sent_to(person.instance, person.number, person.user_id))
+    ).where(sent_to(instance, number, user_id))
     inbound = (
         select(
             I.c.id,
@@ -174,7 +176,7 @@ def chat(person: Person) -> Any:
             sa.literal(False),
         )
         .select_from(I.outerjoin(B, B.c.id == I.c.media_id))
-        .where(_from(person.instance, person.user_id))
+        .where(from_person(instance, user_id))
     )
     backfilled = select(
         H.c.id,
@@ -197,8 +199,14 @@ def chat(person: Person) -> Any:
         _null(_WHEN),
         _null(_WHEN),
         sa.literal(True),
-    ).where(_backfilled(person.instance, person.user_id))
-    return union_all(out, inbound, backfilled).subquery("chat")
+    ).where(_backfilled(instance, user_id))
+    return out, inbound, backfilled
+
+
+def chat(person: Person) -> Any:
+    """Every message of the chat with `person`, as one selectable with the same columns."""
+    parts = chat_parts(person.instance, person.number, person.user_id)
+    return union_all(*parts).subquery("chat")
 
 
 async def chat_page(
@@ -226,7 +234,7 @@ async def chat_page(
 async def unread_count(session: AsyncSession, person: Person) -> int:
     """The person's messages since the account last wrote to them (see the module's doc)."""
     sent = select(func.max(M.c.telegram_message_id)).where(
-        _sent_to(person.instance, person.number, person.user_id)
+        sent_to(person.instance, person.number, person.user_id)
     )
     own = select(func.max(H.c.telegram_message_id)).where(
         H.c.instance == person.instance, H.c.user_id == person.user_id, H.c.direction == "out"
@@ -234,7 +242,7 @@ async def unread_count(session: AsyncSession, person: Person) -> int:
     last = max((await session.scalar(sent)) or 0, (await session.scalar(own)) or 0)
     count = await session.scalar(
         select(func.count()).where(
-            _from(person.instance, person.user_id),
+            from_person(person.instance, person.user_id),
             I.c.deleted_at.is_(None),
             I.c.telegram_message_id > last,
         )
@@ -254,7 +262,9 @@ def _activity() -> Any:
         select(R.c.id, sent_at).select_from(
             R.join(M, and_(ours, M.c.recipient_user_id == R.c.user_id))
         ),
-        select(R.c.id, I.c.received_at).select_from(R.join(I, _from(R.c.instance, R.c.user_id))),
+        select(R.c.id, I.c.received_at).select_from(
+            R.join(I, from_person(R.c.instance, R.c.user_id))
+        ),
         select(R.c.id, H.c.sent_at).select_from(
             R.join(H, and_(H.c.instance == R.c.instance, H.c.user_id == R.c.user_id))
         ),

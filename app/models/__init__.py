@@ -37,6 +37,7 @@ from app.models.core import (
 )
 from app.models.event_queues import EventQueue
 from app.models.history import HistoryMessage
+from app.models.retention import PrunedEvents
 from app.models.usage import ClientDailyUsage
 from app.models.webhooks import (
     DeliveryAttempt,
@@ -70,6 +71,7 @@ __all__ = [
     "MediaBlob",
     "Message",
     "MessageDeletion",
+    "PrunedEvents",
     "Recipient",
     "TelegramSession",
     "UTCDateTime",

@@ -35,6 +35,8 @@ class InboundReaction(SQLModel, table=True):
     """The reactions a person has on a message, as the gateway last reported them."""
 
     __tablename__ = "inbound_reaction"
+    # Retention finds the old ones by their date.
+    __table_args__ = (sa.Index("ix_inbound_reaction_at", "reacted_at"),)
 
     instance: int = Field(primary_key=True, foreign_key="instance.number")
     channel_id: int = Field(
@@ -56,6 +58,8 @@ class MessageDeletion(SQLModel, table=True):
     twice."""
 
     __tablename__ = "message_deletion"
+    # Retention finds the old ones by their date.
+    __table_args__ = (sa.Index("ix_message_deletion_at", "deleted_at"),)
 
     instance: int = Field(primary_key=True, foreign_key="instance.number")
     channel_id: int = Field(

@@ -267,6 +267,7 @@ class LoginAlertRecord(SQLModel, table=True):
         sa.UniqueConstraint("instance", "auth_hash", name="uq_login_alert_hash"),
         sa.UniqueConstraint("instance", "notice_message_id", name="uq_login_alert_notice"),
         sa.Index("ix_login_alert_instance_at", "instance", "login_at"),
+        sa.Index("ix_login_alert_at", "login_at"),  # retention: the old ones
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 
 class ClientDailyUsage(SQLModel, table=True):
     __tablename__ = "client_daily_usage"
+    __table_args__ = (sa.Index("ix_client_daily_usage_day", "day"),)  # retention: old days
 
     client_id: str = Field(primary_key=True, max_length=254)
     day: str = Field(primary_key=True, max_length=10)  # in [limits] day_timezone

@@ -13,7 +13,10 @@ batches (each its own short transaction, with a pause between them, so no lock i
   with their text, stay: they are the conversations' history);
 - idempotency keys older than `idempotency_hours`; resolved alerts older than `alerts_days`;
   console sign-outs past their expiry;
-- events older than `events_days`, never past a reader's position (events.py).
+- events older than `events_days`, never past a reader's position (events.py); the highest
+  seq deleted is recorded for the readers that resume from below it (watermark.py);
+- the records of Telegram's updates that keep a replay from being reported twice (message
+  deletions, reactions, login alerts) and the quotas' old daily counts (records.py).
 
 Only `app.models` tables are read and written here (rules.py, events.py); the readers'
 tables (webhook endpoints, the callback cursor, pull queues) are only read.

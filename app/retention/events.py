@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from app.alerts.record import ALERTS_SOURCE
 from app.models import CallbackCursor, Event, EventQueue, WebhookDelivery, WebhookEndpoint, table_of
 from app.retention.rules import Batch
+from app.retention.watermark import advance
 from app.vocabulary import DeliveryStatus
 
 EV = table_of(Event)
@@ -75,10 +76,16 @@ def reader_floor(conn: Connection, disabled_since: datetime) -> int:
 
 
 def old_events(
-    conn: Connection, cutoff: datetime, disabled_since: datetime, after: int, limit: int
+    conn: Connection,
+    cutoff: datetime,
+    disabled_since: datetime,
+    after: int,
+    limit: int,
+    now: datetime,
 ) -> tuple[Batch, int]:
     """Delete the next batch of events created before `cutoff` with seq above `after`; the
-    batch, and the seq to go on after.
+    batch, and the seq to go on after. The pruned watermark moves to the highest seq deleted
+    in the same transaction (watermark.py).
 
     The readers' positions are read in the same transaction as the delete, so a cursor read
     here cannot have moved back (cursors only move forward; a new reader starts at the top,
@@ -95,7 +102,10 @@ def old_events(
         ).scalars()
     )
     gone = [seq for seq in old if seq not in held]
-    deleted = conn.execute(delete(EV).where(EV.c.seq.in_(gone))).rowcount if gone else 0
+    deleted = 0
+    if gone:
+        deleted = conn.execute(delete(EV).where(EV.c.seq.in_(gone))).rowcount
+        advance(conn, gone[-1], now)
     # A full batch, all of it old: there may be more.
     more = len(rows) >= limit and len(old) == len(rows)
     return Batch({"event": deleted}, more), old[-1]

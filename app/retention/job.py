@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import Database
 from app.errors import DatabaseUnavailable
-from app.retention import rules
+from app.retention import records, rules
 from app.retention.events import old_events
 from app.retention.rules import Batch
 from app.settings import RetentionSettings
@@ -39,6 +39,11 @@ RETENTION_TABLES = (
     "event",
     "alert",
     "console_signout",
+    "message_deletion",
+    "inbound_reaction",
+    "login_alert",
+    "daily_usage",
+    "client_daily_usage",
 )
 # Any constant works; the same in every process of the deployment (app/events.py has another).
 LOCK_KEY = 0x7467770002
@@ -120,13 +125,19 @@ class RetentionJob:
         # Before the events: a delivery gone no longer holds its event.
         events = _days(conf.events_days)
         if events is not None:
-            steps.append(_EventSteps(now - events, limit))
+            steps.append(_EventSteps(now, now - events, limit))
         add(_days(conf.messages_days), rules.messages)
         add(_days(conf.inbound_media_days), rules.inbound_media)
         hours = conf.idempotency_hours
         add(timedelta(hours=hours) if hours else None, rules.idempotency_keys)
         add(_days(conf.alerts_days), rules.alerts)
         add(timedelta(0), rules.console_signouts)  # past expiry: always
+        replays = _days(conf.replay_records_days)
+        add(replays, records.message_deletions)
+        add(replays, records.cleared_reactions)
+        add(replays, records.login_alerts)
+        add(_days(conf.reactions_days), records.reactions)
+        add(_days(conf.usage_days), records.usage)
         return steps
 
     def _exclusive(self, step: Step) -> Step:
@@ -143,12 +154,15 @@ class _EventSteps:
     """The event rule's batches, each going on after the last seq the one before looked at
     (events a reader or a delivery holds are not looked at again in the same pass)."""
 
-    def __init__(self, cutoff: datetime, limit: int) -> None:
+    def __init__(self, now: datetime, cutoff: datetime, limit: int) -> None:
+        self._now = now
         self._cutoff = cutoff
         self._limit = limit
         self._after = 0
 
     def __call__(self, conn: Connection) -> Batch:
         # An endpoint disabled for longer than the events' retention no longer holds them.
-        batch, self._after = old_events(conn, self._cutoff, self._cutoff, self._after, self._limit)
+        batch, self._after = old_events(
+            conn, self._cutoff, self._cutoff, self._after, self._limit, self._now
+        )
         return batch

@@ -21,6 +21,11 @@ SIZED_TABLES = (
     "idempotency_record",
     "alert",
     "console_signout",
+    "message_deletion",
+    "inbound_reaction",
+    "login_alert",
+    "daily_usage",
+    "client_daily_usage",
 )
 EXACT_BELOW = 100_000
 

@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from app.account.telegram_calls import telegram_call_error
 from app.errors import ApiError
-from app.history.reads import Person, chat_page, conversation_page, find_person, unread_count
+from app.history.overview import latest_messages, unread_counts
+from app.history.reads import Person, chat_page, conversation_page, find_person
 from app.routes import conversations_docs as ops
 from app.routes import conversations_schemas as shown
 from app.routes.admin import _sandbox
@@ -128,8 +129,12 @@ async def list_conversations(request: Request) -> Response:
         found = await conversation_page(
             session, statuses=statuses, instances=instances, after=after, limit=asked.limit + 1
         )
+        people = [person for person, _ in found[: asked.limit]]
+        # One query each for the whole page (not two per person).
+        latest = await latest_messages(session, people)
+        unread = await unread_counts(session, people)
         for person, last_at in found[: asked.limit]:
-            latest = await chat_page(session, person, None, 1)
+            message = latest.get(person.id)
             data.append(
                 shown.Conversation(
                     instance=person.instance,
@@ -140,8 +145,8 @@ async def list_conversations(request: Request) -> Response:
                     username=person.username,
                     status=person.status,
                     last_activity_at=iso(last_at),
-                    last_message=chat_item(latest[0], svc.media_links.url) if latest else None,
-                    unread=await unread_count(session, person),
+                    last_message=chat_item(message, svc.media_links.url) if message else None,
+                    unread=unread.get(person.id, 0),
                 )
             )
     more = len(found) > asked.limit

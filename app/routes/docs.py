@@ -27,7 +27,7 @@ from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, services
 from app.routes.console import TAG_CONSOLE
 from app.routes.conversations_docs import TAG_CONVERSATIONS
-from app.routes.event_stream_schemas import StreamEnd
+from app.routes.event_stream_schemas import StreamEnd, StreamPruned
 from app.routes.health import TAG_PROBES
 from app.routes.media import TAG_MEDIA
 from app.routes.messages import TAG_EVENTS, TAG_MESSAGES, TAG_RECIPIENTS
@@ -90,7 +90,7 @@ TAGS: tuple[tuple[str, str], ...] = (
     (TAG_PROBES, "Unauthenticated."),
 )
 # Models the document shows though no operation answers with them: event data.
-SHOWN = (LoginAlert, StreamEnd)
+SHOWN = (LoginAlert, StreamEnd, StreamPruned)
 
 SECURITY_SCHEMES = {
     "WhatsmateClientId": {

@@ -124,7 +124,9 @@ async def next_batch(request: Request) -> Response:
     )
     data = [Event.model_validate(render_event(e, svc.media_links.url)) for e in batch.events]
     expires = iso_or_none(batch.lease_expires_at)
-    return JSON(schemas.EventBatch(data=data, lease_expires_at=expires))
+    return JSON(
+        schemas.EventBatch(data=data, lease_expires_at=expires, pruned_through=batch.pruned_through)
+    )
 
 
 async def acknowledge(request: Request) -> Response:
@@ -239,7 +241,10 @@ routes = [
             "instances this key may read), leased for the queue's visibility_timeout_s: no "
             "other `next` gets them while the lease lasts, and each `next` that hands out "
             "events renews it. When there are none, waits up to `wait_s` for one (long poll) "
-            "and answers an empty list if none came." + SEMANTICS,
+            "and answers an empty list if none came. When the queue's position is older than "
+            "what retention left of the event log ([retention] events_days; a queue created "
+            "with start 'beginning' or an old 'after'), `pruned_through` says that events "
+            "up to that seq were deleted before the queue handed them out." + SEMANTICS,
             {200: Answer("The events handed out.", schemas.EventBatch)},
             errors=(400, 401, 404, 474),
             error_texts={400: "Bad limit or wait_s.", 404: NOT_FOUND},

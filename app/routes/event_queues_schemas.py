@@ -117,6 +117,14 @@ class EventBatch(Model):
         description="Acknowledge them (POST .../ack with the last seq) before this, or they are "
         "handed out again; null when `data` is empty."
     )
+    pruned_through: int | None = Field(
+        None,
+        ge=1,
+        description="Null, unless the queue's position was older than what retention left "
+        "of the event log: then events after it through this seq (the highest seq retention "
+        "deleted) were deleted without being handed out, and `data` goes on from the oldest "
+        "event left. Said once per batch read from such a position.",
+    )
 
 
 class EventQueueDeleted(View):

@@ -137,9 +137,14 @@ DESCRIPTION = (
     '(data {"reason", "resume_after"}: slow_reader when the reader fell [event_stream] '
     "max_buffered_events behind, shutdown, unavailable) or `event: end` (limit, max_s, "
     "max_connection_s); reconnect with resume_after as Last-Event-ID and nothing is lost. "
+    "Replaying from a seq older than what retention left of the log ([retention] "
+    "events_days), the stream first sends `event: pruned` (data "
+    '{"type":"pruned","pruned_through"}: events through that seq were deleted) and goes on '
+    "from the oldest event left. "
     "A WebSocket at the same path takes the same parameters (credentials as headers, or "
     "as the client_id and client_secret query parameters): each event a text frame of its "
-    'JSON body, heartbeats the frame {"type":"heartbeat"}, the end a close (4008 '
+    'JSON body, heartbeats the frame {"type":"heartbeat"}, a gap the frame '
+    '{"type":"pruned","pruned_through"}, the end a close (4008 '
     "slow_reader, 1012 shutdown, 1011 unavailable, 1000 otherwise) whose reason is "
     '{"reason", "resume_after"}.'
 )

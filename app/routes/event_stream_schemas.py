@@ -92,14 +92,17 @@ class ServerSentEvent(Model):
     """One event of the stream as Server-Sent Events (comment lines, the heartbeats, aside)."""
 
     id: str | Omitted = Field(
-        None, description="The event's seq (what Last-Event-ID takes); absent on the last frame."
+        None,
+        description="The event's seq (what Last-Event-ID takes); absent on the last frame and "
+        "on `pruned`.",
     )
     event: str = Field(
-        description="The event type; on the last frame `dropped` or `end` (see StreamEnd)."
+        description="The event type; on the last frame `dropped` or `end` (see StreamEnd); "
+        "`pruned` (see StreamPruned) before the first event after a gap retention made."
     )
     data: str = Field(
         description="The event's JSON body, as GET /api/v1/events shows it (Event); on the last "
-        "frame a StreamEnd."
+        "frame a StreamEnd; on `pruned` a StreamPruned."
     )
 
 
@@ -112,4 +115,18 @@ class StreamEnd(Model):
     )
     resume_after: int = Field(
         ge=0, description="Reconnect with this as Last-Event-ID or 'after': nothing is lost."
+    )
+
+
+class StreamPruned(Model):
+    """Sent (SSE `event: pruned`, or a WebSocket text frame) when the stream replays from a
+    seq older than what retention left of the event log: the events after it through
+    `pruned_through` were deleted ([retention] events_days) and the stream goes on from the
+    oldest event left. Sent once, before that event (or before the next heartbeat if none is
+    left); a stream that starts live, or after a seq at or above the watermark, never gets
+    it."""
+
+    type: str = Field("pruned", description="Always `pruned`.")
+    pruned_through: int = Field(
+        ge=1, description="The highest seq retention deleted: events up to it may be missing."
     )

@@ -18,6 +18,7 @@ from app.errors import ApiError
 from app.events import list_events, render_event
 from app.models import Message, Recipient
 from app.recipients import find_recipients, recipient_data, unregister_number
+from app.retention.watermark import missed, pruned_through
 from app.routes import messages_schemas as schemas
 from app.routes.apidoc import Answer, Doc
 from app.routes.common import JSON, parse_json_object, read_body, services
@@ -290,11 +291,12 @@ async def events(request: Request) -> Response:
         rows = await list_events(
             session, after=asked.after, limit=asked.limit, instances=client_instances(request)
         )
+        pruned = missed(asked.after, await pruned_through(session))  # after the rows: see it
     # As the webhooks get them: an Event writes the keys it was given, so a type's absent keys
     # stay absent (no "number": null on message.sent).
     data = [schemas.Event.model_validate(render_event(r, svc.media_links.url)) for r in rows]
     next_after = data[-1].seq if data else asked.after
-    return JSON(schemas.EventList(data=data, next_after=next_after))
+    return JSON(schemas.EventList(data=data, next_after=next_after, pruned_through=pruned))
 
 
 routes = [
@@ -386,7 +388,7 @@ routes = [
             TAG_EVENTS,
             "Read the event log",
             "Events in seq order, for backfill after an outage: pass the last seq you have as "
-            "'after'.",
+            "'after'. If retention deleted events after that seq, `pruned_through` says so.",
             {200: Answer("Events.", schemas.EventList)},
             errors=(400, 401, 474),
             error_texts={400: "Bad after or limit."},

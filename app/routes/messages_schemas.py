@@ -363,6 +363,13 @@ class Event(View):
 class EventList(Model):
     data: list[Event] = Field(description="Events in seq order.")
     next_after: int = Field(ge=0, description="Pass as 'after' to continue.")
+    pruned_through: int | None = Field(
+        None,
+        ge=1,
+        description="Null, unless retention ([retention] events_days) deleted events after "
+        "'after': then the events through this seq (the highest it deleted) may be missing, "
+        "and `data` starts from the oldest event left.",
+    )
 
 
 class EventQuery(Query):

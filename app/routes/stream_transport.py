@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.errors import DatabaseUnavailable
-from app.routes.event_stream_schemas import StreamEnd
+from app.routes.event_stream_schemas import StreamEnd, StreamPruned
 from app.routes.surface import close_reason
 from inbound.stream.events import StreamEvent
 from inbound.stream.follow import Follower
@@ -47,6 +47,7 @@ DROPPED = ("slow_reader", "shutdown", "unavailable")
 
 class Sink(Protocol):
     async def event(self, event: StreamEvent, body: bytes) -> None: ...
+    async def pruned(self, pruned: StreamPruned) -> None: ...
     async def heartbeat(self) -> None: ...
     async def end(self, end: StreamEnd) -> None: ...
 
@@ -75,6 +76,9 @@ async def pump(
                 reason = bounds.duration_reason
                 break
             event = await follower.next(min(bounds.heartbeat_s, remaining))
+            pruned = follower.take_pruned()
+            if pruned is not None:
+                await sink.pruned(StreamPruned(pruned_through=pruned))
             if event is None:
                 if deadline - loop.time() > 0:
                     await sink.heartbeat()
@@ -99,12 +103,13 @@ async def pump(
             await sink.end(StreamEnd(reason=reason, resume_after=follower.cursor))
 
 
-def _end_body(end: StreamEnd) -> bytes:
+def _end_body(end: StreamEnd | StreamPruned) -> bytes:
     return orjson.dumps(end.model_dump())
 
 
 class SseSink:
     """`id: <seq>`, `event: <type>`, `data: <the event's JSON>`; heartbeats are comment lines;
+    `event: pruned` with a StreamPruned when retention made a gap;
     the end is `event: dropped` (slow_reader, shutdown) or `event: end` (a bound was reached),
     whose data is {"reason", "resume_after"}."""
 
@@ -114,6 +119,9 @@ class SseSink:
     async def event(self, event: StreamEvent, body: bytes) -> None:
         frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, event.type.encode(), body)
         await self.write(frame)
+
+    async def pruned(self, pruned: StreamPruned) -> None:
+        await self.write(b"event: pruned\ndata: %s\n\n" % _end_body(pruned))
 
     async def heartbeat(self) -> None:
         await self.write(b": heartbeat\n\n")
@@ -178,6 +186,7 @@ async def _first_done(work: Awaitable[None], watch: Awaitable[None]) -> bool:
 
 class WebSocketSink:
     """Each event's JSON as a text frame; a heartbeat is the text frame {"type":"heartbeat"};
+    a gap retention made the frame {"type":"pruned","pruned_through":seq};
     the end is a close: 4008 (slow_reader), 1012 (shutdown) or 1000 (a bound was reached),
     whose reason is {"reason", "resume_after"} as JSON."""
 
@@ -186,6 +195,9 @@ class WebSocketSink:
 
     async def event(self, event: StreamEvent, body: bytes) -> None:
         await self.websocket.send_text(body.decode())
+
+    async def pruned(self, pruned: StreamPruned) -> None:
+        await self.websocket.send_text(_end_body(pruned).decode())
 
     async def heartbeat(self) -> None:
         await self.websocket.send_text('{"type":"heartbeat"}')

@@ -13,6 +13,8 @@ from app.settings.base import _Section
 # Idempotency keys are honoured for 24 hours (outbound/accept.py): a shorter retention would
 # let a retried request through as a second send.
 IDEMPOTENCY_MIN_HOURS = 24
+# Days are local ([limits] day_timezone): a count younger than this may be today's somewhere.
+USAGE_MIN_DAYS = 2
 
 
 class RetentionSettings(_Section):
@@ -29,6 +31,13 @@ class RetentionSettings(_Section):
     # The event log, never past a reader's position (see the README's "Retention").
     events_days: float | None = Field(default=30, ge=0)
     alerts_days: float | None = Field(default=90, ge=0)
+    # What keeps an update Telegram replays after a restart from being reported twice:
+    # message deletions, reactions taken back, login alerts (app/retention/records.py).
+    replay_records_days: float | None = Field(default=30, ge=0)
+    # A person's reactions still set on a message, after they were made.
+    reactions_days: float | None = Field(default=90, ge=0)
+    # The quotas' daily counts (deployment and per API client), after their day.
+    usage_days: float | None = Field(default=90, ge=0)
     # How often the job runs; rows per delete statement; the pause between two batches.
     interval_s: float = Field(default=300, gt=0, le=86400)
     batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -41,5 +50,15 @@ class RetentionSettings(_Section):
             raise ValueError(
                 f"must be 0 (off) or at least {IDEMPOTENCY_MIN_HOURS}: keys are honoured for"
                 f" {IDEMPOTENCY_MIN_HOURS} hours"
+            )
+        return value
+
+    @field_validator("usage_days")
+    @classmethod
+    def _not_today(cls, value: float | None) -> float | None:
+        if value and value < USAGE_MIN_DAYS:
+            raise ValueError(
+                f"must be 0 (off) or at least {USAGE_MIN_DAYS}: today's count (in [limits] "
+                "day_timezone) is what the quotas read"
             )
         return value

@@ -22,6 +22,7 @@ from app.db import Database
 from app.errors import ApiError
 from app.event_feed import EventFeed
 from app.models import Event, EventQueue, table_of
+from app.retention.watermark import missed, pruned_through
 from inbound.event_queues.cursors import find_queue, last_seq, lease_is_live, matching
 
 Q = table_of(EventQueue)
@@ -48,10 +49,13 @@ async def _noop() -> None:
 
 @dataclass(frozen=True)
 class Batch:
-    """Events handed out, and until when they are leased (None: nothing handed out)."""
+    """Events handed out, and until when they are leased (None: nothing handed out);
+    `pruned_through`: the pruned watermark, when events after the position the batch was
+    read from (and before its events) may have been deleted by retention."""
 
     events: list[Event]
     lease_expires_at: datetime | None
+    pruned_through: int | None = None
 
 
 async def take(
@@ -87,13 +91,15 @@ async def take(
                     .limit(limit)
                 )
             )
+            # After the rows: a deletion that took rows from this read is seen here.
+            pruned = missed(start, await pruned_through(session))
         changes = _changes(queue, rows, top, start, live, now)
         if changes is None:
-            return Batch([], None)
+            return Batch([], None, pruned)
         await before_write()
         if await _write_if_unchanged(database, queue, changes):
             expires = changes.get("lease_expires_at") if rows else None
-            return Batch(rows, expires)
+            return Batch(rows, expires, pruned)
     return Batch([], None)
 
 
@@ -153,18 +159,21 @@ async def next_events(
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    # A first read may step over pruned events and find nothing: the answer still says so.
+    pruned: int | None = None
     while True:
         # Taken before reading: a commit between the read and the wait still wakes us.
         generation = feed.generation
         batch = await take(database, client_id, name, instances, limit=limit, now=clock())
+        pruned = max(pruned or 0, batch.pruned_through or 0) or None
         remaining = deadline - loop.time()
         if batch.events or remaining <= 0:
-            return batch
+            return Batch(batch.events, batch.lease_expires_at, pruned)
         if idle is not None:
             idle()
         await feed.wait(generation, min(remaining, recheck_s))
         if gone is not None and await gone():
-            return Batch([], None)
+            return Batch([], None, pruned)
 
 
 async def ack(database: Database, client_id: str, name: str, seq: int) -> EventQueue:

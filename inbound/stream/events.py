@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database
 from app.models import Event, table_of
+from app.retention.watermark import pruned_through
 
 EVENTS = table_of(Event)
 # A reader that is catching up reads the log in pages of this many rows.
@@ -92,6 +93,12 @@ async def read_after(session: AsyncSession, after: int, limit: int) -> list[Stre
 async def read_page(database: Database, after: int, limit: int = PAGE_ROWS) -> list[StreamEvent]:
     async with database.read() as session:
         return await read_after(session, after, limit)
+
+
+async def read_watermark(database: Database) -> int:
+    """How far retention pruned the log (0: never)."""
+    async with database.read() as session:
+        return await pruned_through(session)
 
 
 async def last_seq(database: Database) -> int:

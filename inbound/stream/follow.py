@@ -15,12 +15,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
-from inbound.stream.events import PAGE_ROWS, EventFilter, StreamEvent, read_page
+from inbound.stream.events import PAGE_ROWS, EventFilter, StreamEvent, read_page, read_watermark
 from inbound.stream.reader import StreamEnded, Subscription
 from inbound.stream.tail import EventTail
 
 # Reads the events after a seq (at most a number of them): `read_page` on the database.
 PageReader = Callable[[int, int], Awaitable[list[StreamEvent]]]
+# Reads how far retention pruned the log (app/retention/watermark.py).
+WatermarkReader = Callable[[], Awaitable[int]]
 
 
 class Phase(Enum):
@@ -38,12 +40,18 @@ class Follower:
         max_buffered: int,
         *,
         read: PageReader | None = None,
+        watermark: WatermarkReader | None = None,
     ) -> None:
         """`after` None: live from now (the tail's position when the stream starts)."""
         self.tail = tail
         self.wanted = wanted
         self._after = after
         self._read: PageReader = read or (lambda seq, n: read_page(tail.database, seq, n))
+        self._watermark: WatermarkReader = watermark or (lambda: read_watermark(tail.database))
+        # The pruned watermark, when a page was read from below it (events the reader never
+        # got were deleted by retention): told once, before the next event (`take_pruned`).
+        self._pruned: int | None = None
+        self._told_pruned = 0
         self.subscription = Subscription(wanted.wants, max_buffered)
         self._pending: deque[StreamEvent] = deque()
         self._phase = Phase.REPLAY
@@ -55,6 +63,11 @@ class Follower:
     @property
     def phase(self) -> Phase:
         return self._phase
+
+    def take_pruned(self) -> int | None:
+        """The watermark to tell the reader (once) before what `next` returned, if any."""
+        found, self._pruned = self._pruned, None
+        return found
 
     async def start(self) -> None:
         await self.tail.start()
@@ -94,7 +107,7 @@ class Follower:
         if self.tail.closed:
             raise StreamEnded("shutdown")
         if self.cursor < self.tail.position:
-            page = await self._read(self.cursor, PAGE_ROWS)
+            page = await self._page()
             self._pending.extend(page)
             if len(page) == PAGE_ROWS:
                 return  # far behind: stay on our own
@@ -106,13 +119,24 @@ class Follower:
         if self.subscription.ended is not None:
             raise StreamEnded(self.subscription.ended)
         if self.cursor < self._until:
-            page = await self._read(self.cursor, PAGE_ROWS)
+            page = await self._page()
             # Events after `until` come through the buffer; those up to it were offered by
             # the tail before this stream subscribed, so they are read here.
             below = [event for event in page if event.seq <= self._until]
             if below:
                 self._pending.extend(below)
                 return
-        # Nothing more up to `until` (a seq may be missing: an insert that was rolled back).
+        # Nothing more up to `until` (a seq may be missing: an insert that was rolled back, or
+        # an event retention deleted, told by `_page`).
         self.cursor = max(self.cursor, self._until)
         self._phase = Phase.LIVE
+
+    async def _page(self) -> list[StreamEvent]:
+        """The page after the cursor; then the watermark (read after the page, so a deletion
+        that took events from the page is seen): past the cursor, events the reader never got
+        were deleted."""
+        page = await self._read(self.cursor, PAGE_ROWS)
+        watermark = await self._watermark()
+        if watermark > self.cursor and watermark > self._told_pruned:
+            self._pruned = self._told_pruned = watermark
+        return page

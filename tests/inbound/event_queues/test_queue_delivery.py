@@ -66,7 +66,7 @@ async def test_next_waits_up_to_wait_s_and_answers_an_empty_list(
     await make_queue(http, api_client)
     response = await http.get(f"{QUEUES}/q/next", params={"wait_s": 1}, headers=api_client)
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": [], "lease_expires_at": None}
+    assert response.json() == {"data": [], "lease_expires_at": None, "pruned_through": None}
 
 
 async def test_bad_limit_or_wait_s_is_a_400(

@@ -1,7 +1,7 @@
 """cluster: the processes of a deployment, registered and renewed (app/cluster/)
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-06 14:20:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import app.models
 
-revision: str = "0026"
-down_revision: str | None = "0025"
+revision: str = "0027"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
