@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.cluster.balancer import Balancer
+from app.cluster.forward import default_address
 from app.cluster.registry import Me, ProcessRegistry
 from app.instances import set_instance_status, sync_instances
 from app.lease import InstanceLease, LeaseTiming
@@ -42,7 +43,7 @@ def make_balancer(services: Services, instances: Iterable[int] | None = None) ->
     me = Me(
         id=services.process_id,
         role=settings.cluster.role,
-        address=settings.cluster.advertise_url or settings.public_url,
+        address=settings.cluster.advertise_url or default_address(settings),
         max_sessions=settings.cluster.max_sessions,
     )
     registry = ProcessRegistry(services.database.engine, me, ttl_s=timing.ttl_s)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from app.account.onboarding import qr_png
 from app.account.profile import MAX_PHOTO_INPUT_BYTES
+from app.cluster.forward import HeldElsewhere
 from app.errors import ApiError
 from app.models import Instance
 from app.routes import onboarding_docs as ops
@@ -36,14 +37,22 @@ async def _owned_instance(request: Request) -> int:
     """An instance whose session this process owns (app/lease.py): only the owner may log it
     in or out or change its profile, or two processes would fight over one session."""
     number = await _known_instance(request)
-    lease = services(request).telegram.leases.get(number)
-    if lease is not None and not lease.held:
-        raise ApiError(
-            "conflict",
-            f"Another tgw process has instance {number}'s Telegram session open: use that"
-            " process's admin API (this one takes over if it stops)",
-        )
+    if _held_elsewhere(request, number):
+        raise HeldElsewhere(number)  # passed to the holder (app/cluster/forward.py), or 409
     return number
+
+
+def _held_elsewhere(request: Request, number: int) -> bool:
+    lease = services(request).telegram.leases.get(number)
+    return lease is not None and not lease.held
+
+
+async def _from_holder(request: Request, number: int) -> Response | None:
+    """What the session's holder answers, when another process holds it (a login's state
+    lives in the holder)."""
+    if not _held_elsewhere(request, number):
+        return None
+    return await HeldElsewhere(number).answer(request)
 
 
 def _login(state: dict[str, Any]) -> Response:
@@ -77,11 +86,15 @@ async def start_qr(request: Request) -> Response:
 
 async def login_state(request: Request) -> Response:
     number = await _known_instance(request)
+    if (forwarded := await _from_holder(request, number)) is not None:
+        return forwarded
     return _login(services(request).accounts.onboarding.state(number))
 
 
 async def login_qr_png(request: Request) -> Response:
     number = await _known_instance(request)
+    if (forwarded := await _from_holder(request, number)) is not None:
+        return forwarded
     url = services(request).accounts.onboarding.qr_url(number)
     if url is None:
         raise ApiError("not_found", f"No QR login is waiting on instance {number}")

@@ -286,6 +286,13 @@ def exception_handlers(surface: Surface) -> dict[Any, Callable[[Request, Excepti
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        # An error that may be answered otherwise (app/cluster/forward.py HeldElsewhere: by
+        # the process holding the session) tries that first.
+        answer = getattr(exc, "answer", None)
+        if answer is not None:
+            answered: Response | None = await answer(request)
+            if answered is not None:
+                return answered
         return _refusal(surface, request, exc)
 
     async def starlette_error(request: Request, exc: Exception) -> Response:
