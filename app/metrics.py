@@ -90,6 +90,26 @@ class Metrics:
             "Wake-ups received from the other processes (PostgreSQL LISTEN)",
             registry=self.registry,
         )
+        self.cluster_sessions = Gauge(
+            "tgw_cluster_sessions",
+            "Instances whose session this process holds (or is opening)",
+            registry=self.registry,
+        )
+        self.cluster_fair_share = Gauge(
+            "tgw_cluster_fair_share",
+            "The most instances this process may hold: its fair share among the live workers",
+            registry=self.registry,
+        )
+        self.cluster_live_workers = Gauge(
+            "tgw_cluster_live_workers",
+            "Live processes of the deployment that hold sessions (role worker or all)",
+            registry=self.registry,
+        )
+        self.cluster_handovers = Counter(
+            "tgw_cluster_handovers",
+            "Instances this process handed over to another (a process joined)",
+            registry=self.registry,
+        )
         self.wakeup_listener_connected = Gauge(
             "tgw_wakeup_listener_connected",
             "1 while wake-ups from the other processes arrive (PostgreSQL); 0 on SQLite or while"

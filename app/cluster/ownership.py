@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from app.cluster.balancer import Balancer
 from app.cluster.forward import default_address
 from app.cluster.registry import Me, ProcessRegistry
@@ -67,9 +69,23 @@ def make_leases(services: Services) -> dict[int, InstanceLease]:
     return services.telegram.leases
 
 
+async def ensure_instances(services: Services) -> None:
+    """The configured instances' rows. Processes starting together may insert the same row at
+    once: the loser of that race finds it there on its second try."""
+    for attempt in (1, 2):
+        try:
+            async with services.database.write() as session:
+                await sync_instances(session, services.settings, services.clock())
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
 async def announce(services: Services) -> list[asyncio.Task[None]]:
     """An `api` process: registered (GET /admin/cluster lists it), holding no session; its
     leases only tell the routes that another process has each session."""
+    await ensure_instances(services)
     make_leases(services)
     balancer = services.telegram.balancer = make_balancer(services, instances=())
     task = asyncio.create_task(balancer.run(), name="balancer")
@@ -81,9 +97,7 @@ async def start_instances(services: Services, *, workers: bool = True) -> list[a
     """Register this process, take the leases of its share of the instances, open those
     sessions and start their send workers; then keep owner tasks running for every instance
     (each takes its instance over whenever the lease is free and the share allows)."""
-    now = services.clock()
-    async with services.database.write() as session:
-        await sync_instances(session, services.settings, now)
+    await ensure_instances(services)
     balancer = services.telegram.balancer = make_balancer(services)
     try:
         await balancer.beat()
@@ -184,13 +198,16 @@ async def own_instance(
             handed_over = await _hold(running, balancer.handover_asked(number))
         finally:
             # Cancelled (shutdown), lost or handed over: either way the session is given up
-            # before the lease can pass to another process.
-            grace = HANDOVER_GRACE_S if handed_over else 0.0
+            # before the lease can pass to another process. Unless the lease is lost (then at
+            # once), the send worker may finish the batch it is sending.
+            assert running.keeper is not None
+            grace = 0.0 if running.keeper.done() else HANDOVER_GRACE_S
             await stop_instance(services, running, grace_s=grace)
             running = None
             await lease.release()
             balancer.drop(number)
         if handed_over:
+            services.metrics.cluster_handovers.inc()
             log.info("instance %s: handed over (its session is closed, its lease free)", number)
         else:
             log.warning("instance %s: the lease is lost; the session was closed", number)

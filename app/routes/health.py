@@ -85,6 +85,11 @@ async def metrics(request: Request) -> Response:
         counts, instances, open_deliveries, endpoints, sizes = [], [], [], [], {}
     for table, rows in sizes.items():
         svc.metrics.table_rows.labels(table).set(rows)
+    balancer = svc.telegram.balancer
+    if balancer is not None:
+        svc.metrics.cluster_sessions.set(len(balancer.owned))
+        svc.metrics.cluster_fair_share.set(balancer.share)
+        svc.metrics.cluster_live_workers.set(sum(p.holds_sessions for p in balancer.live))
     for instance, status, count in counts:
         svc.metrics.queue.labels(str(instance), status).set(count)
     now = svc.clock()

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.private_postgres import PrivatePostgres
-from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client
+from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client, wait_healthy
 from tests.waiting import eventually
 
 INSTANCES = 6
@@ -209,3 +209,20 @@ async def test_session_operations_asked_of_an_api_process_are_answered_by_the_ho
             "/admin/instances/2/logout", headers={"Authorization": "Bearer nope"}
         )
         assert wrong.status_code == 401
+
+
+async def test_processes_started_at_once_on_an_empty_database_all_come_up_and_share(
+    harness: ServeHarness, private_postgres: PrivatePostgres
+) -> None:
+    configure(harness, private_postgres.url)
+    harness.serve_args = ["--role", "worker"]
+    # Spawned together: they migrate, create the instances' rows and register at once.
+    started = [harness.spawn() for _ in range(3)]
+    healthy = await asyncio.gather(*(wait_healthy(server) for server in started))
+    assert healthy == [True, True, True], [s.log_tail() for s in started]
+    async with httpx.AsyncClient(base_url=started[0].base_url, timeout=10) as http:
+
+        async def shared() -> bool:
+            return balanced(await cluster(http, harness), 3)
+
+        await eventually(shared, "three workers with two instances each", timeout_s=40)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.cluster.forward import FORWARDED_BY
 from app.cluster.ownership import announce, start_instances
 from app.main import create_app
 from app.services import Services, build_services
@@ -93,6 +94,13 @@ def slowly(stop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]
     return slow_stop
 
 
+async def scrape(svc: Services) -> str:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(svc)), base_url="http://gw"
+    ) as http:
+        return (await http.get("/metrics")).text
+
+
 async def cluster(svc: Services) -> dict[str, Any]:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(svc)), base_url="http://gw"
@@ -121,6 +129,11 @@ async def test_a_gateway_that_joins_takes_its_fair_share_over(
             "the highest two instances to move to the gateway that joined",
         )
     assert overlaps == []
+    metrics = await scrape(first)
+    assert "tgw_cluster_fair_share 2.0" in metrics
+    assert "tgw_cluster_sessions 2.0" in metrics
+    assert "tgw_cluster_live_workers 2.0" in metrics
+    assert "tgw_cluster_handovers_total 2.0" in metrics
     shown = await cluster(first)
     assert shown["live_workers"] == 2
     assert shown["fair_share"] == 2
@@ -183,3 +196,22 @@ async def test_an_api_gateway_holds_no_session_and_is_listed(
     assert roles == {worker.process_id: ("all", [1, 2, 3, 4]), api.process_id: ("api", [])}
     assert shown["live_workers"] == 1
     assert shown["fair_share"] == 4
+
+
+async def test_a_session_operation_nobody_can_answer_is_refused_saying_why(
+    schema: str, clock: Clock, gateways: Gateways
+) -> None:
+    api = await gateways.start(gateway(schema, clock, role="api"), api=True)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(api)), base_url="http://api"
+    ) as http:
+        alone = await http.post("/admin/instances/1/logout", headers=ADMIN)
+        await gateways.start(gateway(schema, clock))  # now a worker holds every instance
+        forwarded_once = await http.post(
+            "/admin/instances/1/logout", headers={**ADMIN, FORWARDED_BY: "another-process"}
+        )
+    assert alone.status_code == 409
+    assert "No tgw process holds instance 1's Telegram session" in alone.json()["error"]["message"]
+    # A request another process passed on is never passed on again (the lease moved).
+    assert forwarded_once.status_code == 409
+    assert "Another tgw process" in forwarded_once.json()["error"]["message"]
