@@ -6,7 +6,9 @@ for real in tests/e2e/test_compose_scale_process.py."""
 from __future__ import annotations
 
 import re
+from ipaddress import ip_address, ip_network
 
+from app.settings.loading import load_settings
 from tests.deploy.manifests import (
     COMPOSE,
     NGINX_CONF,
@@ -99,3 +101,21 @@ def test_the_single_process_quick_start_is_unchanged() -> None:
     assert tgw["ports"] == ["8080:8080"]
     assert tgw["deploy"]["replicas"] == 1
     assert role_of(tgw) is None  # `serve` from the image: the role "all"
+
+
+def test_tgw_accepts_the_environment_each_service_gets() -> None:
+    dotenv = {"TGW_ADMIN_TOKEN": "a" * 32, "TGW_SECRET_KEY": "k" * 32, "POSTGRES_PASSWORD": "pw"}
+    for name, service in compose_services().items():
+        if role_of(service) is None:
+            continue
+        environ = {
+            key: REQUIRED.sub(lambda found: dotenv[found.group(1)], str(value))
+            for key, value in service["environment"].items()
+        }
+        settings = load_settings(environ=environ)
+        assert settings.database.url == "postgresql+asyncpg://tgw:pw@postgres:5432/tgw"
+        assert settings.security.secret_key == "k" * 32
+        assert settings.cluster.advertise_url == f"http://{name}:8080"
+        # The proxy's address (on the compose network) is believed for the client's.
+        trusted = [ip_network(n) for n in settings.server.trusted_proxies]
+        assert any(ip_address("172.18.0.5") in network for network in trusted)

@@ -4,6 +4,8 @@ no unknown field), and the facts the deployment relies on asserted."""
 
 from __future__ import annotations
 
+import base64
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -13,6 +15,7 @@ import kubernetes_validate
 import pytest
 
 from app.settings import Settings
+from app.settings.loading import load_settings
 from tests.deploy.manifests import K8S, Obj, dockerfile_user, kustomize, raw_objects, render
 
 # The oldest Kubernetes the manifests are meant for, and the newest the schemas know.
@@ -288,3 +291,47 @@ def test_the_processes_run_as_the_image_user_on_a_read_only_root_with_tmp_writab
     }
     assert writable >= {"/tmp", "/var/lib/tgw"}  # spooled request bodies; the working folder
     assert "memory" in container(workload)["resources"]["limits"]
+
+
+# --- what tgw makes of it ---------------------------------------------------------------------
+
+POD_IP = "10.42.0.7"
+
+
+def pod_environment(objects: list[Obj], workload: Obj, config_file: Path) -> dict[str, str]:
+    """The environment Kubernetes gives the container: values with $(VAR) references expanded,
+    the pod IP, the Secret's keys; TGW_CONFIG pointed at a copy of the ConfigMap's file."""
+    secrets = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "Secret"}
+    environ: dict[str, str] = {}
+    for variable in container(workload)["env"]:
+        if "value" in variable:
+            value = re.sub(r"\$\((\w+)\)", lambda m: environ[m.group(1)], variable["value"])
+        elif "fieldRef" in variable["valueFrom"]:
+            assert variable["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+            value = POD_IP
+        else:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            if ref["key"] not in secrets[ref["name"]]:
+                assert ref.get("optional"), ref
+                continue
+            value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+        environ[variable["name"]] = value
+    config_file.write_text(
+        named(objects, "ConfigMap", "tgw-config")["data"]["tgw.toml"], encoding="utf-8"
+    )
+    environ["TGW_CONFIG"] = str(config_file)
+    return environ
+
+
+@pytest.mark.parametrize("role", ["api", "worker"])
+def test_tgw_accepts_the_environment_and_config_a_pod_gets(
+    objects: list[Obj], role: str, tmp_path: Path
+) -> None:
+    workload = one(objects, "Deployment", f"tgw-{role}")
+    environ = pod_environment(objects, workload, tmp_path / "tgw.toml")
+    settings = load_settings(environ=environ)
+    assert settings.cluster.advertise_url == f"http://{POD_IP}:8080"
+    assert settings.database.url == "postgresql+asyncpg://tgw:CHANGE-ME@tgw-postgres:5432/tgw"
+    assert settings.security.secret_key == "filled-in"
+    assert settings.security.admin_token == "filled-in"
+    assert settings.server.trusted_proxies  # the ingress's forwarded client address is believed
