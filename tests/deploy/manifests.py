@@ -105,3 +105,71 @@ def nginx_upstream_servers() -> list[str]:
     block = re.search(r"upstream tgw_api \{(.*?)\}", text, re.DOTALL)
     assert block is not None, "deploy/nginx.conf has no upstream tgw_api"
     return re.findall(r"^\s*server\s+(\S+)", block.group(1), re.MULTILINE)
+
+
+# --- the Helm chart ---------------------------------------------------------------------------
+
+CHART = DEPLOY / "helm" / "tgw"
+RELEASE = "tgw"
+HELM_LIMIT_S = 60
+# Stands in for the bitnami postgresql chart (Chart.yaml `dependencies:`), which cannot be
+# fetched offline: what tgw's templates use of it, named as that chart names them (its
+# Service and its Secret with the key `password`, both <release>-postgresql).
+POSTGRESQL_STUB = {
+    "Chart.yaml": "apiVersion: v2\nname: postgresql\nversion: 16.0.0\n",
+    "templates/stub.yaml": """\
+{{- $own := contains "postgresql" .Release.Name }}
+{{- $name := ternary .Release.Name (printf "%s-postgresql" .Release.Name) $own }}
+{{- if not .Values.auth.existingSecret }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $name }}
+data:
+  password: {{ "stub-password" | b64enc }}
+{{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $name }}
+spec:
+  selector:
+    app.kubernetes.io/name: postgresql
+  ports:
+    - name: tcp-postgresql
+      port: 5432
+""",
+}
+
+
+def helm() -> str:
+    found = shutil.which("helm")
+    if found is None:
+        pytest.skip("helm is not installed: the chart cannot be rendered (helm template)")
+    return found
+
+
+def helm_template(tmp_path: Path, *values: str) -> subprocess.CompletedProcess[str]:
+    """`helm template` of a copy of the chart, the postgresql dependency stubbed; `values` are
+    --set arguments."""
+    chart = tmp_path / "chart"
+    if not chart.exists():
+        shutil.copytree(CHART, chart)
+        for name, text in POSTGRESQL_STUB.items():
+            path = chart / "charts" / "postgresql" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    command = [helm(), "template", RELEASE, str(chart), "--namespace", "tgw"]
+    for value in values:
+        command += ["--set", value]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=HELM_LIMIT_S, check=False
+    )
+
+
+def render_chart(tmp_path: Path, *values: str) -> list[Obj]:
+    secrets = ("secrets.adminToken=filled-in", "secrets.secretKey=filled-in")
+    built = helm_template(tmp_path, *secrets, *values)
+    assert built.returncode == 0, built.stderr
+    return [obj for obj in yaml.safe_load_all(built.stdout) if obj]

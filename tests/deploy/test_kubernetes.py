@@ -1,6 +1,8 @@
-"""The Kubernetes manifests (deploy/k8s/): rendered with `kubectl kustomize` as `kubectl apply
--k` would, every object checked against the Kubernetes API schema (kubernetes-validate, strict:
-no unknown field), and the facts the deployment relies on asserted."""
+"""The Kubernetes deployment, both forms: the kustomize manifests (deploy/k8s/, rendered with
+`kubectl kustomize` as `kubectl apply -k` would) and the Helm chart (deploy/helm/tgw, rendered
+with `helm template`, its postgresql dependency stubbed). Every object is checked against the
+Kubernetes API schema (kubernetes-validate, strict: no unknown field), and the facts the
+deployment relies on are asserted on both. tests/deploy/test_helm.py has the chart's values."""
 
 from __future__ import annotations
 
@@ -10,21 +12,32 @@ import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 
 from app.settings import Settings
 from app.settings.loading import load_settings
-from tests.deploy.manifests import K8S, Obj, dockerfile_user, kustomize, raw_objects, render
+from tests.deploy.manifests import (
+    K8S,
+    Obj,
+    dockerfile_user,
+    kustomize,
+    raw_objects,
+    render,
+    render_chart,
+)
 
 # The oldest Kubernetes the manifests are meant for, and the newest the schemas know.
 KUBERNETES_VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
-SHARED_SECRETS = ["TGW_DATABASE__URL", "TGW_SECURITY__ADMIN_TOKEN", "TGW_SECURITY__SECRET_KEY"]
+SHARED_SECRETS = ["TGW_SECURITY__ADMIN_TOKEN", "TGW_SECURITY__SECRET_KEY"]
 
 
-@pytest.fixture
-def objects(tmp_path: Path) -> list[Obj]:
+@pytest.fixture(params=["kustomize", "helm"])
+def objects(request: pytest.FixtureRequest, tmp_path: Path) -> list[Obj]:
+    if request.param == "helm":
+        return render_chart(tmp_path)
     return render(tmp_path)
 
 
@@ -34,11 +47,10 @@ def one(objects: list[Obj], kind: str, name: str) -> Obj:
     return found[0]
 
 
-def named(objects: list[Obj], kind: str, prefix: str) -> Obj:
-    """A generated object (its name has a hash suffix)."""
-    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(prefix)]
-    assert len(found) == 1, f"{kind} {prefix}*: {len(found)} found"
-    return found[0]
+def config_map(objects: list[Obj], workload: Obj) -> Obj:
+    """The ConfigMap of the workload's `config` volume (its tgw.toml)."""
+    volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+    return one(objects, "ConfigMap", volumes["config"]["configMap"]["name"])
 
 
 def pod_spec(workload: Obj) -> Obj:
@@ -91,7 +103,7 @@ def test_every_rendered_object_is_valid_for_the_kubernetes_api(
     objects: list[Obj], version: str
 ) -> None:
     assert {o["kind"] for o in objects} >= {
-        "Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "Secret", "StatefulSet",
+        "Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "Secret",
     }  # fmt: skip
     for obj in objects:
         try:
@@ -164,14 +176,14 @@ def test_liveness_is_healthz_and_readiness_is_readyz_on_the_http_port(
 
 
 @pytest.mark.parametrize("role", ["api", "worker"])
-def test_the_database_url_and_the_shared_secrets_reach_every_process_from_one_secret(
+def test_the_shared_secrets_reach_every_process_from_one_secret(
     objects: list[Obj], role: str
 ) -> None:
-    secret = named(objects, "Secret", "tgw-secrets")
     variables = env(one(objects, "Deployment", f"tgw-{role}"))
-    for name in SHARED_SECRETS:
-        ref = variables[name]["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == secret["metadata"]["name"]
+    refs = [variables[name]["valueFrom"]["secretKeyRef"] for name in SHARED_SECRETS]
+    assert len({ref["name"] for ref in refs}) == 1
+    secret = one(objects, "Secret", refs[0]["name"])
+    for name, ref in zip(SHARED_SECRETS, refs, strict=True):
         assert ref["key"] in secret["data"], f"{name}: no key {ref['key']} in the Secret"
         assert not ref.get("optional", False), f"{name} must stop the pod when missing"
 
@@ -194,14 +206,14 @@ def test_every_secret_and_config_map_a_pod_refers_to_is_rendered(objects: list[O
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in have, volume
                 checked += 1
-    assert checked >= 2 * len(SHARED_SECRETS) + 2
+    assert checked >= 2 * (len(SHARED_SECRETS) + 1) + 2
 
 
 def test_the_config_file_is_mounted_where_tgw_config_names_it_and_is_valid(
     objects: list[Obj],
 ) -> None:
-    config = named(objects, "ConfigMap", "tgw-config")
     for workload in tgw_workloads(objects):
+        config = config_map(objects, workload)
         mounts = {m["name"]: m for m in container(workload)["volumeMounts"]}
         volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
         path = env(workload)["TGW_CONFIG"]["value"]
@@ -210,7 +222,7 @@ def test_the_config_file_is_mounted_where_tgw_config_names_it_and_is_valid(
         assert len(mounted) == 1
         assert volumes[mounted[0]]["configMap"]["name"] == config["metadata"]["name"]
         assert file_name in config["data"]
-    Settings.model_validate(_toml(config["data"]["tgw.toml"]))
+        Settings.model_validate(_toml(config["data"][file_name]))
 
 
 def _toml(text: str) -> dict[str, Any]:
@@ -258,10 +270,10 @@ def test_each_role_has_a_disruption_budget_that_selects_its_own_pods(
 
 
 def test_a_worker_has_more_time_to_stop_than_its_leases_take_to_pass_on(
-    objects: list[Obj],
+    objects: list[Obj], tmp_path: Path
 ) -> None:
-    config = _toml(named(objects, "ConfigMap", "tgw-config")["data"]["tgw.toml"])
-    ttl_s = Settings.model_validate(config).telegram.lease_ttl_s
+    environ = pod_environment(objects, worker(objects), tmp_path / "tgw.toml")
+    ttl_s = load_settings(environ=environ).telegram.lease_ttl_s
     assert pod_spec(worker(objects))["terminationGracePeriodSeconds"] > ttl_s
     # The api pods leave the Service's endpoints before they stop accepting connections.
     pre_stop = container(api(objects))["lifecycle"]["preStop"]["exec"]["command"]
@@ -316,9 +328,7 @@ def pod_environment(objects: list[Obj], workload: Obj, config_file: Path) -> dic
                 continue
             value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
         environ[variable["name"]] = value
-    config_file.write_text(
-        named(objects, "ConfigMap", "tgw-config")["data"]["tgw.toml"], encoding="utf-8"
-    )
+    config_file.write_text(config_map(objects, workload)["data"]["tgw.toml"], encoding="utf-8")
     environ["TGW_CONFIG"] = str(config_file)
     return environ
 
@@ -331,7 +341,12 @@ def test_tgw_accepts_the_environment_and_config_a_pod_gets(
     environ = pod_environment(objects, workload, tmp_path / "tgw.toml")
     settings = load_settings(environ=environ)
     assert settings.cluster.advertise_url == f"http://{POD_IP}:8080"
-    assert settings.database.url == "postgresql+asyncpg://tgw:CHANGE-ME@tgw-postgres:5432/tgw"
+    # The database: the bundled PostgreSQL's Service, with the password of its Secret.
+    url = urlsplit(settings.database.url)
+    assert url.scheme == "postgresql+asyncpg" and url.port == 5432 and url.path == "/tgw"
+    database = one(objects, "Service", url.hostname or "")
+    assert pods_selected(objects, database["spec"]["selector"]) in (["tgw-postgres"], [])
+    assert url.password in ("CHANGE-ME", "stub-password")
     assert settings.security.secret_key == "filled-in"
     assert settings.security.admin_token == "filled-in"
     assert settings.server.trusted_proxies  # the ingress's forwarded client address is believed
