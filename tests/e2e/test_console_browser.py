@@ -525,3 +525,21 @@ async def test_console_checks_the_account_with_spambot(harness: ServeHarness) ->
         await page.wait_for_selector("#standing-result:has-text('not limited')")
         await page.wait_for_selector("#instance-status:has-text('ready')")
         await console.no_error_shown("after the @SpamBot checks")
+
+
+async def test_console_shows_the_processes_and_who_holds_each_session(
+    harness: ServeHarness,
+) -> None:
+    async with signed_in_console(harness) as console:
+        page = console.page
+        await page.click('#nav a[data-section="cluster"]')
+        row = page.locator("#cluster-processes tbody tr")
+        await row.locator('.badge[data-live="true"]').wait_for()
+        assert await row.count() == 1
+        text = await row.inner_text()
+        assert "(this one)" in text and "all" in text
+        held = page.locator('#cluster-instances tbody tr[data-key="1"]')
+        assert "pid" in await held.inner_text()  # held by this process, shown by host and pid
+        summary = await page.locator("#cluster-summary").inner_text()
+        assert summary == "1 live worker process, each holding at most 1 instance."
+        await console.no_error_shown("on the cluster page")

@@ -382,6 +382,7 @@
     messages: (root) => viewMessages(root),
     webhooks: (root, arg) => (arg ? viewDeliveries(root, arg) : viewWebhooks(root)),
     alerts: (root) => viewAlerts(root),
+    cluster: (root) => viewCluster(root),
   };
 
   function route() {
@@ -1533,6 +1534,60 @@
         errors.show(err);
       }
     })();
+  }
+
+  // --- cluster ----------------------------------------------------------------------------------
+
+  // The processes sharing the database and who holds which instance's session (GET /admin/cluster).
+  function viewCluster(root) {
+    const errors = errorBox();
+    const summary = h("p", { class: "muted", id: "cluster-summary" });
+    const processes = h("div", { id: "cluster-processes" });
+    const instances = h("div", { id: "cluster-instances" });
+
+    function liveness(p) {
+      return h("span", { class: "badge " + (p.live ? "good" : "bad"),
+        "data-live": String(p.live), text: p.live ? "live" : "gone" });
+    }
+
+    async function load() {
+      const c = await api("GET", "cluster");
+      const names = {};
+      for (const p of c.processes) names[p.id] = p.host + " pid " + p.pid;
+      summary.textContent = c.live_workers + " live worker process" +
+        (c.live_workers === 1 ? "" : "es") + ", each holding at most " + c.fair_share +
+        " instance" + (c.fair_share === 1 ? "" : "s") +
+        (c.unowned.length ? "; held by no process: " + c.unowned.join(", ") : ".");
+      replace(processes, table([
+        { label: "Process", value: (p) => names[p.id] + (p.this_process ? " (this one)" : "") },
+        { label: "Role", value: (p) => p.role },
+        { label: "State", value: liveness },
+        { label: "Instances", value: (p) => (p.instances.length ? p.instances.join(", ") : "none") },
+        { label: "Address", value: (p) => p.address || "—" },
+        { label: "Last seen", value: (p) => when(p.heartbeat_at) },
+      ], c.processes.map((p) => Object.assign({ __key: p.id }, p)), "No process has registered."));
+      replace(instances, table([
+        { label: "Instance", value: (i) => String(i.number) },
+        { label: "Held by", value: (i) => (i.holder ? names[i.holder] || i.holder : "no process") },
+        { label: "Lease until", value: (i) => when(i.lease_expires_at) },
+      ], c.instances.map((i) => Object.assign({ __key: String(i.number) }, i)), "No instances."));
+      errors.clear();
+    }
+
+    append(root, [
+      h("h1", { text: "Cluster" }),
+      summary,
+      errors.node,
+      h("section", { class: "card" }, h("h2", { text: "Processes" }), processes),
+      h("section", { class: "card" }, h("h2", { text: "Sessions" }), instances),
+    ]);
+    every(5000, async () => {
+      try {
+        await load();
+      } catch (err) {
+        errors.show(err);
+      }
+    });
   }
 
   // --- start -------------------------------------------------------------------------------------

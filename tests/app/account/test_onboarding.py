@@ -229,7 +229,8 @@ class TestConfiguredProfile:
         assert renamed.status_code == 200
         await services.stop_owning()  # as if the process stopped
         tasks = await start_instances(services, workers=False)
-        assert [task.get_name() for task in tasks] == ["instance-owner-1"]  # no send worker
+        names = [task.get_name() for task in tasks]
+        assert names == ["balancer", "instance-owner-1"]  # no send worker
         assert services.telegram.leases[1].held  # started as the owner: the config was looked at
         view = (await http.get("/admin/instances/1", headers=ADMIN)).json()["profile"]
         assert view["first_name"] == "Renamed"
