@@ -19,8 +19,9 @@ class ClusterSettings(_Section):
     # At most this many instances' sessions in this process, even when its fair share
     # (the instances over the live worker processes, rounded up) is larger. None: no cap.
     max_sessions: int | None = Field(default=None, ge=1)
-    # How the other processes reach this one's HTTP API (shown by GET /admin/cluster); by
-    # default http://<host name>:<[server] port>.
+    # How the other processes reach this one's HTTP API (session operations are passed to the
+    # holder; GET /admin/cluster shows it); by default http://<[server] host>:<port>, or,
+    # listening on every address, the address this process reaches the database from.
     advertise_url: str | None = None
 
     @field_validator("advertise_url")

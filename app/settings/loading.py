@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,9 +26,20 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
+# What Kubernetes puts in every pod for each Service of its namespace (service links): for a
+# Service named tgw-api, TGW_API_SERVICE_HOST, TGW_API_PORT_8080_TCP_ADDR, ... They are not
+# settings and have no "__"; every other TGW_ variable without one is a mistake, refused.
+_SERVICE_LINK = re.compile(
+    r"TGW_[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?"
+    r"|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)"
+)
+
+
 def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "TGW_CONFIG":
+            continue
+        if "__" not in name and _SERVICE_LINK.fullmatch(name):
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) != 2 or not all(parts):

@@ -42,6 +42,27 @@ def test_unknown_environment_section_is_named() -> None:
         load_settings(None, environ={"TGW_DATABSE__URL": "x"})
 
 
+def test_kubernetes_service_links_are_not_taken_for_settings() -> None:
+    # Kubernetes gives every pod these for a Service named tgw-api (enableServiceLinks).
+    links = {
+        "TGW_API_SERVICE_HOST": "10.0.0.7",
+        "TGW_API_SERVICE_PORT": "8080",
+        "TGW_API_SERVICE_PORT_HTTP": "8080",
+        "TGW_API_PORT": "tcp://10.0.0.7:8080",
+        "TGW_API_PORT_8080_TCP": "tcp://10.0.0.7:8080",
+        "TGW_API_PORT_8080_TCP_PROTO": "tcp",
+        "TGW_API_PORT_8080_TCP_PORT": "8080",
+        "TGW_API_PORT_8080_TCP_ADDR": "10.0.0.7",
+    }
+    settings = load_settings(None, environ={**links, "TGW_CLUSTER__ROLE": "api"})
+    assert settings.cluster.role == "api"
+
+
+def test_a_variable_without_a_section_is_still_refused() -> None:
+    with pytest.raises(SettingsError, match="expected TGW_<SECTION>__<KEY>"):
+        load_settings(None, environ={"TGW_DATABASE_URL": "sqlite:///x.db"})
+
+
 def test_bad_value_is_named() -> None:
     with pytest.raises(SettingsError, match=r"server\.port"):
         load_settings(None, environ={"TGW_SERVER__PORT": "eighty"})
