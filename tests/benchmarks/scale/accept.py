@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 
 from app.queueing import message_row
 from tests.benchmarks.bench_send import Run, open_loop, send_body
 from tests.benchmarks.scale.common import (
     CLIENT_ID,
+    NATIVE_PATH,
     RECIPIENT,
     Fleet,
     Spread,
@@ -54,6 +56,10 @@ async def bare_starlette(fleet: Fleet, wd: Path, concurrency: int, window: float
         await fleet.stop(server)
     print(f"  bare Starlette {path}: {describe(run)}", flush=True)
     return run
+
+
+def native_body(index: int) -> bytes:
+    return orjson.dumps({"to": RECIPIENT, "text": f"latency {index}"})
 
 
 def app_row(index: int) -> dict[str, Any]:
@@ -155,20 +161,22 @@ async def accept_pg(args: argparse.Namespace) -> None:
             for count in (1, 2, 4):
                 while len(apis) < count:
                     apis.append(await fleet.start("api", serve_args(config, "api")))
-                spread = Spread(f"{count} api", apis, headers, concurrency, [send_path(1)])
-                await spread.run(2.0, f"warm{count}")
-                run, _ = await spread.run(window, f"accept{count}")
-                print(f"  {count} api process(es): {describe(run)}", flush=True)
-                rows.append(
-                    [
-                        f"{count} x tgw serve --role api",
-                        f"{run.rate:,.0f}",
-                        f"{run.percentile_ms(99):.1f}",
-                        f"{run.rate / raw_before:.0%}",
-                        f"{run.client_cpu_pct:.0f}% / {run.server_cpu_pct:.0f}%",
-                        loadavg(),
-                    ]
-                )
+                for native in (False, True):
+                    surface = "native /api/v1/messages" if native else "WhatsMate v3 text"
+                    spread = Spread(f"{count} api", apis, headers, concurrency, native=native)
+                    await spread.run(2.0, f"warm{count}")
+                    run, _ = await spread.run(window, f"accept{count}")
+                    print(f"  {count} api process(es), {surface}: {describe(run)}", flush=True)
+                    rows.append(
+                        [
+                            f"{count} x tgw serve --role api, {surface}",
+                            f"{run.rate:,.0f}",
+                            f"{run.percentile_ms(99):.1f}",
+                            f"{run.rate / raw_before:.0%}",
+                            f"{run.client_cpu_pct:.0f}% / {run.server_cpu_pct:.0f}%",
+                            loadavg(),
+                        ]
+                    )
             raw_after, raw_p99 = await raw_pg_inserts(url, concurrency, window)
             rows.append(
                 [
@@ -343,42 +351,46 @@ async def sqlite_accept(args: argparse.Namespace) -> None:
                         loadavg(),
                     ]
                 )
-            spread = Spread("app", [server], headers, concurrency, [send_path(1)])
-            await spread.run(2.0, "warm")
-            run, _ = await spread.run(window, "max")
-            print(f"  tgw serve --sandbox: {describe(run)}", flush=True)
-            rows.append(
-                [
-                    "tgw serve --sandbox, workers running",
-                    f"{run.rate:,.0f}",
-                    f"{run.rate / raw_rate:.0%}",
-                    f"{run.percentile_ms(99):.1f}",
-                    "",
-                    loadavg(),
-                ]
-            )
-            await asyncio.sleep(3.0)  # the worker sends part of that backlog
-            latency = await open_loop(
-                f"200 req/s open loop, {duration:.0f} s",
-                server,
-                send_path(1),
-                headers,
-                send_body("latency"),
-                200.0,
-                duration,
-                max_connections=concurrency,
-                kind="raw",
-            )
-            rows.append(
-                [
-                    "tgw serve --sandbox at 200 req/s open loop",
-                    f"{latency.rate:,.0f}",
-                    "",
-                    f"{latency.percentile_ms(99):.1f}",
-                    f"{latency.percentile_ms(50):.1f}",
-                    loadavg(),
-                ]
-            )
+            for native in (False, True):
+                surface = "native /api/v1/messages" if native else "WhatsMate v3 text"
+                spread = Spread("app", [server], headers, concurrency, native=native)
+                await spread.run(2.0, "warm")
+                run, _ = await spread.run(window, "max")
+                print(f"  tgw serve --sandbox, {surface}: {describe(run)}", flush=True)
+                rows.append(
+                    [
+                        f"tgw serve --sandbox, {surface}",
+                        f"{run.rate:,.0f}",
+                        f"{run.rate / raw_rate:.0%}",
+                        f"{run.percentile_ms(99):.1f}",
+                        f"{run.percentile_ms(50):.1f}",
+                        loadavg(),
+                    ]
+                )
+            for native in (False, True):
+                surface = "native" if native else "WhatsMate v3"
+                await asyncio.sleep(3.0)  # the worker sends part of the backlog
+                latency = await open_loop(
+                    f"200 req/s open loop, {duration:.0f} s",
+                    server,
+                    NATIVE_PATH if native else send_path(1),
+                    headers,
+                    native_body if native else send_body("latency"),
+                    200.0,
+                    duration,
+                    max_connections=concurrency,
+                    kind="raw",
+                )
+                rows.append(
+                    [
+                        f"tgw serve --sandbox, {surface}, 200 req/s open loop",
+                        f"{latency.rate:,.0f}",
+                        "",
+                        f"{latency.percentile_ms(99):.1f}",
+                        f"{latency.percentile_ms(50):.1f}",
+                        loadavg(),
+                    ]
+                )
         finally:
             await fleet.stop_all()
     table(

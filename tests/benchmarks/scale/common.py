@@ -41,6 +41,9 @@ PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+NATIVE_PATH = "/api/v1/messages"
+
+
 def send_path(instance: int) -> str:
     return f"/v3/telegram/single/text/message/{instance}"
 
@@ -243,6 +246,8 @@ class Spread:
     headers: dict[str, str]
     concurrency: int
     paths: list[str] = field(default_factory=lambda: [send_path(1)])
+    # The native API (POST /api/v1/messages {"to", "text"}, 202) instead of WhatsMate v3.
+    native: bool = False
 
     async def run(
         self, duration_s: float, tag: str, max_requests: int | None = None
@@ -266,13 +271,13 @@ class Spread:
             while time.perf_counter() < stop_at and next_index < limit:
                 index = next_index
                 next_index += 1
-                path = self.paths[index % len(self.paths)]
+                path = NATIVE_PATH if self.native else self.paths[index % len(self.paths)]
                 text = f"{tag} {index}"
+                fields = {"to": RECIPIENT, "text": text} if self.native else None
+                body = orjson.dumps(fields or {"number": RECIPIENT, "message": text})
                 started = time.perf_counter()
                 try:
-                    status, answer = await conn.request(
-                        "POST", path, headers, orjson.dumps({"number": RECIPIENT, "message": text})
-                    )
+                    status, answer = await conn.request("POST", path, headers, body)
                 except CLIENT_ERRORS as exc:
                     await conn.reset()
                     recorder.fail(type(exc).__name__, str(exc))
@@ -280,7 +285,7 @@ class Spread:
                     continue
                 recorder.latencies_s.append(time.perf_counter() - started)
                 recorder.statuses[status] += 1
-                if status != 200 and recorder.first_failure is None:
+                if not 200 <= status < 300 and recorder.first_failure is None:
                     recorder.first_failure = f"HTTP {status}: {answer[:300]!r}"
                 sent.append((text, time.time(), status))
 
