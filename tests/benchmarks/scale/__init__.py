@@ -1,0 +1,1 @@
+"""The parts of tests/benchmarks/bench_scale.py (a script, not collected by pytest)."""

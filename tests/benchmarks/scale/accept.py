@@ -1,0 +1,407 @@
+"""Parts accept-pg and sqlite-accept: the accept path against the cost of a durable insert."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from app.queueing import message_row
+from tests.benchmarks.bench_send import Run, open_loop, send_body
+from tests.benchmarks.scale.common import (
+    CLIENT_ID,
+    NATIVE_PATH,
+    RECIPIENT,
+    Fleet,
+    Spread,
+    create_client,
+    describe,
+    fresh_pg_database,
+    loadavg,
+    machine,
+    register,
+    sa_url,
+    send_path,
+    serve_args,
+    table,
+    wait_for,
+    workdir,
+)
+
+SANDBOX = [{"number": 1, "backend": "sandbox"}]
+BENCH_SEND = Path(__file__).resolve().parents[1] / "bench_send.py"
+
+
+async def bare_starlette(fleet: Fleet, wd: Path, concurrency: int, window: float, path: str) -> Run:
+    """bench_send.py's baseline server (one uvicorn process as `tgw serve` runs it): POST
+    /nodb parses the body and answers (the HTTP ceiling of one Python process with this load
+    generator); POST /insert adds one INSERT in a transaction of its own (app.db's engine)."""
+    db = f"sqlite:///{wd / 'bare.db'}"
+    server = await fleet.start("bare", [str(BENCH_SEND), "--serve-baseline", "--db", db])
+    try:
+        spread = Spread(path, [server], {}, concurrency, [path])
+        await spread.run(2.0, "warm")
+        run, _ = await spread.run(window, "bare")
+    finally:
+        await fleet.stop(server)
+    print(f"  bare Starlette {path}: {describe(run)}", flush=True)
+    return run
+
+
+def native_body(index: int) -> bytes:
+    return orjson.dumps({"to": RECIPIENT, "text": f"latency {index}"})
+
+
+def app_row(index: int) -> dict[str, Any]:
+    """A queue row as the accept path makes it for a WhatsMate text."""
+    now = datetime.now(UTC)
+    return message_row(
+        instance=1,
+        kind="text",
+        now=now,
+        client_id=CLIENT_ID,
+        to_number=RECIPIENT,
+        text=f"raw {index}",
+    )
+
+
+async def raw_pg_inserts(url: str, concurrency: int, duration_s: float) -> tuple[float, float]:
+    """Plain asyncpg: `concurrency` connections, each INSERTing one message row per
+    transaction (autocommit: one commit, one WAL flush, per row). (rows/s, p99 ms)."""
+    columns = list(app_row(0))
+    sql = (
+        f"INSERT INTO message ({', '.join(columns)}) "
+        f"VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
+    )
+    conns = [await asyncpg.connect(url) for _ in range(concurrency)]
+    latencies: list[float] = []
+    count = 0
+    stop_at = time.perf_counter() + duration_s
+
+    async def worker(conn: asyncpg.Connection) -> None:
+        nonlocal count
+        statement = await conn.prepare(sql)
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            await statement.fetch(*app_row(count).values())
+            latencies.append(time.perf_counter() - t0)
+            count += 1
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(c) for c in conns))
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    p99 = 1000 * latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+    return count / elapsed, p99
+
+
+async def accept_pg(args: argparse.Namespace) -> None:
+    window = 8.0 if args.quick else 20.0
+    concurrency = args.concurrency
+    print(f"\n# accept-pg: {machine()}; {concurrency} connections, {window:.0f} s windows")
+    print("  the load generator (this process) runs on the same 2 cores as the servers")
+    rows: list[list[str]] = []
+    async with (
+        workdir(args.tmpdir, args.keep, "accept") as wd,
+        fresh_pg_database("accept") as url,
+    ):
+        config = wd / "tgw.toml"
+        from tests.benchmarks.scale.common import write_config
+
+        write_config(config, sa_url(url), instances=SANDBOX)
+        fleet = Fleet(wd)
+        try:
+            # One worker registers the recipient, then leaves: the api processes only accept.
+            worker = await fleet.start("setup-worker", serve_args(config, "worker"))
+            headers = await create_client(worker)
+            await register(worker, 1)
+
+            async def replied() -> bool:
+                return await _sent_count(url) >= 1
+
+            await wait_for("the registration reply", replied, 30)
+            await fleet.stop(worker)
+            raw_before, raw_p99 = await raw_pg_inserts(url, concurrency, window)
+            rows.append(
+                [
+                    "raw asyncpg INSERT, 1 commit/row",
+                    f"{raw_before:,.0f}",
+                    f"{raw_p99:.1f}",
+                    "",
+                    "",
+                    loadavg(),
+                ]
+            )
+            print(f"  raw asyncpg: {raw_before:,.0f} rows/s", flush=True)
+            bare = await bare_starlette(fleet, wd, concurrency, window, "/nodb")
+            rows.append(
+                [
+                    "bare Starlette, no database (1 process)",
+                    f"{bare.rate:,.0f}",
+                    f"{bare.percentile_ms(99):.1f}",
+                    "",
+                    f"{bare.client_cpu_pct:.0f}% / {bare.server_cpu_pct:.0f}%",
+                    loadavg(),
+                ]
+            )
+            apis = []
+            for count in (1, 2, 4):
+                while len(apis) < count:
+                    apis.append(await fleet.start("api", serve_args(config, "api")))
+                for native in (False, True):
+                    surface = "native /api/v1/messages" if native else "WhatsMate v3 text"
+                    spread = Spread(f"{count} api", apis, headers, concurrency, native=native)
+                    await spread.run(2.0, f"warm{count}")
+                    run, _ = await spread.run(window, f"accept{count}")
+                    print(f"  {count} api process(es), {surface}: {describe(run)}", flush=True)
+                    rows.append(
+                        [
+                            f"{count} x tgw serve --role api, {surface}",
+                            f"{run.rate:,.0f}",
+                            f"{run.percentile_ms(99):.1f}",
+                            f"{run.rate / raw_before:.0%}",
+                            f"{run.client_cpu_pct:.0f}% / {run.server_cpu_pct:.0f}%",
+                            loadavg(),
+                        ]
+                    )
+            raw_after, raw_p99 = await raw_pg_inserts(url, concurrency, window)
+            rows.append(
+                [
+                    "raw asyncpg INSERT (again, after)",
+                    f"{raw_after:,.0f}",
+                    f"{raw_p99:.1f}",
+                    "",
+                    "",
+                    loadavg(),
+                ]
+            )
+        finally:
+            await fleet.stop_all()
+    table(
+        f"accept-pg (PostgreSQL, {concurrency} connections, {window:.0f} s; {machine()})",
+        ["what", "accepted/s", "p99 ms", "vs raw", "CPU gen / servers", "load"],
+        rows,
+    )
+
+
+async def _sent_count(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM message WHERE status = 'sent'"))
+    finally:
+        await conn.close()
+
+
+# --- SQLite ---
+
+
+class GroupWriter:
+    """A raw sqlite3 writer thread with the gateway's durability: WAL, synchronous=FULL, one
+    BEGIN IMMEDIATE ... COMMIT (one fsync) for whatever rows arrived meanwhile."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._sql = (
+            f"INSERT INTO message ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        )
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(self._sql, [values for values, _ in batch])
+            self._db.execute("COMMIT")
+            for _, future in batch:
+                self._loop.call_soon_threadsafe(_done, future)
+
+    async def insert(self, values: tuple[Any, ...]) -> None:
+        future: asyncio.Future[None] = self._loop.create_future()
+        with self._cond:
+            self._pending.append((values, future))
+            self._cond.notify()
+        await future
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        self._db.close()
+
+
+def _done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return value
+
+
+async def raw_sqlite(path: Path, concurrency: int, duration_s: float) -> tuple[float, float]:
+    columns = list(app_row(0))
+    writer = GroupWriter(path, columns)
+    latencies: list[float] = []
+    count = 0
+    stop_at = time.perf_counter() + duration_s
+
+    async def worker() -> None:
+        nonlocal count
+        while time.perf_counter() < stop_at:
+            values = tuple(_sqlite_value(v) for v in app_row(count).values())
+            t0 = time.perf_counter()
+            await writer.insert(values)
+            latencies.append(time.perf_counter() - t0)
+            count += 1
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await asyncio.to_thread(writer.close)
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return count / elapsed, 1000 * latencies[int(len(latencies) * 0.99)]
+
+
+def copy_schema(source: Path, target: Path) -> None:
+    """An empty `message` table as the gateway's own (same columns and indexes)."""
+    with contextlib.closing(sqlite3.connect(source)) as src:
+        ddl = [
+            sql
+            for (sql,) in src.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = 'message' AND sql IS NOT NULL"
+            )
+        ]
+    with contextlib.closing(sqlite3.connect(target)) as dst:
+        for sql in ddl:
+            dst.execute(sql)
+        dst.commit()
+
+
+async def sqlite_accept(args: argparse.Namespace) -> None:
+    window = 8.0 if args.quick else 20.0
+    duration = 5.0 if args.quick else 10.0
+    concurrency = args.concurrency
+    print(f"\n# sqlite-accept: {machine()}; {concurrency} connections, {window:.0f} s windows")
+    rows: list[list[str]] = []
+    async with workdir(args.tmpdir, args.keep, "sqlite") as wd:
+        db = wd / "gateway.db"
+        from tests.benchmarks.scale.common import write_config
+
+        # The default config, but no daily limit; sandbox sends are unpaced by default.
+        config = write_config(wd / "tgw.toml", f"sqlite:///{db}", default_sending=True)
+        fleet = Fleet(wd)
+        try:
+            server = await fleet.start("sandbox", serve_args(config, sandbox=True))
+            headers = await create_client(server)
+            await register(server, 1)
+            await asyncio.sleep(1.0)
+            raw_path = wd / "raw.db"
+            copy_schema(db, raw_path)
+            raw_rate, raw_p99 = await raw_sqlite(raw_path, concurrency, window)
+            print(f"  raw sqlite3 group commit: {raw_rate:,.0f} rows/s", flush=True)
+            rows.append(
+                [
+                    "raw sqlite3, group commit",
+                    f"{raw_rate:,.0f}",
+                    "",
+                    f"{raw_p99:.1f}",
+                    "",
+                    loadavg(),
+                ]
+            )
+            for bare_path in ("/nodb", "/insert"):
+                bare = await bare_starlette(fleet, wd, concurrency, window, bare_path)
+                rows.append(
+                    [
+                        f"bare Starlette POST {bare_path} (bench_send.py's baseline)",
+                        f"{bare.rate:,.0f}",
+                        f"{bare.rate / raw_rate:.0%}",
+                        f"{bare.percentile_ms(99):.1f}",
+                        f"{bare.percentile_ms(50):.1f}",
+                        loadavg(),
+                    ]
+                )
+            for native in (False, True):
+                surface = "native /api/v1/messages" if native else "WhatsMate v3 text"
+                spread = Spread("app", [server], headers, concurrency, native=native)
+                await spread.run(2.0, "warm")
+                run, _ = await spread.run(window, "max")
+                print(f"  tgw serve --sandbox, {surface}: {describe(run)}", flush=True)
+                rows.append(
+                    [
+                        f"tgw serve --sandbox, {surface}",
+                        f"{run.rate:,.0f}",
+                        f"{run.rate / raw_rate:.0%}",
+                        f"{run.percentile_ms(99):.1f}",
+                        f"{run.percentile_ms(50):.1f}",
+                        loadavg(),
+                    ]
+                )
+            for native in (False, True):
+                surface = "native" if native else "WhatsMate v3"
+                await asyncio.sleep(3.0)  # the worker sends part of the backlog
+                latency = await open_loop(
+                    f"200 req/s open loop, {duration:.0f} s",
+                    server,
+                    NATIVE_PATH if native else send_path(1),
+                    headers,
+                    native_body if native else send_body("latency"),
+                    200.0,
+                    duration,
+                    max_connections=concurrency,
+                    kind="raw",
+                )
+                rows.append(
+                    [
+                        f"tgw serve --sandbox, {surface}, 200 req/s open loop",
+                        f"{latency.rate:,.0f}",
+                        "",
+                        f"{latency.percentile_ms(99):.1f}",
+                        f"{latency.percentile_ms(50):.1f}",
+                        loadavg(),
+                    ]
+                )
+        finally:
+            await fleet.stop_all()
+    table(
+        f"sqlite-accept (SQLite, {concurrency} connections; {machine()})",
+        ["what", "per s", "app / raw", "p99 ms", "p50 ms", "load"],
+        rows,
+    )
+    print("  targets: app >= 50% of raw; p99 < 25 ms at 200 req/s")
+
+
+PARTS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "accept-pg": accept_pg,
+    "sqlite-accept": sqlite_accept,
+}
