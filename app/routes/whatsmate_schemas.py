@@ -83,8 +83,10 @@ def _filename(optional: bool, description: str) -> tuple[Any, Any]:
     return str, Field(min_length=1, max_length=255, description=description)
 
 
+@functools.cache
 def v3_model(scope: str, kind: str) -> type[WhatsMateBody]:
-    """The body of /v3/telegram/{scope}/{kind}/message/{instance}."""
+    """The body of /v3/telegram/{scope}/{kind}/message/{instance}; made once per (scope,
+    kind): building a pydantic model costs more than the rest of a send."""
     fields: dict[str, Any] = {}
     if scope == "single":
         fields["number"] = (Number, Field(description=number_field("the destination")))
