@@ -21,6 +21,7 @@ from app.routes.apidoc import Doc, Model
 from app.routes.common import JSON, services
 from app.routes.surface import endpoint
 from app.routes.surfaces import ROOT
+from app.vocabulary import MessageStatus
 from inbound.webhooks.callbacks import is_callback_endpoint
 
 
@@ -90,8 +91,14 @@ async def metrics(request: Request) -> Response:
         svc.metrics.cluster_sessions.set(len(balancer.owned))
         svc.metrics.cluster_fair_share.set(balancer.share)
         svc.metrics.cluster_live_workers.set(sum(p.holds_sessions for p in balancer.live))
-    for instance, status, count in counts:
-        svc.metrics.queue.labels(str(instance), status).set(count)
+    # Every status of every instance, 0 when none is in it: a series left at its last count
+    # would show a queue that emptied as still full.
+    by_status = {(str(instance), status): count for instance, status, count in counts}
+    for inst in instances:
+        for name in MessageStatus:
+            by_status.setdefault((str(inst.number), str(name)), 0)
+    for (instance_label, status), count in by_status.items():
+        svc.metrics.queue.labels(instance_label, status).set(count)
     now = svc.clock()
     for inst in instances:
         up = inst.status == "ready" and inst.status_detail != "disconnected"

@@ -22,8 +22,12 @@ async def test_metrics_show_accepted_messages_and_the_queue(
         json={"number": "34612345678", "message": "x"},
         headers=api_client,
     )
+    queued = (await http.get("/metrics")).text
+    assert 'tgw_queue_messages{instance="1",status="queued"} 2.0' in queued
     await drain(worker)
     text = (await http.get("/metrics")).text
+    # A queue that emptied reads 0, not its last count.
+    assert 'tgw_queue_messages{instance="1",status="queued"} 0.0' in text
     assert 'tgw_messages_accepted_total{kind="text"} 1.0' in text
     assert 'tgw_queue_messages{instance="1",status="sent"} 2.0' in text  # the reply and ours
     assert 'tgw_instance_up{instance="1"} 1.0' in text
