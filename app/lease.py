@@ -92,8 +92,9 @@ def process_owner_id() -> str:
 
 # The database's clock decides expiry: PostgreSQL's own (processes on several machines never
 # compare their clocks); SQLite is on one machine, whose clock the caller passes (:now).
-_NOW = {"postgresql": "clock_timestamp()", "sqlite": ":now"}
-_LATER = {"postgresql": "clock_timestamp() + make_interval(secs => :ttl)", "sqlite": ":later"}
+# The cluster registry (app/cluster/registry.py) expires by the same clock.
+DB_NOW = {"postgresql": "clock_timestamp()", "sqlite": ":now"}
+DB_LATER = {"postgresql": "clock_timestamp() + make_interval(secs => :ttl)", "sqlite": ":later"}
 _EARLIER = {"postgresql": "clock_timestamp() - interval '1 second'", "sqlite": ":earlier"}
 _ACQUIRE = """
 INSERT INTO instance_lease (instance, owner, token, expires_at, acquired_at, lock_file)
@@ -168,7 +169,9 @@ class InstanceLease:
     def _statement(self, template: str) -> tuple[Any, set[str]]:
         """The statement for this database, and the names of its parameters."""
         dialect = "postgresql" if self._postgres else "sqlite"
-        sql = template.format(now=_NOW[dialect], later=_LATER[dialect], earlier=_EARLIER[dialect])
+        sql = template.format(
+            now=DB_NOW[dialect], later=DB_LATER[dialect], earlier=_EARLIER[dialect]
+        )
         names = set(re.findall(r"(?<!:):(\w+)", sql))
         times = [bindparam(n, type_=UTCDateTime) for n in ("now", "later", "earlier") if n in names]
         return text(sql).bindparams(*times), names

@@ -21,9 +21,10 @@ from sqlalchemy import bindparam, text
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.cluster.view import database_now
 from app.db import Database
 from app.errors import ApiError
-from app.models import UTCDateTime, utcnow
+from app.models import UTCDateTime
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _NOT_RETURNED = frozenset({"content-length", "connection", "keep-alive", "transf
 
 _HOLDER = """
 SELECT p.id, p.address FROM instance_lease l JOIN cluster_process p ON p.id = l.owner
-WHERE l.instance = :n AND l.expires_at > {now} AND p.expires_at > {now}
+WHERE l.instance = :n AND l.expires_at > :now AND p.expires_at > :now
 """
 
 
@@ -122,14 +123,10 @@ class HeldElsewhere(ApiError):
 
 
 async def _holder(database: Database, number: int) -> tuple[str, str | None] | None:
-    """The live registered process holding `number`'s lease, and its address."""
+    """The live registered process holding `number`'s lease, and its address (judged by the
+    clock the leases expire by)."""
     async with database.read() as session:
-        postgres = session.get_bind().dialect.name == "postgresql"
-        sql = _HOLDER.format(now="clock_timestamp()" if postgres else ":now")
-        statement = text(sql)
-        params: dict[str, object] = {"n": number}
-        if not postgres:
-            statement = statement.bindparams(bindparam("now", type_=UTCDateTime))
-            params["now"] = utcnow()
-        row = (await session.execute(statement, params)).first()
+        now = await database_now(session)
+        statement = text(_HOLDER).bindparams(bindparam("now", type_=UTCDateTime))
+        row = (await session.execute(statement, {"n": number, "now": now})).first()
     return (str(row[0]), row[1]) if row is not None else None

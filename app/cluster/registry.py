@@ -18,14 +18,13 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.lease import DB_LATER, DB_NOW
 from app.models import UTCDateTime, utcnow
 from app.settings import Role
 
 # Rows of processes dead for this long are deleted (a deployment keeps a day of history).
 FORGET_AFTER = timedelta(days=1)
 
-_NOW = {"postgresql": "clock_timestamp()", "sqlite": ":now"}
-_LATER = {"postgresql": "clock_timestamp() + make_interval(secs => :ttl)", "sqlite": ":later"}
 _LONG_AGO = {"postgresql": "clock_timestamp() - interval '1 day'", "sqlite": ":long_ago"}
 
 _BEAT = """
@@ -73,7 +72,9 @@ class ProcessRegistry:
 
     def _statement(self, template: str) -> tuple[Any, set[str]]:
         dialect = "postgresql" if self._engine.dialect.name == "postgresql" else "sqlite"
-        sql = template.format(now=_NOW[dialect], later=_LATER[dialect], long_ago=_LONG_AGO[dialect])
+        sql = template.format(
+            now=DB_NOW[dialect], later=DB_LATER[dialect], long_ago=_LONG_AGO[dialect]
+        )
         names = set(re.findall(r"(?<!:):(\w+)", sql))
         stamps = [bindparam(n, type_=UTCDateTime) for n in ("now", "later", "long_ago")]
         return text(sql).bindparams(*(s for s in stamps if s.key in names)), names
