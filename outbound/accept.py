@@ -30,6 +30,7 @@ from app.settings import Settings
 from outbound.audio import prepare_audio
 from outbound.details import dump_details, request_details
 from outbound.quota import Want, take_quota
+from outbound.registered import first_unregistered
 from outbound.send_request import (
     Answer,
     Credentials,
@@ -49,10 +50,6 @@ _IDEMPOTENCY_LOOKUP = text(
 )
 _IDEMPOTENCY_DELETE = text(
     "DELETE FROM idempotency_record WHERE client_id = :client_id AND key = :key"
-)
-_REGISTERED = text(
-    "SELECT 1 FROM recipient WHERE instance = :instance AND number = :number "
-    "AND status = 'registered' LIMIT 1"
 )
 
 
@@ -243,20 +240,12 @@ class Enqueuer:
                         continue
                     if previous is not None:
                         conn.execute(_IDEMPOTENCY_DELETE, params)  # older than the window
-                for request in item.requests:
-                    number = request.to_number
-                    if number is None:
-                        continue
-                    found = conn.execute(
-                        _REGISTERED, {"instance": request.instance, "number": number}
-                    ).first()
-                    if found is None:
-                        raise not_registered(number)
                 candidates.append(index)
             except DatabaseUnavailable:
                 raise  # the whole batch fails: nothing of it commits
             except ApiError as exc:
                 outcomes[index] = exc
+        candidates = self._registered_only(conn, batch, candidates, outcomes)
         accepted = self._take_quota(conn, batch, candidates, outcomes, now)
         messages: list[dict[str, Any]] = []
         blobs: list[dict[str, Any]] = []
@@ -296,6 +285,24 @@ class Enqueuer:
                 else:
                     outcomes[index] = outcomes[first]
         return [o if o is not None else RuntimeError("request not handled") for o in outcomes]
+
+    def _registered_only(
+        self,
+        conn: Connection,
+        batch: list[_Pending],
+        candidates: list[int],
+        outcomes: list[Answer | BaseException | None],
+    ) -> list[int]:
+        """The candidates whose every recipient is registered; the others get 403 (naming
+        their first unregistered number)."""
+        missing = first_unregistered(conn, [batch[i].requests for i in candidates])
+        kept: list[int] = []
+        for index, number in zip(candidates, missing, strict=True):
+            if number is None:
+                kept.append(index)
+            else:
+                outcomes[index] = not_registered(number)
+        return kept
 
     def _take_quota(
         self,

@@ -18,16 +18,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from enum import Enum
 from functools import partial
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import col
 
 from app.db import Database, OutageLog, retry_while_unavailable
 from app.errors import DatabaseUnavailable
 from app.instances import set_instance_status
 from app.lease import InstanceLease, LeaseLost
-from app.models import Instance, Message
+from app.models import Instance, Message, table_of
 from app.queueing import Wakeup
 from app.settings import SendingSettings
 from app.telegram.port import GroupPeer, OutgoingMessage, Peer, TelegramBackend
@@ -43,6 +46,21 @@ from outbound.records import expire_stale, record_batch
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 60.0
+# The queue is searched for expired messages at most this often (by the worker's clock): the
+# search is two index probes, but a busy worker steps after every accepted batch, and a
+# message's expiry is a matter of seconds anyway.
+EXPIRY_CHECK_S = 1.0
+
+
+class _Gate(Enum):
+    # The instance's pause (flood wait, restriction) has ended: it is made ready, then claims.
+    PAUSE_OVER = "pause over"
+
+
+_I = table_of(Instance)
+_GATE = select(_I.c.phone, _I.c.status, _I.c.queue_paused_at, _I.c.paused_until).where(
+    _I.c.number == bindparam("number")
+)
 # The queue holds its messages in these statuses, until a login or their TTL.
 HELD_STATUSES = (
     *NEEDS_LOGIN,
@@ -94,6 +112,7 @@ class SendWorker:
         # mark_read_on_reply: user id -> the message id marked read last (not marked again).
         self._marked_read: dict[int, int] = {}
         self._ttl = timedelta(seconds=sending.message_ttl_s)
+        self._expiry_checked_at: datetime | None = None
         self._gateway_number: str | None = None
         self._outage = OutageLog(log, f"send worker {instance}")
         # An orderly stop (stop()): no new step once the one under way ends.
@@ -167,11 +186,13 @@ class SendWorker:
     async def step(self) -> float:
         """Do one round of work; return how long to wait before the next (0: go on)."""
         now = self._clock()
-        await expire_stale(self._db, self.instance, self._ttl, now)
-        held_for = await self._instance_gate(now)
-        if held_for is not None:
-            return held_for
-        batch, wait_s = await self._db.run(partial(self.claims.claim, now=now))
+        await self._expire(now)
+        gate, batch, wait_s = await self._db.run(partial(self._gate_and_claim, now=now))
+        if gate is _Gate.PAUSE_OVER:
+            await self._end_pause(now)
+            batch, wait_s = await self._db.run(partial(self.claims.claim, now=now))
+        elif gate is not None:
+            return gate
         if not batch:
             return wait_s
         done: list[tuple[Claimed, Recorded]] = []
@@ -197,27 +218,46 @@ class SendWorker:
             await self._release(pause, [m.id for m in batch[len(done) :]])
         return 0.0
 
-    async def _instance_gate(self, now: datetime) -> float | None:
-        """None when the instance may send; else how long to wait. Ends a pause that is over."""
-        async with self._db.read() as session:
-            inst = await session.get(Instance, self.instance)
-            if inst is None:
-                return IDLE_POLL_S
-            self._gateway_number = inst.phone
-            if inst.status in HELD_STATUSES:
-                return IDLE_POLL_S  # the queue holds its messages until a login or their TTL
-            if inst.queue_paused_at is not None:
-                return IDLE_POLL_S  # paused by an admin: resuming wakes the worker
-            if inst.paused_until is None:
-                return None
-            if inst.paused_until > now:
-                return (inst.paused_until - now).total_seconds()
+    async def _expire(self, now: datetime) -> None:
+        checked = self._expiry_checked_at
+        if checked is not None and checked <= now < checked + timedelta(seconds=EXPIRY_CHECK_S):
+            return
+        await expire_stale(self._db, self.instance, self._ttl, now)
+        self._expiry_checked_at = now
+
+    def _gate_and_claim(
+        self, conn: Connection, now: datetime
+    ) -> tuple[float | _Gate | None, list[Claimed], float]:
+        """The instance's gate and, if it may send, a claimed batch: one transaction on the
+        SqlRunner (the worker steps after every accepted batch: no ORM, no second trip).
+        The gate is None (may send), how long to wait, or PAUSE_OVER."""
+        row = conn.execute(_GATE, {"number": self.instance}).first()
+        gate = self._gate(row, now)
+        if gate is not None:
+            return gate, [], 0.0
+        return None, *self.claims.claim(conn, now)
+
+    def _gate(self, row: Any, now: datetime) -> float | _Gate | None:
+        if row is None:
+            return IDLE_POLL_S
+        self._gateway_number = row.phone
+        if row.status in HELD_STATUSES:
+            return IDLE_POLL_S  # the queue holds its messages until a login or their TTL
+        if row.queue_paused_at is not None:
+            return IDLE_POLL_S  # paused by an admin: resuming wakes the worker
+        if row.paused_until is None:
+            return None
+        if row.paused_until > now:
+            return float((row.paused_until - now).total_seconds())
+        return _Gate.PAUSE_OVER
+
+    async def _end_pause(self, now: datetime) -> None:
+        """A pause (flood wait, restriction) is over: the instance is ready again."""
         async with self._db.write() as session:
             inst = await session.get(Instance, self.instance)
             if inst is not None and inst.paused_until is not None and inst.paused_until <= now:
                 inst.paused_until = None
                 await set_instance_status(session, inst, InstanceStatus.READY, None, now)
-        return None
 
     async def _send_one(self, message: Claimed) -> Outcome:
         if message.problem is not None:

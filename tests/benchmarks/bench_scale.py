@@ -19,7 +19,10 @@ Parts (all by default, in this order; the code is in tests/benchmarks/scale/):
                  process; one is killed (-9): time until every instance is held again, delay of
                  the messages of its instances, nothing lost or sent twice.
 - sqlite-accept  `tgw serve --sandbox` on SQLite against raw sqlite3 with group commit (WAL,
-                 synchronous=FULL): maximum rate, then p50/p99 at 200 requests/s open loop.
+                 synchronous=FULL), and bare Starlette endpoints (no database; the same raw
+                 group commit; one commit per request): maximum rate with the send queue
+                 paused (the accept path alone) and with the worker sending, each the median
+                 of 3 windows (--quick: 1), then p50/p99 at 200 requests/s open loop.
 
 PostgreSQL: BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); each
 part creates a database of its own and drops it. Every server runs as `python -m app serve` with

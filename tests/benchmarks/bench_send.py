@@ -18,6 +18,8 @@ Phases:
    - POST /insert  parses the JSON body and INSERTs one row in a transaction of its own, with
                    `app.db.create_engine`, `create_session_factory` and `transaction`: the
                    gateway's WAL, synchronous=FULL, BEGIN IMMEDIATE and in-process write lock.
+   - POST /group   (with --group-db, used by bench_scale.py's sqlite-accept part) makes the
+                   gateway's queue row and inserts it through a raw sqlite3 group commit.
 2. Gateway set-up, `tgw serve --sandbox`: two API clients and a registered recipient.
 3. Gateway without --sandbox: instance 1 is then a Telethon instance with no backend, so no send
    worker runs. The accept rate with nothing else writing; the accepted messages stay queued.
@@ -110,24 +112,39 @@ def _json_response(content: Any) -> Response:
     return Response(orjson.dumps(content), media_type="application/json")
 
 
-def baseline_app(db_url: str) -> Starlette:
-    """The gateway's engine and write path (`transaction`, one per request), nothing else."""
+def baseline_app(db_url: str, group_db: str = "") -> Starlette:
+    """The gateway's engine and write path (`transaction`, one per request), nothing else; with
+    `group_db` (a SQLite file holding the gateway's `message` table), also POST /group."""
     # Imported here, in the server process, whose PYTHONPATH puts this repository first
     # (another checkout may be the one installed in site-packages).
     from app.db import create_engine, create_session_factory, transaction
+    from tests.benchmarks.scale.group_writer import GroupWriter, app_row, sqlite_values
 
     engine = create_engine(db_url)
     # As build_services does: this process's writers take turns on one lock.
     factory = create_session_factory(engine, asyncio.Lock())
+    writers: list[GroupWriter] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with engine.begin() as conn:
             await conn.run_sync(BASELINE_METADATA.create_all)
+        if group_db:
+            writers.append(GroupWriter(Path(group_db), list(app_row(0))))
         try:
             yield
         finally:
+            for writer in writers:
+                await asyncio.to_thread(writer.close)
             await engine.dispose()
+
+    async def group_insert(request: Request) -> Response:
+        """The HTTP ceiling of a durable accept: the body parsed, a queue row made as the
+        gateway makes it, and the raw sqlite3 group commit of scale/accept.py."""
+        data = orjson.loads(await request.body())
+        row = app_row(0, str(data["number"]), str(data["message"]))
+        await writers[0].insert(sqlite_values(row))
+        return _json_response({"status": "queued", "id": row["id"]})
 
     async def insert_row(request: Request) -> Response:
         data = orjson.loads(await request.body())
@@ -154,16 +171,17 @@ def baseline_app(db_url: str) -> Starlette:
         routes=[
             Route("/insert", insert_row, methods=["POST"]),
             Route("/nodb", no_db, methods=["POST"]),
+            Route("/group", group_insert, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
 
 
-def serve_baseline(port: int, db_url: str) -> None:
+def serve_baseline(port: int, db_url: str, group_db: str = "") -> None:
     # The uvicorn settings of `tgw serve`.
     uvicorn.run(
-        baseline_app(db_url),
+        baseline_app(db_url, group_db),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -1089,6 +1107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--group-db", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("requests", "concurrency", "drain_messages"):
         if getattr(args, name) < 1:
@@ -1111,7 +1130,7 @@ def run_async(main: Coroutine[Any, Any, int]) -> int:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.serve_baseline:
-        serve_baseline(args.port, args.db)
+        serve_baseline(args.port, args.db, args.group_db)
         return 0
     return run_async(Bench(args).run())
 

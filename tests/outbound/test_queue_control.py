@@ -15,6 +15,7 @@ from app.models import Instance, Message
 from app.services import Services
 from app.timestamps import iso
 from outbound import cancel
+from outbound.worker import EXPIRY_CHECK_S
 from tests.conftest import ADMIN, Clock, drain, say
 
 NUMBER = "34612345678"
@@ -271,6 +272,35 @@ async def test_a_message_with_ttl_s_expires_when_its_own_time_runs_out(
     assert (shown["status"], shown["error_code"]) == ("failed", "expired")
     events = await failed_events(http, api_client)
     assert [(e["id"], e["error_code"]) for e in events] == [(message_id, "expired")]
+
+
+async def test_the_queue_is_searched_for_expired_messages_at_most_once_a_second(
+    http: httpx.AsyncClient, api_client: dict[str, str], worker: Any, clock: Clock
+) -> None:
+    """The worker steps after every accepted batch; the search for expired messages runs at
+    most every EXPIRY_CHECK_S of its clock, so a message fails as expired up to that late."""
+    assert EXPIRY_CHECK_S == 1.0
+    await registered(http, worker)
+    await pause(http)
+    body = {"to": NUMBER, "text": "m1", "ttl_s": 2}
+    response = await http.post("/api/v1/messages", json=body, headers=api_client)
+    assert response.status_code == 202, response.text
+    message_id = response.json()["id"]
+
+    async def status() -> str:
+        shown = await http.get(f"/api/v1/messages/{message_id}", headers=api_client)
+        found: str = shown.json()["status"]
+        return found
+
+    clock.advance(1.5)
+    await drain(worker)  # searched at +1.5 s: not expired yet (it expires at +2 s)
+    assert await status() == "queued"
+    clock.advance(0.7)
+    await drain(worker)  # +2.2 s: past its expiry, but searched only 0.7 s ago
+    assert await status() == "queued"
+    clock.advance(0.3)
+    await drain(worker)  # +2.5 s: a second since the last search
+    assert await status() == "failed"
 
 
 async def test_a_message_with_expires_at_expires_at_that_moment(

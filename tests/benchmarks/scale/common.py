@@ -31,12 +31,12 @@ from tests.benchmarks.bench_send import (
     stop,
     wait_ready,
 )
+from tests.benchmarks.scale.group_writer import CLIENT_ID as CLIENT_ID
+from tests.benchmarks.scale.group_writer import RECIPIENT as RECIPIENT
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET_KEY = "bench-secret-key-0123456789abcdef"
-RECIPIENT = "34612345678"
-CLIENT_ID = "bench@example.com"
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
