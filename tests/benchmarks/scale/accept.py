@@ -294,6 +294,27 @@ class Repeated:
         return f"{min(self.rates):,.0f}-{max(self.rates):,.0f}" if len(self.rates) > 1 else ""
 
 
+def server_db(folder: Path) -> Path:
+    return folder / "gateway.db"
+
+
+async def sandbox_gateway(fleet: Fleet, folder: Path) -> tuple[Server, dict[str, str]]:
+    """`tgw serve --sandbox` on a SQLite file of its own in `folder` (the default config, but
+    no daily limit; sandbox sends are unpaced by default), with an API client and the
+    recipient registered: the server and the client's headers."""
+    from tests.benchmarks.scale.common import write_config
+
+    await asyncio.to_thread(folder.mkdir)
+    config = write_config(
+        folder / "tgw.toml", f"sqlite:///{server_db(folder)}", default_sending=True
+    )
+    server = await fleet.start(folder.name, serve_args(config, sandbox=True))
+    headers = await create_client(server)
+    await register(server, 1)
+    await asyncio.sleep(1.0)
+    return server, headers
+
+
 def cpu_per_request_us(run: Run) -> str:
     """The server processes' CPU time (user + system) per accepted request."""
     if run.rate <= 0:
@@ -345,19 +366,11 @@ async def sqlite_accept(args: argparse.Namespace) -> None:
     )
     rows: list[list[str]] = []
     async with workdir(args.tmpdir, args.keep, "sqlite") as wd:
-        db = wd / "gateway.db"
-        from tests.benchmarks.scale.common import write_config
-
-        # The default config, but no daily limit; sandbox sends are unpaced by default.
-        config = write_config(wd / "tgw.toml", f"sqlite:///{db}", default_sending=True)
         fleet = Fleet(wd)
         try:
-            server = await fleet.start("sandbox", serve_args(config, sandbox=True))
-            headers = await create_client(server)
-            await register(server, 1)
-            await asyncio.sleep(1.0)
+            server, headers = await sandbox_gateway(fleet, wd / "accept-only")
             raw_path = wd / "raw.db"
-            copy_schema(db, raw_path)
+            copy_schema(server_db(wd / "accept-only"), raw_path)
             raws = []
             for _ in range(repeats):
                 rate, p99 = await raw_sqlite(raw_path, concurrency, window)
@@ -379,7 +392,7 @@ async def sqlite_accept(args: argparse.Namespace) -> None:
                 ]
             )
             group_path = wd / "group.db"
-            copy_schema(db, group_path)
+            copy_schema(raw_path, group_path)
             bare = await fleet.start(
                 "bare",
                 [
@@ -400,16 +413,18 @@ async def sqlite_accept(args: argparse.Namespace) -> None:
                 measured = await windows(spread, window, repeats, f"bare {path}")
                 rows.append(measured_row(what, measured, raw_rate))
             await fleet.stop(bare)
-            # The accept path alone: the queue is paused, the worker sends nothing.
+            # The accept path alone: the queue is paused, the worker sends nothing. (Its
+            # hundreds of thousands of queued messages stay with this gateway and its file.)
             await pause_queue(server, True)
             for native in (False, True):
                 surface = "native /api/v1/messages" if native else "WhatsMate v3 text"
                 spread = Spread("app", [server], headers, concurrency, native=native)
                 measured = await windows(spread, window, repeats, f"accept only, {surface}")
                 rows.append(measured_row(f"tgw, {surface}, accept only", measured, raw_rate))
-            # As in production: the worker sends while requests are accepted (each window
-            # starts on an empty queue).
-            await pause_queue(server, False)
+            await fleet.stop(server)
+            server, headers = await sandbox_gateway(fleet, wd / "sending")
+            # As in production, on a gateway of its own: the worker sends while requests are
+            # accepted (each window starts on an empty queue).
             for native in (False, True):
                 surface = "native" if native else "WhatsMate v3"
                 spread = Spread("app", [server], headers, concurrency, native=native)
