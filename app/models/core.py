@@ -122,8 +122,8 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_target", "target_id", "created_at"),
         # Whether a media blob is still used (retention deletes it only when not).
         sa.Index("ix_message_media", "media_id"),
-        # What expired in the queue (outbound/records.py expire_stale, before every claim):
-        # a few index probes, not a scan of every queued row.
+        # What expired in the queue (outbound/records.py expire_stale, once a second before a
+        # claim): a few index probes, not a scan of every queued row.
         sa.Index("ix_message_unsent_age", "instance", "status", "created_at"),
         sa.Index("ix_message_unsent_expiry", "instance", "status", "expires_at"),
     )
