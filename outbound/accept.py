@@ -293,7 +293,7 @@ class Enqueuer:
         candidates: list[int],
         outcomes: list[Answer | BaseException | None],
     ) -> list[int]:
-        """The candidates whose every recipient is registered; the others get 403 (naming
+        """The candidates whose every recipient is registered; the others get 472 (naming
         their first unregistered number)."""
         missing = first_unregistered(conn, [batch[i].requests for i in candidates])
         kept: list[int] = []
