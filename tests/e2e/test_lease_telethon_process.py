@@ -100,9 +100,24 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
         sending={"per_second": 0, "per_recipient_interval_s": 0},
     )
     seen: dict[int, int | None] = {}
+    retries: set[asyncio.Task[None]] = set()
+
+    async def attribute_later(conn: Connection) -> None:
+        # A read of /proc/net/tcp is not one snapshot: while other sockets open and close
+        # (PostgreSQL's, the clients'), a line can be skipped. The socket is still open, so
+        # a later look finds it.
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            pid = owner_pid(conn.peer_port)
+            if pid is not None:
+                seen[id(conn)] = pid
+                return
 
     def attribute(conn: Connection) -> None:
         seen[id(conn)] = owner_pid(conn.peer_port)
+        if seen[id(conn)] is None:
+            task = asyncio.get_running_loop().create_task(attribute_later(conn))
+            retries.add(task)
 
     fake.on_connection = attribute
     try:
@@ -205,6 +220,7 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
         assert set(texts) <= set(accepted) | {"restart"}  # nothing that was refused went out
     finally:
         fake.on_connection = None
+        await asyncio.gather(*retries)  # before the processes stop: the sockets must be open
         await asyncio.to_thread(harness.stop_all)
     keyed = [
         (seen.get(id(c)), c.opened_at, c.closed_at or time.monotonic())
