@@ -117,6 +117,8 @@ UPDATE instance_lease SET expires_at = {earlier}
 WHERE instance = :n AND owner = :owner AND token = :token
 """
 _TOKEN = "SELECT owner, token FROM instance_lease WHERE instance = :n"
+# Built once: the send worker guards every claim with it (text() parses its SQL when made).
+_TOKEN_QUERY = {False: text(_TOKEN), True: text(_TOKEN + " FOR SHARE")}
 
 
 class InstanceLease:
@@ -253,7 +255,7 @@ class InstanceLease:
             raise LeaseLost(f"instance {self.instance}: this process no longer holds the lease")
 
     def _token_query(self) -> Any:
-        return text(_TOKEN + (" FOR SHARE" if self._postgres else ""))
+        return _TOKEN_QUERY[self._postgres]
 
     async def guard(self, session: AsyncSession) -> None:
         """Raise LeaseLost unless this process holds the lease; call it inside the write's

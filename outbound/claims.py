@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, bindparam, func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from app.lease import InstanceLease
@@ -75,6 +75,47 @@ _CLAIM_COLUMNS = (
 )
 
 
+# The statements of a claim, built once: a worker claims after every accepted batch, and
+# building a statement (and its cache key) costs SQLAlchemy more than SQLite takes to run it.
+# The statuses are written into the SQL as constants (no expanding parameter to render at each
+# execution); `:instance` and `:now` are bound when it runs.
+_UNSENT_ROWS = (
+    M.c.instance == bindparam("instance"),
+    M.c.status.in_([literal_column(f"'{status.value}'") for status in UNSENT]),
+)
+_CANDIDATES = (
+    select(*_CLAIM_COLUMNS)
+    .where(*_UNSENT_ROWS, M.c.next_attempt_at <= bindparam("now", type_=UTCDateTime()))
+    .order_by(M.c.created_at)
+)
+_WAITING = (
+    select(
+        M.c.to_number,
+        M.c.recipient_user_id,
+        M.c.group_name,
+        M.c.group_admin,
+        func.min(M.c.created_at),
+    )
+    .where(*_UNSENT_ROWS, M.c.next_attempt_at > bindparam("now", type_=UTCDateTime()))
+    .group_by(M.c.to_number, M.c.recipient_user_id, M.c.group_name, M.c.group_admin)
+)
+_NEXT_DUE = select(func.min(M.c.next_attempt_at)).where(*_UNSENT_ROWS)
+_TAKE = (
+    update(M)
+    .where(M.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=MessageStatus.SENDING,
+        attempts=M.c.attempts + 1,
+        next_attempt_at=bindparam("lease", type_=UTCDateTime()),
+    )
+)
+_PEERS = select(R.c.number, R.c.user_id, R.c.access_hash).where(
+    R.c.instance == bindparam("instance"),
+    R.c.status == RecipientStatus.REGISTERED,
+    R.c.number.in_(bindparam("numbers", expanding=True)),
+)
+
+
 @dataclass
 class Claimed:
     """A claimed message with what sending it needs (peer, media bytes, reply target)."""
@@ -121,58 +162,36 @@ class Claimer:
         self._monotonic = monotonic
         # The instance's lease: a claim is only made while this process holds it.
         self._fence = fence
+        self._limit = batch_size * 4
+        self._candidates = _CANDIDATES.limit(self._limit)
+        # On PostgreSQL the candidates are locked (`with_for_update`) as they are read.
+        self._locked_candidates = self._candidates.with_for_update(skip_locked=True)
 
     def claim(self, conn: Connection, now: datetime) -> tuple[list[Claimed], float]:
-        """A batch to send now, or none and how long until something is due."""
+        """A batch to send now, or none and how long until something is due.
+
+        With a batch, the time is how long until more is due once the batch is sent: 0 when
+        more may be due now (the batch did not take every due message), else until the first
+        message not in the batch is due (a retry), or the batch's own claims run out.
+        """
         if self._fence is not None:
             self._fence.guard_sync(conn)
         # `sending` rows whose lease ran out were claimed by a process that died mid-send.
-        query = (
-            select(*_CLAIM_COLUMNS)
-            .where(
-                M.c.instance == self.instance,
-                M.c.status.in_(UNSENT),
-                M.c.next_attempt_at <= now,
-            )
-            .order_by(M.c.created_at)
-            .limit(self._batch_size * 4)
-        )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        candidates = list(conn.execute(query))
+        query = self._locked_candidates if conn.dialect.name == "postgresql" else self._candidates
+        candidates = list(conn.execute(query, {"instance": self.instance, "now": now}))
         if not candidates:
             return [], self._next_due_in(conn, now)
         chosen, wait_s = self.plan(candidates, self._waiting_conversations(conn, now))
         if not chosen:
             return [], wait_s
-        conn.execute(
-            update(M)
-            .where(M.c.id.in_([r.id for r in chosen]))
-            .values(
-                status=MessageStatus.SENDING,
-                attempts=M.c.attempts + 1,
-                next_attempt_at=now + CLAIM_LEASE,
-            )
-        )
-        return self._prepare(conn, chosen), 0.0
+        conn.execute(_TAKE, {"ids": [r.id for r in chosen], "lease": now + CLAIM_LEASE})
+        took_all = len(chosen) == len(candidates) < self._limit
+        more_in = self._next_due_in(conn, now) if took_all else 0.0
+        return self._prepare(conn, chosen), more_in
 
     def _waiting_conversations(self, conn: Connection, now: datetime) -> dict[str, datetime]:
         """Conversations with a message waiting for a retry: peer key -> its oldest created_at."""
-        rows = conn.execute(
-            select(
-                M.c.to_number,
-                M.c.recipient_user_id,
-                M.c.group_name,
-                M.c.group_admin,
-                func.min(M.c.created_at),
-            )
-            .where(
-                M.c.instance == self.instance,
-                M.c.status.in_(UNSENT),
-                M.c.next_attempt_at > now,
-            )
-            .group_by(M.c.to_number, M.c.recipient_user_id, M.c.group_name, M.c.group_admin)
-        )
+        rows = conn.execute(_WAITING, {"instance": self.instance, "now": now})
         waiting: dict[str, datetime] = {}
         for to_number, user_id, group_name, group_admin, oldest in rows:
             oldest = UTCDateTime().process_result_value(oldest, conn.dialect) or now
@@ -212,11 +231,7 @@ class Claimer:
         return chosen, wait_s
 
     def _next_due_in(self, conn: Connection, now: datetime) -> float:
-        nxt = conn.execute(
-            select(func.min(M.c.next_attempt_at)).where(
-                M.c.instance == self.instance, M.c.status.in_(UNSENT)
-            )
-        ).scalar()
+        nxt = conn.execute(_NEXT_DUE, {"instance": self.instance}).scalar()
         if nxt is None:
             return NOTHING_DUE_S
         nxt = UTCDateTime().process_result_value(nxt, conn.dialect)
@@ -231,11 +246,7 @@ class Claimer:
         peers: dict[str, tuple[int, int | None]] = {}
         if numbers:
             for number, user_id, access_hash in conn.execute(
-                select(R.c.number, R.c.user_id, R.c.access_hash).where(
-                    R.c.instance == self.instance,
-                    R.c.status == RecipientStatus.REGISTERED,
-                    R.c.number.in_(numbers),
-                )
+                _PEERS, {"instance": self.instance, "numbers": list(numbers)}
             ):
                 peers[number] = (user_id, access_hash)
         media_ids = [r.media_id for r in rows if r.media_id is not None]

@@ -39,7 +39,16 @@ from app.vocabulary import NEEDS_LOGIN, InstanceStatus, MessageStatus
 from outbound.action_records import perform
 from outbound.actions import is_action
 from outbound.claims import IDLE_POLL_S, Claimed, Claimer, peer_key
-from outbound.outcomes import KNOWN_ERRORS, Failed, Outcome, Pause, Recorded, classify, sent
+from outbound.outcomes import (
+    KNOWN_ERRORS,
+    Failed,
+    Outcome,
+    Pause,
+    Recorded,
+    Retry,
+    classify,
+    sent,
+)
 from outbound.pacing import Pacer
 from outbound.records import expire_stale, record_batch
 
@@ -195,6 +204,16 @@ class SendWorker:
             return gate
         if not batch:
             return wait_s
+        if not await self._send_batch(batch) or wait_s <= 0:
+            return 0.0
+        # The claim took every message that was due, and each has its outcome: nothing more is
+        # due before `wait_s` after the claim (a message accepted meanwhile wakes the worker).
+        # No claim that would find nothing: at a low rate that was every other one.
+        return max(0.0, wait_s - (self._clock() - now).total_seconds())
+
+    async def _send_batch(self, batch: list[Claimed]) -> bool:
+        """Send a claimed batch and record the outcomes. False when some message is not done
+        with: a retry is due later, or the instance paused (the rest went back to the queue)."""
         done: list[tuple[Claimed, Recorded]] = []
         pause: Pause | None = None
         for message in batch:
@@ -216,7 +235,8 @@ class SendWorker:
         )
         if pause is not None:
             await self._release(pause, [m.id for m in batch[len(done) :]])
-        return 0.0
+            return False
+        return not any(isinstance(outcome, Retry) for _, outcome in done)
 
     async def _expire(self, now: datetime) -> None:
         checked = self._expiry_checked_at

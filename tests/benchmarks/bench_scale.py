@@ -23,6 +23,9 @@ Parts (all by default, in this order; the code is in tests/benchmarks/scale/):
                  group commit; one commit per request): maximum rate with the send queue
                  paused (the accept path alone) and with the worker sending, each the median
                  of 3 windows (--quick: 1), then p50/p99 at 200 requests/s open loop.
+- low-rate       CPU per message of `tgw serve --sandbox` (SQLite) at steady 20, 50 and 200
+                 requests/s (open loop), beside a closed-loop burst (the baseline: messages
+                 arriving together share each stage) and the idle process.
 
 PostgreSQL: BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres); each
 part creates a database of its own and drops it. Every server runs as `python -m app serve` with
@@ -42,7 +45,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.benchmarks.bench_send import code_version, run_async  # noqa: E402
-from tests.benchmarks.scale import accept, backlog, handover, rss  # noqa: E402
+from tests.benchmarks.scale import accept, backlog, handover, low_rate, rss  # noqa: E402
 from tests.benchmarks.scale.common import machine  # noqa: E402
 
 PARTS: dict[str, Any] = {
@@ -51,6 +54,7 @@ PARTS: dict[str, Any] = {
     "backlog": backlog.backlog,
     "handover": handover.handover,
     "sqlite-accept": accept.sqlite_accept,
+    "low-rate": low_rate.low_rate,
 }
 
 
