@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
+from collections.abc import Awaitable
 
 from tests.benchmarks.bench_send import Server, open_loop, send_body
 from tests.benchmarks.scale.accept import drain, sandbox_gateway
@@ -31,7 +31,7 @@ from tests.benchmarks.scale.common import (
 RATES = (20.0, 50.0, 200.0)
 
 
-async def _window(server: Server, run: asyncio.Task[int]) -> tuple[int, float, float, float]:
+async def _window(server: Server, run: Awaitable[int]) -> tuple[int, float, float, float]:
     """Messages accepted and seconds of `run`; seconds until its queue was empty again, and
     the server's CPU seconds over that time."""
     cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
@@ -59,7 +59,7 @@ async def low_rate(args: argparse.Namespace) -> None:
     async with workdir(args.tmpdir, args.keep, "low-rate") as wd:
         fleet = Fleet(wd)
         try:
-            server, headers = await sandbox_gateway(fleet, Path(wd) / "gateway")
+            server, headers = await sandbox_gateway(fleet, wd / "gateway")
             await asyncio.sleep(2.0)
             cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
             await asyncio.sleep(window / 2)
@@ -74,7 +74,7 @@ async def low_rate(args: argparse.Namespace) -> None:
 
             await spread.run(2.0, "warm")
             await drain(server)
-            measured = await _window(server, asyncio.create_task(burst()))
+            measured = await _window(server, burst())
             rows.append(_row(f"burst, {args.concurrency} connections (baseline)", *measured))
             print(f"  {rows[-1]}", flush=True)
             for rate in RATES:
@@ -93,7 +93,7 @@ async def low_rate(args: argparse.Namespace) -> None:
                     )
                     return run.ok
 
-                measured = await _window(server, asyncio.create_task(steady()))
+                measured = await _window(server, steady())
                 rows.append(_row(f"open loop, {rate:.0f} req/s", *measured))
                 print(f"  {rows[-1]}", flush=True)
         finally:
