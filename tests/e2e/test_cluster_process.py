@@ -8,6 +8,7 @@ need the session, asked of an `api` process, are answered by the worker that hol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from collections import Counter
@@ -69,6 +70,50 @@ async def holders(server: ServerProcess, harness: ServeHarness) -> set[int]:
     return found
 
 
+async def look_twice(
+    workers: list[ServerProcess], clients: list[httpx.AsyncClient], number: int, headers: Any
+) -> list[tuple[int, bool]]:
+    """Ask every live worker twice, one after the other, whether it has `number`'s session open.
+
+    One request at a time (`clients[i]` is `workers[i]`'s), so the answers come in the order of
+    the list returned: (worker's index, open there). A look that the test's own kill -9 cuts
+    short counts as not open: a process dead by then holds nothing. A live one must answer."""
+    looks = []
+    for _ in range(2):  # (a worker just added has no client yet: it is asked next time)
+        for index, (server, client) in enumerate(zip(workers, clients, strict=False)):
+            if server.proc.poll() is not None:
+                continue
+            try:
+                response = await client.get(f"/admin/instances/{number}", headers=headers)
+            except httpx.TransportError:
+                if server.proc.poll() is None:
+                    raise
+                continue
+            assert response.status_code == 200, response.text
+            looks.append((index, response.json()["session_owner"] == "this process"))
+    return looks
+
+
+def overlapping(looks: list[tuple[int, bool]]) -> list[str]:
+    """The pairs of workers that `looks` shows with the session open at the same moment.
+
+    Workers are asked one after another, so a single pass that finds two holders may only have
+    seen a hand-over (the first closed, the second took the lease before it was asked). It is an
+    overlap when one worker says "open" at two looks in a row of its own and another says "open"
+    between them. (Or: the first closed and opened again within those few milliseconds while the
+    second opened and closed; a hand-over takes far longer, the taker polls a free lease.)"""
+    found = []
+    for i, (first, open_first) in enumerate(looks):
+        if not open_first:
+            continue
+        following = [j for j in range(i + 1, len(looks)) if looks[j][0] == first]
+        if not following or not looks[following[0]][1]:
+            continue
+        between = {w for w, is_open in looks[i + 1 : following[0]] if is_open}
+        found += [f"open in worker {first} and worker {other}" for other in sorted(between)]
+    return found
+
+
 def balanced(shown: dict[str, Any], workers: int) -> bool:
     live = [p for p in shown["processes"] if p["live"] and p["role"] == "worker"]
     share = math.ceil(INSTANCES / workers)
@@ -86,6 +131,7 @@ async def test_workers_killed_and_added_under_load_lose_nothing_and_send_once(
     api_process = await start(harness, "api")
     workers = [await start(harness, "worker") for _ in range(WORKERS)]
     overlaps: list[str] = []
+    rounds = 0  # of the watcher's looks at every instance
     accepted: dict[str, int] = {}  # text -> instance
     stop_load = asyncio.Event()
 
@@ -106,13 +152,18 @@ async def test_workers_killed_and_added_under_load_lose_nothing_and_send_once(
 
         async def watch() -> None:
             """No instance's session open in two live processes at any look."""
-            while not stop_load.is_set():
-                seen: Counter[int] = Counter()
-                for server in workers:
-                    if server.proc.poll() is None:
-                        seen.update(await holders(server, harness))
-                overlaps.extend(f"instance {n} open in {c}" for n, c in seen.items() if c > 1)
-                await asyncio.sleep(0.2)
+            nonlocal rounds
+            async with contextlib.AsyncExitStack() as stack:
+                clients: list[httpx.AsyncClient] = []
+                while not stop_load.is_set():
+                    for server in workers[len(clients) :]:  # one client per worker, kept
+                        client = httpx.AsyncClient(base_url=server.base_url, timeout=5)
+                        clients.append(await stack.enter_async_context(client))
+                    for number in range(1, INSTANCES + 1):
+                        looks = await look_twice(workers, clients, number, harness.admin_headers)
+                        overlaps.extend(f"instance {number}: {o}" for o in overlapping(looks))
+                    rounds += 1
+                    await asyncio.sleep(0.2)
 
         async def load() -> None:
             """A steady send load over every instance, through the api process."""
@@ -138,6 +189,7 @@ async def test_workers_killed_and_added_under_load_lose_nothing_and_send_once(
         victim = workers[0]
         assert await holders(victim, harness)  # it holds instances: they must move
         victim.kill9()
+        rounds_at_kill = rounds
         killed_at = asyncio.get_running_loop().time()
         survivors = [w for w in workers if w is not victim]
 
@@ -149,6 +201,7 @@ async def test_workers_killed_and_added_under_load_lose_nothing_and_send_once(
         await eventually(two_hold_everything, "the survivors to take over", timeout_s=40)
         print(f"held again {asyncio.get_running_loop().time() - killed_at:.1f} s after the kill")
         workers.append(await start(harness, "worker"))
+        rounds_at_join = rounds
         await eventually(all_balanced, "the new worker to take its share", timeout_s=60)
         await asyncio.sleep(2)
         stop_load.set()
@@ -173,6 +226,8 @@ async def test_workers_killed_and_added_under_load_lose_nothing_and_send_once(
     assert len(accepted) > 50, len(accepted)
     assert {t: c for t, c in counts.items() if c != 1} == {}
     assert set(counts) == set(accepted)
+    print(f"the watcher looked at every instance {rounds} times")
+    assert 0 < rounds_at_kill < rounds_at_join < rounds  # it watched before, between, after
     assert overlaps == []
     assert len(survivors) == WORKERS - 1
 
@@ -229,3 +284,18 @@ async def test_processes_started_at_once_on_an_empty_database_all_come_up_and_sh
             return balanced(await cluster(http, harness), 3)
 
         await eventually(shared, "three workers with two instances each", timeout_s=40)
+
+
+def test_the_overlap_check_tells_a_hand_over_from_two_holders() -> None:
+    """The watcher's verdicts on made-up looks (worker index, open there), in the order asked."""
+    one_holder = [(0, True), (1, False), (2, False), (0, True), (1, False), (2, False)]
+    assert overlapping(one_holder) == []
+    # 0 closed after its first look, 1 opened before its first: a hand-over, seen mid-way
+    assert overlapping([(0, True), (1, True), (2, False), (0, False), (1, True), (2, False)]) == []
+    assert overlapping([(0, False), (1, True), (2, True), (0, False), (1, False), (2, True)]) == []
+    both = [(0, True), (1, True), (2, False), (0, True), (1, True), (2, False)]
+    assert "open in worker 0 and worker 1" in overlapping(both)
+    late = [(0, False), (1, True), (2, True), (0, False), (1, True), (2, True)]
+    assert "open in worker 1 and worker 2" in overlapping(late)
+    # a worker killed between its looks (no second look) proves nothing either way
+    assert overlapping([(0, True), (1, True), (1, True)]) == []
