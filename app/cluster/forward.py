@@ -1,12 +1,13 @@
-"""Admin operations on a session another process holds are passed to that process.
+"""Operations on a session another process holds are passed to that process.
 
 Logging an instance in or out, its profile, its Telegram sessions and its health check need
-the live session, which one process of the deployment holds (app/lease.py). A process that
-does not hold it (an `api` process, or a worker holding other instances) raises
-`HeldElsewhere`; the surface's error handler then asks `answer`, which sends the same request
-to the holder's address from the registry (app/cluster/registry.py) and answers with its
-answer. One hop only: a forwarded request that lands on a process that does not hold the
-session either (the lease moved meanwhile) is refused with 409, never passed on again.
+the live session, which one process of the deployment holds (app/lease.py); so do a client's
+reachability checks and history backfills. A process that does not hold it (an `api` process,
+or a worker holding other instances) raises `HeldElsewhere`; the surface's error handler then
+asks `answer`, which sends the same request to the holder's address from the registry
+(app/cluster/registry.py) and answers with its answer. One hop only: a forwarded request that
+lands on a process that does not hold the session either (the lease moved meanwhile) is
+refused with 409, never passed on again.
 """
 
 from __future__ import annotations
@@ -73,17 +74,28 @@ def _outbound_ip(database_url: str) -> str | None:
     return None if ipaddress.ip_address(address).is_loopback else address
 
 
+def held_elsewhere(request: Request, number: int) -> bool:
+    """Whether another process of the deployment holds (or may hold) `number`'s session."""
+    lease = request.app.state.services.telegram.leases.get(number)
+    return lease is not None and not lease.held
+
+
 class HeldElsewhere(ApiError):
     """This process does not hold `number`'s session: pass the request to the one that does
-    (`answer`), or refuse it with 409 when that cannot be done."""
+    (`answer`), or refuse it with 409 when that cannot be done.
 
-    def __init__(self, number: int) -> None:
+    `body`: the request's body when the handler has read it as a stream (it cannot be read
+    again). `admin`: the request is the admin's, who can also go to the holder directly."""
+
+    def __init__(self, number: int, *, body: bytes | None = None, admin: bool = True) -> None:
+        hint = ", or use that process's admin API (GET /admin/cluster lists it)" if admin else ""
         super().__init__(
             "conflict",
             f"Another tgw process has instance {number}'s Telegram session open and could not"
-            " be reached; retry, or use that process's admin API (GET /admin/cluster lists it)",
+            f" be reached; retry{hint}",
         )
         self.number = number
+        self.body = body
 
     async def answer(self, request: Request) -> Response | None:
         """The holder's answer to the same request, or None (then the 409 stands)."""
@@ -100,7 +112,7 @@ class HeldElsewhere(ApiError):
         if holder[0] == services.process_id or not holder[1]:
             return None
         try:
-            body = await request.body()
+            body = self.body if self.body is not None else await request.body()
         except RuntimeError:  # read by the handler and not kept: it cannot be sent again
             return None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_PASSED}

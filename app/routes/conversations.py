@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.account.telegram_calls import telegram_call_error
+from app.cluster.forward import HeldElsewhere, held_elsewhere
 from app.errors import ApiError
 from app.history.overview import latest_messages, unread_counts
 from app.history.reads import Person, chat_page, conversation_page, find_person
@@ -194,6 +195,8 @@ async def backfill(request: Request) -> Response:
     svc = services(request)
     asked = parse_query(shown.BackfillQuery, request.query_params)
     person = await _person(request, svc, asked.instance)
+    if held_elsewhere(request, person.instance):  # only the holder talks to Telegram
+        raise HeldElsewhere(person.instance, admin=False)  # passed to it, or 409
     backend = svc.telegram.backends.get(person.instance)
     if backend is None:
         raise ApiError("not_logged_in", f"instance {person.instance} has no Telegram backend")

@@ -69,13 +69,18 @@ BACKFILL = Doc(
     f"Telegram is asked in pages of {HISTORY_PAGE_MAX} with a pause between them; a "
     "FloodWait stops the backfill (what it found is kept, `flood_wait_s` says how long to "
     "wait) and every backfill of the instance is refused with 429 until the wait ends. Go "
-    "further back by giving `next_before_id` as `before_id`. The sandbox's history holds "
-    "what its people sent, what the gateway sent, and what POST "
+    "further back by giving `next_before_id` as `before_id`. In a deployment of several "
+    "processes, the request is passed to the one holding the instance's session. The "
+    "sandbox's history holds what its people sent, what the gateway sent, and what POST "
     "/admin/sandbox/{n}/history adds.",
     {
         200: Reply("What was found.", models.BackfillAnswer),
         403: FORBIDDEN,
-        409: Reply("not_logged_in: the instance is not logged in.", NativeError),
+        409: Reply(
+            "not_logged_in: the instance is not logged in; conflict: in a deployment of several "
+            "processes, the one holding the instance's session could not be reached (retry).",
+            NativeError,
+        ),
         429: Reply(
             "flood_wait: Telegram asks to wait `seconds` (also in Retry-After).",
             NativeError,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.account.onboarding import qr_png
 from app.account.profile import MAX_PHOTO_INPUT_BYTES
-from app.cluster.forward import HeldElsewhere
+from app.cluster.forward import HeldElsewhere, held_elsewhere
 from app.errors import ApiError
 from app.models import Instance
 from app.routes import onboarding_docs as ops
@@ -37,20 +37,15 @@ async def _owned_instance(request: Request) -> int:
     """An instance whose session this process owns (app/lease.py): only the owner may log it
     in or out or change its profile, or two processes would fight over one session."""
     number = await _known_instance(request)
-    if _held_elsewhere(request, number):
+    if held_elsewhere(request, number):
         raise HeldElsewhere(number)  # passed to the holder (app/cluster/forward.py), or 409
     return number
-
-
-def _held_elsewhere(request: Request, number: int) -> bool:
-    lease = services(request).telegram.leases.get(number)
-    return lease is not None and not lease.held
 
 
 async def _from_holder(request: Request, number: int) -> Response | None:
     """What the session's holder answers, when another process holds it (a login's state
     lives in the holder)."""
-    if not _held_elsewhere(request, number):
+    if not held_elsewhere(request, number):
         return None
     return await HeldElsewhere(number).answer(request)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.cluster.forward import HeldElsewhere, held_elsewhere
 from app.routes import reachability_docs as ops
 from app.routes import reachability_schemas as shown
 from app.routes.admin import _sandbox
@@ -34,30 +35,47 @@ def reach_view(instance: int, answer: Reach) -> shown.RecipientReachability:
     )
 
 
-async def _answers(request: Request, instance: int, numbers: list[str]) -> list[Reach]:
+async def _answers(
+    request: Request, instance: int, numbers: list[str], body: bytes | None = None
+) -> list[Reach] | Response:
+    """The answers, or the answer of the process that holds the instance's session: only it
+    can ask Telegram. When that process cannot be reached, what is stored answers."""
     svc = services(request)
     svc.enqueuer.check_instance(instance)
     require_client_instance(request, instance)
     backend = svc.telegram.backends.get(instance)
-    return await check_reachability(svc.database, backend, instance, numbers, svc.clock())
+    no_backend = "this instance has no Telegram backend running"
+    if held_elsewhere(request, instance):
+        forwarded = await HeldElsewhere(instance, body=body, admin=False).answer(request)
+        if forwarded is not None:
+            return forwarded
+        backend = None
+        no_backend = "no gateway process holding this instance's session could be reached"
+    return await check_reachability(
+        svc.database, backend, instance, numbers, svc.clock(), no_backend=no_backend
+    )
 
 
 async def get_reachability(request: Request) -> Response:
     number = normalize_number(request.path_params["number"])
     instance = parse_query(shown.ReachabilityQuery, request.query_params).instance
-    (answer,) = await _answers(request, instance, [number])
-    return JSON(reach_view(instance, answer))
+    answers = await _answers(request, instance, [number])
+    if isinstance(answers, Response):
+        return answers
+    return JSON(reach_view(instance, answers[0]))
 
 
 async def check_many(request: Request) -> Response:
-    body = parse_json_object(await read_body(request, BODY_LIMIT))
-    data = parse_body(shown.ReachabilityBody, body)
+    raw_body = await read_body(request, BODY_LIMIT)
+    data = parse_body(shown.ReachabilityBody, parse_json_object(raw_body))
     numbers: list[str] = []
     for index, raw in enumerate(data.numbers):
         number = normalize_number(raw, f"numbers[{index}]")
         if number not in numbers:
             numbers.append(number)
-    answers = await _answers(request, data.instance, numbers)
+    answers = await _answers(request, data.instance, numbers, raw_body)
+    if isinstance(answers, Response):
+        return answers
     return JSON(
         shown.RecipientReachabilityList(
             instance=data.instance, data=[reach_view(data.instance, a) for a in answers]

@@ -14,8 +14,10 @@ HOW = (
     "Stored facts first: registrations, what earlier sends found (blocked, deleted account, "
     "Premium or paid messages required) and Telegram's answers of the last hour. Otherwise "
     "Telegram is asked (users.getRequirementsToContact and users.getUsers), for all the numbers "
-    "of the request in one call; when it cannot be asked (not connected, logged out, a "
-    "FloodWait), the stored facts answer ('unknown' when there are none). " + models.MEANINGS
+    "of the request in one call, by the gateway process that holds the instance's session "
+    "(in a deployment of several processes, the request is passed to it); when it cannot be "
+    "asked (not connected, logged out, a FloodWait, that process out of reach), the stored "
+    "facts answer ('unknown' when there are none). " + models.MEANINGS
 )
 
 GET_ONE = Doc(

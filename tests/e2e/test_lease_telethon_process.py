@@ -17,7 +17,7 @@ import httpx
 
 from tests.e2e.private_postgres import PrivatePostgres
 from tests.e2e.test_serve_process import ServeHarness, ServerProcess, create_client
-from tests.e2e.test_telethon_process import GATEWAY_PHONE, PERSON, tgw
+from tests.e2e.test_telethon_process import GATEWAY_PHONE, PERSON, telethon_harness, tgw
 from tests.telegram.fake_mtproto import FakeTelegram
 from tests.telegram.fake_mtproto.server import Connection
 from tests.waiting import eventually
@@ -84,20 +84,8 @@ async def test_two_gateways_never_both_hold_the_session_through_a_restart_and_a_
 ) -> None:
     account = fake.add_account(GATEWAY_PHONE, first_name="Acme")
     person = fake.add_person(PERSON, first_name="Ana")
-    key_file = tmp_path / "server-key.pem"
-    fake.write_public_key(key_file)
-    harness = ServeHarness(tmp_path, sandbox=False)
-    harness.write_config(
-        database={"url": private_postgres.url},
-        telegram={
-            "api_id": 12345,
-            "api_hash": "0123456789abcdef0123456789abcdef",
-            "server": f"{fake.host}:{fake.port}",
-            "dc_id": fake.dc_id,
-            "public_key_file": str(key_file),
-            "lease_ttl_s": LEASE_TTL_S,
-        },
-        sending={"per_second": 0, "per_recipient_interval_s": 0},
+    harness = telethon_harness(
+        tmp_path, fake, database_url=private_postgres.url, lease_ttl_s=LEASE_TTL_S
     )
     seen: dict[int, int | None] = {}
     retries: set[asyncio.Task[None]] = set()

@@ -34,21 +34,35 @@ PERSON = "34612345678"
 WITHIN_S = 30.0
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[ServeHarness]:
-    key_file = tmp_path / "server-key.pem"
+def telethon_harness(
+    root: Path, fake: FakeTelegram, *, database_url: str | None = None, **telegram: Any
+) -> ServeHarness:
+    """`tgw serve` (Telethon, no sandbox) configured to reach `fake`; `telegram`: more of its
+    [telegram] settings."""
+    key_file = root / "server-key.pem"
     fake.write_public_key(key_file)
-    serve = ServeHarness(tmp_path, sandbox=False)
+    serve = ServeHarness(root, sandbox=False)
+    sections: dict[str, dict[str, Any]] = {}
+    if database_url is not None:
+        sections["database"] = {"url": database_url}
     serve.write_config(
+        **sections,
         telegram={
             "api_id": 12345,
             "api_hash": "0123456789abcdef0123456789abcdef",
             "server": f"{fake.host}:{fake.port}",
             "dc_id": fake.dc_id,
             "public_key_file": str(key_file),
+            **telegram,
         },
         sending={"per_second": 0, "per_recipient_interval_s": 0},
     )
+    return serve
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[ServeHarness]:
+    serve = telethon_harness(tmp_path, fake)
     try:
         yield serve
     finally:
